@@ -1,0 +1,154 @@
+//! Domain words shared by every stage: outcomes of a check, kinds of change,
+//! and the timestamp type. Plain data, no behaviour beyond formatting.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point in time, as milliseconds since the Unix epoch (UTC).
+///
+/// Stored as an integer so that the SQLite schema and a later PostgreSQL
+/// one agree to the millisecond, and rendered as RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Timestamp {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        Timestamp(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// RFC 3339 with second precision, e.g. `2026-11-28T12:00:00Z`.
+    pub fn rfc3339(self) -> String {
+        let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(self.0).unwrap_or(0));
+        humantime::format_rfc3339_seconds(t).to_string()
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    /// Timestamps appear in JSON output as RFC 3339 strings.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.rfc3339())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+/// What one check concluded. Every check gets exactly one outcome; only
+/// `FirstSeen`, `Edited`, `Removed` and `Restored` also record a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The first snapshot of a watch: the baseline later checks compare with.
+    FirstSeen,
+    /// The normalized text is the same as the last snapshot's (or a 304),
+    /// or a removed page is still gone.
+    Unchanged,
+    /// The normalized text differs from the last snapshot's.
+    Edited,
+    /// The page answered 404/410, or its statement text is gone.
+    Removed,
+    /// The page is back after having been removed.
+    Restored,
+    /// The check failed (network, timeout, size, HTTP error). Not a change:
+    /// the last good snapshot stays the baseline.
+    Error,
+}
+
+impl Outcome {
+    /// The stable name used in the database, the CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::FirstSeen => "first-seen",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Edited => "edited",
+            Outcome::Removed => "removed",
+            Outcome::Restored => "restored",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// Parses the name written by [`Outcome::as_str`].
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "first-seen" => Outcome::FirstSeen,
+            "unchanged" => Outcome::Unchanged,
+            "edited" => Outcome::Edited,
+            "removed" => Outcome::Removed,
+            "restored" => Outcome::Restored,
+            "error" => Outcome::Error,
+            _ => return None,
+        })
+    }
+
+    /// The change this outcome records, if any.
+    pub fn change_kind(self) -> Option<ChangeKind> {
+        match self {
+            Outcome::FirstSeen => Some(ChangeKind::FirstSeen),
+            Outcome::Edited => Some(ChangeKind::Edited),
+            Outcome::Removed => Some(ChangeKind::Removed),
+            Outcome::Restored => Some(ChangeKind::Restored),
+            Outcome::Unchanged | Outcome::Error => None,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A recorded change in a watch's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// The baseline: no previous snapshot.
+    FirstSeen,
+    /// The statement's text changed.
+    Edited,
+    /// The statement was taken down.
+    Removed,
+    /// The statement came back after being removed.
+    Restored,
+}
+
+impl ChangeKind {
+    /// The stable name used in the database, the CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::FirstSeen => "first-seen",
+            ChangeKind::Edited => "edited",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Restored => "restored",
+        }
+    }
+
+    /// Parses the name written by [`ChangeKind::as_str`].
+    pub fn parse(s: &str) -> Option<ChangeKind> {
+        Some(match s {
+            "first-seen" => ChangeKind::FirstSeen,
+            "edited" => ChangeKind::Edited,
+            "removed" => ChangeKind::Removed,
+            "restored" => ChangeKind::Restored,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,244 @@
+//! The history: watches, every check, distinct snapshots, raw bodies and
+//! changes. [`Store`] is the narrow interface the pipeline and the CLI use;
+//! [`sqlite::SqliteStore`] is the embedded implementation, and a PostgreSQL
+//! one can be added beside it without touching the callers.
+//!
+//! Invariant: [`Store::record_check`] is one transaction. A crash leaves
+//! either the whole check (row, blobs, snapshot, change, watch state) or none
+//! of it.
+
+pub mod sqlite;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::diff::DiffSummary;
+use crate::model::{ChangeKind, Outcome, Timestamp};
+
+pub use sqlite::SqliteStore;
+
+/// Row id of a watch.
+pub type WatchId = i64;
+/// Row id of a snapshot (a distinct normalized text of one watch).
+pub type SnapshotId = i64;
+/// Row id of a check.
+pub type CheckId = i64;
+/// Row id of a change.
+pub type ChangeId = i64;
+
+/// Whether a watch's statement is currently there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Presence {
+    /// No snapshot yet: the next successful check is the baseline.
+    New,
+    /// The last recorded change left the statement in place.
+    Present,
+    /// The last recorded change was a removal.
+    Removed,
+}
+
+/// A snapshot as the pipeline needs it to classify the next check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotRef {
+    pub id: SnapshotId,
+    /// SHA-256 of the normalized text.
+    pub sha256: String,
+    /// When the check that first produced this text ran.
+    pub fetched_at: Timestamp,
+}
+
+/// What the pipeline needs to know about a watch before checking it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchState {
+    pub watch_id: WatchId,
+    pub name: String,
+    pub url: String,
+    pub presence: Presence,
+    /// The last good snapshot (kept through removals and errors).
+    pub last_snapshot: Option<SnapshotRef>,
+    /// Validators from the last response that had them, for a conditional request.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_check_at: Option<Timestamp>,
+}
+
+/// A raw body to keep, content-addressed by its SHA-256.
+#[derive(Debug, Clone, Copy)]
+pub struct NewBody<'a> {
+    pub sha256: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// A normalized text to keep as a snapshot, content-addressed per watch.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSnapshot<'a> {
+    pub sha256: &'a str,
+    pub text: &'a str,
+}
+
+/// A change to record with a check.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub kind: ChangeKind,
+    /// The snapshot before the change (none for a first-seen).
+    pub from: Option<SnapshotId>,
+    pub summary: DiffSummary,
+}
+
+/// Everything one check produced, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewCheck<'a> {
+    pub watch_id: WatchId,
+    pub started_at: Timestamp,
+    pub duration: Duration,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub final_url: Option<String>,
+    /// Why the check failed, for `Outcome::Error` (and the reason of a removal).
+    pub error: Option<String>,
+    /// Body bytes received (after decompression); 0 for a 304.
+    pub bytes: u64,
+    pub content_type: Option<String>,
+    /// The encoding the body was decoded with.
+    pub charset: Option<String>,
+    /// SHA-256 of the raw body and of the normalized text, when there was a body.
+    pub raw_sha256: Option<String>,
+    pub text_sha256: Option<String>,
+    /// Validators to remember for the next conditional request. `None` keeps
+    /// the ones stored; `Some` replaces both (a missing one is cleared).
+    pub validators: Option<(Option<String>, Option<String>)>,
+    /// The raw body to keep (only with a new snapshot: unchanged checks add no blob).
+    pub body: Option<NewBody<'a>>,
+    /// The normalized text this check observed, when it is a (possibly
+    /// reused) snapshot: first-seen, edited, restored.
+    pub snapshot: Option<NewSnapshot<'a>>,
+    pub change: Option<NewChange>,
+}
+
+/// Ids assigned by [`Store::record_check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedCheck {
+    pub check_id: CheckId,
+    pub snapshot_id: Option<SnapshotId>,
+    pub change_id: Option<ChangeId>,
+}
+
+/// One line of `chancery list`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchSummary {
+    pub name: String,
+    pub url: String,
+    pub presence: Presence,
+    pub last_check_at: Option<Timestamp>,
+    pub last_outcome: Option<Outcome>,
+    pub last_change_at: Option<Timestamp>,
+    /// Changes recorded, not counting the first-seen baseline.
+    pub n_changes: u64,
+    pub n_checks: u64,
+}
+
+/// A recorded change, as `history` and `diff` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeRow {
+    pub id: ChangeId,
+    pub kind: ChangeKind,
+    pub from: Option<SnapshotId>,
+    /// The snapshot after the change (none for a removal).
+    pub to: Option<SnapshotId>,
+    pub detected_at: Timestamp,
+    pub check_id: CheckId,
+    pub http_status: Option<u16>,
+    pub summary: DiffSummary,
+}
+
+/// A snapshot's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotRow {
+    pub id: SnapshotId,
+    pub sha256: String,
+    /// SHA-256 of the raw body this text was first normalized from.
+    pub raw_sha256: Option<String>,
+    pub fetched_at: Timestamp,
+    /// Length of the normalized text in bytes.
+    pub text_bytes: u64,
+}
+
+/// A snapshot with its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    #[serde(flatten)]
+    pub meta: SnapshotRow,
+    pub text: String,
+}
+
+/// One recorded check attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckRow {
+    pub id: CheckId,
+    pub started_at: Timestamp,
+    pub duration_ms: u64,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub final_url: Option<String>,
+    pub error: Option<String>,
+    pub bytes: u64,
+    pub raw_sha256: Option<String>,
+    pub text_sha256: Option<String>,
+    pub snapshot_id: Option<SnapshotId>,
+}
+
+/// A storage failure. Messages name the database file where one is involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create state directory {path}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database migration {version} failed")]
+    Migration {
+        version: u32,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database was written by a newer chancery (schema {found}, this build knows {known})")]
+    TooNew { found: u32, known: u32 },
+    #[error("no watch named {0:?} in the database")]
+    UnknownWatch(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The storage interface. Reads take `&self`; every write is one transaction.
+pub trait Store {
+    /// Registers a watch (or updates its URL) and returns its state.
+    fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError>;
+    /// The state of a watch, if it was ever registered.
+    fn watch_state(&self, name: &str) -> Result<Option<WatchState>, StoreError>;
+    /// Records one check with its blobs, snapshot, change and the watch's new
+    /// state, atomically.
+    fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError>;
+    /// All watches with their latest activity, by name.
+    fn watches(&self) -> Result<Vec<WatchSummary>, StoreError>;
+    /// Changes of a watch, newest first.
+    fn changes(&self, watch: &str, limit: Option<usize>) -> Result<Vec<ChangeRow>, StoreError>;
+    /// Snapshots of a watch, newest first.
+    fn snapshots(&self, watch: &str, limit: Option<usize>) -> Result<Vec<SnapshotRow>, StoreError>;
+    /// Checks of a watch, newest first.
+    fn checks(&self, watch: &str, limit: Option<usize>) -> Result<Vec<CheckRow>, StoreError>;
+    /// One snapshot of a watch with its text; `None` for the latest.
+    fn snapshot(&self, watch: &str, id: Option<SnapshotId>) -> Result<Option<Snapshot>, StoreError>;
+    /// A stored raw body by its SHA-256.
+    fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
