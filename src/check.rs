@@ -1,1 +1,295 @@
-//! check (in progress)
+//! One check of one watch, through the whole pipeline:
+//! fetch → normalize → hash → classify → diff → store.
+//!
+//! This is the core that `chancery check` (and the daemon) call; nothing
+//! else runs the stages in sequence. A failed fetch is not an error of this
+//! function: it becomes a check with outcome `error`, recorded like any
+//! other. Only a storage failure is returned as `Err`, because then nothing
+//! could be recorded.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::classify::{Observation, classify};
+use crate::config::Watch;
+use crate::diff::{self, DiffSummary};
+use crate::fetch::{FetchError, Fetcher, Response, Validators};
+use crate::hash::sha256_hex;
+use crate::model::{Outcome, Timestamp};
+use crate::normalize::{self, Input};
+use crate::store::{
+    CheckId, ChangeId, NewBody, NewChange, NewCheck, NewSnapshot, Presence, SnapshotId, Store, StoreError, WatchState,
+};
+
+/// A store shared by concurrent checks. Every call runs on tokio's blocking
+/// pool, so SQLite's fsyncs never stall the network tasks.
+#[derive(Clone)]
+pub struct SharedStore(Arc<Mutex<Box<dyn Store + Send>>>);
+
+impl SharedStore {
+    /// Wraps a store for shared use.
+    pub fn new(store: impl Store + Send + 'static) -> SharedStore {
+        SharedStore(Arc::new(Mutex::new(Box::new(store))))
+    }
+
+    /// Runs `f` with exclusive access to the store, on the blocking pool.
+    pub async fn run<R, F>(&self, f: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Store) -> R + Send + 'static,
+    {
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || this.blocking(f)).await {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Runs `f` with exclusive access to the store on this thread.
+    pub fn blocking<R>(&self, f: impl FnOnce(&mut dyn Store) -> R) -> R {
+        // A panic while holding the lock cannot leave a half-written check:
+        // the open transaction rolls back when it is dropped.
+        let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(guard.as_mut())
+    }
+}
+
+/// What one check concluded, for the CLI line, JSON and logs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub watch: String,
+    pub url: String,
+    pub outcome: Outcome,
+    pub started_at: Timestamp,
+    #[serde(serialize_with = "serialize_millis")]
+    pub duration: Duration,
+    pub http_status: Option<u16>,
+    /// Why the check failed, or why the page counts as removed.
+    pub error: Option<String>,
+    /// How the text changed, for first-seen, edited, removed and restored.
+    pub summary: Option<DiffSummary>,
+    pub check_id: CheckId,
+    pub snapshot_id: Option<SnapshotId>,
+    pub change_id: Option<ChangeId>,
+}
+
+fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A check that could not be recorded.
+#[derive(Debug, thiserror::Error)]
+#[error("watch {watch:?}: {source}")]
+pub struct CheckError {
+    pub watch: String,
+    #[source]
+    pub source: StoreError,
+}
+
+/// Checks one watch now and records the result.
+pub async fn check_watch(fetcher: &Fetcher, store: &SharedStore, watch: &Watch) -> Result<CheckReport, CheckError> {
+    let wrap = |source| CheckError {
+        watch: watch.name.clone(),
+        source,
+    };
+    let (name, url) = (watch.name.clone(), watch.url.to_string());
+    let state = store.run(move |s| s.ensure_watch(&name, &url)).await.map_err(wrap)?;
+    // A removed page gets no validators: if it comes back unchanged, a 304
+    // would hide the restoration.
+    let validators = match state.presence {
+        Presence::Present => Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        },
+        Presence::New | Presence::Removed => Validators::default(),
+    };
+    let started_at = Timestamp::now();
+    let fetched = fetcher.fetch(&watch.url, &validators).await;
+    let watch_owned = watch.clone();
+    let report = store
+        .run(move |s| record(s, &watch_owned, &state, started_at, fetched))
+        .await
+        .map_err(wrap)?;
+    Ok(report)
+}
+
+/// What the fetched body became after normalization.
+struct Evaluated {
+    observation: Kind,
+    text: Option<String>,
+    text_sha256: Option<String>,
+    charset: Option<String>,
+    error: Option<String>,
+}
+
+/// An owned [`Observation`], so the hash can live beside it.
+#[derive(Clone, Copy)]
+enum Kind {
+    NotModified,
+    Gone(u16),
+    Empty,
+    Text,
+    Failed,
+}
+
+fn evaluate(watch: &Watch, response: &Result<Response, FetchError>, sent_validators: bool) -> Evaluated {
+    let bare = |observation: Kind, error: Option<String>| Evaluated {
+        observation,
+        text: None,
+        text_sha256: None,
+        charset: None,
+        error,
+    };
+    let failed = |error: String| bare(Kind::Failed, Some(error));
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => return failed(e.to_string()),
+    };
+    match response.status {
+        304 if sent_validators => bare(Kind::NotModified, None),
+        404 | 410 => bare(Kind::Gone(response.status), Some(format!("HTTP {}", response.status))),
+        200..=299 => {
+            let input = Input {
+                body: &response.body,
+                content_type: response.content_type.as_deref(),
+                url: Some(&response.final_url),
+            };
+            match normalize::normalize(&input, &watch.filters) {
+                Err(e) => failed(e.to_string()),
+                Ok(n) if n.text.is_empty() => Evaluated {
+                    observation: Kind::Empty,
+                    text: None,
+                    text_sha256: None,
+                    charset: Some(n.encoding.to_owned()),
+                    error: Some(if watch.select.is_empty() {
+                        "the page has no text".to_owned()
+                    } else {
+                        "the statement text is gone: select matches nothing".to_owned()
+                    }),
+                },
+                Ok(n) => Evaluated {
+                    observation: Kind::Text,
+                    text_sha256: Some(sha256_hex(n.text.as_bytes())),
+                    text: Some(n.text),
+                    charset: Some(n.encoding.to_owned()),
+                    error: None,
+                },
+            }
+        }
+        status => failed(format!("HTTP {status}")),
+    }
+}
+
+impl Evaluated {
+    fn observation(&self) -> Observation<'_> {
+        match self.observation {
+            Kind::NotModified => Observation::NotModified,
+            Kind::Gone(status) => Observation::Gone { status },
+            Kind::Empty => Observation::Empty,
+            Kind::Failed => Observation::Failed,
+            Kind::Text => match &self.text_sha256 {
+                Some(sha) => Observation::Text { text_sha256: sha },
+                None => Observation::Failed,
+            },
+        }
+    }
+}
+
+/// Classifies the fetch and records it in one store transaction.
+fn record(
+    store: &mut dyn Store,
+    watch: &Watch,
+    state: &WatchState,
+    started_at: Timestamp,
+    fetched: Result<Response, FetchError>,
+) -> Result<CheckReport, StoreError> {
+    let sent_validators = state.presence == Presence::Present && (state.etag.is_some() || state.last_modified.is_some());
+    let evaluated = evaluate(watch, &fetched, sent_validators);
+    let last = state.last_snapshot.as_ref();
+    let outcome = classify(state.presence, last.map(|s| s.sha256.as_str()), evaluated.observation());
+
+    let change = match outcome.change_kind() {
+        None => None,
+        Some(kind) => {
+            let old_text = match last {
+                Some(snap) if outcome != Outcome::FirstSeen => store
+                    .snapshot(&watch.name, Some(snap.id))?
+                    .map(|s| s.text)
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            let new_text = evaluated.text.as_deref().unwrap_or("");
+            Some(NewChange {
+                kind,
+                from: if outcome == Outcome::FirstSeen { None } else { last.map(|s| s.id) },
+                summary: diff::summarize(&old_text, new_text),
+            })
+        }
+    };
+
+    let response = fetched.as_ref().ok();
+    let body = response.map(|r| r.body.as_slice());
+    let raw_sha256 = body.filter(|b| !b.is_empty()).map(sha256_hex);
+    let keeps_snapshot = matches!(outcome, Outcome::FirstSeen | Outcome::Edited | Outcome::Restored);
+    let snapshot = match (&evaluated.text, &evaluated.text_sha256) {
+        (Some(text), Some(sha256)) if keeps_snapshot => Some(NewSnapshot { sha256, text }),
+        _ => None,
+    };
+    let new_body = match (body, &raw_sha256) {
+        (Some(bytes), Some(sha256)) if snapshot.is_some() => Some(NewBody { sha256, bytes }),
+        _ => None,
+    };
+    // Validators are replaced by every full response (a page that stopped
+    // sending them must not keep old ones) and refreshed by a 304 that
+    // carries new ones.
+    let validators = response.and_then(|r| match r.status {
+        200..=299 => Some((r.etag.clone(), r.last_modified.clone())),
+        304 if r.etag.is_some() || r.last_modified.is_some() => Some((
+            r.etag.clone().or_else(|| state.etag.clone()),
+            r.last_modified.clone().or_else(|| state.last_modified.clone()),
+        )),
+        _ => None,
+    });
+    let duration = response.map_or_else(
+        || {
+            let now = Timestamp::now().as_millis();
+            Duration::from_millis(u64::try_from(now - started_at.as_millis()).unwrap_or(0))
+        },
+        |r| r.elapsed,
+    );
+    let summary = change.as_ref().map(|c| c.summary.clone());
+    let new_check = NewCheck {
+        watch_id: state.watch_id,
+        started_at,
+        duration,
+        outcome,
+        http_status: response.map(|r| r.status),
+        final_url: response.map(|r| r.final_url.to_string()),
+        error: evaluated.error.clone(),
+        bytes: body.map_or(0, |b| b.len() as u64),
+        content_type: response.and_then(|r| r.content_type.clone()),
+        charset: evaluated.charset.clone(),
+        raw_sha256: raw_sha256.clone(),
+        text_sha256: evaluated.text_sha256.clone(),
+        validators,
+        body: new_body,
+        snapshot,
+        change,
+    };
+    let recorded = store.record_check(&new_check)?;
+    Ok(CheckReport {
+        watch: watch.name.clone(),
+        url: watch.url.to_string(),
+        outcome,
+        started_at,
+        duration,
+        http_status: new_check.http_status,
+        error: evaluated.error,
+        summary,
+        check_id: recorded.check_id,
+        snapshot_id: recorded.snapshot_id,
+        change_id: recorded.change_id,
+    })
+}

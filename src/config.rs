@@ -1,1 +1,541 @@
-//! config (in progress)
+//! The watch list: one TOML file parsed once into a validated [`Config`].
+//!
+//! Everything later stages need is checked here (URLs, durations, sizes,
+//! selectors, regexes, unique names), so no other module re-validates. Every
+//! error names the file, the line and the key, because one edit should fix it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use regex::Regex;
+
+use crate::normalize::{Filters, compile_selector};
+
+/// Where the config is looked for when neither `--config` nor
+/// `$CHANCERY_CONFIG` names one, in order.
+pub const DEFAULT_PATHS: [&str; 2] = ["chancery.toml", "/etc/chancery/chancery.toml"];
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (errors and summaries name it).
+    pub path: PathBuf,
+    pub daemon: Daemon,
+    /// Watches in file order; names are unique.
+    pub watches: Vec<Watch>,
+}
+
+/// Settings shared by every watch (`[daemon]`).
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    /// Where the database lives. Relative paths are resolved against the
+    /// config file's directory.
+    pub state_dir: PathBuf,
+    pub user_agent: String,
+    /// Bound on a whole request, connection to last byte.
+    pub timeout: Duration,
+    /// Bodies beyond this many bytes (after decompression) fail the check.
+    pub max_body_bytes: u64,
+    /// Redirects followed before a check fails.
+    pub max_redirects: usize,
+    pub default_interval: Duration,
+    /// Checks in flight at once.
+    pub concurrency: usize,
+}
+
+/// One page to monitor (`[[watch]]`).
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// Unique, `[a-z0-9._-]+`: the key in the database and on the CLI.
+    pub name: String,
+    pub url: Url,
+    pub interval: Duration,
+    /// The filters as written, for display.
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+    pub ignore: Vec<String>,
+    /// The same filters, compiled.
+    pub filters: Filters,
+    /// Subscriber names to alert.
+    pub notify: Vec<String>,
+}
+
+/// One problem in a config file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    /// The key path, e.g. `watch[2].interval`, or `watch "mfa".interval`.
+    pub key: String,
+    pub message: String,
+}
+
+/// A config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No file was given and none of the default locations exists.
+    #[error("no config file: pass --config PATH or set CHANCERY_CONFIG (looked for {})", DEFAULT_PATHS.join(", "))]
+    NotFound,
+    #[error("cannot read config {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax, type or validation problems, each with line and key.
+    #[error("{}", render_problems(path, problems))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+fn render_problems(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            let key = if p.key.is_empty() {
+                String::new()
+            } else {
+                format!(" {}:", p.key)
+            };
+            format!("{}:{}:{}:{} {}", path.display(), p.line, p.column, key, p.message)
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// Picks the config file: the explicit path (from `--config` or
+/// `$CHANCERY_CONFIG`), else the first default location that exists.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    DEFAULT_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or(ConfigError::NotFound)
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text, state_directory_env().as_deref())
+}
+
+/// `$STATE_DIRECTORY` as systemd sets it (the first of a colon-separated list).
+fn state_directory_env() -> Option<PathBuf> {
+    let value = std::env::var_os("STATE_DIRECTORY")?;
+    let first = value.to_string_lossy().split(':').next()?.to_owned();
+    (!first.is_empty()).then(|| PathBuf::from(first))
+}
+
+/// Parses config text. `path` is used for messages and to resolve a relative
+/// `state_dir`; `state_directory` is the default state dir from the
+/// environment.
+pub fn parse(path: &Path, text: &str, state_directory: Option<&Path>) -> Result<Config, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        path: path.to_owned(),
+        problems,
+    };
+    let raw = deserialize(text).map_err(|p| invalid(vec![p]))?;
+    let mut problems = Vec::new();
+    let config = validate(path, text, raw, state_directory, &mut problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(invalid(problems))
+    }
+}
+
+fn deserialize(text: &str) -> Result<RawConfig, Problem> {
+    let located = |span: Option<Range<usize>>, key: String, message: String| {
+        let (line, column) = span.map_or((1, 1), |s| line_col(text, s.start));
+        Problem {
+            line,
+            column,
+            key,
+            message,
+        }
+    };
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| located(e.span(), String::new(), e.message().trim().to_owned()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        let inner = e.into_inner();
+        located(inner.span(), key, inner.message().trim().to_owned())
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    watch: Vec<RawWatch>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    state_dir: Option<String>,
+    user_agent: Option<String>,
+    #[serde(default, deserialize_with = "de_duration")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_size")]
+    max_body: Option<u64>,
+    max_redirects: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "de_duration")]
+    default_interval: Option<Duration>,
+    concurrency: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    #[serde(default, deserialize_with = "de_duration")]
+    interval: Option<Duration>,
+    #[serde(default)]
+    select: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+    #[serde(default)]
+    ignore: Vec<Spanned<String>>,
+    #[serde(default)]
+    notify: Vec<Spanned<String>>,
+}
+
+/// A humane duration: `90s`, `15m`, `1h 30m`, `2d`.
+fn de_duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(de)?;
+    humantime::parse_duration(s.trim())
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration ({e}); use e.g. \"30s\", \"15m\", \"2h\", \"1d\"")))
+}
+
+/// A humane size: `10MiB`, `512KiB`, `2MB` (MB = 10^6, MiB = 2^20).
+fn de_size<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    let s = String::deserialize(de)?;
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| Some(b.as_u64()))
+        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a size ({e}); use e.g. \"10MiB\"")))
+}
+
+const DEFAULT_USER_AGENT: &str = concat!("chancery/", env!("CARGO_PKG_VERSION"), " (+https://example.invalid/chancery)");
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+const DEFAULT_MAX_REDIRECTS: usize = 10;
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_CONCURRENCY: usize = 16;
+
+struct Validator<'a> {
+    text: &'a str,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn report<T>(&mut self, at: &Spanned<T>, key: String, message: impl fmt::Display) {
+        let (line, column) = line_col(self.text, at.span().start);
+        self.problems.push(Problem {
+            line,
+            column,
+            key,
+            message: message.to_string(),
+        });
+    }
+
+    fn count(&mut self, value: &Option<Spanned<i64>>, key: &str, default: usize, min: i64) -> usize {
+        match value {
+            None => default,
+            Some(v) => match usize::try_from(*v.get_ref()) {
+                Ok(n) if *v.get_ref() >= min => n,
+                _ => {
+                    self.report(v, format!("daemon.{key}"), format!("must be a whole number of at least {min}"));
+                    default
+                }
+            },
+        }
+    }
+}
+
+fn validate(
+    path: &Path,
+    text: &str,
+    raw: RawConfig,
+    state_directory: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Config {
+    let mut v = Validator { text, problems };
+    let d = raw.daemon;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let state_dir = match d.state_dir {
+        Some(dir) => base_dir.join(dir),
+        None => state_directory.map_or_else(|| PathBuf::from("chancery-state"), Path::to_owned),
+    };
+    let daemon = Daemon {
+        state_dir,
+        user_agent: d.user_agent.unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        max_body_bytes: d.max_body.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        max_redirects: v.count(&d.max_redirects, "max_redirects", DEFAULT_MAX_REDIRECTS, 0),
+        default_interval: d.default_interval.unwrap_or(DEFAULT_INTERVAL),
+        concurrency: v.count(&d.concurrency, "concurrency", DEFAULT_CONCURRENCY, 1),
+    };
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut watches = Vec::with_capacity(raw.watch.len());
+    for (i, w) in raw.watch.into_iter().enumerate() {
+        let name = w.name.get_ref().clone();
+        let key = |field: &str| format!("watch[{i}].{field}");
+        if !valid_name(&name) {
+            v.report(&w.name, key("name"), format!("{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"));
+        } else if let Some(first) = seen.insert(name.clone(), i) {
+            v.report(&w.name, key("name"), format!("duplicate watch name {name:?} (first used by watch[{first}])"));
+        }
+        let url = match Url::parse(w.url.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(u) => {
+                v.report(&w.url, key("url"), format!("{:?} is not an http or https URL (scheme {:?})", w.url.get_ref(), u.scheme()));
+                None
+            }
+            Err(e) => {
+                v.report(&w.url, key("url"), format!("{:?} is not a valid URL: {e}", w.url.get_ref()));
+                None
+            }
+        };
+        let strings = |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
+        let mut selectors = |field: &str, list: &[Spanned<String>]| {
+            let mut compiled = Vec::with_capacity(list.len());
+            for (j, css) in list.iter().enumerate() {
+                match compile_selector(css.get_ref()) {
+                    Ok(sel) => compiled.push(sel),
+                    Err(e) => v.report(css, key(&format!("{field}[{j}]")), format!("invalid CSS selector {:?}: {e}", css.get_ref())),
+                }
+            }
+            compiled
+        };
+        let select_compiled = selectors("select", &w.select);
+        let exclude_compiled = selectors("exclude", &w.exclude);
+        let mut ignore_compiled = Vec::with_capacity(w.ignore.len());
+        for (j, pattern) in w.ignore.iter().enumerate() {
+            match Regex::new(pattern.get_ref()) {
+                Ok(re) => ignore_compiled.push(re),
+                Err(e) => v.report(pattern, key(&format!("ignore[{j}]")), format!("invalid regex {:?}: {e}", pattern.get_ref())),
+            }
+        }
+        let filters = Filters {
+            select: select_compiled,
+            exclude: exclude_compiled,
+            ignore: ignore_compiled,
+        };
+        let (select, exclude, ignore) = (strings(&w.select), strings(&w.exclude), strings(&w.ignore));
+        for n in &w.notify {
+            if n.get_ref().trim().is_empty() {
+                v.report(n, key("notify"), "subscriber names cannot be empty");
+            }
+        }
+        if let Some(url) = url {
+            watches.push(Watch {
+                name,
+                url,
+                interval: w.interval.unwrap_or(daemon.default_interval),
+                select,
+                exclude,
+                ignore,
+                filters,
+                notify: strings(&w.notify),
+            });
+        }
+    }
+    Config {
+        path: path.to_owned(),
+        daemon,
+        watches,
+    }
+}
+
+/// `[a-z0-9._-]+`, not starting with a dot (names become CLI arguments).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl Config {
+    /// The watch named `name`.
+    pub fn watch(&self, name: &str) -> Option<&Watch> {
+        self.watches.iter().find(|w| w.name == name)
+    }
+
+    /// The database file inside the state dir.
+    pub fn database_path(&self) -> PathBuf {
+        self.daemon.state_dir.join("chancery.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("conf/test.toml"), text, None)
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse_str(text) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("config was accepted:\n{text}"),
+        }
+    }
+
+    const GOOD: &str = r##"
+[daemon]
+state_dir = "state"
+user_agent = "chancery-test"
+timeout = "20s"
+max_body = "2MiB"
+default_interval = "1h"
+
+[[watch]]
+name = "uk-embassy.remarks_1"
+url = "https://example.gov/eng/remarks/"
+interval = "10m"
+select = ["#content"]
+exclude = [".share", "nav"]
+ignore = ['Visits: \d+']
+notify = ["desk"]
+
+[[watch]]
+name = "mfa"
+url = "http://example.org/"
+"##;
+
+    #[test]
+    fn full_config_parses_with_units() {
+        let c = parse_str(GOOD).expect("valid");
+        assert_eq!(c.daemon.state_dir, Path::new("conf/state"));
+        assert_eq!(c.daemon.timeout, Duration::from_secs(20));
+        assert_eq!(c.daemon.max_body_bytes, 2 * 1024 * 1024);
+        assert_eq!(c.watches.len(), 2);
+        let w = &c.watches[0];
+        assert_eq!(w.interval, Duration::from_secs(600));
+        assert_eq!(w.filters.select.len(), 1);
+        assert_eq!(w.filters.exclude.len(), 2);
+        assert_eq!(w.filters.ignore.len(), 1);
+        assert_eq!(w.notify, vec!["desk".to_owned()]);
+        assert_eq!(c.watches[1].interval, Duration::from_secs(3600), "default_interval applies");
+    }
+
+    #[test]
+    fn defaults_and_state_directory_env() {
+        let c = parse(Path::new("x.toml"), "", Some(Path::new("/var/lib/chancery"))).expect("empty is valid");
+        assert_eq!(c.daemon.state_dir, Path::new("/var/lib/chancery"));
+        assert_eq!(c.daemon.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(c.daemon.default_interval, DEFAULT_INTERVAL);
+        let c = parse(Path::new("x.toml"), "", None).expect("empty is valid");
+        assert_eq!(c.daemon.state_dir, Path::new("chancery-state"));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let p = problems("[daemon]\ntimeout = \"5s\"\n\n[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nintervall = \"5m\"\n");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].line, 7);
+        assert!(p[0].key.starts_with("watch[0]"), "{:?}", p[0]);
+        assert!(p[0].message.contains("intervall"), "{:?}", p[0]);
+    }
+
+    #[test]
+    fn bad_duration_names_line_and_key() {
+        let p = problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n");
+        assert_eq!((p[0].line, p[0].key.as_str()), (4, "watch[0].interval"));
+        assert!(p[0].message.contains("\"5x\" is not a duration"), "{:?}", p[0]);
+    }
+
+    #[test]
+    fn bad_size_names_key() {
+        let p = problems("[daemon]\nmax_body = \"lots\"\n");
+        assert_eq!((p[0].line, p[0].key.as_str()), (2, "daemon.max_body"));
+    }
+
+    #[test]
+    fn duplicate_names_bad_urls_regexes_selectors_all_reported() {
+        let text = r#"
+[[watch]]
+name = "a"
+url = "https://a.example/"
+
+[[watch]]
+name = "a"
+url = "ftp://a.example/"
+
+[[watch]]
+name = "Bad Name"
+url = "not a url"
+ignore = ["ok", "(unclosed"]
+select = ["div[["]
+"#;
+        let p = problems(text);
+        let summary: Vec<(usize, &str)> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
+        assert!(summary.contains(&(7, "watch[1].name")), "{summary:?}");
+        assert!(summary.contains(&(8, "watch[1].url")), "{summary:?}");
+        assert!(summary.contains(&(11, "watch[2].name")), "{summary:?}");
+        assert!(summary.contains(&(12, "watch[2].url")), "{summary:?}");
+        assert!(summary.contains(&(14, "watch[2].select[0]")), "{summary:?}");
+        let dup = p.iter().find(|p| p.key == "watch[1].name").expect("dup reported");
+        assert!(dup.message.contains("duplicate"), "{dup:?}");
+    }
+
+    #[test]
+    fn bad_regex_points_at_the_element() {
+        let p = problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nignore = [\n  \"ok\",\n  \"(unclosed\",\n]\n");
+        assert_eq!((p[0].line, p[0].key.as_str()), (6, "watch[0].ignore[1]"));
+    }
+
+    #[test]
+    fn bad_exclude_selector_is_attributed_to_exclude() {
+        let p = problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nselect = [\"p\"]\nexclude = [\"nav\", \"::\"]\n");
+        assert_eq!((p[0].line, p[0].key.as_str()), (5, "watch[0].exclude[1]"));
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let p = problems("[daemon\n");
+        assert_eq!(p[0].line, 1);
+        let err = parse_str("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("conf/test.toml:4:"), "{msg}");
+        assert!(msg.contains("watch[0].interval"), "{msg}");
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../config/chancery.example.toml");
+        let c = parse(Path::new("config/chancery.example.toml"), text, None).expect("example config must be valid");
+        assert!(c.watches.len() >= 3);
+    }
+}

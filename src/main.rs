@@ -1,1 +1,27 @@
-fn main() {}
+//! The `chancery` binary: parse arguments, set up logging, run, and map the
+//! result to an exit status (0 ok, 1 a check or the work failed, 2 usage or
+//! config error). Errors are printed once, on one line, on stderr.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use chancery::cli::{self, Cli, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match cli::run(cli) {
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(Exit::SomeFailed) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("chancery: {err:#}");
+            ExitCode::from(cli::exit_code_for(&err))
+        }
+    }
+}

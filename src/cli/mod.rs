@@ -1,1 +1,97 @@
-//! cli (in progress)
+//! The command line: argument definitions and one module per subcommand.
+//!
+//! Every subcommand calls the library's stages; none re-implements one. The
+//! binary's `main` only parses, sets up logging and maps [`Exit`] / errors
+//! to exit codes: 0 success, 1 a check failed (or a runtime failure), 2 a
+//! usage or config error.
+
+mod check;
+mod config_check;
+mod diff;
+mod extract;
+mod history;
+mod list;
+mod output;
+mod show;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use output::ColorChoice;
+
+/// chancery: watch official statement pages and keep the proof of every edit.
+#[derive(Debug, Parser)]
+#[command(name = "chancery", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [default: $CHANCERY_CONFIG, else ./chancery.toml, else /etc/chancery/chancery.toml]
+    #[arg(long, global = true, value_name = "PATH", env = "CHANCERY_CONFIG", hide_env = true)]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check watches now (all, or the named ones) and record the results
+    Check(check::Args),
+    /// List watches with their last check and last change
+    List(list::Args),
+    /// Show the changes and snapshots of a watch, newest first
+    History(history::Args),
+    /// Show how a watch's text changed (default: its latest change)
+    Diff(diff::Args),
+    /// Print the normalized text of a snapshot (default: the latest)
+    Show(show::Args),
+    /// Validate the config
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the normalized text of a saved page or a live URL, to try filters
+    Extract(extract::Args),
+}
+
+/// `chancery config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and print one line per watch
+    Check,
+}
+
+/// How a command that did its job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything worked.
+    Success,
+    /// The command ran, but at least one check failed.
+    SomeFailed,
+}
+
+/// A mistake in how chancery was called (exit status 2), as opposed to a
+/// failure while doing the work (exit status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Check(args) => check::run(config, args),
+        Command::List(args) => list::run(config, args),
+        Command::History(args) => history::run(config, args),
+        Command::Diff(args) => diff::run(config, args),
+        Command::Show(args) => show::run(config, args),
+        Command::Config(ConfigCommand::Check) => config_check::run(config),
+        Command::Extract(args) => extract::run(config, args),
+    }
+}
+
+/// Exit status for an error returned by [`run`].
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    let usage = err.chain().any(|cause| {
+        cause.is::<UsageError>() || cause.is::<crate::config::ConfigError>()
+    });
+    if usage { 2 } else { 1 }
+}

@@ -1,0 +1,78 @@
+//! `chancery diff WATCH [FROM] [TO]`: render how the text changed.
+
+use std::path::Path;
+
+use crate::cli::output::{known_watch, load_config, open_existing_store};
+use crate::cli::{ColorChoice, Exit, UsageError};
+use crate::diff::{Format, RenderOptions, render};
+use crate::model::ChangeKind;
+use crate::store::{Snapshot, SnapshotId, SqliteStore, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The watch's name
+    watch: String,
+    /// Old snapshot id (default: the one before the latest change)
+    from: Option<SnapshotId>,
+    /// New snapshot id (default: the latest snapshot when FROM is given)
+    to: Option<SnapshotId>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Unified)]
+    format: Format,
+    /// Unchanged lines shown around each change
+    #[arg(long, short = 'U', value_name = "N", default_value_t = 3)]
+    context: usize,
+    /// Total width for side-by-side
+    #[arg(long, value_name = "COLUMNS", default_value_t = 120)]
+    width: usize,
+    /// When to colour the output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
+    let config = load_config(config_path)?;
+    let store = open_existing_store(&config)?;
+    known_watch(&config, &store, &args.watch)?;
+    let (old, new, removed) = match (args.from, args.to) {
+        (None, _) => {
+            let change = store.changes(&args.watch, Some(1))?.into_iter().next().ok_or_else(|| {
+                UsageError(format!("watch {:?} has no recorded change yet", args.watch))
+            })?;
+            let old = change.from.map(|id| load(&store, &args.watch, id)).transpose()?;
+            let new = change.to.map(|id| load(&store, &args.watch, id)).transpose()?;
+            (old, new, change.kind == ChangeKind::Removed)
+        }
+        (Some(from), to) => {
+            let old = load(&store, &args.watch, from)?;
+            let new = match to {
+                Some(id) => load(&store, &args.watch, id)?,
+                None => store
+                    .snapshot(&args.watch, None)?
+                    .ok_or_else(|| UsageError(format!("watch {:?} has no snapshot", args.watch)))?,
+            };
+            (Some(old), Some(new), false)
+        }
+    };
+    let label = |s: &Option<Snapshot>, absent: &str| match s {
+        Some(s) => format!("{}@{} ({})", args.watch, s.meta.id, s.meta.fetched_at),
+        None => format!("{}@{absent}", args.watch),
+    };
+    let options = RenderOptions {
+        color: args.format != Format::Json && args.color.enabled(),
+        context_lines: args.context,
+        width: args.width.max(20),
+        old_label: label(&old, "none"),
+        new_label: label(&new, if removed { "removed" } else { "none" }),
+    };
+    let text = |s: &Option<Snapshot>| s.as_ref().map_or("", |s| s.text.as_str()).to_owned();
+    let rendered = render(&text(&old), &text(&new), args.format, &options);
+    print!("{rendered}");
+    Ok(Exit::Success)
+}
+
+fn load(store: &SqliteStore, watch: &str, id: SnapshotId) -> anyhow::Result<Snapshot> {
+    store
+        .snapshot(watch, Some(id))?
+        .ok_or_else(|| UsageError(format!("watch {watch:?} has no snapshot {id}")).into())
+}

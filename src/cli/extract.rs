@@ -1,0 +1,100 @@
+//! `chancery extract PATH|URL`: run the exact normalize code of a check on
+//! a saved file or a live page, so filters can be tried before a watch is
+//! added.
+
+use std::path::Path;
+
+use anyhow::Context;
+use url::Url;
+
+use crate::cli::output::load_config;
+use crate::cli::{Exit, UsageError};
+use crate::fetch::{FetchOptions, Fetcher, Validators};
+use crate::normalize::{Filters, Input, normalize};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A saved page (file path) or an http(s) URL to fetch
+    source: String,
+    /// The page's URL, when SOURCE is a file (a hint for charset detection)
+    #[arg(long, value_name = "URL")]
+    url: Option<Url>,
+    /// The Content-Type to assume for a file (default: guessed from its extension)
+    #[arg(long, value_name = "TYPE")]
+    content_type: Option<String>,
+    /// Keep only the parts matching this CSS selector (repeatable)
+    #[arg(long, value_name = "CSS")]
+    select: Vec<String>,
+    /// Drop the parts matching this CSS selector (repeatable)
+    #[arg(long, value_name = "CSS")]
+    exclude: Vec<String>,
+    /// Remove text matching this regex (repeatable)
+    #[arg(long, value_name = "REGEX")]
+    ignore: Vec<String>,
+    /// Also print the title, encoding and SHA-256 on stderr
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
+    let filters = Filters::new(&args.select, &args.exclude, &args.ignore).map_err(|e| UsageError(e.to_string()))?;
+    let live = Url::parse(&args.source)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
+    let (body, content_type, url) = match live {
+        Some(url) => fetch(config_path, &url)?,
+        None => {
+            let path = Path::new(&args.source);
+            let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let content_type = args.content_type.clone().or_else(|| guess_content_type(path).map(str::to_owned));
+            (body, content_type, args.url.clone())
+        }
+    };
+    let input = Input {
+        body: &body,
+        content_type: content_type.as_deref(),
+        url: url.as_ref(),
+    };
+    let normalized = normalize(&input, &filters).with_context(|| format!("cannot extract text from {}", args.source))?;
+    if args.verbose {
+        eprintln!("title: {}", normalized.title.as_deref().unwrap_or("-"));
+        eprintln!("encoding: {}", normalized.encoding);
+        eprintln!("sha256: {}", crate::hash::sha256_hex(normalized.text.as_bytes()));
+    }
+    println!("{}", normalized.text);
+    Ok(Exit::Success)
+}
+
+type Fetched = (Vec<u8>, Option<String>, Option<Url>);
+
+/// Fetches with the config's limits when a config is found, else defaults.
+fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
+    let daemon = match load_config(config_path) {
+        Ok(config) => config.daemon,
+        Err(_) if config_path.is_none() => crate::config::parse(Path::new("(defaults)"), "", None)?.daemon,
+        Err(e) => return Err(e),
+    };
+    let fetcher = Fetcher::new(FetchOptions::from_config(&daemon))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let response = runtime
+        .block_on(fetcher.fetch(url, &Validators::default()))
+        .with_context(|| format!("cannot fetch {url}"))?;
+    if !(200..300).contains(&response.status) {
+        anyhow::bail!("cannot fetch {url}: HTTP {}", response.status);
+    }
+    Ok((response.body, response.content_type, Some(response.final_url)))
+}
+
+fn guess_content_type(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "html" | "htm" | "xhtml" | "shtml" => "text/html",
+        "txt" | "text" => "text/plain",
+        "json" => "application/json",
+        "xml" | "rss" | "atom" => "application/xml",
+        _ => return None,
+    })
+}

@@ -1,0 +1,103 @@
+//! `chancery history WATCH`: changes and snapshots, newest first.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::Exit;
+use crate::cli::output::{diffstat, known_watch, load_config, open_existing_store, print_json};
+use crate::store::{ChangeRow, CheckRow, SnapshotRow, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The watch's name
+    watch: String,
+    /// Show at most this many changes and snapshots
+    #[arg(long, short = 'n', value_name = "N")]
+    limit: Option<usize>,
+    /// Also list this many recent check attempts (every fetch, with status and error)
+    #[arg(long, value_name = "N")]
+    checks: Option<usize>,
+    /// Print the history as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct History {
+    watch: String,
+    changes: Vec<ChangeRow>,
+    snapshots: Vec<SnapshotRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Vec<CheckRow>>,
+}
+
+pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
+    let config = load_config(config_path)?;
+    let store = open_existing_store(&config)?;
+    known_watch(&config, &store, &args.watch)?;
+    let history = History {
+        changes: store.changes(&args.watch, args.limit)?,
+        snapshots: store.snapshots(&args.watch, args.limit)?,
+        checks: args.checks.map(|n| store.checks(&args.watch, Some(n))).transpose()?,
+        watch: args.watch,
+    };
+    if args.json {
+        print_json(&history)?;
+        return Ok(Exit::Success);
+    }
+    println!("{}", history.watch);
+    println!("changes:");
+    if history.changes.is_empty() {
+        println!("  (none)");
+    }
+    for c in &history.changes {
+        let arrow = format!("{} -> {}", snap(c.from), snap(c.to));
+        let status = c.http_status.map(|s| format!(" [HTTP {s}]")).unwrap_or_default();
+        let first = c.summary.first_change.as_ref().map(|f| format!(" {f:?}")).unwrap_or_default();
+        println!(
+            "  change {:<5} {}  {:<10}  {:<14}  {}{}{}",
+            c.id,
+            c.detected_at,
+            c.kind,
+            arrow,
+            diffstat(&c.summary),
+            status,
+            first
+        );
+    }
+    println!("snapshots:");
+    if history.snapshots.is_empty() {
+        println!("  (none)");
+    }
+    for s in &history.snapshots {
+        println!(
+            "  snapshot {:<5} {}  text sha256 {}  {} bytes  raw sha256 {}",
+            s.id,
+            s.fetched_at,
+            s.sha256,
+            s.text_bytes,
+            s.raw_sha256.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(checks) = &history.checks {
+        println!("checks:");
+        for c in checks {
+            println!(
+                "  check {:<5} {}  {:<10}  {:>5}  {:>6} ms  {:>8} bytes  {}",
+                c.id,
+                c.started_at,
+                c.outcome,
+                c.http_status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                c.duration_ms,
+                c.bytes,
+                c.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn snap(id: Option<i64>) -> String {
+    id.map_or_else(|| "-".to_owned(), |id| format!("#{id}"))
+}

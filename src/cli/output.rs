@@ -1,0 +1,82 @@
+//! Helpers shared by the subcommands: loading the config and the store the
+//! same way everywhere, colour choice, and small formatting functions.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::cli::UsageError;
+use crate::config::{self, Config};
+use crate::store::SqliteStore;
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to emit ANSI colours on stdout.
+    pub fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// Finds and loads the config.
+pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
+    let path = config::locate(explicit)?;
+    Ok(config::load(&path)?)
+}
+
+/// Opens the history for reading. A missing database is a clear error, not
+/// an empty history silently created somewhere unexpected.
+pub fn open_existing_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let path = config.database_path();
+    if !path.exists() {
+        return Err(UsageError(format!(
+            "no history at {}: run `chancery check` first (state_dir comes from {})",
+            path.display(),
+            config.path.display()
+        ))
+        .into());
+    }
+    SqliteStore::open(&path).with_context(|| format!("cannot open history {}", path.display()))
+}
+
+/// Checks that `name` is a watch in the config or in the history.
+pub fn known_watch(config: &Config, store: &SqliteStore, name: &str) -> anyhow::Result<()> {
+    use crate::store::Store;
+    if config.watch(name).is_some() || store.watch_state(name)?.is_some() {
+        Ok(())
+    } else {
+        Err(UsageError(format!("no watch named {name:?} in {} or in the history", config.path.display())).into())
+    }
+}
+
+/// `+3 -1 (2.5%)`.
+pub fn diffstat(summary: &crate::diff::DiffSummary) -> String {
+    format!(
+        "+{} -{} ({:.1}%)",
+        summary.lines_added,
+        summary.lines_removed,
+        summary.changed_ratio * 100.0
+    )
+}
+
+/// Writes `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot render JSON")?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! `chancery show WATCH [SNAPSHOT]`: a snapshot's text, or its raw body.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::cli::output::{known_watch, load_config, open_existing_store};
+use crate::cli::{Exit, UsageError};
+use crate::store::{SnapshotId, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The watch's name
+    watch: String,
+    /// Snapshot id, as listed by `history` (default: the latest)
+    snapshot: Option<SnapshotId>,
+    /// Write the raw body the snapshot was made from, byte for byte
+    #[arg(long)]
+    raw: bool,
+}
+
+pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
+    let config = load_config(config_path)?;
+    let store = open_existing_store(&config)?;
+    known_watch(&config, &store, &args.watch)?;
+    let snapshot = store.snapshot(&args.watch, args.snapshot)?.ok_or_else(|| {
+        UsageError(match args.snapshot {
+            Some(id) => format!("watch {:?} has no snapshot {id}", args.watch),
+            None => format!("watch {:?} has no snapshot yet", args.watch),
+        })
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    if args.raw {
+        let sha = snapshot
+            .meta
+            .raw_sha256
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("snapshot {} has no stored raw body", snapshot.meta.id))?;
+        let body = store
+            .raw_body(sha)?
+            .ok_or_else(|| anyhow::anyhow!("raw body {sha} of snapshot {} is missing", snapshot.meta.id))?;
+        stdout.write_all(&body).context("cannot write to stdout")?;
+    } else {
+        writeln!(stdout, "{}", snapshot.text).context("cannot write to stdout")?;
+    }
+    stdout.flush().context("cannot write to stdout")?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real `chancery` binary against servers the tests
+//! start on 127.0.0.1, with real SQLite files in temp dirs.
+
+mod cli;
+mod crash;
+mod pipeline;
+mod support;

@@ -1,0 +1,422 @@
+//! Test support: a real HTTP/1.1 server on 127.0.0.1 that the tests script
+//! page by page, and a runner for the real `chancery` binary with a temp
+//! config and state dir and a cleared environment.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How the server answers one path.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// When set, the response carries this ETag and a request whose
+    /// `If-None-Match` equals it gets a 304 with no body.
+    pub etag: Option<String>,
+    /// Replace `{{COUNTER}}` in the body with a number that grows on every
+    /// request (a visit counter).
+    pub counter: bool,
+    pub behavior: Behavior,
+}
+
+/// Hostile or unusual ways to answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Behavior {
+    Normal,
+    /// Send headers, then one byte every `gap`, for `bytes` bytes.
+    Slow { gap: Duration, bytes: usize },
+    /// Redirect to the same path forever.
+    RedirectLoop,
+    /// Declare no length and stream this many bytes.
+    Endless { bytes: usize },
+}
+
+impl Route {
+    /// A 200 HTML page.
+    pub fn html(body: impl Into<Vec<u8>>) -> Route {
+        Route {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
+            body: body.into(),
+            etag: None,
+            counter: false,
+            behavior: Behavior::Normal,
+        }
+    }
+
+    /// A page with only `text/html` as its type: the charset must come from the body.
+    pub fn html_unlabelled(body: impl Into<Vec<u8>>) -> Route {
+        Route {
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            ..Route::html(body)
+        }
+    }
+
+    pub fn status(status: u16, body: &str) -> Route {
+        Route {
+            status,
+            ..Route::html(body.as_bytes().to_vec())
+        }
+    }
+
+    pub fn with_etag(mut self, etag: &str) -> Route {
+        self.etag = Some(etag.to_owned());
+        self
+    }
+
+    pub fn with_counter(mut self) -> Route {
+        self.counter = true;
+        self
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Route {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn with_behavior(mut self, behavior: Behavior) -> Route {
+        self.behavior = behavior;
+        self
+    }
+}
+
+/// A request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub at: Instant,
+    /// What the server answered.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    routes: HashMap<String, Route>,
+    seen: Vec<Seen>,
+}
+
+/// A scripted HTTP server on 127.0.0.1. It stops when dropped.
+pub struct Server {
+    addr: std::net::SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("nonblocking listener");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counter = Arc::new(AtomicU64::new(1000));
+        let (st, sp) = (state.clone(), stop.clone());
+        thread::spawn(move || {
+            while !sp.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (st, counter) = (st.clone(), counter.clone());
+                        thread::spawn(move || serve(stream, &st, &counter));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                    Err(_) => break,
+                }
+            }
+        });
+        Server { addr, state, stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn set(&self, path: &str, route: Route) {
+        self.state.lock().expect("server state").routes.insert(path.to_owned(), route);
+    }
+
+    pub fn requests(&self, path: &str) -> Vec<Seen> {
+        let state = self.state.lock().expect("server state");
+        state.seen.iter().filter(|s| s.path == path).cloned().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 * 1024 {
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+    let headers: HashMap<String, String> = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let route = state.lock().expect("server state").routes.get(&path).cloned();
+    let route = route.unwrap_or_else(|| Route::status(404, "<html><body><h1>Not Found</h1></body></html>"));
+    let not_modified = route.etag.is_some() && headers.get("if-none-match") == route.etag.as_ref();
+    let status = match (&route.behavior, not_modified) {
+        (Behavior::RedirectLoop, _) => 302,
+        (_, true) => 304,
+        _ => route.status,
+    };
+    state.lock().expect("server state").seen.push(Seen {
+        path: path.clone(),
+        headers,
+        at: Instant::now(),
+        status,
+    });
+
+    let mut out = format!("HTTP/1.1 {status} {}\r\nConnection: close\r\n", reason(status));
+    if let Some(etag) = &route.etag {
+        out.push_str(&format!("ETag: {etag}\r\n"));
+    }
+    if route.behavior == Behavior::RedirectLoop {
+        out.push_str(&format!("Location: {path}\r\nContent-Length: 0\r\n\r\n"));
+        let _ = stream.write_all(out.as_bytes());
+        return;
+    }
+    for (k, v) in &route.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let mut body = if status == 304 { Vec::new() } else { route.body.clone() };
+    if route.counter {
+        let n = counter.fetch_add(1, Ordering::SeqCst).to_string();
+        body = replace(&body, b"{{COUNTER}}", n.as_bytes());
+    }
+    match route.behavior {
+        Behavior::Normal | Behavior::RedirectLoop => {
+            out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            let _ = stream.write_all(out.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+        Behavior::Slow { gap, bytes } => {
+            out.push_str(&format!("Content-Length: {bytes}\r\n\r\n"));
+            let _ = stream.write_all(out.as_bytes());
+            for _ in 0..bytes {
+                if stream.write_all(b"a").is_err() {
+                    break;
+                }
+                thread::sleep(gap);
+            }
+        }
+        Behavior::Endless { bytes } => {
+            out.push_str("\r\n");
+            let _ = stream.write_all(out.as_bytes());
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut sent = 0;
+            while sent < bytes {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+                sent += chunk.len();
+            }
+        }
+    }
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        302 => "Found",
+        304 => "Not Modified",
+        404 => "Not Found",
+        410 => "Gone",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Whatever",
+    }
+}
+
+pub fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Replaces `old` by `new` exactly once in `haystack`, failing the test if
+/// `old` is not there exactly once (so an edit can never silently miss).
+pub fn edit_once(haystack: &str, old: &str, new: &str) -> String {
+    assert_eq!(haystack.matches(old).count(), 1, "edit target {old:?} must occur once");
+    haystack.replacen(old, new, 1)
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read fixture {}: {e}", path.display()))
+}
+
+/// A temp dir with a config file, and a way to run the binary on it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+/// The outcome of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw_stdout: Vec<u8>,
+    pub args: Vec<String>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "chancery {}\nexit: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+impl Run {
+    /// Asserts exit status 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success:\n{self:?}");
+        self
+    }
+
+    /// The stdout line for a watch in `check` output.
+    #[track_caller]
+    pub fn line_for(&self, watch: &str) -> String {
+        self.stdout
+            .lines()
+            .find(|l| l.split(' ').next() == Some(watch))
+            .unwrap_or_else(|| panic!("no line for {watch}:\n{self:?}"))
+            .to_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self:?}"))
+    }
+}
+
+impl Env {
+    /// A config with `[daemon]` pointing at a temp state dir, plus `watches`
+    /// (TOML `[[watch]]` tables).
+    pub fn new(daemon_extra: &str, watches: &str) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let env = Env { dir };
+        env.write_config(daemon_extra, watches);
+        env
+    }
+
+    pub fn write_config(&self, daemon_extra: &str, watches: &str) {
+        let text = format!(
+            "[daemon]\nstate_dir = \"state\"\nuser_agent = \"chancery-test\"\ntimeout = \"5s\"\n{daemon_extra}\n\n{watches}\n"
+        );
+        std::fs::write(self.config_path(), text).expect("write config");
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("chancery.toml")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("state/chancery.db")
+    }
+
+    /// Runs `chancery --config <config> args…` and waits (60 s at most).
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--config".to_owned(), self.config_path().display().to_string()];
+        all.extend(args.iter().map(|s| (*s).to_owned()));
+        run_binary(&all, self.dir.path())
+    }
+
+    /// Starts `chancery --config <config> args…` without waiting.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = command(self.dir.path());
+        cmd.arg("--config").arg(self.config_path()).args(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().expect("spawn chancery")
+    }
+}
+
+fn command(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chancery"));
+    cmd.env_clear().current_dir(cwd).stdin(Stdio::null());
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+/// Runs the binary with exactly `args`, in `cwd`, with a cleared environment.
+pub fn run_binary(args: &[String], cwd: &Path) -> Run {
+    let child = command(cwd)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chancery");
+    let pid = child.id();
+    // Read the pipes on another thread so a large stdout cannot block the
+    // child, and bound the wait.
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output: Output = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.expect("wait for chancery"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("chancery {} did not finish in 60 s", args.join(" "));
+        }
+    };
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        raw_stdout: output.stdout,
+        args: args.to_vec(),
+    }
+}
+
+/// Row count of a table in the database file, read with our own SQLite.
+pub fn count(db: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
+}
