@@ -830,3 +830,800 @@ impl Store for SqliteStore {
         get_blob(&self.conn, BlobTable::Bodies, sha256)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewBody, NewChange, NewSnapshot};
+
+    /// A fetched page: raw body and normalized text with their hashes.
+    struct Page {
+        raw: Vec<u8>,
+        raw_sha: String,
+        text: String,
+        text_sha: String,
+    }
+
+    impl Page {
+        fn new(text: &str) -> Page {
+            let raw = format!("<html><body><main><p>{text}</p></main></body></html>").into_bytes();
+            Page {
+                raw_sha: sha256_hex(&raw),
+                raw,
+                text_sha: sha256_hex(text.as_bytes()),
+                text: text.to_owned(),
+            }
+        }
+    }
+
+    fn summary(first_change: &str) -> DiffSummary {
+        DiffSummary {
+            lines_added: 1,
+            lines_removed: 1,
+            changed_ratio: 0.5,
+            first_change: Some(first_change.to_owned()),
+        }
+    }
+
+    /// A check that failed before any body arrived.
+    fn bare(watch_id: WatchId, at: i64, outcome: Outcome) -> NewCheck<'static> {
+        NewCheck {
+            watch_id,
+            started_at: Timestamp(at),
+            duration: Duration::from_millis(120),
+            outcome,
+            http_status: None,
+            final_url: None,
+            error: None,
+            bytes: 0,
+            content_type: None,
+            charset: None,
+            raw_sha256: None,
+            text_sha256: None,
+            validators: None,
+            body: None,
+            snapshot: None,
+            change: None,
+        }
+    }
+
+    /// A check that observed `page` as a (possibly reused) snapshot.
+    fn seen(
+        watch_id: WatchId,
+        at: i64,
+        outcome: Outcome,
+        page: &Page,
+        from: Option<SnapshotId>,
+    ) -> NewCheck<'_> {
+        NewCheck {
+            http_status: Some(200),
+            final_url: Some("https://example.org/statement".to_owned()),
+            bytes: page.raw.len() as u64,
+            content_type: Some("text/html".to_owned()),
+            charset: Some("UTF-8".to_owned()),
+            raw_sha256: Some(page.raw_sha.clone()),
+            text_sha256: Some(page.text_sha.clone()),
+            body: Some(NewBody {
+                sha256: &page.raw_sha,
+                bytes: &page.raw,
+            }),
+            snapshot: Some(NewSnapshot {
+                sha256: &page.text_sha,
+                text: &page.text,
+            }),
+            change: outcome.change_kind().map(|kind| NewChange {
+                kind,
+                from,
+                summary: summary(&page.text),
+            }),
+            ..bare(watch_id, at, outcome)
+        }
+    }
+
+    /// A check whose text equals the last snapshot's: hashes only, no blobs.
+    fn unchanged(watch_id: WatchId, at: i64, page: &Page) -> NewCheck<'static> {
+        NewCheck {
+            http_status: Some(200),
+            bytes: page.raw.len() as u64,
+            raw_sha256: Some(page.raw_sha.clone()),
+            text_sha256: Some(page.text_sha.clone()),
+            ..bare(watch_id, at, Outcome::Unchanged)
+        }
+    }
+
+    fn removed(watch_id: WatchId, at: i64, from: SnapshotId) -> NewCheck<'static> {
+        NewCheck {
+            http_status: Some(404),
+            error: Some("http 404".to_owned()),
+            change: Some(NewChange {
+                kind: ChangeKind::Removed,
+                from: Some(from),
+                summary: DiffSummary::default(),
+            }),
+            ..bare(watch_id, at, Outcome::Removed)
+        }
+    }
+
+    fn count(store: &SqliteStore, table: &str) -> i64 {
+        store
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap()
+    }
+
+    const TABLES: [&str; 6] = [
+        "watches",
+        "checks",
+        "snapshots",
+        "texts",
+        "bodies",
+        "changes",
+    ];
+
+    fn counts(store: &SqliteStore) -> Vec<i64> {
+        TABLES.iter().map(|table| count(store, table)).collect()
+    }
+
+    fn open_temp() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn open_in_creates_directory_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state").join("chancery");
+        let store = SqliteStore::open_in(&state_dir).unwrap();
+        assert_eq!(store.path(), state_dir.join("chancery.db"));
+        assert!(store.path().is_file());
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        for table in TABLES {
+            assert_eq!(count(&store, table), 0, "{table}");
+        }
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let foreign_keys: bool = store
+            .conn
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        assert!(foreign_keys);
+        let synchronous: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 1, "NORMAL");
+    }
+
+    #[test]
+    fn reopen_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_in(dir.path()).unwrap();
+        let state = store.ensure_watch("mfa", "https://example.org/a").unwrap();
+        drop(store);
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.watch_state("mfa").unwrap(), Some(state));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        store
+            .conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(store);
+        match SqliteStore::open_in(dir.path()) {
+            Err(StoreError::TooNew { found, known }) => {
+                assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_open_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chancery.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        match SqliteStore::open(&path) {
+            Err(err @ StoreError::Open { .. }) => {
+                assert!(err.to_string().contains(&path.display().to_string()));
+            }
+            other => panic!("expected Open, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ensure_watch_registers_once_and_follows_url() {
+        let (_dir, mut store) = open_temp();
+        let first = store.ensure_watch("mfa", "https://example.org/a").unwrap();
+        assert_eq!(first.presence, Presence::New);
+        assert_eq!(first.last_snapshot, None);
+        assert_eq!(first.last_check_at, None);
+        let again = store.ensure_watch("mfa", "https://example.org/a").unwrap();
+        assert_eq!(again, first);
+        let moved = store.ensure_watch("mfa", "https://example.org/b").unwrap();
+        assert_eq!(moved.watch_id, first.watch_id);
+        assert_eq!(moved.url, "https://example.org/b");
+        assert_eq!(count(&store, "watches"), 1);
+        assert_eq!(store.watch_state("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn history_through_edit_removal_and_restore() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let original = Page::new("外交部发言人就此事发表谈话。");
+        let edited = Page::new("外交部发言人就该事件发表书面谈话。");
+
+        let first = store
+            .record_check(&seen(
+                w.watch_id,
+                1_000,
+                Outcome::FirstSeen,
+                &original,
+                None,
+            ))
+            .unwrap();
+        let a = first.snapshot_id.unwrap();
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.presence, Presence::Present);
+        assert_eq!(
+            state.last_snapshot,
+            Some(SnapshotRef {
+                id: a,
+                sha256: original.text_sha.clone(),
+                fetched_at: Timestamp(1_000),
+            })
+        );
+
+        let second = store
+            .record_check(&seen(w.watch_id, 2_000, Outcome::Edited, &edited, Some(a)))
+            .unwrap();
+        let b = second.snapshot_id.unwrap();
+        assert_ne!(a, b);
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.last_snapshot.as_ref().map(|s| s.id), Some(b));
+
+        let third = store
+            .record_check(&unchanged(w.watch_id, 3_000, &edited))
+            .unwrap();
+        assert_eq!(third.change_id, None);
+        assert_eq!(third.snapshot_id, Some(b), "unchanged points at its text");
+
+        let fourth = store.record_check(&removed(w.watch_id, 4_000, b)).unwrap();
+        assert_eq!(fourth.snapshot_id, None);
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.presence, Presence::Removed);
+        assert_eq!(
+            state.last_snapshot.as_ref().map(|s| s.id),
+            Some(b),
+            "the last good text survives a removal"
+        );
+
+        let fifth = store
+            .record_check(&seen(
+                w.watch_id,
+                5_000,
+                Outcome::Restored,
+                &original,
+                Some(b),
+            ))
+            .unwrap();
+        assert_eq!(
+            fifth.snapshot_id,
+            Some(a),
+            "restored text reuses its snapshot"
+        );
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.presence, Presence::Present);
+        assert_eq!(
+            state.last_snapshot,
+            Some(SnapshotRef {
+                id: a,
+                sha256: original.text_sha.clone(),
+                fetched_at: Timestamp(1_000),
+            })
+        );
+        assert_eq!(state.last_check_at, Some(Timestamp(5_000)));
+
+        let changes = store.changes("mfa", None).unwrap();
+        let seq: Vec<_> = changes
+            .iter()
+            .map(|c| (c.kind, c.from, c.to, c.detected_at.0))
+            .collect();
+        assert_eq!(
+            seq,
+            vec![
+                (ChangeKind::Restored, Some(b), Some(a), 5_000),
+                (ChangeKind::Removed, Some(b), None, 4_000),
+                (ChangeKind::Edited, Some(a), Some(b), 2_000),
+                (ChangeKind::FirstSeen, None, Some(a), 1_000),
+            ]
+        );
+        assert_eq!(changes[1].http_status, Some(404));
+        assert_eq!(changes[0].check_id, fifth.check_id);
+        assert_eq!(Some(changes[0].id), fifth.change_id);
+        assert_eq!(changes[2].summary, summary(&edited.text));
+
+        let checks = store.checks("mfa", None).unwrap();
+        let outcomes: Vec<_> = checks.iter().map(|c| c.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Restored,
+                Outcome::Removed,
+                Outcome::Unchanged,
+                Outcome::Edited,
+                Outcome::FirstSeen,
+            ]
+        );
+        assert_eq!(checks[1].error.as_deref(), Some("http 404"));
+        assert_eq!(checks[4].bytes, original.raw.len() as u64);
+        assert_eq!(checks[4].duration_ms, 120);
+        assert_eq!(
+            store.checks("mfa", Some(2)).unwrap(),
+            checks[..2].to_vec(),
+            "limit keeps the newest"
+        );
+
+        let snapshots = store.snapshots("mfa", None).unwrap();
+        let ids: Vec<_> = snapshots.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![b, a]);
+        assert_eq!(snapshots[1].raw_sha256.as_deref(), Some(&*original.raw_sha));
+        assert_eq!(snapshots[1].text_bytes, original.text.len() as u64);
+
+        let latest = store.snapshot("mfa", None).unwrap().unwrap();
+        assert_eq!(latest.meta.id, a, "latest is the current text");
+        assert_eq!(latest.text, original.text);
+        let old = store.snapshot("mfa", Some(b)).unwrap().unwrap();
+        assert_eq!(old.text, edited.text);
+        assert_eq!(store.snapshot("mfa", Some(9_999)).unwrap(), None);
+        assert_eq!(
+            store.raw_body(&original.raw_sha).unwrap(),
+            Some(original.raw.clone())
+        );
+        assert_eq!(counts(&store), vec![1, 5, 2, 2, 2, 4]);
+    }
+
+    #[test]
+    fn unchanged_check_adds_one_row_and_no_blob() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let before = counts(&store);
+        store
+            .record_check(&unchanged(w.watch_id, 2_000, &page))
+            .unwrap();
+        let after = counts(&store);
+        // watches, checks, snapshots, texts, bodies, changes
+        assert_eq!(
+            after,
+            vec![
+                before[0],
+                before[1] + 1,
+                before[2],
+                before[3],
+                before[4],
+                before[5]
+            ]
+        );
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.last_check_at, Some(Timestamp(2_000)));
+        assert_eq!(state.presence, Presence::Present);
+    }
+
+    #[test]
+    fn identical_blobs_are_stored_once() {
+        let (_dir, mut store) = open_temp();
+        let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+        let b = store
+            .ensure_watch("b", "https://mirror.example.org/a")
+            .unwrap();
+        let page = Page::new("Same statement on two sites.");
+        let first = store
+            .record_check(&seen(a.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let second = store
+            .record_check(&seen(b.watch_id, 2_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        assert_ne!(
+            first.snapshot_id, second.snapshot_id,
+            "snapshots are per watch"
+        );
+        assert_eq!(count(&store, "bodies"), 1);
+        assert_eq!(count(&store, "texts"), 1);
+        assert_eq!(count(&store, "snapshots"), 2);
+        assert_eq!(
+            store.raw_body(&page.raw_sha).unwrap(),
+            Some(page.raw.clone())
+        );
+        assert_eq!(store.snapshot("b", None).unwrap().unwrap().text, page.text);
+    }
+
+    #[test]
+    fn failed_record_check_leaves_nothing() {
+        let (_dir, mut store) = open_temp();
+        let page = Page::new("Statement.");
+        // No watch 42: the snapshot insert violates its foreign key after
+        // the body and the text were written.
+        let err = store
+            .record_check(&seen(42, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+        assert_eq!(counts(&store), vec![0; 6]);
+
+        // A change whose from-snapshot does not exist fails after the check
+        // row was written: it goes too, and the watch keeps its state.
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let state = store.watch_state("mfa").unwrap();
+        let before = counts(&store);
+        let edited = Page::new("Edited statement.");
+        let err = store
+            .record_check(&seen(
+                w.watch_id,
+                2_000,
+                Outcome::Edited,
+                &edited,
+                Some(9_999),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCheck { .. }), "{err:?}");
+        assert_eq!(counts(&store), before);
+        assert_eq!(store.watch_state("mfa").unwrap(), state);
+    }
+
+    #[test]
+    fn change_from_another_watchs_snapshot_is_refused() {
+        let (_dir, mut store) = open_temp();
+        let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+        let b = store.ensure_watch("b", "https://example.org/b").unwrap();
+        let page = Page::new("A.");
+        let other = store
+            .record_check(&seen(a.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let err = store
+            .record_check(&seen(
+                b.watch_id,
+                2_000,
+                Outcome::Edited,
+                &Page::new("B."),
+                other.snapshot_id,
+            ))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCheck { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn self_contradicting_checks_are_refused_before_writing() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        let before = counts(&store);
+
+        let wrong_hash = "0".repeat(64);
+        let mut bad_body = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        bad_body.raw_sha256 = None;
+        bad_body.body = Some(NewBody {
+            sha256: &wrong_hash,
+            bytes: &page.raw,
+        });
+        let mut bad_text = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        bad_text.text_sha256 = None;
+        bad_text.snapshot = Some(NewSnapshot {
+            sha256: &wrong_hash,
+            text: &page.text,
+        });
+        let mut disagreeing = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        disagreeing.text_sha256 = Some(wrong_hash.clone());
+        let mut no_change = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        no_change.change = None;
+        let mut no_snapshot = seen(w.watch_id, 1_000, Outcome::Edited, &page, None);
+        no_snapshot.snapshot = None;
+        let mut change_on_error = bare(w.watch_id, 1_000, Outcome::Error);
+        change_on_error.change = Some(NewChange {
+            kind: ChangeKind::Edited,
+            from: None,
+            summary: DiffSummary::default(),
+        });
+
+        for (name, check) in [
+            ("body hash", bad_body),
+            ("text hash", bad_text),
+            ("disagreeing hashes", disagreeing),
+            ("first-seen without change", no_change),
+            ("edited without snapshot", no_snapshot),
+            ("error with change", change_on_error),
+        ] {
+            match store.record_check(&check) {
+                Err(StoreError::InvalidCheck { watch_id, .. }) => {
+                    assert_eq!(watch_id, w.watch_id, "{name}")
+                }
+                other => panic!("{name}: expected InvalidCheck, got {other:?}"),
+            }
+            assert_eq!(counts(&store), before, "{name}");
+        }
+    }
+
+    #[test]
+    fn readers_are_not_blocked_by_an_open_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SqliteStore::open_in(dir.path()).unwrap();
+        let w = writer.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+
+        let tx = writer
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        write_check(
+            &tx,
+            &seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None),
+        )
+        .unwrap();
+
+        // A second process (the CLI) opens and reads while the write is open.
+        let reader = SqliteStore::open_in(dir.path()).unwrap();
+        let summaries = reader.watches().unwrap();
+        assert_eq!(summaries.len(), 1);
+        assert_eq!(summaries[0].n_checks, 0, "uncommitted check is invisible");
+        assert_eq!(
+            reader.watch_state("mfa").unwrap().unwrap().presence,
+            Presence::New
+        );
+
+        // With WAL the writer commits past an open read transaction (with a
+        // rollback journal this commit would wait for the reader, then fail
+        // with SQLITE_BUSY), and the reader keeps a stable view until it ends.
+        let read = reader.conn.unchecked_transaction().unwrap();
+        assert_eq!(reader.watches().unwrap()[0].n_checks, 0);
+        tx.commit().unwrap();
+        assert_eq!(reader.watches().unwrap()[0].n_checks, 0);
+        read.finish().unwrap();
+        assert_eq!(reader.watches().unwrap()[0].n_checks, 1);
+        assert_eq!(
+            reader.watch_state("mfa").unwrap().unwrap().presence,
+            Presence::Present
+        );
+    }
+
+    #[test]
+    fn large_cjk_text_round_trips_compressed() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let text: String = (0..40_000)
+            .map(|i| format!("第{i}段：中华人民共和国驻英国大使馆发言人答记者问。日本国大使館からのお知らせ {i}\n"))
+            .collect();
+        assert!(text.len() > 3_000_000);
+        let page = Page::new(&text);
+        let recorded = store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let snapshot = store
+            .snapshot("mfa", recorded.snapshot_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(snapshot.text, text);
+        assert_eq!(snapshot.meta.text_bytes, text.len() as u64);
+        assert_eq!(
+            store.raw_body(&page.raw_sha).unwrap(),
+            Some(page.raw.clone())
+        );
+        let stored: i64 = store
+            .conn
+            .query_row("SELECT length(data) FROM texts", [], |row| row.get(0))
+            .unwrap();
+        assert!(
+            (stored as usize) < text.len() / 5,
+            "{stored} bytes stored for {}",
+            text.len()
+        );
+    }
+
+    #[test]
+    fn corrupt_blobs_are_errors_not_panics() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        for table in ["texts", "bodies"] {
+            let (sha, original) = if table == "texts" {
+                (&page.text_sha, page.text.as_bytes())
+            } else {
+                (&page.raw_sha, page.raw.as_slice())
+            };
+            // Same size, other content: only the hash check can tell.
+            let mut altered = original.to_vec();
+            altered[0] ^= 1;
+            let altered = zstd::bulk::compress(&altered, 3).unwrap();
+            let damage: [(&str, &dyn rusqlite::ToSql); 4] = [
+                (
+                    "UPDATE {table} SET data = ?1",
+                    &b"not a zstd frame".as_slice(),
+                ),
+                ("UPDATE {table} SET data = ?1", &altered),
+                ("UPDATE {table} SET size = ?1", &(1_i64 << 40)),
+                ("UPDATE {table} SET size = ?1", &-1_i64),
+            ];
+            for (sql, value) in damage {
+                let tx = store.conn.transaction().unwrap();
+                tx.execute(&sql.replace("{table}", table), [value]).unwrap();
+                let result = if table == "texts" {
+                    store_snapshot_text(&tx)
+                } else {
+                    get_blob(&tx, BlobTable::Bodies, sha).map(Option::unwrap_or_default)
+                };
+                match result {
+                    Err(err @ StoreError::Corrupt(_)) => {
+                        assert!(err.to_string().contains(sha.as_str()), "{err}");
+                    }
+                    other => panic!("{sql} on {table}: expected Corrupt, got {other:?}"),
+                }
+                tx.rollback().unwrap();
+            }
+        }
+        // Rolled back: the data reads fine again.
+        assert_eq!(
+            store.snapshot("mfa", None).unwrap().unwrap().text,
+            page.text
+        );
+
+        store
+            .conn
+            .execute("UPDATE texts SET data = x'00'", [])
+            .unwrap();
+        assert!(matches!(
+            store.snapshot("mfa", None),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    /// The text of the only snapshot, read through the same decoder
+    /// `snapshot()` uses, inside an open transaction.
+    fn store_snapshot_text(tx: &Transaction<'_>) -> Result<Vec<u8>, StoreError> {
+        let (sha, size, data): (String, i64, Vec<u8>) = tx
+            .query_row("SELECT sha256, size, data FROM texts", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        decode_text(&sha, size, &data).map(String::into_bytes)
+    }
+
+    #[test]
+    fn watch_summaries_count_changes_without_the_baseline() {
+        let (_dir, mut store) = open_temp();
+        let quiet = store
+            .ensure_watch("quiet", "https://example.org/q")
+            .unwrap();
+        let busy = store.ensure_watch("busy", "https://example.org/b").unwrap();
+        store.ensure_watch("idle", "https://example.org/i").unwrap();
+        let one = Page::new("One.");
+        let two = Page::new("Two.");
+
+        store
+            .record_check(&seen(quiet.watch_id, 1_000, Outcome::FirstSeen, &one, None))
+            .unwrap();
+        store
+            .record_check(&unchanged(quiet.watch_id, 2_000, &one))
+            .unwrap();
+
+        let a = store
+            .record_check(&seen(busy.watch_id, 1_000, Outcome::FirstSeen, &one, None))
+            .unwrap()
+            .snapshot_id;
+        let b = store
+            .record_check(&seen(busy.watch_id, 2_000, Outcome::Edited, &two, a))
+            .unwrap()
+            .snapshot_id;
+        store
+            .record_check(&removed(busy.watch_id, 3_000, b.unwrap()))
+            .unwrap();
+        store
+            .record_check(&bare(busy.watch_id, 4_000, Outcome::Error))
+            .unwrap();
+
+        let summaries = store.watches().unwrap();
+        let names: Vec<_> = summaries.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["busy", "idle", "quiet"]);
+
+        let busy = &summaries[0];
+        assert_eq!(busy.presence, Presence::Removed, "an error keeps presence");
+        assert_eq!(busy.last_outcome, Some(Outcome::Error));
+        assert_eq!(busy.last_check_at, Some(Timestamp(4_000)));
+        assert_eq!(busy.last_change_at, Some(Timestamp(3_000)));
+        assert_eq!((busy.n_changes, busy.n_checks), (2, 4));
+
+        let idle = &summaries[1];
+        assert_eq!(idle.presence, Presence::New);
+        assert_eq!((idle.last_outcome, idle.last_check_at), (None, None));
+        assert_eq!(
+            (idle.n_changes, idle.n_checks, idle.last_change_at),
+            (0, 0, None)
+        );
+
+        let quiet = &summaries[2];
+        assert_eq!(quiet.presence, Presence::Present);
+        assert_eq!(quiet.last_outcome, Some(Outcome::Unchanged));
+        assert_eq!(quiet.last_change_at, None, "first-seen is not a change");
+        assert_eq!((quiet.n_changes, quiet.n_checks), (0, 2));
+    }
+
+    #[test]
+    fn validators_are_kept_on_none_and_replaced_on_some() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        let validators = |store: &SqliteStore| {
+            let state = store.watch_state("mfa").unwrap().unwrap();
+            (state.etag, state.last_modified)
+        };
+
+        let mut first = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        first.validators = Some((
+            Some("\"v1\"".to_owned()),
+            Some("Sat, 28 Nov 2026 12:00:00 GMT".to_owned()),
+        ));
+        store.record_check(&first).unwrap();
+        let both = (
+            Some("\"v1\"".to_owned()),
+            Some("Sat, 28 Nov 2026 12:00:00 GMT".to_owned()),
+        );
+        assert_eq!(validators(&store), both);
+
+        store
+            .record_check(&bare(w.watch_id, 2_000, Outcome::Error))
+            .unwrap();
+        assert_eq!(validators(&store), both, "None keeps them");
+
+        let mut next = unchanged(w.watch_id, 3_000, &page);
+        next.validators = Some((Some("\"v2\"".to_owned()), None));
+        store.record_check(&next).unwrap();
+        assert_eq!(
+            validators(&store),
+            (Some("\"v2\"".to_owned()), None),
+            "Some replaces both"
+        );
+    }
+
+    #[test]
+    fn unknown_watch_names_are_errors() {
+        let (_dir, store) = open_temp();
+        let is_unknown = |result: Result<(), StoreError>| matches!(result, Err(StoreError::UnknownWatch(name)) if name == "ghost");
+        assert!(is_unknown(store.changes("ghost", None).map(drop)));
+        assert!(is_unknown(store.snapshots("ghost", None).map(drop)));
+        assert!(is_unknown(store.checks("ghost", Some(1)).map(drop)));
+        assert!(is_unknown(store.snapshot("ghost", None).map(drop)));
+        assert_eq!(store.raw_body(&"0".repeat(64)).unwrap(), None);
+    }
+
+    #[test]
+    fn snapshot_of_another_watch_is_not_found() {
+        let (_dir, mut store) = open_temp();
+        let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+        store.ensure_watch("b", "https://example.org/b").unwrap();
+        let page = Page::new("A.");
+        let id = store
+            .record_check(&seen(a.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap()
+            .snapshot_id;
+        assert!(store.snapshot("a", id).unwrap().is_some());
+        assert_eq!(store.snapshot("b", id).unwrap(), None);
+        assert_eq!(store.snapshot("b", None).unwrap(), None);
+    }
+}
