@@ -1042,6 +1042,20 @@ mod tests {
     }
 
     #[test]
+    fn a_state_dir_that_cannot_be_created_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"").unwrap();
+        let state_dir = file.join("state");
+        match SqliteStore::open_in(&state_dir) {
+            Err(err @ StoreError::CreateDir { .. }) => {
+                assert!(err.to_string().contains(&state_dir.display().to_string()));
+            }
+            other => panic!("expected CreateDir, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn ensure_watch_registers_once_and_follows_url() {
         let (_dir, mut store) = open_temp();
         let first = store.ensure_watch("mfa", "https://example.org/a").unwrap();
