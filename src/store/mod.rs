@@ -216,6 +216,19 @@ pub enum StoreError {
     UnknownWatch(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The pipeline handed over a check that contradicts itself (a hash that
+    /// does not match its bytes, a change that does not fit the outcome).
+    /// Refused before anything is written, so a content address never
+    /// points at the wrong bytes.
+    #[error("refusing to record check for watch id {watch_id}: {reason}")]
+    InvalidCheck { watch_id: WatchId, reason: String },
+    /// zstd could not compress a blob (in practice: out of memory).
+    #[error("cannot compress blob {sha256}")]
+    Compress {
+        sha256: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -238,7 +251,8 @@ pub trait Store {
     /// Checks of a watch, newest first.
     fn checks(&self, watch: &str, limit: Option<usize>) -> Result<Vec<CheckRow>, StoreError>;
     /// One snapshot of a watch with its text; `None` for the latest.
-    fn snapshot(&self, watch: &str, id: Option<SnapshotId>) -> Result<Option<Snapshot>, StoreError>;
+    fn snapshot(&self, watch: &str, id: Option<SnapshotId>)
+    -> Result<Option<Snapshot>, StoreError>;
     /// A stored raw body by its SHA-256.
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }

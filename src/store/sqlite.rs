@@ -1,5 +1,1643 @@
-//! SQLite store (to be written).
+//! The embedded store: one SQLite file (`chancery.db`) in the state
+//! directory, in WAL mode so the daemon writes while the CLI reads.
+//!
+//! Layout (see `migrations/`): `watches` holds each watch's current state;
+//! `checks` gets one small row per attempt; `snapshots` are the distinct
+//! normalized texts of a watch; `texts` and `bodies` are zstd-compressed
+//! blobs addressed by SHA-256 and shared by everything that has the same
+//! bytes; `changes` link two snapshots.
+//!
+//! Guarantees:
+//! - [`SqliteStore::record_check`] is one `BEGIN IMMEDIATE` transaction: the
+//!   check row, its blobs, snapshot, change and the watch's new state land
+//!   together or not at all. An unchanged check writes one `checks` row and
+//!   updates its watch; it adds no blob.
+//! - A blob is only read back through a bounded decompression (its stored
+//!   size, at most [`MAX_BLOB_BYTES`]) and a SHA-256 check against its key,
+//!   so a damaged file gives [`StoreError::Corrupt`], never wrong text or an
+//!   allocation of whatever size a broken frame claims.
+//! - Nothing is cached between calls except prepared statements: a second
+//!   process writing the same file is always seen.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, OptionalExtension, Params, Row, Statement, Transaction, TransactionBehavior, params,
+};
+
+use super::{
+    ChangeId, ChangeRow, CheckRow, NewCheck, Presence, RecordedCheck, Snapshot, SnapshotId,
+    SnapshotRef, SnapshotRow, Store, StoreError, WatchId, WatchState, WatchSummary,
+};
+use crate::diff::DiffSummary;
+use crate::hash::sha256_hex;
+use crate::model::{ChangeKind, Outcome, Timestamp};
+
+/// The database file inside the state directory.
+pub const DB_FILE_NAME: &str = "chancery.db";
+
+/// Largest blob (uncompressed) the store writes or reads back. Far above any
+/// sane page; a stored size beyond it can only be damage.
+pub const MAX_BLOB_BYTES: u64 = 1 << 30;
+
+/// How long a statement waits for another connection's write lock before
+/// failing with `SQLITE_BUSY`. Writes are short, so this only trips when
+/// something is stuck.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// zstd level for blobs: level 3 is zstd's default, fast to write and
+/// several times smaller than HTML or text.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The schema migrations, in order. Migration `i` (0-based) brings the
+/// database to `user_version` `i + 1`. Never edit one that has shipped:
+/// add a new file.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// The embedded SQLite implementation of [`super::Store`].
+///
+/// Owns one connection; it is `Send` but not `Sync`, so it lives behind a
+/// mutex or on a writer thread. Other processes (the CLI next to the
+/// daemon) open their own.
 #[derive(Debug)]
-pub struct SqliteStore {}
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+// The daemon moves the store to a writer thread; fail the build, not the
+// daemon, if a field ever makes it `!Send`.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<SqliteStore>();
+};
+
+impl SqliteStore {
+    /// Opens (creating if needed) `chancery.db` in `state_dir`, creating the
+    /// directory too, so a fresh install needs no setup step.
+    pub fn open_in(state_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::CreateDir {
+            path: state_dir.display().to_string(),
+            source,
+        })?;
+        SqliteStore::open(&state_dir.join(DB_FILE_NAME))
+    }
+
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date. Every connection gets WAL, `synchronous=NORMAL`,
+    /// foreign keys and a busy timeout, since SQLite keeps none of these
+    /// per file except the journal mode.
+    ///
+    /// Fails with [`StoreError::TooNew`] on a database written by a newer
+    /// build, rather than guessing at a schema it does not know.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        configure(&conn).map_err(open_error)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file, for messages and for `chancery` to tell the user
+    /// where its history is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The id of the watch named `name`, or [`StoreError::UnknownWatch`].
+    fn watch_id(&self, name: &str) -> Result<WatchId, StoreError> {
+        self.conn
+            .prepare_cached("SELECT id FROM watches WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownWatch(name.to_owned()))
+    }
+}
+
+/// Per-connection settings. The busy timeout comes first so that switching
+/// to WAL waits for, rather than fails on, a concurrent opener.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // E.g. a file system without shared memory: still correct, but the
+        // CLI and the daemon will block each other.
+        tracing::warn!(journal_mode = %mode, "database is not in WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the migrations this database lacks, each in its own transaction
+/// together with its `user_version` bump. An up-to-date database takes no
+/// write lock.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = u32::try_from(index + 1).expect("a handful of migrations fits in u32");
+        if version <= found {
+            continue;
+        }
+        let failed = |source| StoreError::Migration { version, source };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        // Another process may have migrated while this one waited for the
+        // write lock; re-read under the lock.
+        let current = user_version(&tx).map_err(failed)?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found: current,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if current >= version {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(failed)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// The two content-addressed blob tables.
+#[derive(Debug, Clone, Copy)]
+enum BlobTable {
+    /// Raw response bodies.
+    Bodies,
+    /// Normalized texts.
+    Texts,
+}
+
+impl BlobTable {
+    /// A name for messages ("body 3fa4…", "text 3fa4…").
+    fn noun(self) -> &'static str {
+        match self {
+            BlobTable::Bodies => "body",
+            BlobTable::Texts => "text",
+        }
+    }
+
+    fn exists_sql(self) -> &'static str {
+        match self {
+            BlobTable::Bodies => "SELECT 1 FROM bodies WHERE sha256 = ?1",
+            BlobTable::Texts => "SELECT 1 FROM texts WHERE sha256 = ?1",
+        }
+    }
+
+    fn insert_sql(self) -> &'static str {
+        match self {
+            BlobTable::Bodies => "INSERT INTO bodies (sha256, size, data) VALUES (?1, ?2, ?3)",
+            BlobTable::Texts => "INSERT INTO texts (sha256, size, data) VALUES (?1, ?2, ?3)",
+        }
+    }
+
+    fn select_sql(self) -> &'static str {
+        match self {
+            BlobTable::Bodies => "SELECT size, data FROM bodies WHERE sha256 = ?1",
+            BlobTable::Texts => "SELECT size, data FROM texts WHERE sha256 = ?1",
+        }
+    }
+}
+
+/// Stores `bytes` under `sha256` unless a blob with that key is already
+/// there. Checks the key and compresses only when it actually writes, so a
+/// repeated body costs one indexed lookup.
+fn put_blob(
+    tx: &Transaction<'_>,
+    table: BlobTable,
+    watch_id: WatchId,
+    sha256: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let exists = tx
+        .prepare_cached(table.exists_sql())?
+        .query_row([sha256], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    let invalid = |reason: String| StoreError::InvalidCheck { watch_id, reason };
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > MAX_BLOB_BYTES {
+        return Err(invalid(format!(
+            "{} {sha256} is {size} bytes, over the {MAX_BLOB_BYTES}-byte limit",
+            table.noun()
+        )));
+    }
+    let actual = sha256_hex(bytes);
+    if actual != sha256 {
+        return Err(invalid(format!(
+            "{} given as {sha256} hashes to {actual}",
+            table.noun()
+        )));
+    }
+    let data = zstd::bulk::compress(bytes, ZSTD_LEVEL).map_err(|source| StoreError::Compress {
+        sha256: sha256.to_owned(),
+        source,
+    })?;
+    tx.prepare_cached(table.insert_sql())?
+        .execute(params![sha256, to_sql_int(size), data])?;
+    Ok(())
+}
+
+/// Reads a blob back, bounded by its stored size and checked against its key.
+fn get_blob(
+    conn: &Connection,
+    table: BlobTable,
+    sha256: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = conn
+        .prepare_cached(table.select_sql())?
+        .query_row([sha256], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })
+        .optional()?;
+    match row {
+        Some((size, data)) => decode_blob(table, sha256, size, &data).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Decompresses a stored blob. Every way it can be wrong is
+/// [`StoreError::Corrupt`] naming the blob.
+fn decode_blob(
+    table: BlobTable,
+    sha256: &str,
+    size: i64,
+    data: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("{} {sha256}: {what}", table.noun()));
+    let size = u64::try_from(size)
+        .ok()
+        .filter(|size| *size <= MAX_BLOB_BYTES)
+        .and_then(|size| usize::try_from(size).ok())
+        .ok_or_else(|| corrupt(format!("stored size {size} is out of range")))?;
+    let bytes = zstd::bulk::decompress(data, size)
+        .map_err(|err| corrupt(format!("cannot decompress: {err}")))?;
+    if bytes.len() != size {
+        return Err(corrupt(format!(
+            "decompressed to {} bytes, stored size is {size}",
+            bytes.len()
+        )));
+    }
+    let actual = sha256_hex(&bytes);
+    if actual != sha256 {
+        return Err(corrupt(format!("content hashes to {actual}")));
+    }
+    Ok(bytes)
+}
+
+fn decode_text(sha256: &str, size: i64, data: &[u8]) -> Result<String, StoreError> {
+    let bytes = decode_blob(BlobTable::Texts, sha256, size, data)?;
+    String::from_utf8(bytes)
+        .map_err(|err| StoreError::Corrupt(format!("text {sha256}: not UTF-8: {err}")))
+}
+
+/// SQLite integers are `i64`; counts and sizes here never come near the limit.
+fn to_sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn from_sql_int(n: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative {what}: {n}")))
+}
+
+fn http_status(n: Option<i64>) -> Result<Option<u16>, StoreError> {
+    n.map(|n| {
+        u16::try_from(n).map_err(|_| StoreError::Corrupt(format!("http status {n} out of range")))
+    })
+    .transpose()
+}
+
+fn presence_str(presence: Presence) -> &'static str {
+    match presence {
+        Presence::New => "new",
+        Presence::Present => "present",
+        Presence::Removed => "removed",
+    }
+}
+
+fn parse_presence(s: &str) -> Result<Presence, StoreError> {
+    match s {
+        "new" => Ok(Presence::New),
+        "present" => Ok(Presence::Present),
+        "removed" => Ok(Presence::Removed),
+        _ => Err(StoreError::Corrupt(format!("unknown watch presence {s:?}"))),
+    }
+}
+
+fn parse_outcome(s: &str) -> Result<Outcome, StoreError> {
+    Outcome::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown check outcome {s:?}")))
+}
+
+fn parse_kind(s: &str) -> Result<ChangeKind, StoreError> {
+    ChangeKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown change kind {s:?}")))
+}
+
+/// Runs a query and maps each row with a decoder that may report corruption.
+fn collect<T>(
+    stmt: &mut Statement<'_>,
+    params: impl Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// `LIMIT` for an optional limit: SQLite treats a negative limit as none.
+fn sql_limit(limit: Option<usize>) -> i64 {
+    limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
+                s.fetched_at, w.etag, w.last_modified, w.last_check_at
+         FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
+         WHERE w.name = ?1",
+    )?;
+    let mut states = collect(&mut stmt, [name], |row| {
+        let last_snapshot = match row.get::<_, Option<SnapshotId>>(4)? {
+            Some(id) => Some(SnapshotRef {
+                id,
+                sha256: row.get(5)?,
+                fetched_at: Timestamp(row.get(6)?),
+            }),
+            None => None,
+        };
+        Ok(WatchState {
+            watch_id: row.get(0)?,
+            name: row.get(1)?,
+            url: row.get(2)?,
+            presence: parse_presence(&row.get::<_, String>(3)?)?,
+            last_snapshot,
+            etag: row.get(7)?,
+            last_modified: row.get(8)?,
+            last_check_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
+        })
+    })?;
+    Ok(states.pop())
+}
+
+/// Rejects a check that contradicts itself, before anything is written.
+fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
+    let invalid = |reason: String| {
+        Err(StoreError::InvalidCheck {
+            watch_id: check.watch_id,
+            reason,
+        })
+    };
+    let expected_kind = check.outcome.change_kind();
+    let kind = check.change.as_ref().map(|change| change.kind);
+    if kind != expected_kind {
+        return invalid(format!(
+            "outcome {} records change {}, got {}",
+            check.outcome,
+            expected_kind.map_or("none", ChangeKind::as_str),
+            kind.map_or("none", ChangeKind::as_str),
+        ));
+    }
+    let needs_snapshot = matches!(
+        check.outcome,
+        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored
+    );
+    if needs_snapshot != check.snapshot.is_some() {
+        return invalid(format!(
+            "outcome {} {} a snapshot",
+            check.outcome,
+            if needs_snapshot {
+                "needs"
+            } else {
+                "cannot have"
+            }
+        ));
+    }
+    if let (Some(body), Some(raw)) = (check.body, check.raw_sha256.as_deref())
+        && body.sha256 != raw
+    {
+        return invalid(format!("body {} but raw_sha256 {raw}", body.sha256));
+    }
+    if let (Some(snapshot), Some(text)) = (check.snapshot, check.text_sha256.as_deref())
+        && snapshot.sha256 != text
+    {
+        return invalid(format!(
+            "snapshot {} but text_sha256 {text}",
+            snapshot.sha256
+        ));
+    }
+    Ok(())
+}
+
+/// The snapshot of `watch_id` with text `text_sha256`, if there is one.
+fn find_snapshot(
+    tx: &Transaction<'_>,
+    watch_id: WatchId,
+    text_sha256: &str,
+) -> Result<Option<SnapshotId>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT id FROM snapshots WHERE watch_id = ?1 AND text_sha256 = ?2")?
+        .query_row(params![watch_id, text_sha256], |row| row.get(0))
+        .optional()?)
+}
+
+/// Writes everything one check produced inside `tx` (which the caller
+/// commits). Later features that must be atomic with a check, such as an
+/// alert outbox row per change, belong here.
+fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
+    let watch_id = check.watch_id;
+    if let Some(body) = check.body {
+        put_blob(tx, BlobTable::Bodies, watch_id, body.sha256, body.bytes)?;
+    }
+
+    // The snapshot this check's text is: written for first-seen, edited and
+    // restored (reusing the row when the text was seen before); looked up for
+    // an unchanged check so its row still points at the text it saw.
+    let mut new_snapshot = None;
+    let snapshot_id = match (check.snapshot, check.outcome) {
+        (Some(snapshot), _) => {
+            put_blob(
+                tx,
+                BlobTable::Texts,
+                watch_id,
+                snapshot.sha256,
+                snapshot.text.as_bytes(),
+            )?;
+            match find_snapshot(tx, watch_id, snapshot.sha256)? {
+                Some(id) => Some(id),
+                None => {
+                    let raw_sha256 = check
+                        .body
+                        .map(|body| body.sha256)
+                        .or(check.raw_sha256.as_deref());
+                    let id: SnapshotId = tx
+                        .prepare_cached(
+                            "INSERT INTO snapshots (watch_id, text_sha256, raw_sha256, fetched_at)
+                             VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                        )?
+                        .query_row(
+                            params![watch_id, snapshot.sha256, raw_sha256, check.started_at.0],
+                            |row| row.get(0),
+                        )?;
+                    new_snapshot = Some(id);
+                    Some(id)
+                }
+            }
+        }
+        (None, Outcome::Unchanged) => match check.text_sha256.as_deref() {
+            Some(text_sha256) => find_snapshot(tx, watch_id, text_sha256)?,
+            None => None,
+        },
+        (None, _) => None,
+    };
+
+    let (etag, last_modified) = match &check.validators {
+        Some((etag, last_modified)) => (etag.as_deref(), last_modified.as_deref()),
+        None => (None, None),
+    };
+    let duration_ms = u64::try_from(check.duration.as_millis()).unwrap_or(u64::MAX);
+    let check_id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status,
+                                 final_url, error, bytes, content_type, charset, raw_sha256,
+                                 text_sha256, snapshot_id, etag, last_modified)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                watch_id,
+                check.started_at.0,
+                to_sql_int(duration_ms),
+                check.outcome.as_str(),
+                check.http_status,
+                check.final_url,
+                check.error,
+                to_sql_int(check.bytes),
+                check.content_type,
+                check.charset,
+                check.raw_sha256,
+                check.text_sha256,
+                snapshot_id,
+                etag,
+                last_modified,
+            ],
+            |row| row.get(0),
+        )?;
+    if let Some(id) = new_snapshot {
+        tx.prepare_cached("UPDATE snapshots SET check_id = ?1 WHERE id = ?2")?
+            .execute(params![check_id, id])?;
+    }
+
+    let change_id = match &check.change {
+        Some(change) => Some(insert_change(tx, check, change, check_id, snapshot_id)?),
+        None => None,
+    };
+
+    let (presence, last_snapshot_id) = match check.outcome {
+        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored => {
+            (Some(Presence::Present), snapshot_id)
+        }
+        // The last snapshot stays: it is the last good text, the baseline
+        // a restore is compared with.
+        Outcome::Removed => (Some(Presence::Removed), None),
+        Outcome::Unchanged | Outcome::Error => (None, None),
+    };
+    let updated = tx
+        .prepare_cached(
+            "UPDATE watches SET
+                 last_check_at = ?2,
+                 last_outcome = ?3,
+                 presence = COALESCE(?4, presence),
+                 last_snapshot_id = COALESCE(?5, last_snapshot_id),
+                 etag = CASE WHEN ?6 THEN ?7 ELSE etag END,
+                 last_modified = CASE WHEN ?6 THEN ?8 ELSE last_modified END
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            watch_id,
+            check.started_at.0,
+            check.outcome.as_str(),
+            presence.map(presence_str),
+            last_snapshot_id,
+            check.validators.is_some(),
+            etag,
+            last_modified,
+        ])?;
+    if updated != 1 {
+        // Unreachable while foreign keys are on (the check row would have
+        // failed first), but cheap to make sure.
+        return Err(StoreError::InvalidCheck {
+            watch_id,
+            reason: "no such watch".to_owned(),
+        });
+    }
+
+    Ok(RecordedCheck {
+        check_id,
+        snapshot_id,
+        change_id,
+    })
+}
+
+fn insert_change(
+    tx: &Transaction<'_>,
+    check: &NewCheck<'_>,
+    change: &super::NewChange,
+    check_id: i64,
+    snapshot_id: Option<SnapshotId>,
+) -> Result<ChangeId, StoreError> {
+    let watch_id = check.watch_id;
+    if let Some(from) = change.from {
+        // A foreign key only proves the snapshot exists; a diff against
+        // another watch's text would be silently wrong.
+        let owner: Option<WatchId> = tx
+            .prepare_cached("SELECT watch_id FROM snapshots WHERE id = ?1")?
+            .query_row([from], |row| row.get(0))
+            .optional()?;
+        if owner != Some(watch_id) {
+            return Err(StoreError::InvalidCheck {
+                watch_id,
+                reason: format!("change from snapshot {from}, which is not one of this watch's"),
+            });
+        }
+    }
+    // A removal has no snapshot (validate() refuses one), so `to` is NULL.
+    let to = check.snapshot.and(snapshot_id);
+    let summary = &change.summary;
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO changes (watch_id, check_id, kind, from_snapshot, to_snapshot,
+                                  detected_at, lines_added, lines_removed, changed_ratio,
+                                  first_change)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                watch_id,
+                check_id,
+                change.kind.as_str(),
+                change.from,
+                to,
+                check.started_at.0,
+                summary.lines_added,
+                summary.lines_removed,
+                summary.changed_ratio,
+                summary.first_change,
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(id)
+}
+
+/// Columns of a [`SnapshotRow`], in the order [`decode_snapshot_row`] reads.
+const SNAPSHOT_COLUMNS: &str = "s.id, s.text_sha256, s.raw_sha256, s.fetched_at, t.size";
+
+fn decode_snapshot_row(row: &Row<'_>) -> Result<SnapshotRow, StoreError> {
+    Ok(SnapshotRow {
+        id: row.get(0)?,
+        sha256: row.get(1)?,
+        raw_sha256: row.get(2)?,
+        fetched_at: Timestamp(row.get(3)?),
+        text_bytes: from_sql_int(row.get(4)?, "text size")?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
+            "INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url WHERE url <> excluded.url",
+        )?
+        .execute(params![name, url, Timestamp::now().0])?;
+        let state =
+            load_state(&tx, name)?.expect("the watch was inserted or found in this transaction");
+        tx.commit()?;
+        Ok(state)
+    }
+
+    fn watch_state(&self, name: &str) -> Result<Option<WatchState>, StoreError> {
+        load_state(&self.conn, name)
+    }
+
+    fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
+        validate(check)?;
+        // IMMEDIATE takes the write lock up front, so the transaction cannot
+        // fail half-way with SQLITE_BUSY on upgrading a read lock.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let recorded = write_check(&tx, check)?;
+        tx.commit()?;
+        Ok(recorded)
+    }
+
+    fn watches(&self) -> Result<Vec<WatchSummary>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT w.name, w.url, w.presence, w.last_check_at, w.last_outcome,
+                    (SELECT max(c.detected_at) FROM changes c
+                     WHERE c.watch_id = w.id AND c.kind <> 'first-seen'),
+                    (SELECT count(*) FROM changes c
+                     WHERE c.watch_id = w.id AND c.kind <> 'first-seen'),
+                    (SELECT count(*) FROM checks k WHERE k.watch_id = w.id)
+             FROM watches w ORDER BY w.name",
+        )?;
+        collect(&mut stmt, [], |row| {
+            Ok(WatchSummary {
+                name: row.get(0)?,
+                url: row.get(1)?,
+                presence: parse_presence(&row.get::<_, String>(2)?)?,
+                last_check_at: row.get::<_, Option<i64>>(3)?.map(Timestamp),
+                last_outcome: row
+                    .get::<_, Option<String>>(4)?
+                    .as_deref()
+                    .map(parse_outcome)
+                    .transpose()?,
+                last_change_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
+                n_changes: from_sql_int(row.get(6)?, "change count")?,
+                n_checks: from_sql_int(row.get(7)?, "check count")?,
+            })
+        })
+    }
+
+    fn changes(&self, watch: &str, limit: Option<usize>) -> Result<Vec<ChangeRow>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
+                    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio,
+                    c.first_change
+             FROM changes c JOIN checks k ON k.id = c.check_id
+             WHERE c.watch_id = ?1 ORDER BY c.id DESC LIMIT ?2",
+        )?;
+        collect(&mut stmt, params![watch_id, sql_limit(limit)], |row| {
+            Ok(ChangeRow {
+                id: row.get(0)?,
+                kind: parse_kind(&row.get::<_, String>(1)?)?,
+                from: row.get(2)?,
+                to: row.get(3)?,
+                detected_at: Timestamp(row.get(4)?),
+                check_id: row.get(5)?,
+                http_status: http_status(row.get(6)?)?,
+                summary: DiffSummary {
+                    lines_added: row.get(7)?,
+                    lines_removed: row.get(8)?,
+                    changed_ratio: row.get(9)?,
+                    first_change: row.get(10)?,
+                },
+            })
+        })
+    }
+
+    fn snapshots(&self, watch: &str, limit: Option<usize>) -> Result<Vec<SnapshotRow>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SNAPSHOT_COLUMNS}
+             FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
+             WHERE s.watch_id = ?1 ORDER BY s.id DESC LIMIT ?2"
+        ))?;
+        collect(
+            &mut stmt,
+            params![watch_id, sql_limit(limit)],
+            decode_snapshot_row,
+        )
+    }
+
+    fn checks(&self, watch: &str, limit: Option<usize>) -> Result<Vec<CheckRow>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, started_at, duration_ms, outcome, http_status, final_url, error, bytes,
+                    raw_sha256, text_sha256, snapshot_id
+             FROM checks WHERE watch_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        collect(&mut stmt, params![watch_id, sql_limit(limit)], |row| {
+            Ok(CheckRow {
+                id: row.get(0)?,
+                started_at: Timestamp(row.get(1)?),
+                duration_ms: from_sql_int(row.get(2)?, "check duration")?,
+                outcome: parse_outcome(&row.get::<_, String>(3)?)?,
+                http_status: http_status(row.get(4)?)?,
+                final_url: row.get(5)?,
+                error: row.get(6)?,
+                bytes: from_sql_int(row.get(7)?, "body size")?,
+                raw_sha256: row.get(8)?,
+                text_sha256: row.get(9)?,
+                snapshot_id: row.get(10)?,
+            })
+        })
+    }
+
+    fn snapshot(
+        &self,
+        watch: &str,
+        id: Option<SnapshotId>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        // The latest is the watch's current text (after a restore, an old
+        // row), falling back to the newest row if the pointer is unset.
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SNAPSHOT_COLUMNS}, t.data
+             FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
+             WHERE s.watch_id = ?1 AND s.id = COALESCE(
+                 ?2,
+                 (SELECT last_snapshot_id FROM watches WHERE id = ?1),
+                 (SELECT max(id) FROM snapshots WHERE watch_id = ?1))"
+        ))?;
+        let mut found = collect(&mut stmt, params![watch_id, id], |row| {
+            let meta = decode_snapshot_row(row)?;
+            let data = row.get_ref(5)?.as_blob().map_err(|err| {
+                StoreError::Corrupt(format!("text {}: data is not a blob: {err}", meta.sha256))
+            })?;
+            let text = decode_text(&meta.sha256, row.get(4)?, data)?;
+            Ok(Snapshot { meta, text })
+        })?;
+        Ok(found.pop())
+    }
+
+    fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        get_blob(&self.conn, BlobTable::Bodies, sha256)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewBody, NewChange, NewSnapshot};
+
+    /// A fetched page: raw body and normalized text with their hashes.
+    struct Page {
+        raw: Vec<u8>,
+        raw_sha: String,
+        text: String,
+        text_sha: String,
+    }
+
+    impl Page {
+        fn new(text: &str) -> Page {
+            let raw = format!("<html><body><main><p>{text}</p></main></body></html>").into_bytes();
+            Page {
+                raw_sha: sha256_hex(&raw),
+                raw,
+                text_sha: sha256_hex(text.as_bytes()),
+                text: text.to_owned(),
+            }
+        }
+    }
+
+    fn summary(first_change: &str) -> DiffSummary {
+        DiffSummary {
+            lines_added: 1,
+            lines_removed: 1,
+            changed_ratio: 0.5,
+            first_change: Some(first_change.to_owned()),
+        }
+    }
+
+    /// A check that failed before any body arrived.
+    fn bare(watch_id: WatchId, at: i64, outcome: Outcome) -> NewCheck<'static> {
+        NewCheck {
+            watch_id,
+            started_at: Timestamp(at),
+            duration: Duration::from_millis(120),
+            outcome,
+            http_status: None,
+            final_url: None,
+            error: None,
+            bytes: 0,
+            content_type: None,
+            charset: None,
+            raw_sha256: None,
+            text_sha256: None,
+            validators: None,
+            body: None,
+            snapshot: None,
+            change: None,
+        }
+    }
+
+    /// A check that observed `page` as a (possibly reused) snapshot.
+    fn seen(
+        watch_id: WatchId,
+        at: i64,
+        outcome: Outcome,
+        page: &Page,
+        from: Option<SnapshotId>,
+    ) -> NewCheck<'_> {
+        NewCheck {
+            http_status: Some(200),
+            final_url: Some("https://example.org/statement".to_owned()),
+            bytes: page.raw.len() as u64,
+            content_type: Some("text/html".to_owned()),
+            charset: Some("UTF-8".to_owned()),
+            raw_sha256: Some(page.raw_sha.clone()),
+            text_sha256: Some(page.text_sha.clone()),
+            body: Some(NewBody {
+                sha256: &page.raw_sha,
+                bytes: &page.raw,
+            }),
+            snapshot: Some(NewSnapshot {
+                sha256: &page.text_sha,
+                text: &page.text,
+            }),
+            change: outcome.change_kind().map(|kind| NewChange {
+                kind,
+                from,
+                summary: summary(&page.text),
+            }),
+            ..bare(watch_id, at, outcome)
+        }
+    }
+
+    /// A check whose text equals the last snapshot's: hashes only, no blobs.
+    fn unchanged(watch_id: WatchId, at: i64, page: &Page) -> NewCheck<'static> {
+        NewCheck {
+            http_status: Some(200),
+            bytes: page.raw.len() as u64,
+            raw_sha256: Some(page.raw_sha.clone()),
+            text_sha256: Some(page.text_sha.clone()),
+            ..bare(watch_id, at, Outcome::Unchanged)
+        }
+    }
+
+    fn removed(watch_id: WatchId, at: i64, from: SnapshotId) -> NewCheck<'static> {
+        NewCheck {
+            http_status: Some(404),
+            error: Some("http 404".to_owned()),
+            change: Some(NewChange {
+                kind: ChangeKind::Removed,
+                from: Some(from),
+                summary: DiffSummary::default(),
+            }),
+            ..bare(watch_id, at, Outcome::Removed)
+        }
+    }
+
+    fn count(store: &SqliteStore, table: &str) -> i64 {
+        store
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap()
+    }
+
+    const TABLES: [&str; 6] = [
+        "watches",
+        "checks",
+        "snapshots",
+        "texts",
+        "bodies",
+        "changes",
+    ];
+
+    fn counts(store: &SqliteStore) -> Vec<i64> {
+        TABLES.iter().map(|table| count(store, table)).collect()
+    }
+
+    fn open_temp() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn open_in_creates_directory_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state").join("chancery");
+        let store = SqliteStore::open_in(&state_dir).unwrap();
+        assert_eq!(store.path(), state_dir.join("chancery.db"));
+        assert!(store.path().is_file());
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        for table in TABLES {
+            assert_eq!(count(&store, table), 0, "{table}");
+        }
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let foreign_keys: bool = store
+            .conn
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        assert!(foreign_keys);
+        let synchronous: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 1, "NORMAL");
+    }
+
+    #[test]
+    fn reopen_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_in(dir.path()).unwrap();
+        let state = store.ensure_watch("mfa", "https://example.org/a").unwrap();
+        drop(store);
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.watch_state("mfa").unwrap(), Some(state));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        store
+            .conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(store);
+        match SqliteStore::open_in(dir.path()) {
+            Err(StoreError::TooNew { found, known }) => {
+                assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_open_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chancery.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        match SqliteStore::open(&path) {
+            Err(err @ StoreError::Open { .. }) => {
+                assert!(err.to_string().contains(&path.display().to_string()));
+            }
+            other => panic!("expected Open, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_state_dir_that_cannot_be_created_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"").unwrap();
+        let state_dir = file.join("state");
+        match SqliteStore::open_in(&state_dir) {
+            Err(err @ StoreError::CreateDir { .. }) => {
+                assert!(err.to_string().contains(&state_dir.display().to_string()));
+            }
+            other => panic!("expected CreateDir, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ensure_watch_registers_once_and_follows_url() {
+        let (_dir, mut store) = open_temp();
+        let first = store.ensure_watch("mfa", "https://example.org/a").unwrap();
+        assert_eq!(first.presence, Presence::New);
+        assert_eq!(first.last_snapshot, None);
+        assert_eq!(first.last_check_at, None);
+        let again = store.ensure_watch("mfa", "https://example.org/a").unwrap();
+        assert_eq!(again, first);
+        let moved = store.ensure_watch("mfa", "https://example.org/b").unwrap();
+        assert_eq!(moved.watch_id, first.watch_id);
+        assert_eq!(moved.url, "https://example.org/b");
+        assert_eq!(count(&store, "watches"), 1);
+        assert_eq!(store.watch_state("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn history_through_edit_removal_and_restore() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let original = Page::new("外交部发言人就此事发表谈话。");
+        let edited = Page::new("外交部发言人就该事件发表书面谈话。");
+
+        let first = store
+            .record_check(&seen(
+                w.watch_id,
+                1_000,
+                Outcome::FirstSeen,
+                &original,
+                None,
+            ))
+            .unwrap();
+        let a = first.snapshot_id.unwrap();
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.presence, Presence::Present);
+        assert_eq!(
+            state.last_snapshot,
+            Some(SnapshotRef {
+                id: a,
+                sha256: original.text_sha.clone(),
+                fetched_at: Timestamp(1_000),
+            })
+        );
+
+        let second = store
+            .record_check(&seen(w.watch_id, 2_000, Outcome::Edited, &edited, Some(a)))
+            .unwrap();
+        let b = second.snapshot_id.unwrap();
+        assert_ne!(a, b);
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.last_snapshot.as_ref().map(|s| s.id), Some(b));
+
+        let third = store
+            .record_check(&unchanged(w.watch_id, 3_000, &edited))
+            .unwrap();
+        assert_eq!(third.change_id, None);
+        assert_eq!(third.snapshot_id, Some(b), "unchanged points at its text");
+
+        let fourth = store.record_check(&removed(w.watch_id, 4_000, b)).unwrap();
+        assert_eq!(fourth.snapshot_id, None);
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.presence, Presence::Removed);
+        assert_eq!(
+            state.last_snapshot.as_ref().map(|s| s.id),
+            Some(b),
+            "the last good text survives a removal"
+        );
+
+        let fifth = store
+            .record_check(&seen(
+                w.watch_id,
+                5_000,
+                Outcome::Restored,
+                &original,
+                Some(b),
+            ))
+            .unwrap();
+        assert_eq!(
+            fifth.snapshot_id,
+            Some(a),
+            "restored text reuses its snapshot"
+        );
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.presence, Presence::Present);
+        assert_eq!(
+            state.last_snapshot,
+            Some(SnapshotRef {
+                id: a,
+                sha256: original.text_sha.clone(),
+                fetched_at: Timestamp(1_000),
+            })
+        );
+        assert_eq!(state.last_check_at, Some(Timestamp(5_000)));
+
+        let changes = store.changes("mfa", None).unwrap();
+        let seq: Vec<_> = changes
+            .iter()
+            .map(|c| (c.kind, c.from, c.to, c.detected_at.0))
+            .collect();
+        assert_eq!(
+            seq,
+            vec![
+                (ChangeKind::Restored, Some(b), Some(a), 5_000),
+                (ChangeKind::Removed, Some(b), None, 4_000),
+                (ChangeKind::Edited, Some(a), Some(b), 2_000),
+                (ChangeKind::FirstSeen, None, Some(a), 1_000),
+            ]
+        );
+        assert_eq!(changes[1].http_status, Some(404));
+        assert_eq!(changes[0].check_id, fifth.check_id);
+        assert_eq!(Some(changes[0].id), fifth.change_id);
+        assert_eq!(changes[2].summary, summary(&edited.text));
+
+        let checks = store.checks("mfa", None).unwrap();
+        let outcomes: Vec<_> = checks.iter().map(|c| c.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Restored,
+                Outcome::Removed,
+                Outcome::Unchanged,
+                Outcome::Edited,
+                Outcome::FirstSeen,
+            ]
+        );
+        assert_eq!(checks[1].error.as_deref(), Some("http 404"));
+        assert_eq!(checks[4].bytes, original.raw.len() as u64);
+        assert_eq!(checks[4].duration_ms, 120);
+        assert_eq!(
+            store.checks("mfa", Some(2)).unwrap(),
+            checks[..2].to_vec(),
+            "limit keeps the newest"
+        );
+
+        let snapshots = store.snapshots("mfa", None).unwrap();
+        let ids: Vec<_> = snapshots.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![b, a]);
+        assert_eq!(snapshots[1].raw_sha256.as_deref(), Some(&*original.raw_sha));
+        assert_eq!(snapshots[1].text_bytes, original.text.len() as u64);
+
+        let latest = store.snapshot("mfa", None).unwrap().unwrap();
+        assert_eq!(latest.meta.id, a, "latest is the current text");
+        assert_eq!(latest.text, original.text);
+        let old = store.snapshot("mfa", Some(b)).unwrap().unwrap();
+        assert_eq!(old.text, edited.text);
+        assert_eq!(store.snapshot("mfa", Some(9_999)).unwrap(), None);
+        assert_eq!(
+            store.raw_body(&original.raw_sha).unwrap(),
+            Some(original.raw.clone())
+        );
+        assert_eq!(counts(&store), vec![1, 5, 2, 2, 2, 4]);
+    }
+
+    #[test]
+    fn unchanged_check_adds_one_row_and_no_blob() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let before = counts(&store);
+        store
+            .record_check(&unchanged(w.watch_id, 2_000, &page))
+            .unwrap();
+        let after = counts(&store);
+        // watches, checks, snapshots, texts, bodies, changes
+        assert_eq!(
+            after,
+            vec![
+                before[0],
+                before[1] + 1,
+                before[2],
+                before[3],
+                before[4],
+                before[5]
+            ]
+        );
+        let state = store.watch_state("mfa").unwrap().unwrap();
+        assert_eq!(state.last_check_at, Some(Timestamp(2_000)));
+        assert_eq!(state.presence, Presence::Present);
+    }
+
+    #[test]
+    fn identical_blobs_are_stored_once() {
+        let (_dir, mut store) = open_temp();
+        let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+        let b = store
+            .ensure_watch("b", "https://mirror.example.org/a")
+            .unwrap();
+        let page = Page::new("Same statement on two sites.");
+        let first = store
+            .record_check(&seen(a.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let second = store
+            .record_check(&seen(b.watch_id, 2_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        assert_ne!(
+            first.snapshot_id, second.snapshot_id,
+            "snapshots are per watch"
+        );
+        assert_eq!(count(&store, "bodies"), 1);
+        assert_eq!(count(&store, "texts"), 1);
+        assert_eq!(count(&store, "snapshots"), 2);
+        assert_eq!(
+            store.raw_body(&page.raw_sha).unwrap(),
+            Some(page.raw.clone())
+        );
+        assert_eq!(store.snapshot("b", None).unwrap().unwrap().text, page.text);
+    }
+
+    #[test]
+    fn failed_record_check_leaves_nothing() {
+        let (_dir, mut store) = open_temp();
+        let page = Page::new("Statement.");
+        // No watch 42: the snapshot insert violates its foreign key after
+        // the body and the text were written.
+        let err = store
+            .record_check(&seen(42, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+        assert_eq!(counts(&store), vec![0; 6]);
+
+        // A change whose from-snapshot does not exist fails after the check
+        // row was written: it goes too, and the watch keeps its state.
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let state = store.watch_state("mfa").unwrap();
+        let before = counts(&store);
+        let edited = Page::new("Edited statement.");
+        let err = store
+            .record_check(&seen(
+                w.watch_id,
+                2_000,
+                Outcome::Edited,
+                &edited,
+                Some(9_999),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCheck { .. }), "{err:?}");
+        assert_eq!(counts(&store), before);
+        assert_eq!(store.watch_state("mfa").unwrap(), state);
+    }
+
+    #[test]
+    fn change_from_another_watchs_snapshot_is_refused() {
+        let (_dir, mut store) = open_temp();
+        let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+        let b = store.ensure_watch("b", "https://example.org/b").unwrap();
+        let page = Page::new("A.");
+        let other = store
+            .record_check(&seen(a.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let err = store
+            .record_check(&seen(
+                b.watch_id,
+                2_000,
+                Outcome::Edited,
+                &Page::new("B."),
+                other.snapshot_id,
+            ))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCheck { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn self_contradicting_checks_are_refused_before_writing() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        let before = counts(&store);
+
+        let wrong_hash = "0".repeat(64);
+        let mut bad_body = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        bad_body.raw_sha256 = None;
+        bad_body.body = Some(NewBody {
+            sha256: &wrong_hash,
+            bytes: &page.raw,
+        });
+        let mut bad_text = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        bad_text.text_sha256 = None;
+        bad_text.snapshot = Some(NewSnapshot {
+            sha256: &wrong_hash,
+            text: &page.text,
+        });
+        let mut disagreeing = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        disagreeing.text_sha256 = Some(wrong_hash.clone());
+        let mut no_change = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        no_change.change = None;
+        let mut no_snapshot = seen(w.watch_id, 1_000, Outcome::Edited, &page, None);
+        no_snapshot.snapshot = None;
+        let mut change_on_error = bare(w.watch_id, 1_000, Outcome::Error);
+        change_on_error.change = Some(NewChange {
+            kind: ChangeKind::Edited,
+            from: None,
+            summary: DiffSummary::default(),
+        });
+
+        for (name, check) in [
+            ("body hash", bad_body),
+            ("text hash", bad_text),
+            ("disagreeing hashes", disagreeing),
+            ("first-seen without change", no_change),
+            ("edited without snapshot", no_snapshot),
+            ("error with change", change_on_error),
+        ] {
+            match store.record_check(&check) {
+                Err(StoreError::InvalidCheck { watch_id, .. }) => {
+                    assert_eq!(watch_id, w.watch_id, "{name}")
+                }
+                other => panic!("{name}: expected InvalidCheck, got {other:?}"),
+            }
+            assert_eq!(counts(&store), before, "{name}");
+        }
+    }
+
+    #[test]
+    fn readers_are_not_blocked_by_an_open_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SqliteStore::open_in(dir.path()).unwrap();
+        let w = writer.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+
+        let tx = writer
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        write_check(
+            &tx,
+            &seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None),
+        )
+        .unwrap();
+
+        // A second process (the CLI) opens and reads while the write is open.
+        let reader = SqliteStore::open_in(dir.path()).unwrap();
+        let summaries = reader.watches().unwrap();
+        assert_eq!(summaries.len(), 1);
+        assert_eq!(summaries[0].n_checks, 0, "uncommitted check is invisible");
+        assert_eq!(
+            reader.watch_state("mfa").unwrap().unwrap().presence,
+            Presence::New
+        );
+
+        // With WAL the writer commits past an open read transaction (with a
+        // rollback journal this commit would wait for the reader, then fail
+        // with SQLITE_BUSY), and the reader keeps a stable view until it ends.
+        let read = reader.conn.unchecked_transaction().unwrap();
+        assert_eq!(reader.watches().unwrap()[0].n_checks, 0);
+        tx.commit().unwrap();
+        assert_eq!(reader.watches().unwrap()[0].n_checks, 0);
+        read.finish().unwrap();
+        assert_eq!(reader.watches().unwrap()[0].n_checks, 1);
+        assert_eq!(
+            reader.watch_state("mfa").unwrap().unwrap().presence,
+            Presence::Present
+        );
+    }
+
+    #[test]
+    fn large_cjk_text_round_trips_compressed() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let text: String = (0..40_000)
+            .map(|i| format!("第{i}段：中华人民共和国驻英国大使馆发言人答记者问。日本国大使館からのお知らせ {i}\n"))
+            .collect();
+        assert!(text.len() > 3_000_000);
+        let page = Page::new(&text);
+        let recorded = store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        let snapshot = store
+            .snapshot("mfa", recorded.snapshot_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(snapshot.text, text);
+        assert_eq!(snapshot.meta.text_bytes, text.len() as u64);
+        assert_eq!(
+            store.raw_body(&page.raw_sha).unwrap(),
+            Some(page.raw.clone())
+        );
+        let stored: i64 = store
+            .conn
+            .query_row("SELECT length(data) FROM texts", [], |row| row.get(0))
+            .unwrap();
+        assert!(
+            (stored as usize) < text.len() / 5,
+            "{stored} bytes stored for {}",
+            text.len()
+        );
+    }
+
+    #[test]
+    fn corrupt_blobs_are_errors_not_panics() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        for table in ["texts", "bodies"] {
+            let (sha, original) = if table == "texts" {
+                (&page.text_sha, page.text.as_bytes())
+            } else {
+                (&page.raw_sha, page.raw.as_slice())
+            };
+            // Same size, other content: only the hash check can tell.
+            let mut altered = original.to_vec();
+            altered[0] ^= 1;
+            let altered = zstd::bulk::compress(&altered, 3).unwrap();
+            let damage: [(&str, &dyn rusqlite::ToSql); 4] = [
+                (
+                    "UPDATE {table} SET data = ?1",
+                    &b"not a zstd frame".as_slice(),
+                ),
+                ("UPDATE {table} SET data = ?1", &altered),
+                ("UPDATE {table} SET size = ?1", &(1_i64 << 40)),
+                ("UPDATE {table} SET size = ?1", &-1_i64),
+            ];
+            for (sql, value) in damage {
+                let tx = store.conn.transaction().unwrap();
+                tx.execute(&sql.replace("{table}", table), [value]).unwrap();
+                let result = if table == "texts" {
+                    store_snapshot_text(&tx)
+                } else {
+                    get_blob(&tx, BlobTable::Bodies, sha).map(Option::unwrap_or_default)
+                };
+                match result {
+                    Err(err @ StoreError::Corrupt(_)) => {
+                        assert!(err.to_string().contains(sha.as_str()), "{err}");
+                    }
+                    other => panic!("{sql} on {table}: expected Corrupt, got {other:?}"),
+                }
+                tx.rollback().unwrap();
+            }
+        }
+        // Rolled back: the data reads fine again.
+        assert_eq!(
+            store.snapshot("mfa", None).unwrap().unwrap().text,
+            page.text
+        );
+
+        store
+            .conn
+            .execute("UPDATE texts SET data = x'00'", [])
+            .unwrap();
+        assert!(matches!(
+            store.snapshot("mfa", None),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    /// The text of the only snapshot, read through the same decoder
+    /// `snapshot()` uses, inside an open transaction.
+    fn store_snapshot_text(tx: &Transaction<'_>) -> Result<Vec<u8>, StoreError> {
+        let (sha, size, data): (String, i64, Vec<u8>) = tx
+            .query_row("SELECT sha256, size, data FROM texts", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        decode_text(&sha, size, &data).map(String::into_bytes)
+    }
+
+    #[test]
+    fn watch_summaries_count_changes_without_the_baseline() {
+        let (_dir, mut store) = open_temp();
+        let quiet = store
+            .ensure_watch("quiet", "https://example.org/q")
+            .unwrap();
+        let busy = store.ensure_watch("busy", "https://example.org/b").unwrap();
+        store.ensure_watch("idle", "https://example.org/i").unwrap();
+        let one = Page::new("One.");
+        let two = Page::new("Two.");
+
+        store
+            .record_check(&seen(quiet.watch_id, 1_000, Outcome::FirstSeen, &one, None))
+            .unwrap();
+        store
+            .record_check(&unchanged(quiet.watch_id, 2_000, &one))
+            .unwrap();
+
+        let a = store
+            .record_check(&seen(busy.watch_id, 1_000, Outcome::FirstSeen, &one, None))
+            .unwrap()
+            .snapshot_id;
+        let b = store
+            .record_check(&seen(busy.watch_id, 2_000, Outcome::Edited, &two, a))
+            .unwrap()
+            .snapshot_id;
+        store
+            .record_check(&removed(busy.watch_id, 3_000, b.unwrap()))
+            .unwrap();
+        store
+            .record_check(&bare(busy.watch_id, 4_000, Outcome::Error))
+            .unwrap();
+
+        let summaries = store.watches().unwrap();
+        let names: Vec<_> = summaries.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["busy", "idle", "quiet"]);
+
+        let busy = &summaries[0];
+        assert_eq!(busy.presence, Presence::Removed, "an error keeps presence");
+        assert_eq!(busy.last_outcome, Some(Outcome::Error));
+        assert_eq!(busy.last_check_at, Some(Timestamp(4_000)));
+        assert_eq!(busy.last_change_at, Some(Timestamp(3_000)));
+        assert_eq!((busy.n_changes, busy.n_checks), (2, 4));
+
+        let idle = &summaries[1];
+        assert_eq!(idle.presence, Presence::New);
+        assert_eq!((idle.last_outcome, idle.last_check_at), (None, None));
+        assert_eq!(
+            (idle.n_changes, idle.n_checks, idle.last_change_at),
+            (0, 0, None)
+        );
+
+        let quiet = &summaries[2];
+        assert_eq!(quiet.presence, Presence::Present);
+        assert_eq!(quiet.last_outcome, Some(Outcome::Unchanged));
+        assert_eq!(quiet.last_change_at, None, "first-seen is not a change");
+        assert_eq!((quiet.n_changes, quiet.n_checks), (0, 2));
+    }
+
+    #[test]
+    fn validators_are_kept_on_none_and_replaced_on_some() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        let validators = |store: &SqliteStore| {
+            let state = store.watch_state("mfa").unwrap().unwrap();
+            (state.etag, state.last_modified)
+        };
+
+        let mut first = seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None);
+        first.validators = Some((
+            Some("\"v1\"".to_owned()),
+            Some("Sat, 28 Nov 2026 12:00:00 GMT".to_owned()),
+        ));
+        store.record_check(&first).unwrap();
+        let both = (
+            Some("\"v1\"".to_owned()),
+            Some("Sat, 28 Nov 2026 12:00:00 GMT".to_owned()),
+        );
+        assert_eq!(validators(&store), both);
+
+        store
+            .record_check(&bare(w.watch_id, 2_000, Outcome::Error))
+            .unwrap();
+        assert_eq!(validators(&store), both, "None keeps them");
+
+        let mut next = unchanged(w.watch_id, 3_000, &page);
+        next.validators = Some((Some("\"v2\"".to_owned()), None));
+        store.record_check(&next).unwrap();
+        assert_eq!(
+            validators(&store),
+            (Some("\"v2\"".to_owned()), None),
+            "Some replaces both"
+        );
+    }
+
+    #[test]
+    fn unknown_watch_names_are_errors() {
+        let (_dir, store) = open_temp();
+        let is_unknown = |result: Result<(), StoreError>| matches!(result, Err(StoreError::UnknownWatch(name)) if name == "ghost");
+        assert!(is_unknown(store.changes("ghost", None).map(drop)));
+        assert!(is_unknown(store.snapshots("ghost", None).map(drop)));
+        assert!(is_unknown(store.checks("ghost", Some(1)).map(drop)));
+        assert!(is_unknown(store.snapshot("ghost", None).map(drop)));
+        assert_eq!(store.raw_body(&"0".repeat(64)).unwrap(), None);
+    }
+
+    #[test]
+    fn snapshot_of_another_watch_is_not_found() {
+        let (_dir, mut store) = open_temp();
+        let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+        store.ensure_watch("b", "https://example.org/b").unwrap();
+        let page = Page::new("A.");
+        let id = store
+            .record_check(&seen(a.watch_id, 1_000, Outcome::FirstSeen, &page, None))
+            .unwrap()
+            .snapshot_id;
+        assert!(store.snapshot("a", id).unwrap().is_some());
+        assert_eq!(store.snapshot("b", id).unwrap(), None);
+        assert_eq!(store.snapshot("b", None).unwrap(), None);
+    }
+}
