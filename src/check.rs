@@ -8,14 +8,15 @@
 //! could be recorded.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::classify::{Observation, classify};
-use crate::config::Watch;
+use crate::config::{Daemon, Watch};
 use crate::diff::{self, DiffSummary};
-use crate::fetch::{FetchError, Fetcher, Response, Validators};
+use crate::fetch::robots::RobotsCache;
+use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
 use crate::hash::sha256_hex;
 use crate::model::{Outcome, Timestamp};
 use crate::normalize::{self, Input};
@@ -70,6 +71,9 @@ pub struct CheckReport {
     pub error: Option<String>,
     /// How the text changed, for first-seen, edited, removed and restored.
     pub summary: Option<DiffSummary>,
+    /// How long the server asked us to wait (429/503 with `Retry-After`).
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
     pub check_id: CheckId,
     pub snapshot_id: Option<SnapshotId>,
     pub change_id: Option<ChangeId>,
@@ -79,40 +83,108 @@ fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A check that could not be recorded.
+/// A check that could not be recorded, or was not made.
 #[derive(Debug, thiserror::Error)]
-#[error("watch {watch:?}: {source}")]
-pub struct CheckError {
-    pub watch: String,
-    #[source]
-    pub source: StoreError,
+pub enum CheckError {
+    /// The store failed: nothing of this check was recorded.
+    #[error("watch {watch:?}: {source}")]
+    Store {
+        watch: String,
+        #[source]
+        source: StoreError,
+    },
+    /// Not fetched: the host asked for a long pause (`Retry-After`) during
+    /// a one-shot run.
+    #[error("watch {watch:?} not checked: {host} asked to retry after {}", humantime::format_duration(*.pause))]
+    Skipped { watch: String, host: String, pause: Duration },
 }
 
-/// Checks one watch now and records the result.
-pub async fn check_watch(fetcher: &Fetcher, store: &SharedStore, watch: &Watch) -> Result<CheckReport, CheckError> {
-    let wrap = |source| CheckError {
-        watch: watch.name.clone(),
-        source,
+impl CheckError {
+    /// A watch skipped because its host asked for `pause`.
+    pub fn skipped(watch: &str, host: &str, pause: Duration) -> CheckError {
+        CheckError::Skipped {
+            watch: watch.to_owned(),
+            host: host.to_owned(),
+            pause,
+        }
+    }
+
+    /// The watch the error is about.
+    pub fn watch(&self) -> &str {
+        match self {
+            CheckError::Store { watch, .. } | CheckError::Skipped { watch, .. } => watch,
+        }
+    }
+}
+
+/// Everything a check needs besides the watch: the HTTP client, the store
+/// and (with `respect_robots`) the robots.txt cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub fetcher: Fetcher,
+    pub store: SharedStore,
+    pub robots: Option<Arc<RobotsCache>>,
+}
+
+impl Pipeline {
+    /// A pipeline with the fetch settings and robots policy of `daemon`.
+    pub fn new(daemon: &Daemon, store: SharedStore) -> Result<Pipeline, FetchError> {
+        Ok(Pipeline {
+            fetcher: Fetcher::new(FetchOptions::from_config(daemon))?,
+            store,
+            robots: daemon.respect_robots.then(|| Arc::new(RobotsCache::new(&daemon.user_agent))),
+        })
+    }
+
+    /// Checks one watch now and records the result.
+    pub async fn check(&self, watch: &Watch) -> Result<CheckReport, CheckError> {
+        let wrap = |source| CheckError::Store {
+            watch: watch.name.clone(),
+            source,
+        };
+        let (name, url) = (watch.name.clone(), watch.url.to_string());
+        let state = self.store.run(move |s| s.ensure_watch(&name, &url)).await.map_err(wrap)?;
+        // A removed page gets no validators: if it comes back unchanged, a
+        // 304 would hide the restoration.
+        let validators = match state.presence {
+            Presence::Present => Validators {
+                etag: state.etag.clone(),
+                last_modified: state.last_modified.clone(),
+            },
+            Presence::New | Presence::Removed => Validators::default(),
+        };
+        let started_at = Timestamp::now();
+        let allowed = match &self.robots {
+            Some(robots) => robots.allows(&self.fetcher, &watch.url).await,
+            None => true,
+        };
+        let fetched = if allowed {
+            self.fetcher.fetch(&watch.url, &validators).await
+        } else {
+            Err(FetchError::DisallowedByRobots)
+        };
+        let watch_owned = watch.clone();
+        self.store
+            .run(move |s| record(s, &watch_owned, &state, started_at, fetched))
+            .await
+            .map_err(wrap)
+    }
+}
+
+/// Longest `Retry-After` honoured; a server asking for more gets this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// `Retry-After` as seconds or an HTTP date, for 429 and 503 only.
+fn retry_after(response: &Response, now: SystemTime) -> Option<Duration> {
+    if !matches!(response.status, 429 | 503) {
+        return None;
+    }
+    let value = response.retry_after.as_deref()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value).ok()?.duration_since(now).unwrap_or(Duration::ZERO),
     };
-    let (name, url) = (watch.name.clone(), watch.url.to_string());
-    let state = store.run(move |s| s.ensure_watch(&name, &url)).await.map_err(wrap)?;
-    // A removed page gets no validators: if it comes back unchanged, a 304
-    // would hide the restoration.
-    let validators = match state.presence {
-        Presence::Present => Validators {
-            etag: state.etag.clone(),
-            last_modified: state.last_modified.clone(),
-        },
-        Presence::New | Presence::Removed => Validators::default(),
-    };
-    let started_at = Timestamp::now();
-    let fetched = fetcher.fetch(&watch.url, &validators).await;
-    let watch_owned = watch.clone();
-    let report = store
-        .run(move |s| record(s, &watch_owned, &state, started_at, fetched))
-        .await
-        .map_err(wrap)?;
-    Ok(report)
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// What the fetched body became after normalization.
@@ -288,6 +360,7 @@ fn record(
         http_status: new_check.http_status,
         error: evaluated.error,
         summary,
+        retry_after: response.and_then(|r| retry_after(r, SystemTime::now())),
         check_id: recorded.check_id,
         snapshot_id: recorded.snapshot_id,
         change_id: recorded.change_id,

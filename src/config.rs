@@ -48,6 +48,23 @@ pub struct Daemon {
     pub default_interval: Duration,
     /// Checks in flight at once.
     pub concurrency: usize,
+    /// Checks in flight at once against one host.
+    pub per_host_concurrency: usize,
+    /// Minimum gap between the starts of two requests to one host.
+    pub per_host_delay: Duration,
+    /// Fetch robots.txt per host and skip disallowed URLs.
+    pub respect_robots: bool,
+}
+
+impl Daemon {
+    /// The politeness limits the scheduler enforces.
+    pub fn politeness(&self) -> crate::schedule::Politeness {
+        crate::schedule::Politeness {
+            concurrency: self.concurrency,
+            per_host_concurrency: self.per_host_concurrency,
+            per_host_delay: self.per_host_delay,
+        }
+    }
 }
 
 /// One page to monitor (`[[watch]]`).
@@ -206,6 +223,10 @@ struct RawDaemon {
     #[serde(default, deserialize_with = "de_duration")]
     default_interval: Option<Duration>,
     concurrency: Option<Spanned<i64>>,
+    per_host_concurrency: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "de_duration")]
+    per_host_delay: Option<Duration>,
+    respect_robots: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +269,8 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 const DEFAULT_MAX_REDIRECTS: usize = 10;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_CONCURRENCY: usize = 16;
+const DEFAULT_PER_HOST_CONCURRENCY: usize = 2;
+const DEFAULT_PER_HOST_DELAY: Duration = Duration::from_secs(1);
 
 struct Validator<'a> {
     text: &'a str,
@@ -301,6 +324,9 @@ fn validate(
         max_redirects: v.count(&d.max_redirects, "max_redirects", DEFAULT_MAX_REDIRECTS, 0),
         default_interval: d.default_interval.unwrap_or(DEFAULT_INTERVAL),
         concurrency: v.count(&d.concurrency, "concurrency", DEFAULT_CONCURRENCY, 1),
+        per_host_concurrency: v.count(&d.per_host_concurrency, "per_host_concurrency", DEFAULT_PER_HOST_CONCURRENCY, 1),
+        per_host_delay: d.per_host_delay.unwrap_or(DEFAULT_PER_HOST_DELAY),
+        respect_robots: d.respect_robots.unwrap_or(false),
     };
 
     let mut seen: HashMap<String, usize> = HashMap::new();

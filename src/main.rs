@@ -5,17 +5,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-
 use chancery::cli::{self, Cli, Exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    chancery::logging::init(cli.command.default_log_level());
     match cli::run(cli) {
         Ok(Exit::Success) => ExitCode::SUCCESS,
         Ok(Exit::SomeFailed) => ExitCode::from(1),

@@ -1,16 +1,21 @@
-//! `chancery check [WATCH…]`: check now, concurrently, one line per watch.
+//! `chancery check [WATCH…]`: check now, with the daemon's politeness, and
+//! print one line per watch as each finishes.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
 
-use crate::check::{CheckReport, SharedStore, check_watch};
+use crate::check::{CheckError, CheckReport, Pipeline, SharedStore};
 use crate::cli::output::{diffstat, load_config, print_json};
 use crate::cli::{Exit, UsageError};
-use crate::fetch::{FetchOptions, Fetcher};
+use crate::engine::Engine;
 use crate::model::Outcome;
 use crate::store::SqliteStore;
+
+/// Longest host pause (`Retry-After`) a one-shot run waits out; beyond it
+/// the host's remaining watches are reported as not checked.
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,38 +41,50 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     }
     let store = SqliteStore::open_in(&config.daemon.state_dir)
         .with_context(|| format!("cannot open the history in {}", config.daemon.state_dir.display()))?;
-    let store = SharedStore::new(store);
-    let fetcher = Fetcher::new(FetchOptions::from_config(&config.daemon))?;
-    let concurrency = config.daemon.concurrency;
+    let pipeline = Pipeline::new(&config.daemon, SharedStore::new(store))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let json = args.json;
-    let results: Vec<CheckReport> = runtime.block_on(async {
-        let mut stream = futures_util::stream::iter(selected.iter())
-            .map(|watch| check_watch(&fetcher, &store, watch))
-            .buffer_unordered(concurrency);
-        let mut reports = Vec::new();
-        while let Some(result) = stream.next().await {
-            let report = result?;
-            log_report(&report);
-            if !json {
-                println!("{}", line(&report));
+    let mut reports: Vec<CheckReport> = Vec::new();
+    let mut failed = false;
+    let mut fatal: Option<CheckError> = None;
+    runtime.block_on(Engine::run_once(
+        pipeline,
+        config.daemon.politeness(),
+        selected,
+        MAX_WAIT,
+        |result, _watch| match result {
+            Ok(report) => {
+                log_report(&report);
+                failed |= report.outcome == Outcome::Error;
+                if !json {
+                    println!("{}", line(&report));
+                }
+                reports.push(report);
             }
-            reports.push(report);
-        }
-        anyhow::Ok(reports)
-    })?;
+            Err(e @ CheckError::Skipped { .. }) => {
+                failed = true;
+                tracing::warn!(watch = e.watch(), "{e}");
+                if !json {
+                    println!("{} error: {e}", e.watch());
+                }
+            }
+            Err(e @ CheckError::Store { .. }) => {
+                tracing::error!(watch = e.watch(), "{e}");
+                fatal.get_or_insert(e);
+            }
+        },
+    ));
+    if let Some(e) = fatal {
+        return Err(e.into());
+    }
     if json {
-        print_json(&results)?;
+        print_json(&reports)?;
     }
-    if results.iter().any(|r| r.outcome == Outcome::Error) {
-        Ok(Exit::SomeFailed)
-    } else {
-        Ok(Exit::Success)
-    }
+    Ok(if failed { Exit::SomeFailed } else { Exit::Success })
 }
 
 /// `name outcome details`: the first two words are stable for scripts.
@@ -101,10 +118,25 @@ fn line(report: &CheckReport) -> String {
     out
 }
 
-fn log_report(r: &CheckReport) {
+/// One log line per check outcome worth seeing; unchanged at debug level.
+pub fn log_report(r: &CheckReport) {
     match r.outcome {
-        Outcome::Error => tracing::warn!(watch = %r.watch, url = %r.url, error = r.error.as_deref().unwrap_or(""), "check failed"),
-        Outcome::Unchanged => tracing::debug!(watch = %r.watch, "unchanged"),
-        outcome => tracing::info!(watch = %r.watch, %outcome, "change recorded"),
+        Outcome::Error => tracing::warn!(
+            watch = %r.watch,
+            url = %r.url,
+            status = r.http_status,
+            error = r.error.as_deref().unwrap_or(""),
+            "check failed"
+        ),
+        Outcome::Unchanged => tracing::debug!(watch = %r.watch, status = r.http_status, "unchanged"),
+        outcome => tracing::info!(
+            watch = %r.watch,
+            url = %r.url,
+            %outcome,
+            status = r.http_status,
+            added = r.summary.as_ref().map(|s| s.lines_added),
+            removed = r.summary.as_ref().map(|s| s.lines_removed),
+            "change recorded"
+        ),
     }
 }

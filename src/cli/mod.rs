@@ -52,6 +52,14 @@ pub enum Command {
     Extract(extract::Args),
 }
 
+impl Command {
+    /// The log level when `RUST_LOG` is unset: one-shot commands print
+    /// their results on stdout and only warnings on stderr.
+    pub fn default_log_level(&self) -> &'static str {
+        "warn"
+    }
+}
+
 /// `chancery config …`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {

@@ -7,6 +7,8 @@
 //! sentence a person can act on. Nothing here decides whether a status is a
 //! change: that is `classify`'s job.
 
+pub mod robots;
+
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -90,6 +92,8 @@ pub enum FetchError {
     Request(String),
     #[error("reading the body failed: {0}")]
     Body(String),
+    #[error("disallowed by robots.txt (respect_robots = true)")]
+    DisallowedByRobots,
 }
 
 /// An HTTP client with chancery's limits. Cheap to clone; share one.

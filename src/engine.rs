@@ -1,0 +1,226 @@
+//! Runs checks on the [`Schedule`]: starts what may start, collects what
+//! finished, feeds the results back. The daemon and the one-shot
+//! `chancery check` both use it, so politeness (global and per-host limits,
+//! per-host gaps, `Retry-After`) is the same for both.
+//!
+//! This is the edge where the clock lives: the schedule itself is pure.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::check::{CheckError, CheckReport, Pipeline};
+use crate::config::Watch;
+use crate::schedule::{Completion, Politeness, Schedule, Timing};
+
+/// A check that ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub watch: String,
+    pub result: Result<CheckReport, CheckError>,
+}
+
+/// The scheduler key of a watch: its host (without port), so that every
+/// watch on one site shares that site's limits.
+pub fn host_key(watch: &Watch) -> String {
+    watch.url.host_str().unwrap_or("").to_ascii_lowercase()
+}
+
+/// Checks in flight plus the schedule they came from.
+pub struct Engine {
+    pipeline: Pipeline,
+    schedule: Schedule,
+    watches: HashMap<String, Arc<Watch>>,
+    tasks: JoinSet<Finished>,
+    /// Host of each running check, for the completion bookkeeping (the
+    /// watch may have been removed or moved meanwhile).
+    running: HashMap<String, String>,
+}
+
+impl Engine {
+    pub fn new(pipeline: Pipeline, politeness: Politeness, timing: Timing) -> Engine {
+        Engine {
+            pipeline,
+            schedule: Schedule::new(politeness, timing),
+            watches: HashMap::new(),
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+        }
+    }
+
+    /// The schedule, for start-up planning and status.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Replaces the pipeline (a reload changed fetch settings); running
+    /// checks finish with the old one.
+    pub fn set_pipeline(&mut self, pipeline: Pipeline) {
+        self.pipeline = pipeline;
+    }
+
+    /// Changes the politeness limits and timing.
+    pub fn set_limits(&mut self, politeness: Politeness, timing: Timing) {
+        self.schedule.set_limits(politeness, timing);
+    }
+
+    /// The watches scheduled, by name.
+    pub fn watches(&self) -> &HashMap<String, Arc<Watch>> {
+        &self.watches
+    }
+
+    /// Adds or replaces a watch; a new one is first due at `due`.
+    pub fn upsert(&mut self, watch: Watch, due: Instant, failures: u32) {
+        let host = host_key(&watch);
+        self.schedule.upsert(&watch.name, &host, watch.interval, due, failures);
+        self.watches.insert(watch.name.clone(), Arc::new(watch));
+    }
+
+    /// Stops scheduling a watch; a running check of it still finishes.
+    pub fn remove(&mut self, name: &str) {
+        self.schedule.remove(name);
+        self.watches.remove(name);
+        self.schedule.prune_hosts();
+    }
+
+    /// Checks in flight.
+    pub fn in_flight(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Starts every check the schedule allows now.
+    pub fn start_ready(&mut self) {
+        let now = Instant::now();
+        while let Some(name) = self.schedule.pop_ready(now) {
+            let Some(watch) = self.watches.get(&name).cloned() else {
+                continue;
+            };
+            self.running.insert(name.clone(), host_key(&watch));
+            let pipeline = self.pipeline.clone();
+            self.tasks.spawn(async move {
+                let result = pipeline.check(&watch).await;
+                Finished {
+                    watch: watch.name.clone(),
+                    result,
+                }
+            });
+        }
+    }
+
+    /// When the schedule next has something to start.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.schedule.next_wakeup()
+    }
+
+    /// Waits for the next check to finish (`None` when none is running) and
+    /// reschedules its watch.
+    pub async fn join_next(&mut self) -> Option<Finished> {
+        let finished = match self.tasks.join_next().await? {
+            Ok(finished) => finished,
+            // A panicking check is a bug; surface it rather than lose it.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("check task cancelled: {e}"),
+        };
+        self.finish(&finished);
+        Some(finished)
+    }
+
+    fn finish(&mut self, finished: &Finished) {
+        let completion = match &finished.result {
+            Ok(report) => Completion {
+                failed: report.outcome == crate::model::Outcome::Error,
+                retry_after: report.retry_after,
+            },
+            Err(_) => Completion {
+                failed: true,
+                retry_after: None,
+            },
+        };
+        let host = self.running.remove(&finished.watch).unwrap_or_default();
+        self.schedule.complete(&finished.watch, &host, completion, Instant::now());
+    }
+
+    /// Stops starting checks and waits up to `grace` for running ones;
+    /// the rest are abandoned (their store transaction, if any, either
+    /// committed or never will). Returns how many were abandoned.
+    pub async fn drain(&mut self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
+                Ok(Some(Ok(finished))) => self.finish(&finished),
+                Ok(Some(Err(_))) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    let left = self.tasks.len();
+                    self.tasks.abort_all();
+                    return left;
+                }
+            }
+        }
+        0
+    }
+
+    /// Checks `watches` once each, politely, calling `on_report` as each
+    /// finishes, and returns when all have. A host that asks (via
+    /// `Retry-After`) for a pause longer than `max_wait` has its remaining
+    /// watches reported as skipped instead of waited for.
+    pub async fn run_once(
+        pipeline: Pipeline,
+        politeness: Politeness,
+        watches: Vec<Watch>,
+        max_wait: Duration,
+        mut on_report: impl FnMut(Result<CheckReport, CheckError>, Option<&Watch>),
+    ) {
+        let timing = Timing {
+            jitter: 0.0,
+            ..Timing::default()
+        };
+        let mut engine = Engine::new(pipeline, politeness, timing);
+        let now = Instant::now();
+        for watch in watches {
+            engine.upsert(watch, now, 0);
+        }
+        loop {
+            engine.start_ready();
+            if engine.tasks.is_empty() && engine.watches.is_empty() {
+                break;
+            }
+            let finished = if engine.tasks.is_empty() {
+                // Everything left waits for a host pause to end.
+                if let Some(at) = engine.next_wakeup() {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                continue;
+            } else {
+                match engine.join_next().await {
+                    Some(f) => f,
+                    None => continue,
+                }
+            };
+            let watch = engine.watches.get(&finished.watch).cloned();
+            engine.remove(&finished.watch);
+            let pause = finished.result.as_ref().ok().and_then(|r| r.retry_after);
+            on_report(finished.result, watch.as_deref());
+            if let (Some(pause), Some(watch)) = (pause, watch) {
+                if pause > max_wait {
+                    let host = host_key(&watch);
+                    let skipped: Vec<Arc<Watch>> = engine
+                        .watches
+                        .values()
+                        .filter(|w| host_key(w) == host)
+                        .cloned()
+                        .collect();
+                    for w in skipped {
+                        engine.remove(&w.name);
+                        on_report(
+                            Err(CheckError::skipped(&w.name, &host, pause)),
+                            Some(&w),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
