@@ -41,6 +41,10 @@ fn boundaries(text: &str) -> Vec<usize> {
 /// insertion, because interleaving mostly unrelated words is unreadable.
 const PAIR_MIN_RATIO: f64 = 0.4;
 
+/// A candidate this similar is taken without looking further, which keeps
+/// a page where every line was touched (a date format change) cheap.
+const PAIR_SURE_RATIO: f64 = 0.8;
+
 /// How many new lines ahead an old line looks for its edited counterpart.
 /// Small, so pairing stays linear in the size of a changed region.
 const PAIR_WINDOW: usize = 4;
@@ -245,7 +249,8 @@ pub(super) struct Pair {
 /// edited into, in order, and word-diffs each pair.
 ///
 /// Greedy: each old line takes the most similar of the next
-/// [`PAIR_WINDOW`] unpaired new lines if it is similar enough. Past
+/// [`PAIR_WINDOW`] unpaired new lines if it is similar enough (the first
+/// one at least [`PAIR_SURE_RATIO`] similar, if any). Past
 /// `deadline`, the remaining lines stay unpaired (shown whole).
 pub(super) fn pair_lines(
     old_lines: &[&str],
@@ -275,6 +280,9 @@ pub(super) fn pair_lines(
             let ratio = inline.ratio(old_text, new_text);
             if ratio >= PAIR_MIN_RATIO && best.as_ref().is_none_or(|(r, _, _)| ratio > *r) {
                 best = Some((ratio, new, inline));
+                if ratio >= PAIR_SURE_RATIO {
+                    break;
+                }
             }
         }
         if let Some((_, new, inline)) = best {
