@@ -79,6 +79,33 @@ pub struct CheckReport {
     pub change_id: Option<ChangeId>,
 }
 
+impl CheckReport {
+    /// One log line per outcome worth seeing: changes at info, failures at
+    /// warn, unchanged at debug.
+    pub fn log(&self) {
+        let r = self;
+        match r.outcome {
+            Outcome::Error => tracing::warn!(
+                watch = %r.watch,
+                url = %r.url,
+                status = r.http_status,
+                error = r.error.as_deref().unwrap_or(""),
+                "check failed"
+            ),
+            Outcome::Unchanged => tracing::debug!(watch = %r.watch, status = r.http_status, "unchanged"),
+            outcome => tracing::info!(
+                watch = %r.watch,
+                url = %r.url,
+                %outcome,
+                status = r.http_status,
+                added = r.summary.as_ref().map(|s| s.lines_added),
+                removed = r.summary.as_ref().map(|s| s.lines_removed),
+                "change recorded"
+            ),
+        }
+    }
+}
+
 fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -143,7 +170,23 @@ impl Pipeline {
             source,
         };
         let (name, url) = (watch.name.clone(), watch.url.to_string());
-        let state = self.store.run(move |s| s.ensure_watch(&name, &url)).await.map_err(wrap)?;
+        let mut state = self.store.run(move |s| s.ensure_watch(&name, &url)).await.map_err(wrap)?;
+        let filters = watch.filters_sha256();
+        let mut filters_changed = false;
+        if state.presence == Presence::Present && state.filters_sha256.as_deref().is_some_and(|old| old != filters) {
+            let (w, st, fp) = (watch.clone(), state.clone(), filters.clone());
+            match self.store.run(move |s| rebaseline(s, &w, &st, &fp)).await.map_err(wrap)? {
+                Rebaseline::Done(report) => {
+                    report.log();
+                    let name = watch.name.clone();
+                    if let Some(updated) = self.store.run(move |s| s.watch_state(&name)).await.map_err(wrap)? {
+                        state = updated;
+                    }
+                }
+                Rebaseline::NotNeeded => {}
+                Rebaseline::Impossible => filters_changed = true,
+            }
+        }
         // A removed page gets no validators: if it comes back unchanged, a
         // 304 would hide the restoration.
         let validators = match state.presence {
@@ -164,8 +207,12 @@ impl Pipeline {
             Err(FetchError::DisallowedByRobots)
         };
         let watch_owned = watch.clone();
+        let context = Context {
+            filters_sha256: filters,
+            filters_changed,
+        };
         self.store
-            .run(move |s| record(s, &watch_owned, &state, started_at, fetched))
+            .run(move |s| record(s, &watch_owned, &state, started_at, fetched, &context))
             .await
             .map_err(wrap)
     }
@@ -269,6 +316,102 @@ impl Evaluated {
     }
 }
 
+/// What a check knows about the watch's filters.
+struct Context {
+    /// The fingerprint of the filters in effect.
+    filters_sha256: String,
+    /// The filters changed and the baseline could not be normalized again
+    /// (no stored raw body): this check's text becomes the new baseline
+    /// instead of counting as an edit.
+    filters_changed: bool,
+}
+
+/// How a filter change was handled before the fetch.
+enum Rebaseline {
+    /// The last snapshot's raw body, normalized under the new filters, gave
+    /// a new text, recorded as the baseline.
+    Done(CheckReport),
+    /// The new filters give the same text: nothing to record.
+    NotNeeded,
+    /// No raw body to normalize again.
+    Impossible,
+}
+
+/// Normalizes the last snapshot's stored raw body under the watch's current
+/// filters and records the result as the new baseline, so that changing a
+/// filter never reports an edit the page did not make.
+fn rebaseline(store: &mut dyn Store, watch: &Watch, state: &WatchState, filters_sha256: &str) -> Result<Rebaseline, StoreError> {
+    let Some(last) = &state.last_snapshot else {
+        return Ok(Rebaseline::Impossible);
+    };
+    let Some(snapshot) = store.snapshot(&watch.name, Some(last.id))? else {
+        return Ok(Rebaseline::Impossible);
+    };
+    let Some(raw_sha256) = snapshot.meta.raw_sha256.clone() else {
+        return Ok(Rebaseline::Impossible);
+    };
+    let Some(raw) = store.raw_body(&raw_sha256)? else {
+        return Ok(Rebaseline::Impossible);
+    };
+    let url = snapshot.meta.final_url.as_deref().and_then(|u| url::Url::parse(u).ok());
+    let input = Input {
+        body: &raw,
+        content_type: snapshot.meta.content_type.as_deref(),
+        url: url.as_ref(),
+    };
+    let normalized = match normalize::normalize(&input, &watch.filters) {
+        Ok(n) if !n.text.is_empty() => n,
+        _ => return Ok(Rebaseline::Impossible),
+    };
+    let text_sha256 = sha256_hex(normalized.text.as_bytes());
+    if text_sha256 == last.sha256 {
+        return Ok(Rebaseline::NotNeeded);
+    }
+    let started_at = Timestamp::now();
+    let summary = diff::summarize(&snapshot.text, &normalized.text);
+    let check = NewCheck {
+        watch_id: state.watch_id,
+        started_at,
+        duration: Duration::ZERO,
+        outcome: Outcome::Rebaselined,
+        http_status: None,
+        final_url: snapshot.meta.final_url.clone(),
+        error: None,
+        bytes: 0,
+        content_type: snapshot.meta.content_type.clone(),
+        charset: Some(normalized.encoding.to_owned()),
+        raw_sha256: Some(raw_sha256),
+        text_sha256: Some(text_sha256.clone()),
+        validators: None,
+        body: None,
+        snapshot: Some(NewSnapshot {
+            sha256: &text_sha256,
+            text: &normalized.text,
+        }),
+        change: Some(NewChange {
+            kind: crate::model::ChangeKind::Rebaselined,
+            from: Some(last.id),
+            summary: summary.clone(),
+        }),
+        filters_sha256: Some(filters_sha256.to_owned()),
+    };
+    let recorded = store.record_check(&check)?;
+    Ok(Rebaseline::Done(CheckReport {
+        watch: watch.name.clone(),
+        url: watch.url.to_string(),
+        outcome: Outcome::Rebaselined,
+        started_at,
+        duration: Duration::ZERO,
+        http_status: None,
+        error: None,
+        summary: Some(summary),
+        retry_after: None,
+        check_id: recorded.check_id,
+        snapshot_id: recorded.snapshot_id,
+        change_id: recorded.change_id,
+    }))
+}
+
 /// Classifies the fetch and records it in one store transaction.
 fn record(
     store: &mut dyn Store,
@@ -276,11 +419,15 @@ fn record(
     state: &WatchState,
     started_at: Timestamp,
     fetched: Result<Response, FetchError>,
+    context: &Context,
 ) -> Result<CheckReport, StoreError> {
     let sent_validators = state.presence == Presence::Present && (state.etag.is_some() || state.last_modified.is_some());
     let evaluated = evaluate(watch, &fetched, sent_validators);
     let last = state.last_snapshot.as_ref();
-    let outcome = classify(state.presence, last.map(|s| s.sha256.as_str()), evaluated.observation());
+    let mut outcome = classify(state.presence, last.map(|s| s.sha256.as_str()), evaluated.observation());
+    if context.filters_changed && outcome == Outcome::Edited {
+        outcome = Outcome::Rebaselined;
+    }
 
     let change = match outcome.change_kind() {
         None => None,
@@ -304,7 +451,10 @@ fn record(
     let response = fetched.as_ref().ok();
     let body = response.map(|r| r.body.as_slice());
     let raw_sha256 = body.filter(|b| !b.is_empty()).map(sha256_hex);
-    let keeps_snapshot = matches!(outcome, Outcome::FirstSeen | Outcome::Edited | Outcome::Restored);
+    let keeps_snapshot = matches!(
+        outcome,
+        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined
+    );
     let snapshot = match (&evaluated.text, &evaluated.text_sha256) {
         (Some(text), Some(sha256)) if keeps_snapshot => Some(NewSnapshot { sha256, text }),
         _ => None,
@@ -349,6 +499,7 @@ fn record(
         body: new_body,
         snapshot,
         change,
+        filters_sha256: Some(context.filters_sha256.clone()),
     };
     let recorded = store.record_check(&new_check)?;
     Ok(CheckReport {

@@ -410,6 +410,24 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+impl Watch {
+    /// A fingerprint of the filters (`select`, `exclude`, `ignore`): when it
+    /// differs from the one stored with the last snapshot, the filters
+    /// changed and the baseline must be normalized again.
+    pub fn filters_sha256(&self) -> String {
+        let mut canonical = String::new();
+        for (label, list) in [("select", &self.select), ("exclude", &self.exclude), ("ignore", &self.ignore)] {
+            canonical.push_str(label);
+            for item in list.iter() {
+                canonical.push('\u{1f}');
+                canonical.push_str(item);
+            }
+            canonical.push('\u{1e}');
+        }
+        crate::hash::sha256_hex(canonical.as_bytes())
+    }
+}
+
 impl Config {
     /// The watch named `name`.
     pub fn watch(&self, name: &str) -> Option<&Watch> {

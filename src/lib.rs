@@ -12,6 +12,7 @@ pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod diff;
 pub mod engine;
 pub mod fetch;

@@ -45,8 +45,8 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// What one check concluded. Every check gets exactly one outcome; only
-/// `FirstSeen`, `Edited`, `Removed` and `Restored` also record a change.
+/// What one check concluded. Every check gets exactly one outcome; all but
+/// `Unchanged` and `Error` also record a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -64,6 +64,10 @@ pub enum Outcome {
     /// The check failed (network, timeout, size, HTTP error). Not a change:
     /// the last good snapshot stays the baseline.
     Error,
+    /// The watch's filters changed: the last snapshot's stored raw body was
+    /// normalized again under the new filters and became the baseline. Not
+    /// a change of the page, so never alerted.
+    Rebaselined,
 }
 
 impl Outcome {
@@ -76,6 +80,7 @@ impl Outcome {
             Outcome::Removed => "removed",
             Outcome::Restored => "restored",
             Outcome::Error => "error",
+            Outcome::Rebaselined => "rebaselined",
         }
     }
 
@@ -88,6 +93,7 @@ impl Outcome {
             "removed" => Outcome::Removed,
             "restored" => Outcome::Restored,
             "error" => Outcome::Error,
+            "rebaselined" => Outcome::Rebaselined,
             _ => return None,
         })
     }
@@ -99,6 +105,7 @@ impl Outcome {
             Outcome::Edited => Some(ChangeKind::Edited),
             Outcome::Removed => Some(ChangeKind::Removed),
             Outcome::Restored => Some(ChangeKind::Restored),
+            Outcome::Rebaselined => Some(ChangeKind::Rebaselined),
             Outcome::Unchanged | Outcome::Error => None,
         }
     }
@@ -122,6 +129,8 @@ pub enum ChangeKind {
     Removed,
     /// The statement came back after being removed.
     Restored,
+    /// A new baseline after the watch's filters changed.
+    Rebaselined,
 }
 
 impl ChangeKind {
@@ -132,6 +141,7 @@ impl ChangeKind {
             ChangeKind::Edited => "edited",
             ChangeKind::Removed => "removed",
             ChangeKind::Restored => "restored",
+            ChangeKind::Rebaselined => "rebaselined",
         }
     }
 
@@ -142,6 +152,7 @@ impl ChangeKind {
             "edited" => ChangeKind::Edited,
             "removed" => ChangeKind::Removed,
             "restored" => ChangeKind::Restored,
+            "rebaselined" => ChangeKind::Rebaselined,
             _ => return None,
         })
     }

@@ -58,7 +58,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         MAX_WAIT,
         |result, _watch| match result {
             Ok(report) => {
-                log_report(&report);
+                report.log();
                 failed |= report.outcome == Outcome::Error;
                 if !json {
                     println!("{}", line(&report));
@@ -91,7 +91,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
 fn line(report: &CheckReport) -> String {
     let mut out = format!("{} {}", report.watch, report.outcome);
     match report.outcome {
-        Outcome::Edited | Outcome::Restored | Outcome::Removed => {
+        Outcome::Edited | Outcome::Restored | Outcome::Removed | Outcome::Rebaselined => {
             if let Some(summary) = &report.summary {
                 out.push(' ');
                 out.push_str(&diffstat(summary));
@@ -116,27 +116,4 @@ fn line(report: &CheckReport) -> String {
         }
     }
     out
-}
-
-/// One log line per check outcome worth seeing; unchanged at debug level.
-pub fn log_report(r: &CheckReport) {
-    match r.outcome {
-        Outcome::Error => tracing::warn!(
-            watch = %r.watch,
-            url = %r.url,
-            status = r.http_status,
-            error = r.error.as_deref().unwrap_or(""),
-            "check failed"
-        ),
-        Outcome::Unchanged => tracing::debug!(watch = %r.watch, status = r.http_status, "unchanged"),
-        outcome => tracing::info!(
-            watch = %r.watch,
-            url = %r.url,
-            %outcome,
-            status = r.http_status,
-            added = r.summary.as_ref().map(|s| s.lines_added),
-            removed = r.summary.as_ref().map(|s| s.lines_removed),
-            "change recorded"
-        ),
-    }
 }

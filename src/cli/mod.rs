@@ -12,6 +12,7 @@ mod extract;
 mod history;
 mod list;
 mod output;
+mod run;
 mod show;
 
 use std::path::PathBuf;
@@ -32,9 +33,12 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands. The daemon (`run`) and the one-shot commands call the
+/// same core.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: check every watch on its schedule until stopped
+    Run,
     /// Check watches now (all, or the named ones) and record the results
     Check(check::Args),
     /// List watches with their last check and last change
@@ -56,7 +60,10 @@ impl Command {
     /// The log level when `RUST_LOG` is unset: one-shot commands print
     /// their results on stdout and only warnings on stderr.
     pub fn default_log_level(&self) -> &'static str {
-        "warn"
+        match self {
+            Command::Run => "info",
+            _ => "warn",
+        }
     }
 }
 
@@ -86,6 +93,7 @@ pub struct UsageError(pub String);
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let config = cli.config.as_deref();
     match cli.command {
+        Command::Run => run::run(config),
         Command::Check(args) => check::run(config, args),
         Command::List(args) => list::run(config, args),
         Command::History(args) => history::run(config, args),

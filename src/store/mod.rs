@@ -62,6 +62,9 @@ pub struct WatchState {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub last_check_at: Option<Timestamp>,
+    /// Fingerprint of the filters that produced the last snapshot (see
+    /// `config::Watch::filters_sha256`); `None` if never recorded.
+    pub filters_sha256: Option<String>,
 }
 
 /// A raw body to keep, content-addressed by its SHA-256.
@@ -115,6 +118,9 @@ pub struct NewCheck<'a> {
     /// reused) snapshot: first-seen, edited, restored.
     pub snapshot: Option<NewSnapshot<'a>>,
     pub change: Option<NewChange>,
+    /// The fingerprint of the filters this check normalized with; `None`
+    /// keeps the stored one.
+    pub filters_sha256: Option<String>,
 }
 
 /// Ids assigned by [`Store::record_check`].
@@ -134,9 +140,11 @@ pub struct WatchSummary {
     pub last_check_at: Option<Timestamp>,
     pub last_outcome: Option<Outcome>,
     pub last_change_at: Option<Timestamp>,
-    /// Changes recorded, not counting the first-seen baseline.
+    /// Changes recorded, not counting baselines (first-seen, rebaselined).
     pub n_changes: u64,
     pub n_checks: u64,
+    /// Checks that failed in a row, up to the latest one (0 if it succeeded).
+    pub failures: u32,
 }
 
 /// A recorded change, as `history` and `diff` show it.
@@ -163,6 +171,10 @@ pub struct SnapshotRow {
     pub fetched_at: Timestamp,
     /// Length of the normalized text in bytes.
     pub text_bytes: u64,
+    /// The response's `Content-Type` and final URL, needed to normalize the
+    /// raw body again exactly as the check did.
+    pub content_type: Option<String>,
+    pub final_url: Option<String>,
 }
 
 /// A snapshot with its text.

@@ -53,7 +53,10 @@ const ZSTD_LEVEL: i32 = 3;
 /// The schema migrations, in order. Migration `i` (0-based) brings the
 /// database to `user_version` `i + 1`. Never edit one that has shipped:
 /// add a new file.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_filters_fingerprint.sql"),
+];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -382,7 +385,7 @@ fn sql_limit(limit: Option<usize>) -> i64 {
 fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
-                s.fetched_at, w.etag, w.last_modified, w.last_check_at
+                s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256
          FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
          WHERE w.name = ?1",
     )?;
@@ -404,6 +407,7 @@ fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, Store
             etag: row.get(7)?,
             last_modified: row.get(8)?,
             last_check_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
+            filters_sha256: row.get(10)?,
         })
     })?;
     Ok(states.pop())
@@ -429,7 +433,7 @@ fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
     }
     let needs_snapshot = matches!(
         check.outcome,
-        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored
+        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined
     );
     if needs_snapshot != check.snapshot.is_some() {
         return invalid(format!(
@@ -564,7 +568,7 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
     };
 
     let (presence, last_snapshot_id) = match check.outcome {
-        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored => {
+        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined => {
             (Some(Presence::Present), snapshot_id)
         }
         // The last snapshot stays: it is the last good text, the baseline
@@ -580,7 +584,8 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
                  presence = COALESCE(?4, presence),
                  last_snapshot_id = COALESCE(?5, last_snapshot_id),
                  etag = CASE WHEN ?6 THEN ?7 ELSE etag END,
-                 last_modified = CASE WHEN ?6 THEN ?8 ELSE last_modified END
+                 last_modified = CASE WHEN ?6 THEN ?8 ELSE last_modified END,
+                 filters_sha256 = COALESCE(?9, filters_sha256)
              WHERE id = ?1",
         )?
         .execute(params![
@@ -592,6 +597,7 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
             check.validators.is_some(),
             etag,
             last_modified,
+            check.filters_sha256,
         ])?;
     if updated != 1 {
         // Unreachable while foreign keys are on (the check row would have
@@ -661,7 +667,9 @@ fn insert_change(
 }
 
 /// Columns of a [`SnapshotRow`], in the order [`decode_snapshot_row`] reads.
-const SNAPSHOT_COLUMNS: &str = "s.id, s.text_sha256, s.raw_sha256, s.fetched_at, t.size";
+const SNAPSHOT_COLUMNS: &str = "s.id, s.text_sha256, s.raw_sha256, s.fetched_at, t.size,
+    (SELECT k.content_type FROM checks k WHERE k.id = s.check_id),
+    (SELECT k.final_url FROM checks k WHERE k.id = s.check_id)";
 
 fn decode_snapshot_row(row: &Row<'_>) -> Result<SnapshotRow, StoreError> {
     Ok(SnapshotRow {
@@ -670,6 +678,8 @@ fn decode_snapshot_row(row: &Row<'_>) -> Result<SnapshotRow, StoreError> {
         raw_sha256: row.get(2)?,
         fetched_at: Timestamp(row.get(3)?),
         text_bytes: from_sql_int(row.get(4)?, "text size")?,
+        content_type: row.get(5)?,
+        final_url: row.get(6)?,
     })
 }
 
@@ -709,10 +719,14 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare_cached(
             "SELECT w.name, w.url, w.presence, w.last_check_at, w.last_outcome,
                     (SELECT max(c.detected_at) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind <> 'first-seen'),
+                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined')),
                     (SELECT count(*) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind <> 'first-seen'),
-                    (SELECT count(*) FROM checks k WHERE k.watch_id = w.id)
+                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined')),
+                    (SELECT count(*) FROM checks k WHERE k.watch_id = w.id),
+                    (SELECT count(*) FROM checks k
+                     WHERE k.watch_id = w.id AND k.outcome = 'error'
+                       AND k.id > coalesce((SELECT max(k2.id) FROM checks k2
+                                            WHERE k2.watch_id = w.id AND k2.outcome <> 'error'), 0))
              FROM watches w ORDER BY w.name",
         )?;
         collect(&mut stmt, [], |row| {
@@ -729,6 +743,7 @@ impl Store for SqliteStore {
                 last_change_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
                 n_changes: from_sql_int(row.get(6)?, "change count")?,
                 n_checks: from_sql_int(row.get(7)?, "check count")?,
+                failures: u32::try_from(row.get::<_, i64>(8)?).unwrap_or(u32::MAX),
             })
         })
     }
@@ -817,7 +832,7 @@ impl Store for SqliteStore {
         ))?;
         let mut found = collect(&mut stmt, params![watch_id, id], |row| {
             let meta = decode_snapshot_row(row)?;
-            let data = row.get_ref(5)?.as_blob().map_err(|err| {
+            let data = row.get_ref(7)?.as_blob().map_err(|err| {
                 StoreError::Corrupt(format!("text {}: data is not a blob: {err}", meta.sha256))
             })?;
             let text = decode_text(&meta.sha256, row.get(4)?, data)?;
@@ -884,6 +899,7 @@ mod tests {
             body: None,
             snapshot: None,
             change: None,
+            filters_sha256: None,
         }
     }
 

@@ -102,6 +102,9 @@ pub struct Seen {
 struct State {
     routes: HashMap<String, Route>,
     seen: Vec<Seen>,
+    /// Requests being answered now, and the most at once.
+    active: usize,
+    max_active: usize,
 }
 
 /// A scripted HTTP server on 127.0.0.1. It stops when dropped.
@@ -141,6 +144,16 @@ impl Server {
 
     pub fn set(&self, path: &str, route: Route) {
         self.state.lock().expect("server state").routes.insert(path.to_owned(), route);
+    }
+
+    /// The most requests the server was answering at the same time.
+    pub fn max_concurrent(&self) -> usize {
+        self.state.lock().expect("server state").max_active
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn all_requests(&self) -> Vec<Seen> {
+        self.state.lock().expect("server state").seen.clone()
     }
 
     pub fn requests(&self, path: &str) -> Vec<Seen> {
@@ -186,12 +199,22 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
         (_, true) => 304,
         _ => route.status,
     };
-    state.lock().expect("server state").seen.push(Seen {
-        path: path.clone(),
-        headers,
-        at: Instant::now(),
-        status,
-    });
+    {
+        let mut st = state.lock().expect("server state");
+        st.seen.push(Seen {
+            path: path.clone(),
+            headers,
+            at: Instant::now(),
+            status,
+        });
+        st.active += 1;
+        st.max_active = st.max_active.max(st.active);
+    }
+    respond(&mut stream, &route, &path, status, counter);
+    state.lock().expect("server state").active -= 1;
+}
+
+fn respond(stream: &mut TcpStream, route: &Route, path: &str, status: u16, counter: &AtomicU64) {
 
     let mut out = format!("HTTP/1.1 {status} {}\r\nConnection: close\r\n", reason(status));
     if let Some(etag) = &route.etag {
@@ -365,18 +388,108 @@ impl Env {
         run_binary(&all, self.dir.path())
     }
 
-    /// Starts `chancery --config <config> args…` without waiting.
+    /// Starts `chancery --config <config> args…` without waiting; its
+    /// output goes to files in the temp dir (a pipe nobody reads could fill).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.spawn_logged(args, "spawned")
+    }
+
+    fn spawn_logged(&self, args: &[&str], log: &str) -> std::process::Child {
         let mut cmd = command(self.dir.path());
         cmd.arg("--config").arg(self.config_path()).args(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let out = std::fs::File::create(self.dir.path().join(format!("{log}.out"))).expect("log file");
+        let err = std::fs::File::create(self.dir.path().join(format!("{log}.err"))).expect("log file");
+        cmd.stdout(out).stderr(err);
         cmd.spawn().expect("spawn chancery")
+    }
+
+    /// Starts `chancery run` with `RUST_LOG=info`-level logs in a file.
+    pub fn daemon(&self, log: &str) -> Daemon {
+        let child = self.spawn_logged(&["run"], log);
+        Daemon {
+            child: Some(child),
+            log: self.dir.path().join(format!("{log}.err")),
+        }
+    }
+}
+
+/// A running `chancery run`, killed when dropped.
+pub struct Daemon {
+    child: Option<std::process::Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, at most `limit`; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`, at most `limit`.
+    #[track_caller]
+    pub fn wait_log(&self, needle: &str, limit: Duration) {
+        let ok = wait_until(limit, || self.log().contains(needle));
+        assert!(ok, "daemon log never said {needle:?}:\n{}", self.log());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn command(cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chancery"));
     cmd.env_clear().current_dir(cwd).stdin(Stdio::null());
+    cmd.env("RUST_LOG", "info");
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }

@@ -1,0 +1,331 @@
+//! `chancery run`: the long-running service.
+//!
+//! One loop over [`Event`]s: a check finished, the schedule has something
+//! due, SIGHUP (reload), SIGTERM/SIGINT (shutdown), a watchdog tick.
+//! Everything that starts or stops work is in that one `match`.
+//!
+//! Guarantees: a second daemon on the same state dir refuses to start (lock
+//! file); an invalid config on reload is rejected and the running one kept;
+//! on shutdown no new check starts and running ones get `shutdown_grace` to
+//! finish, and since each check is one store transaction nothing is ever
+//! half-written.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::check::{CheckError, Pipeline, SharedStore};
+use crate::config::{self, Config, Watch};
+use crate::engine::{Engine, Finished};
+use crate::model::Timestamp;
+use crate::schedule::Timing;
+use crate::store::{SqliteStore, WatchSummary};
+
+/// How long running checks may take to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The exclusive lock of a state dir, held for the daemon's lifetime.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+    path: PathBuf,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("another chancery daemon is already running on state dir {state_dir} (lock {lock} is held)")]
+    AlreadyRunning { state_dir: PathBuf, lock: PathBuf },
+    #[error("cannot lock {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StateLock {
+    /// Takes `state_dir/chancery.lock`, creating the directory if needed.
+    /// The lock is released by the OS when the process ends, however it ends.
+    pub fn acquire(state_dir: &Path) -> Result<StateLock, DaemonError> {
+        let path = state_dir.join("chancery.lock");
+        let lock_err = |source| DaemonError::Lock {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(lock_err)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(lock_err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(DaemonError::AlreadyRunning {
+                state_dir: state_dir.to_owned(),
+                lock: path,
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(lock_err(e)),
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What woke the loop.
+enum Event {
+    Finished(Finished),
+    /// Something in the schedule may be due.
+    Wake,
+    Reload,
+    Shutdown(&'static str),
+    Watchdog,
+}
+
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. `config` was loaded from
+/// `config_path`, which SIGHUP re-reads.
+pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
+    let state_dir = config.daemon.state_dir.clone();
+    let lock = StateLock::acquire(&state_dir)?;
+    let store = SqliteStore::open_in(&state_dir)
+        .with_context(|| format!("cannot open the history in {}", state_dir.display()))?;
+    let store = SharedStore::new(store);
+    let pipeline = Pipeline::new(&config.daemon, store.clone())?;
+    let mut engine = Engine::new(pipeline, config.daemon.politeness(), Timing::default());
+    let summaries = load_summaries(&store).await?;
+    for watch in &config.watches {
+        let (due, failures) = plan(&engine, watch, summaries.get(&watch.name));
+        engine.upsert(watch.clone(), due, failures);
+    }
+    let mut signals = Signals {
+        hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+        term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config_path.display(),
+        state_dir = %state_dir.display(),
+        lock = %lock.path().display(),
+        watches = config.watches.len(),
+        "chancery started"
+    );
+    let mut daemon = Daemon {
+        config_path,
+        config,
+        store,
+        engine,
+        last: None,
+        n_checks: 0,
+    };
+    notify(&[sd_notify::NotifyState::Ready]);
+    daemon.status();
+
+    // systemd's watchdog wants a ping at least every WatchdogSec; ping at half.
+    let mut watchdog = sd_notify::watchdog_enabled().map(|every| tokio::time::interval(every / 2));
+
+    loop {
+        daemon.engine.start_ready();
+        let event = next_event(&mut daemon.engine, &mut signals, watchdog.as_mut()).await;
+        match event {
+            Event::Finished(finished) => daemon.finished(finished),
+            Event::Wake => {}
+            Event::Reload => daemon.reload().await,
+            Event::Watchdog => notify(&[sd_notify::NotifyState::Watchdog]),
+            Event::Shutdown(signal) => {
+                tracing::info!(signal, in_flight = daemon.engine.in_flight(), "shutting down");
+                notify(&[sd_notify::NotifyState::Stopping]);
+                let abandoned = daemon.engine.drain(SHUTDOWN_GRACE).await;
+                if abandoned > 0 {
+                    tracing::warn!(abandoned, "checks still running after the grace period were abandoned (nothing half-written)");
+                }
+                tracing::info!("stopped");
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn next_event(engine: &mut Engine, signals: &mut Signals, watchdog: Option<&mut tokio::time::Interval>) -> Event {
+    let wake = engine.next_wakeup();
+    tokio::select! {
+        biased;
+        _ = signals.term.recv() => Event::Shutdown("SIGTERM"),
+        _ = signals.int.recv() => Event::Shutdown("SIGINT"),
+        _ = signals.hup.recv() => Event::Reload,
+        _ = tick(watchdog) => Event::Watchdog,
+        Some(finished) = engine.join_next() => Event::Finished(finished),
+        _ = sleep_until(wake) => Event::Wake,
+    }
+}
+
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn load_summaries(store: &SharedStore) -> anyhow::Result<HashMap<String, WatchSummary>> {
+    let summaries = store.run(|s| s.watches()).await.context("cannot read the watch list from the history")?;
+    Ok(summaries.into_iter().map(|s| (s.name.clone(), s)).collect())
+}
+
+/// When a watch is first due, from its history: see `Schedule::first_due`.
+fn plan(engine: &Engine, watch: &Watch, summary: Option<&WatchSummary>) -> (Instant, u32) {
+    let now = Instant::now();
+    let since_last = summary.and_then(|s| s.last_check_at).map(|at| {
+        let ago = Timestamp::now().as_millis().saturating_sub(at.as_millis());
+        Duration::from_millis(u64::try_from(ago).unwrap_or(0))
+    });
+    let failures = summary.map_or(0, |s| s.failures);
+    let due = engine.schedule().first_due(&watch.name, watch.interval, since_last, failures, now);
+    (due, failures)
+}
+
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    // Without NOTIFY_SOCKET this is a no-op; a failure to reach systemd is
+    // worth a warning, not a crash.
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    store: SharedStore,
+    engine: Engine,
+    /// The latest finished check, for the status line.
+    last: Option<(String, String, Timestamp)>,
+    n_checks: u64,
+}
+
+impl Daemon {
+    fn finished(&mut self, finished: Finished) {
+        match finished.result {
+            Ok(report) => {
+                report.log();
+                self.n_checks += 1;
+                self.last = Some((report.watch.clone(), report.outcome.to_string(), report.started_at));
+            }
+            Err(e @ CheckError::Store { .. }) => {
+                tracing::error!(watch = %finished.watch, error = %e, "check could not be recorded");
+            }
+            Err(e @ CheckError::Skipped { .. }) => tracing::warn!(watch = %finished.watch, "{e}"),
+        }
+        self.status();
+    }
+
+    fn status(&self) {
+        let mut text = format!(
+            "{} watches, {} checking, {} checks since start",
+            self.engine.watches().len(),
+            self.engine.in_flight(),
+            self.n_checks
+        );
+        if let Some((watch, outcome, at)) = &self.last {
+            text.push_str(&format!("; last: {watch} {outcome} at {at}"));
+        }
+        notify(&[sd_notify::NotifyState::Status(&text)]);
+    }
+
+    /// Re-reads the config. An invalid one is logged and ignored.
+    async fn reload(&mut self) {
+        let new = match config::load(&self.config_path) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(config = %self.config_path.display(), error = %e, "reload rejected; the running config stays in effect");
+                return;
+            }
+        };
+        if new.daemon.state_dir != self.config.daemon.state_dir {
+            tracing::warn!(
+                running = %self.config.daemon.state_dir.display(),
+                configured = %new.daemon.state_dir.display(),
+                "state_dir changes take effect after a restart"
+            );
+        }
+        let (old_d, new_d) = (&self.config.daemon, &new.daemon);
+        let fetch_changed = old_d.user_agent != new_d.user_agent
+            || old_d.timeout != new_d.timeout
+            || old_d.max_body_bytes != new_d.max_body_bytes
+            || old_d.max_redirects != new_d.max_redirects
+            || old_d.respect_robots != new_d.respect_robots;
+        if fetch_changed {
+            match Pipeline::new(new_d, self.store.clone()) {
+                Ok(pipeline) => self.engine.set_pipeline(pipeline),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload rejected; the running config stays in effect");
+                    return;
+                }
+            }
+        }
+        self.engine.set_limits(new_d.politeness(), Timing::default());
+
+        let summaries = match load_summaries(&self.store).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reload: cannot read the history; schedules computed without it");
+                HashMap::new()
+            }
+        };
+        let (mut added, mut changed, mut removed) = (0, 0, 0);
+        let old_names: Vec<String> = self.engine.watches().keys().cloned().collect();
+        for name in old_names {
+            if new.watch(&name).is_none() {
+                self.engine.remove(&name);
+                removed += 1;
+            }
+        }
+        for watch in &new.watches {
+            let same = self.engine.watches().get(&watch.name).is_some_and(|old| same_watch(old, watch));
+            if same {
+                continue;
+            }
+            if self.engine.watches().contains_key(&watch.name) {
+                changed += 1;
+            } else {
+                added += 1;
+            }
+            let (due, failures) = plan(&self.engine, watch, summaries.get(&watch.name));
+            self.engine.upsert(watch.clone(), due, failures);
+        }
+        tracing::info!(added, changed, removed, watches = new.watches.len(), "config reloaded");
+        self.config = new;
+        self.status();
+    }
+}
+
+/// Whether a reload leaves a watch as it was.
+fn same_watch(a: &Watch, b: &Watch) -> bool {
+    a.url == b.url
+        && a.interval == b.interval
+        && a.select == b.select
+        && a.exclude == b.exclude
+        && a.ignore == b.ignore
+        && a.notify == b.notify
+}
