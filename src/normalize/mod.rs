@@ -8,6 +8,7 @@
 //! every check call [`normalize`]; nothing else turns pages into text.
 
 pub mod charset;
+mod sniff;
 
 use regex::Regex;
 use scraper::Selector;
