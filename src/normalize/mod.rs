@@ -8,9 +8,18 @@
 //! every check call [`normalize`]; nothing else turns pages into text.
 
 pub mod charset;
+mod depth;
+mod html;
+mod sniff;
+mod text;
 
+use icu_normalizer::ComposingNormalizerBorrowed;
 use regex::Regex;
 use scraper::Selector;
+
+use self::html::Markup;
+use self::sniff::Kind;
+use self::text::Indent;
 
 /// A watch's compiled filters. Built once when the config is loaded.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +58,11 @@ pub fn compile_selector(css: &str) -> Result<Selector, String> {
 
 impl Filters {
     /// Compiles the three lists from their config strings.
-    pub fn new(select: &[String], exclude: &[String], ignore: &[String]) -> Result<Filters, FilterError> {
+    pub fn new(
+        select: &[String],
+        exclude: &[String],
+        ignore: &[String],
+    ) -> Result<Filters, FilterError> {
         let selectors = |list: &[String]| -> Result<Vec<Selector>, FilterError> {
             list.iter()
                 .enumerate()
@@ -112,7 +125,414 @@ pub enum NormalizeError {
 }
 
 /// Normalizes a body under a watch's filters.
+///
+/// HTML (and XML) keeps the lines a reader sees and honours `select` and
+/// `exclude`; JSON is re-serialized with sorted keys so key order is not a
+/// change; other text is cleaned line by line. Every kind then gets NFC,
+/// the `ignore` regexes, and the whitespace rules again. `select` and
+/// `exclude` mean nothing outside markup and are not applied there.
+/// Errors only for bodies that are not text at all.
 pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, NormalizeError> {
-    let _ = (input, filters);
-    todo!("normalize::normalize")
+    let kind = sniff::kind(input.body, input.content_type);
+    if kind == Kind::Unsupported {
+        let essence = sniff::essence(input.content_type);
+        return Err(NormalizeError::Unsupported {
+            content_type: if essence.is_empty() {
+                "application/octet-stream".to_owned()
+            } else {
+                essence.to_ascii_lowercase()
+            },
+        });
+    }
+    let tld = input
+        .url
+        .and_then(url::Url::host_str)
+        .and_then(|host| host.trim_end_matches('.').rsplit('.').next());
+    let decoded = charset::decode(input.body, input.content_type, tld);
+
+    let (text, title, indent) = match kind {
+        Kind::Html | Kind::Xml => {
+            let markup = if kind == Kind::Html {
+                Markup::Html
+            } else {
+                Markup::Xml
+            };
+            let extracted = html::extract(&decoded.text, filters, markup);
+            (extracted.text, extracted.title, Indent::Collapse)
+        }
+        Kind::Json => match canonical_json(&decoded.text) {
+            Some(json) => (text::clean(&json, Indent::Keep), None, Indent::Keep),
+            None => (
+                text::clean(&decoded.text, Indent::Collapse),
+                None,
+                Indent::Collapse,
+            ),
+        },
+        Kind::Text | Kind::Unsupported => (
+            text::clean(&decoded.text, Indent::Collapse),
+            None,
+            Indent::Collapse,
+        ),
+    };
+    let text = nfc(text);
+    let text = if filters.ignore.is_empty() {
+        text
+    } else {
+        let mut text = text;
+        for regex in &filters.ignore {
+            if let std::borrow::Cow::Owned(replaced) = regex.replace_all(&text, "") {
+                text = replaced;
+            }
+        }
+        text::clean(&text, indent)
+    };
+    Ok(Normalized {
+        text,
+        encoding: decoded.encoding.name(),
+        title: title.map(nfc),
+    })
+}
+
+/// NFC without a copy when the text already is (the common case).
+fn nfc(text: String) -> String {
+    match ComposingNormalizerBorrowed::new_nfc().normalize(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(normalized) => normalized,
+    }
+}
+
+/// JSON pretty-printed with every object's keys sorted, or `None` if the
+/// text is not JSON. serde_json's parser stops at 128 levels of nesting, so
+/// nothing here recurses without bound.
+fn canonical_json(text: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    // Explicit, in case a dependency turns on `preserve_order`.
+    value.sort_all_objects();
+    serde_json::to_string_pretty(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn html(body: &str) -> String {
+        html_with(body, &Filters::default())
+    }
+
+    fn html_with(body: &str, filters: &Filters) -> String {
+        let input = Input {
+            body: body.as_bytes(),
+            content_type: Some("text/html; charset=utf-8"),
+            url: None,
+        };
+        normalize(&input, filters).expect("html is supported").text
+    }
+
+    fn filters(select: &[&str], exclude: &[&str], ignore: &[&str]) -> Filters {
+        let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Filters::new(&owned(select), &owned(exclude), &owned(ignore)).expect("test filters compile")
+    }
+
+    #[test]
+    fn structure_one_line_per_block() {
+        let body = "<html><head><title> Press  release </title></head><body>\
+            <h1>Statement</h1><p>First <b>bold</b> paragraph.</p><p>Second<br>line</p>\
+            <ul><li>one</li><li>two <a href=#>link</a></li></ul>\
+            <table><tr><th>Date</th><th>Place</th></tr><tr><td>1 May</td><td></td><td>Bern</td></tr></table>\
+            <div>tail<span>ing</span></div></body></html>";
+        assert_eq!(
+            html(body),
+            "Statement\nFirst bold paragraph.\nSecond\nline\none\ntwo link\nDate | Place\n1 May | Bern\ntailing"
+        );
+    }
+
+    #[test]
+    fn pre_keeps_line_breaks() {
+        assert_eq!(
+            html("<p>a</p><pre>x  = 1\n  y = 2\n</pre><p>b</p>"),
+            "a\nx = 1\ny = 2\nb"
+        );
+    }
+
+    #[test]
+    fn title_is_collapsed_and_optional() {
+        let input = Input {
+            body: b"<title>\n  Foreign\xC2\xA0Ministry \n</title><p>x",
+            content_type: Some("text/html"),
+            url: None,
+        };
+        let out = normalize(&input, &Filters::default()).expect("html");
+        assert_eq!(out.title.as_deref(), Some("Foreign Ministry"));
+        assert_eq!(out.text, "x");
+        let input = Input {
+            body: b"<title> </title><p>x",
+            ..input
+        };
+        assert_eq!(
+            normalize(&input, &Filters::default()).expect("html").title,
+            None
+        );
+    }
+
+    #[test]
+    fn invisible_content_is_dropped() {
+        let body = "<head><style>p{}</style><script>var a</script></head><body>\
+            <p>kept</p><script>alert(1)</script><style>.x{}</style><noscript>enable js</noscript>\
+            <template><p>tpl</p></template><svg><title>icon</title><text>svg</text></svg>\
+            <p hidden>h1</p><p aria-hidden=\"TRUE\">h2</p><p style=\"color:red; DISPLAY : none !important\">h3</p>\
+            <p style=\"visibility:hidden\">h4</p><input type=hidden value=secret><button>Menu</button>\
+            <select><option>Albania</option></select><iframe>frame</iframe><p aria-hidden=false>shown</p>\
+            <p style=\"display:block\">also</p><ruby>漢<rp>(</rp><rt>かん</rt><rp>)</rp></ruby></body>";
+        assert_eq!(html(body), "kept\nshown\nalso\n漢");
+    }
+
+    #[test]
+    fn select_keeps_matches_in_document_order() {
+        let body = "<div class=nav>Home</div><p class=s>one</p><div id=main><p class=s>two</p>\
+            <p>three</p></div><p class=s>four</p>";
+        assert_eq!(
+            html_with(body, &filters(&["#main", ".s"], &[], &[])),
+            "one\ntwo\nthree\nfour"
+        );
+        assert_eq!(
+            html_with(body, &filters(&[".s"], &[], &[])),
+            "one\ntwo\nfour"
+        );
+        // Inline matches still get their own lines.
+        let body = "<p><span class=a>x</span><span class=a>y</span></p>";
+        assert_eq!(html_with(body, &filters(&[".a"], &[], &[])), "x\ny");
+    }
+
+    #[test]
+    fn select_without_match_is_empty() {
+        assert_eq!(
+            html_with("<p>text</p>", &filters(&["#statement"], &[], &[])),
+            ""
+        );
+    }
+
+    #[test]
+    fn exclude_drops_subtrees_also_inside_selection() {
+        let body =
+            "<nav>Menu</nav><article><h1>T</h1><div class=share>Share</div><p>Body</p></article>";
+        assert_eq!(
+            html_with(body, &filters(&[], &["nav", ".share"], &[])),
+            "T\nBody"
+        );
+        assert_eq!(
+            html_with(body, &filters(&["article"], &[".share"], &[])),
+            "T\nBody"
+        );
+    }
+
+    #[test]
+    fn ignore_removes_a_counter() {
+        let v1 = "<p>Statement text.</p><p>Visits: 4099</p><p>Posted 1 May   Visits: 12 today</p>";
+        let v2 = "<p>Statement text.</p><p>Visits: 4116</p><p>Posted 1 May   Visits: 13 today</p>";
+        let f = filters(&[], &[], &[r"Visits: \d+"]);
+        assert_eq!(html_with(v1, &f), "Statement text.\nPosted 1 May today");
+        assert_eq!(html_with(v1, &f), html_with(v2, &f));
+        assert_ne!(html(v1), html(v2));
+    }
+
+    #[test]
+    fn nfc() {
+        assert_eq!(html("<p>Caf\u{0065}\u{0301}</p>"), "Caf\u{00E9}");
+        assert_eq!(html("<p>Caf\u{00E9}</p>"), html("<p>Cafe\u{0301}</p>"));
+    }
+
+    #[test]
+    fn whitespace_and_invisible_characters() {
+        let body = "<p>\u{00A0} a\u{00A0}\u{00A0}b \t\n c\u{3000}\u{3000}d </p><p>\u{3000}</p>\
+            <p>zero\u{200B}width\u{FEFF} soft\u{00AD}hyphen\u{2060}</p>";
+        assert_eq!(html(body), "a b c d\nzerowidth softhyphen");
+    }
+
+    #[test]
+    fn deterministic() {
+        let body = include_str!("../../tests/fixtures/normalize/traf-nhk.or.jp.k100.html");
+        let f = filters(&[], &["footer"], &["\\d{4}"]);
+        let first = html_with(body, &f);
+        assert!(!first.is_empty());
+        for _ in 0..3 {
+            assert_eq!(html_with(body, &f), first);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let depth = 100_000;
+        let body = format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        // Run on a small stack so recursion anywhere would show.
+        let text = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || html(&body))
+            .expect("spawn test thread")
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(text, "deep");
+    }
+
+    #[test]
+    fn json_key_order_is_irrelevant() {
+        let json = |body: &str| {
+            let input = Input {
+                body: body.as_bytes(),
+                content_type: Some("application/json"),
+                url: None,
+            };
+            normalize(&input, &Filters::default())
+                .expect("json is supported")
+                .text
+        };
+        let a = json(r#"{"b": 1, "a": {"y": [1, 2], "x": "caf\u0065\u0301"}}"#);
+        let b = json(r#"{"a":{"x":"café","y":[1,2]},"b":1}"#);
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            "{\n  \"a\": {\n    \"x\": \"café\",\n    \"y\": [\n      1,\n      2\n    ]\n  },\n  \"b\": 1\n}"
+        );
+        // Not JSON after all: cleaned as text.
+        assert_eq!(json("{ not  json"), "{ not json");
+    }
+
+    #[test]
+    fn json_is_sniffed_without_content_type() {
+        let input = Input {
+            body: br#" {"z": 0, "a": 1}"#,
+            content_type: None,
+            url: None,
+        };
+        assert_eq!(
+            normalize(&input, &Filters::default()).expect("json").text,
+            "{\n  \"a\": 1,\n  \"z\": 0\n}"
+        );
+    }
+
+    #[test]
+    fn plain_text() {
+        let input = Input {
+            body: "  Statement\u{00A0}\u{00A0}one \r\n\r\n\ttwo  lines\u{200B}\n\n".as_bytes(),
+            content_type: Some("text/plain"),
+            url: None,
+        };
+        let f = filters(&["p"], &["p"], &["one"]);
+        let out = normalize(&input, &f).expect("text is supported");
+        assert_eq!(out.text, "Statement\ntwo lines");
+        assert_eq!((out.encoding, out.title), ("UTF-8", None));
+    }
+
+    #[test]
+    fn xml_elements_get_their_own_lines() {
+        let input = Input {
+            body: b"<?xml version=\"1.0\"?><rss><channel><item><title>A</title>\
+                <description><![CDATA[<p>Body <b>text</b></p>]]></description></item></channel></rss>",
+            content_type: Some("application/rss+xml"),
+            url: None,
+        };
+        assert_eq!(
+            normalize(&input, &Filters::default()).expect("xml").text,
+            "A\nBody\ntext"
+        );
+    }
+
+    #[test]
+    fn unsupported_media() {
+        for (body, content_type) in [
+            (&b"\x89PNG\r\n\x1A\n\0\0"[..], Some("image/png")),
+            (b"%PDF-1.7", None),
+            (b"\0\x01\x02binary", Some("application/octet-stream")),
+        ] {
+            let input = Input {
+                body,
+                content_type,
+                url: None,
+            };
+            let err = normalize(&input, &Filters::default()).expect_err("binary is unsupported");
+            let NormalizeError::Unsupported {
+                content_type: reported,
+            } = &err;
+            assert_eq!(reported, content_type.unwrap_or("application/octet-stream"));
+        }
+    }
+
+    #[test]
+    fn xinhua_gb2312_meta_at_byte_1180() {
+        let url = url::Url::parse(
+            "https://web.archive.org/web/20120611024252/http://www.he.xinhuanet.com/",
+        )
+        .ok();
+        let input = Input {
+            body: include_bytes!(
+                "../../tests/fixtures/normalize/traf-archive.org.he.xinhuanet.com.25340717.html"
+            ),
+            content_type: Some("text/html"),
+            url: url.as_ref(),
+        };
+        let out = normalize(&input, &Filters::default()).expect("html");
+        assert_eq!(out.encoding, "GBK");
+        // Snippets from the trafilatura expectation (`with`).
+        for snippet in [
+            "一个约定，信守15年，感人至深；一段真情，延续15年",
+            "秦皇岛、承德、张家口等10个设区市演出(此前已在保定市演出多场)，引起强烈反响。",
+        ] {
+            assert!(out.text.contains(snippet), "missing {snippet:?}");
+        }
+        assert_eq!(
+            out.title.as_deref(),
+            Some("话剧《约定无期限》河北各市巡演结束")
+        );
+    }
+
+    #[test]
+    fn corpus_pages_decode_and_title() {
+        let cases: [(&[u8], &str, &str); 5] = [
+            (
+                include_bytes!("../../tests/fixtures/normalize/jsoup-baidu-cn-home-2010.html"),
+                "GBK",
+                "把百度设为主页",
+            ),
+            (
+                include_bytes!("../../tests/fixtures/normalize/moz-qq.html"),
+                "UTF-8",
+                "DeepMind新电脑已可利用记忆自学",
+            ),
+            (
+                include_bytes!("../../tests/fixtures/normalize/traf-nhk.or.jp.k100.html"),
+                "UTF-8",
+                "子どもへの虐待をなくすための法律ができて、親が子どもを教育するために、",
+            ),
+            (
+                include_bytes!(
+                    "../../tests/fixtures/normalize/edgi-noaa-radar-status-unknown-charset.html"
+                ),
+                "UTF-8",
+                "Radar",
+            ),
+            (
+                include_bytes!(
+                    "../../tests/fixtures/normalize/traf-rp.pl-unijne-fundusze-sejm.html"
+                ),
+                "windows-1250",
+                "Ciężar dyskusji przeniesie",
+            ),
+        ];
+        for (body, encoding, snippet) in cases {
+            let input = Input {
+                body,
+                content_type: Some("text/html"),
+                url: None,
+            };
+            let out = normalize(&input, &Filters::default()).expect("html");
+            assert_eq!(out.encoding, encoding);
+            assert!(
+                out.text.contains(snippet),
+                "{encoding}: missing {snippet:?}"
+            );
+            assert!(
+                !out.text.contains('\u{FFFD}'),
+                "{encoding}: replacement characters"
+            );
+        }
+    }
 }

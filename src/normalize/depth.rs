@@ -1,0 +1,321 @@
+//! Caps element nesting before the HTML parser sees it.
+//!
+//! html5ever checks "is a `<p>` open in button scope" by walking the stack of
+//! open elements for every block start tag, so parse time grows with
+//! depth × tags: 10,000 nested `<div>`s took 0.45 s, 40,000 took 8.3 s
+//! (release build), and a capped 10 MiB body could hold two million. Blink
+//! caps DOM depth at 512 for the same reason. Here a lexical pre-pass
+//! tracks an approximate stack of open elements and removes the start and
+//! end tags of elements nested deeper than [`MAX_DEPTH`]; their text stays.
+//! Real pages never get near the cap: the 69 corpus pages peak at 27 by
+//! this count. Below the cap the source is passed through untouched.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Deepest element nesting kept. A block tag then costs at most this many
+/// stack steps in the parser.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// `source` with tags nested deeper than [`MAX_DEPTH`] removed, borrowed
+/// when nothing had to go.
+pub(crate) fn cap_depth(source: &str) -> Cow<'_, str> {
+    let (_, removed) = scan(source, MAX_DEPTH);
+    if removed.is_empty() {
+        return Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len());
+    let mut at = 0;
+    for range in removed {
+        out.push_str(&source[at..range.start]);
+        at = range.end;
+    }
+    out.push_str(&source[at..]);
+    Cow::Owned(out)
+}
+
+/// Elements with no end tag.
+fn is_void(name: &[u8]) -> bool {
+    const VOID: &[&[u8]] = &[
+        b"area",
+        b"base",
+        b"basefont",
+        b"bgsound",
+        b"br",
+        b"col",
+        b"embed",
+        b"frame",
+        b"hr",
+        b"image",
+        b"img",
+        b"input",
+        b"keygen",
+        b"link",
+        b"meta",
+        b"param",
+        b"source",
+        b"track",
+        b"wbr",
+    ];
+    VOID.iter().any(|v| v.eq_ignore_ascii_case(name))
+}
+
+/// Elements the parser closes implicitly (a new `<li>` ends the last one),
+/// plus the document skeleton: not counted, so missing end tags on them
+/// cannot inflate the depth.
+fn is_self_closing_family(name: &[u8]) -> bool {
+    const FAMILY: &[&[u8]] = &[
+        b"p",
+        b"li",
+        b"dt",
+        b"dd",
+        b"option",
+        b"optgroup",
+        b"tr",
+        b"td",
+        b"th",
+        b"thead",
+        b"tbody",
+        b"tfoot",
+        b"colgroup",
+        b"caption",
+        b"rb",
+        b"rt",
+        b"rp",
+        b"rtc",
+        b"html",
+        b"head",
+        b"body",
+    ];
+    FAMILY.iter().any(|v| v.eq_ignore_ascii_case(name))
+}
+
+/// Elements whose content is text up to their end tag.
+fn is_raw_text(name: &[u8]) -> bool {
+    const RAW: &[&[u8]] = &[
+        b"script",
+        b"style",
+        b"xmp",
+        b"iframe",
+        b"noembed",
+        b"noframes",
+        b"noscript",
+        b"textarea",
+        b"title",
+    ];
+    RAW.iter().any(|v| v.eq_ignore_ascii_case(name))
+}
+
+fn is_foreign_root(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"svg") || name.eq_ignore_ascii_case(b"math")
+}
+
+/// FNV-1a of the lower-cased name: element identity without allocating.
+fn name_key(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|at| from + at)
+}
+
+/// Position after the `>` closing the tag whose name ends at `from`
+/// (quoted attribute values may contain `>`), or the end of input.
+fn tag_end(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() {
+        match bytes[at] {
+            b'>' => return at + 1,
+            b'=' => {
+                at += 1;
+                while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+                    at += 1;
+                }
+                if let Some(&quote @ (b'"' | b'\'')) = bytes.get(at) {
+                    match bytes[at + 1..].iter().position(|&b| b == quote) {
+                        Some(close) => at += close + 2,
+                        None => return bytes.len(),
+                    }
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// Where the end tag `</name` starts (case-insensitive), or the end.
+fn raw_text_end(bytes: &[u8], mut from: usize, name: &[u8]) -> usize {
+    while let Some(at) = find(bytes, from, b"</") {
+        let candidate = &bytes[at + 2..];
+        if candidate.len() >= name.len() && candidate[..name.len()].eq_ignore_ascii_case(name) {
+            return at;
+        }
+        from = at + 2;
+    }
+    bytes.len()
+}
+
+/// The deepest approximate nesting seen, and the byte ranges of the tags
+/// nested deeper than `limit`.
+fn scan(source: &str, limit: usize) -> (usize, Vec<std::ops::Range<usize>>) {
+    let bytes = source.as_bytes();
+    let mut removed = Vec::new();
+    let mut stack: Vec<u64> = Vec::new();
+    let mut open: HashMap<u64, u32> = HashMap::new();
+    let mut foreign_depth = 0usize;
+    let mut max_depth = 0;
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|&b| b == b'<') {
+        let start = at + offset;
+        let rest = &bytes[start..];
+        if rest.starts_with(b"<!--") {
+            at = find(bytes, start + 4, b"-->").map_or(bytes.len(), |end| end + 3);
+            continue;
+        }
+        if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            at = find(bytes, start, b">").map_or(bytes.len(), |end| end + 1);
+            continue;
+        }
+        let is_end = rest.get(1) == Some(&b'/');
+        let name_start = start + 1 + usize::from(is_end);
+        if !bytes.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
+            at = start + 1;
+            continue;
+        }
+        let name_end = bytes[name_start..]
+            .iter()
+            .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')
+            .map_or(bytes.len(), |n| name_start + n);
+        let name = &bytes[name_start..name_end];
+        let end = tag_end(bytes, name_end);
+        let self_closing = end >= 2 && bytes[end - 2] == b'/' && bytes[end - 1] == b'>';
+        at = end;
+
+        if is_foreign_root(name) {
+            if is_end {
+                foreign_depth = foreign_depth.saturating_sub(1);
+            } else if !self_closing {
+                foreign_depth += 1;
+            }
+            continue;
+        }
+        if !is_end && name.eq_ignore_ascii_case(b"plaintext") {
+            break;
+        }
+        if !is_end && is_raw_text(name) {
+            at = raw_text_end(bytes, at, name);
+            continue;
+        }
+        if foreign_depth > 0 || is_void(name) || is_self_closing_family(name) {
+            continue;
+        }
+        let key = name_key(name);
+        if is_end {
+            // Like the parser's "any other end tag": pop to the matching
+            // open element; a stray end tag does nothing. Amortized O(1):
+            // each element is popped once.
+            if open.get(&key).copied().unwrap_or(0) == 0 {
+                continue;
+            }
+            if stack.len() > limit {
+                removed.push(start..end);
+            }
+            while let Some(top) = stack.pop() {
+                if let Some(count) = open.get_mut(&top) {
+                    *count -= 1;
+                }
+                if top == key {
+                    break;
+                }
+            }
+        } else {
+            stack.push(key);
+            *open.entry(key).or_insert(0) += 1;
+            max_depth = max_depth.max(stack.len());
+            if stack.len() > limit {
+                removed.push(start..end);
+            }
+        }
+    }
+    (max_depth, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shallow_pages_pass_through() {
+        let page =
+            "<div><p>a<p>b<ul><li>c<li>d</ul><span>e</span></div><script>'<div><div>'</script>";
+        assert!(matches!(cap_depth(page), Cow::Borrowed(_)));
+        assert_eq!(scan(page, MAX_DEPTH).0, 2);
+    }
+
+    #[test]
+    fn deep_tags_are_removed_text_kept() {
+        let page = format!("{}x{}", "<div class=\"a>b\">".repeat(5), "</DIV>".repeat(5));
+        let (_, removed) = scan(&page, 3);
+        assert_eq!(removed.len(), 4);
+        assert_eq!(cap_depth(&page), Cow::Borrowed(page.as_str()));
+        let deep = format!(
+            "{}x{}",
+            "<div>".repeat(MAX_DEPTH + 2),
+            "</div>".repeat(MAX_DEPTH + 2)
+        );
+        let capped = cap_depth(&deep);
+        assert_eq!(capped.matches("<div>").count(), MAX_DEPTH);
+        assert_eq!(capped.matches("</div>").count(), MAX_DEPTH);
+        assert!(capped.contains(">x<"));
+    }
+
+    #[test]
+    fn unclosed_inline_tags_are_closed_by_their_container() {
+        let page = "<table><tr><td><div><font>a</div></td></tr></table>".repeat(1000);
+        assert!(
+            scan(&page, MAX_DEPTH).0 <= 3,
+            "depth {}",
+            scan(&page, MAX_DEPTH).0
+        );
+    }
+
+    #[test]
+    fn corpus_pages_stay_well_below_the_cap() {
+        for (name, body) in [
+            (
+                "baidu",
+                &include_bytes!("../../tests/fixtures/normalize/jsoup-baidu-cn-home-2010.html")[..],
+            ),
+            (
+                "xinhua",
+                include_bytes!(
+                    "../../tests/fixtures/normalize/traf-archive.org.he.xinhuanet.com.25340717.html"
+                ),
+            ),
+            (
+                "qq",
+                include_bytes!("../../tests/fixtures/normalize/moz-qq.html"),
+            ),
+            (
+                "nhk",
+                include_bytes!("../../tests/fixtures/normalize/traf-nhk.or.jp.k100.html"),
+            ),
+            (
+                "rp",
+                include_bytes!(
+                    "../../tests/fixtures/normalize/traf-rp.pl-unijne-fundusze-sejm.html"
+                ),
+            ),
+        ] {
+            let text = super::super::charset::decode(body, None, None).text;
+            let depth = scan(&text, MAX_DEPTH).0;
+            assert!(depth < MAX_DEPTH / 4, "{name}: depth {depth}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Decides what kind of body this is: the declared media type when it is
+//! specific, else a sniff of the first bytes (after the WHATWG MIME
+//! sniffing rules for unknown types, cut down to what chancery needs).
+
+/// How a body is turned into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// HTML, parsed as a browser would.
+    Html,
+    /// XML other than XHTML: parsed by the HTML parser, every element is
+    /// its own line (feeds get a real parser later).
+    Xml,
+    /// JSON, re-serialized with sorted keys.
+    Json,
+    /// Plain text (any `text/*` that is not markup).
+    Text,
+    /// Images, archives, binary: no text to watch.
+    Unsupported,
+}
+
+/// How many leading bytes the binary sniff looks at.
+const SNIFF_BYTES: usize = 8 * 1024;
+
+/// The kind of `body` under `content_type` (the raw header).
+pub(crate) fn kind(body: &[u8], content_type: Option<&str>) -> Kind {
+    let essence = essence(content_type);
+    let is = |name: &str| essence.eq_ignore_ascii_case(name);
+    let (top, sub) = essence.split_once('/').unwrap_or((essence, ""));
+    let top_is = |name: &str| top.eq_ignore_ascii_case(name);
+    let sub_ends = |suffix: &str| {
+        sub.len() >= suffix.len()
+            && sub.as_bytes()[sub.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+
+    if is("text/html") || is("application/xhtml+xml") {
+        Kind::Html
+    } else if is("text/xml") || is("application/xml") || sub_ends("+xml") {
+        Kind::Xml
+    } else if is("application/json") || is("text/json") || sub_ends("+json") {
+        Kind::Json
+    } else if top_is("image")
+        || top_is("audio")
+        || top_is("video")
+        || top_is("font")
+        || top_is("model")
+        || is("application/pdf")
+        || is("application/zip")
+        || is("application/gzip")
+        || is("application/x-gzip")
+        || is("application/wasm")
+        || is("application/msword")
+        || sub.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("vnd."))
+    {
+        Kind::Unsupported
+    } else if top_is("text") {
+        Kind::Text
+    } else {
+        // Missing, `application/octet-stream` or some other application
+        // type: look at the bytes.
+        sniff(body)
+    }
+}
+
+/// The lower-level media type without parameters, e.g. `text/html`.
+pub(crate) fn essence(content_type: Option<&str>) -> &str {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+fn sniff(body: &[u8]) -> Kind {
+    if is_binary(body) {
+        Kind::Unsupported
+    } else if looks_like_markup(body) {
+        if skip_start(body).starts_with(b"<?xml") && !looks_like_html(skip_start(body)) {
+            Kind::Xml
+        } else {
+            Kind::Html
+        }
+    } else if matches!(skip_start(body).first(), Some(b'{' | b'[')) {
+        Kind::Json
+    } else {
+        Kind::Text
+    }
+}
+
+/// A body whose first bytes are HTML (or XML) markup.
+pub(crate) fn looks_like_markup(body: &[u8]) -> bool {
+    let start = skip_start(body);
+    start.starts_with(b"<?xml") || looks_like_html(start)
+}
+
+/// After leading whitespace and a UTF-8 BOM.
+fn skip_start(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(body)
+        .trim_ascii_start()
+}
+
+/// The WHATWG "identifying a resource with an unknown MIME type" HTML
+/// patterns: a known tag name followed by a space or `>`.
+fn looks_like_html(start: &[u8]) -> bool {
+    const TAGS: &[&[u8]] = &[
+        b"<!doctype html",
+        b"<html",
+        b"<head",
+        b"<script",
+        b"<iframe",
+        b"<h1",
+        b"<div",
+        b"<font",
+        b"<table",
+        b"<a",
+        b"<style",
+        b"<title",
+        b"<b",
+        b"<body",
+        b"<br",
+        b"<p",
+        b"<!--",
+        b"<meta",
+        b"<link",
+    ];
+    TAGS.iter().any(|tag| {
+        start.len() > tag.len()
+            && start[..tag.len()].eq_ignore_ascii_case(tag)
+            && matches!(start[tag.len()], b' ' | b'\t' | b'\n' | b'\r' | 0x0C | b'>')
+    })
+}
+
+/// Magic numbers of common binary formats, or a WHATWG "binary data byte"
+/// in the first [`SNIFF_BYTES`] (ESC is allowed: ISO-2022-JP uses it).
+fn is_binary(body: &[u8]) -> bool {
+    const MAGIC: &[&[u8]] = &[
+        b"%PDF-",
+        b"PK\x03\x04",
+        b"\x89PNG\r\n\x1A\n",
+        b"GIF87a",
+        b"GIF89a",
+        b"\xFF\xD8\xFF",
+        b"\x1F\x8B",
+        b"RIFF",
+        b"OggS",
+        b"ID3",
+        b"wOFF",
+        b"wOF2",
+        b"\x00asm",
+        b"7z\xBC\xAF\x27\x1C",
+    ];
+    if MAGIC.iter().any(|magic| body.starts_with(magic)) {
+        return true;
+    }
+    if body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF") {
+        // UTF-16 text is full of NUL bytes.
+        return false;
+    }
+    body[..body.len().min(SNIFF_BYTES)]
+        .iter()
+        .any(|&b| matches!(b, 0x00..=0x08 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types() {
+        assert_eq!(kind(b"", Some("text/html; charset=utf-8")), Kind::Html);
+        assert_eq!(kind(b"", Some("application/xhtml+xml")), Kind::Html);
+        assert_eq!(kind(b"", Some("application/rss+xml")), Kind::Xml);
+        assert_eq!(kind(b"", Some("Application/JSON")), Kind::Json);
+        assert_eq!(kind(b"", Some("application/ld+json")), Kind::Json);
+        assert_eq!(kind(b"", Some("text/plain")), Kind::Text);
+        assert_eq!(kind(b"<html>", Some("image/png")), Kind::Unsupported);
+        assert_eq!(kind(b"", Some("application/pdf")), Kind::Unsupported);
+        assert_eq!(
+            kind(
+                b"",
+                Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+            ),
+            Kind::Unsupported
+        );
+    }
+
+    #[test]
+    fn sniffed_types() {
+        assert_eq!(kind(b"\n <!DOCTYPE html><p>x", None), Kind::Html);
+        assert_eq!(
+            kind(b"<p>x</p>", Some("application/octet-stream")),
+            Kind::Html
+        );
+        assert_eq!(kind(b"<?xml version=\"1.0\"?><rss>", None), Kind::Xml);
+        assert_eq!(kind(b" {\"a\": 1}", None), Kind::Json);
+        assert_eq!(kind(b"Statement of the ministry", None), Kind::Text);
+        assert_eq!(kind(b"<not-a-tag> is text", None), Kind::Text);
+        assert_eq!(kind(b"\x89PNG\r\n\x1A\n....", None), Kind::Unsupported);
+        assert_eq!(
+            kind(b"abc\x00def", Some("application/octet-stream")),
+            Kind::Unsupported
+        );
+        assert_eq!(kind(b"\xFF\xFEa\x00", None), Kind::Text);
+    }
+}
