@@ -21,7 +21,8 @@ use crate::hash::sha256_hex;
 use crate::model::{Outcome, Timestamp};
 use crate::normalize::{self, Input};
 use crate::store::{
-    CheckId, ChangeId, NewBody, NewChange, NewCheck, NewSnapshot, Presence, SnapshotId, Store, StoreError, WatchState,
+    ChangeId, CheckId, NewBody, NewChange, NewCheck, NewSnapshot, Presence, SnapshotId, Store,
+    StoreError, WatchState,
 };
 
 /// A store shared by concurrent checks. Every call runs on tokio's blocking
@@ -52,7 +53,10 @@ impl SharedStore {
     pub fn blocking<R>(&self, f: impl FnOnce(&mut dyn Store) -> R) -> R {
         // A panic while holding the lock cannot leave a half-written check:
         // the open transaction rolls back when it is dropped.
-        let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(guard.as_mut())
     }
 }
@@ -92,7 +96,9 @@ impl CheckReport {
                 error = r.error.as_deref().unwrap_or(""),
                 "check failed"
             ),
-            Outcome::Unchanged => tracing::debug!(watch = %r.watch, status = r.http_status, "unchanged"),
+            Outcome::Unchanged => {
+                tracing::debug!(watch = %r.watch, status = r.http_status, "unchanged")
+            }
             outcome => tracing::info!(
                 watch = %r.watch,
                 url = %r.url,
@@ -123,7 +129,11 @@ pub enum CheckError {
     /// Not fetched: the host asked for a long pause (`Retry-After`) during
     /// a one-shot run.
     #[error("watch {watch:?} not checked: {host} asked to retry after {}", humantime::format_duration(*.pause))]
-    Skipped { watch: String, host: String, pause: Duration },
+    Skipped {
+        watch: String,
+        host: String,
+        pause: Duration,
+    },
 }
 
 impl CheckError {
@@ -159,7 +169,9 @@ impl Pipeline {
         Ok(Pipeline {
             fetcher: Fetcher::new(FetchOptions::from_config(daemon))?,
             store,
-            robots: daemon.respect_robots.then(|| Arc::new(RobotsCache::new(&daemon.user_agent))),
+            robots: daemon
+                .respect_robots
+                .then(|| Arc::new(RobotsCache::new(&daemon.user_agent))),
         })
     }
 
@@ -170,16 +182,35 @@ impl Pipeline {
             source,
         };
         let (name, url) = (watch.name.clone(), watch.url.to_string());
-        let mut state = self.store.run(move |s| s.ensure_watch(&name, &url)).await.map_err(wrap)?;
+        let mut state = self
+            .store
+            .run(move |s| s.ensure_watch(&name, &url))
+            .await
+            .map_err(wrap)?;
         let filters = watch.filters_sha256();
         let mut filters_changed = false;
-        if state.presence == Presence::Present && state.filters_sha256.as_deref().is_some_and(|old| old != filters) {
+        if state.presence == Presence::Present
+            && state
+                .filters_sha256
+                .as_deref()
+                .is_some_and(|old| old != filters)
+        {
             let (w, st, fp) = (watch.clone(), state.clone(), filters.clone());
-            match self.store.run(move |s| rebaseline(s, &w, &st, &fp)).await.map_err(wrap)? {
+            match self
+                .store
+                .run(move |s| rebaseline(s, &w, &st, &fp))
+                .await
+                .map_err(wrap)?
+            {
                 Rebaseline::Done(report) => {
                     report.log();
                     let name = watch.name.clone();
-                    if let Some(updated) = self.store.run(move |s| s.watch_state(&name)).await.map_err(wrap)? {
+                    if let Some(updated) = self
+                        .store
+                        .run(move |s| s.watch_state(&name))
+                        .await
+                        .map_err(wrap)?
+                    {
                         state = updated;
                     }
                 }
@@ -229,7 +260,10 @@ fn retry_after(response: &Response, now: SystemTime) -> Option<Duration> {
     let value = response.retry_after.as_deref()?.trim();
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(value).ok()?.duration_since(now).unwrap_or(Duration::ZERO),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
     };
     Some(wait.min(MAX_RETRY_AFTER))
 }
@@ -253,7 +287,11 @@ enum Kind {
     Failed,
 }
 
-fn evaluate(watch: &Watch, response: &Result<Response, FetchError>, sent_validators: bool) -> Evaluated {
+fn evaluate(
+    watch: &Watch,
+    response: &Result<Response, FetchError>,
+    sent_validators: bool,
+) -> Evaluated {
     let bare = |observation: Kind, error: Option<String>| Evaluated {
         observation,
         text: None,
@@ -268,7 +306,10 @@ fn evaluate(watch: &Watch, response: &Result<Response, FetchError>, sent_validat
     };
     match response.status {
         304 if sent_validators => bare(Kind::NotModified, None),
-        404 | 410 => bare(Kind::Gone(response.status), Some(format!("HTTP {}", response.status))),
+        404 | 410 => bare(
+            Kind::Gone(response.status),
+            Some(format!("HTTP {}", response.status)),
+        ),
         200..=299 => {
             let input = Input {
                 body: &response.body,
@@ -340,7 +381,12 @@ enum Rebaseline {
 /// Normalizes the last snapshot's stored raw body under the watch's current
 /// filters and records the result as the new baseline, so that changing a
 /// filter never reports an edit the page did not make.
-fn rebaseline(store: &mut dyn Store, watch: &Watch, state: &WatchState, filters_sha256: &str) -> Result<Rebaseline, StoreError> {
+fn rebaseline(
+    store: &mut dyn Store,
+    watch: &Watch,
+    state: &WatchState,
+    filters_sha256: &str,
+) -> Result<Rebaseline, StoreError> {
     let Some(last) = &state.last_snapshot else {
         return Ok(Rebaseline::Impossible);
     };
@@ -353,7 +399,11 @@ fn rebaseline(store: &mut dyn Store, watch: &Watch, state: &WatchState, filters_
     let Some(raw) = store.raw_body(&raw_sha256)? else {
         return Ok(Rebaseline::Impossible);
     };
-    let url = snapshot.meta.final_url.as_deref().and_then(|u| url::Url::parse(u).ok());
+    let url = snapshot
+        .meta
+        .final_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok());
     let input = Input {
         body: &raw,
         content_type: snapshot.meta.content_type.as_deref(),
@@ -421,10 +471,15 @@ fn record(
     fetched: Result<Response, FetchError>,
     context: &Context,
 ) -> Result<CheckReport, StoreError> {
-    let sent_validators = state.presence == Presence::Present && (state.etag.is_some() || state.last_modified.is_some());
+    let sent_validators = state.presence == Presence::Present
+        && (state.etag.is_some() || state.last_modified.is_some());
     let evaluated = evaluate(watch, &fetched, sent_validators);
     let last = state.last_snapshot.as_ref();
-    let mut outcome = classify(state.presence, last.map(|s| s.sha256.as_str()), evaluated.observation());
+    let mut outcome = classify(
+        state.presence,
+        last.map(|s| s.sha256.as_str()),
+        evaluated.observation(),
+    );
     if context.filters_changed && outcome == Outcome::Edited {
         outcome = Outcome::Rebaselined;
     }
@@ -442,7 +497,11 @@ fn record(
             let new_text = evaluated.text.as_deref().unwrap_or("");
             Some(NewChange {
                 kind,
-                from: if outcome == Outcome::FirstSeen { None } else { last.map(|s| s.id) },
+                from: if outcome == Outcome::FirstSeen {
+                    None
+                } else {
+                    last.map(|s| s.id)
+                },
                 summary: diff::summarize(&old_text, new_text),
             })
         }
@@ -470,7 +529,9 @@ fn record(
         200..=299 => Some((r.etag.clone(), r.last_modified.clone())),
         304 if r.etag.is_some() || r.last_modified.is_some() => Some((
             r.etag.clone().or_else(|| state.etag.clone()),
-            r.last_modified.clone().or_else(|| state.last_modified.clone()),
+            r.last_modified
+                .clone()
+                .or_else(|| state.last_modified.clone()),
         )),
         _ => None,
     });

@@ -30,7 +30,11 @@ pub enum Observation<'a> {
 /// The outcome of a check given the watch's state before it.
 ///
 /// `last_sha256` is the hash of the last good snapshot, if any.
-pub fn classify(presence: Presence, last_sha256: Option<&str>, observed: Observation<'_>) -> Outcome {
+pub fn classify(
+    presence: Presence,
+    last_sha256: Option<&str>,
+    observed: Observation<'_>,
+) -> Outcome {
     match (presence, observed) {
         (_, Observation::Failed) => Outcome::Error,
         // Nothing to compare with yet: only real text can be a baseline.
@@ -49,9 +53,10 @@ pub fn classify(presence: Presence, last_sha256: Option<&str>, observed: Observa
         // Still gone. A 304 here means the server still has the old page
         // cached against our validators; the pipeline does not send
         // validators for a removed page, so this is only a defensive arm.
-        (Presence::Removed, Observation::Gone { .. } | Observation::Empty | Observation::NotModified) => {
-            Outcome::Unchanged
-        }
+        (
+            Presence::Removed,
+            Observation::Gone { .. } | Observation::Empty | Observation::NotModified,
+        ) => Outcome::Unchanged,
     }
 }
 
@@ -64,19 +69,43 @@ mod tests {
 
     #[test]
     fn first_check_needs_text() {
-        assert_eq!(classify(Presence::New, None, Observation::Text { text_sha256: A }), Outcome::FirstSeen);
-        assert_eq!(classify(Presence::New, None, Observation::Gone { status: 404 }), Outcome::Error);
-        assert_eq!(classify(Presence::New, None, Observation::Empty), Outcome::Error);
-        assert_eq!(classify(Presence::New, None, Observation::Failed), Outcome::Error);
+        assert_eq!(
+            classify(Presence::New, None, Observation::Text { text_sha256: A }),
+            Outcome::FirstSeen
+        );
+        assert_eq!(
+            classify(Presence::New, None, Observation::Gone { status: 404 }),
+            Outcome::Error
+        );
+        assert_eq!(
+            classify(Presence::New, None, Observation::Empty),
+            Outcome::Error
+        );
+        assert_eq!(
+            classify(Presence::New, None, Observation::Failed),
+            Outcome::Error
+        );
     }
 
     #[test]
     fn present_page() {
         let p = Presence::Present;
-        assert_eq!(classify(p, Some(A), Observation::Text { text_sha256: A }), Outcome::Unchanged);
-        assert_eq!(classify(p, Some(A), Observation::Text { text_sha256: B }), Outcome::Edited);
-        assert_eq!(classify(p, Some(A), Observation::NotModified), Outcome::Unchanged);
-        assert_eq!(classify(p, Some(A), Observation::Gone { status: 410 }), Outcome::Removed);
+        assert_eq!(
+            classify(p, Some(A), Observation::Text { text_sha256: A }),
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            classify(p, Some(A), Observation::Text { text_sha256: B }),
+            Outcome::Edited
+        );
+        assert_eq!(
+            classify(p, Some(A), Observation::NotModified),
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            classify(p, Some(A), Observation::Gone { status: 410 }),
+            Outcome::Removed
+        );
         assert_eq!(classify(p, Some(A), Observation::Empty), Outcome::Removed);
         assert_eq!(classify(p, Some(A), Observation::Failed), Outcome::Error);
     }
@@ -84,10 +113,19 @@ mod tests {
     #[test]
     fn removed_page() {
         let p = Presence::Removed;
-        assert_eq!(classify(p, Some(A), Observation::Gone { status: 404 }), Outcome::Unchanged);
+        assert_eq!(
+            classify(p, Some(A), Observation::Gone { status: 404 }),
+            Outcome::Unchanged
+        );
         assert_eq!(classify(p, Some(A), Observation::Empty), Outcome::Unchanged);
-        assert_eq!(classify(p, Some(A), Observation::Text { text_sha256: A }), Outcome::Restored);
-        assert_eq!(classify(p, Some(A), Observation::Text { text_sha256: B }), Outcome::Restored);
+        assert_eq!(
+            classify(p, Some(A), Observation::Text { text_sha256: A }),
+            Outcome::Restored
+        );
+        assert_eq!(
+            classify(p, Some(A), Observation::Text { text_sha256: B }),
+            Outcome::Restored
+        );
         assert_eq!(classify(p, Some(A), Observation::Failed), Outcome::Error);
     }
 }

@@ -108,7 +108,10 @@ pub enum ConfigError {
     },
     /// Syntax, type or validation problems, each with line and key.
     #[error("{}", render_problems(path, problems))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 fn render_problems(path: &Path, problems: &[Problem]) -> String {
@@ -120,7 +123,14 @@ fn render_problems(path: &Path, problems: &[Problem]) -> String {
             } else {
                 format!(" {}:", p.key)
             };
-            format!("{}:{}:{}:{} {}", path.display(), p.line, p.column, key, p.message)
+            format!(
+                "{}:{}:{}:{} {}",
+                path.display(),
+                p.line,
+                p.column,
+                key,
+                p.message
+            )
         })
         .collect();
     lines.join("\n")
@@ -158,7 +168,11 @@ fn state_directory_env() -> Option<PathBuf> {
 /// Parses config text. `path` is used for messages and to resolve a relative
 /// `state_dir`; `state_directory` is the default state dir from the
 /// environment.
-pub fn parse(path: &Path, text: &str, state_directory: Option<&Path>) -> Result<Config, ConfigError> {
+pub fn parse(
+    path: &Path,
+    text: &str,
+    state_directory: Option<&Path>,
+) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         path: path.to_owned(),
         problems,
@@ -249,9 +263,11 @@ struct RawWatch {
 /// A humane duration: `90s`, `15m`, `1h 30m`, `2d`.
 fn de_duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
     let s = String::deserialize(de)?;
-    humantime::parse_duration(s.trim())
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration ({e}); use e.g. \"30s\", \"15m\", \"2h\", \"1d\"")))
+    humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{s:?} is not a duration ({e}); use e.g. \"30s\", \"15m\", \"2h\", \"1d\""
+        ))
+    })
 }
 
 /// A humane size: `10MiB`, `512KiB`, `2MB` (MB = 10^6, MiB = 2^20).
@@ -260,10 +276,16 @@ fn de_size<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Er
     s.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| Some(b.as_u64()))
-        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a size ({e}); use e.g. \"10MiB\"")))
+        .map_err(|e| {
+            serde::de::Error::custom(format!("{s:?} is not a size ({e}); use e.g. \"10MiB\""))
+        })
 }
 
-const DEFAULT_USER_AGENT: &str = concat!("chancery/", env!("CARGO_PKG_VERSION"), " (+https://example.invalid/chancery)");
+const DEFAULT_USER_AGENT: &str = concat!(
+    "chancery/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://example.invalid/chancery)"
+);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 const DEFAULT_MAX_REDIRECTS: usize = 10;
@@ -288,13 +310,23 @@ impl Validator<'_> {
         });
     }
 
-    fn count(&mut self, value: &Option<Spanned<i64>>, key: &str, default: usize, min: i64) -> usize {
+    fn count(
+        &mut self,
+        value: &Option<Spanned<i64>>,
+        key: &str,
+        default: usize,
+        min: i64,
+    ) -> usize {
         match value {
             None => default,
             Some(v) => match usize::try_from(*v.get_ref()) {
                 Ok(n) if *v.get_ref() >= min => n,
                 _ => {
-                    self.report(v, format!("daemon.{key}"), format!("must be a whole number of at least {min}"));
+                    self.report(
+                        v,
+                        format!("daemon.{key}"),
+                        format!("must be a whole number of at least {min}"),
+                    );
                     default
                 }
             },
@@ -318,13 +350,20 @@ fn validate(
     };
     let daemon = Daemon {
         state_dir,
-        user_agent: d.user_agent.unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        user_agent: d
+            .user_agent
+            .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
         timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
         max_body_bytes: d.max_body.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         max_redirects: v.count(&d.max_redirects, "max_redirects", DEFAULT_MAX_REDIRECTS, 0),
         default_interval: d.default_interval.unwrap_or(DEFAULT_INTERVAL),
         concurrency: v.count(&d.concurrency, "concurrency", DEFAULT_CONCURRENCY, 1),
-        per_host_concurrency: v.count(&d.per_host_concurrency, "per_host_concurrency", DEFAULT_PER_HOST_CONCURRENCY, 1),
+        per_host_concurrency: v.count(
+            &d.per_host_concurrency,
+            "per_host_concurrency",
+            DEFAULT_PER_HOST_CONCURRENCY,
+            1,
+        ),
         per_host_delay: d.per_host_delay.unwrap_or(DEFAULT_PER_HOST_DELAY),
         respect_robots: d.respect_robots.unwrap_or(false),
     };
@@ -335,28 +374,55 @@ fn validate(
         let name = w.name.get_ref().clone();
         let key = |field: &str| format!("watch[{i}].{field}");
         if !valid_name(&name) {
-            v.report(&w.name, key("name"), format!("{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"));
+            v.report(
+                &w.name,
+                key("name"),
+                format!(
+                    "{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"
+                ),
+            );
         } else if let Some(first) = seen.insert(name.clone(), i) {
-            v.report(&w.name, key("name"), format!("duplicate watch name {name:?} (first used by watch[{first}])"));
+            v.report(
+                &w.name,
+                key("name"),
+                format!("duplicate watch name {name:?} (first used by watch[{first}])"),
+            );
         }
         let url = match Url::parse(w.url.get_ref()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
             Ok(u) => {
-                v.report(&w.url, key("url"), format!("{:?} is not an http or https URL (scheme {:?})", w.url.get_ref(), u.scheme()));
+                v.report(
+                    &w.url,
+                    key("url"),
+                    format!(
+                        "{:?} is not an http or https URL (scheme {:?})",
+                        w.url.get_ref(),
+                        u.scheme()
+                    ),
+                );
                 None
             }
             Err(e) => {
-                v.report(&w.url, key("url"), format!("{:?} is not a valid URL: {e}", w.url.get_ref()));
+                v.report(
+                    &w.url,
+                    key("url"),
+                    format!("{:?} is not a valid URL: {e}", w.url.get_ref()),
+                );
                 None
             }
         };
-        let strings = |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
+        let strings =
+            |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
         let mut selectors = |field: &str, list: &[Spanned<String>]| {
             let mut compiled = Vec::with_capacity(list.len());
             for (j, css) in list.iter().enumerate() {
                 match compile_selector(css.get_ref()) {
                     Ok(sel) => compiled.push(sel),
-                    Err(e) => v.report(css, key(&format!("{field}[{j}]")), format!("invalid CSS selector {:?}: {e}", css.get_ref())),
+                    Err(e) => v.report(
+                        css,
+                        key(&format!("{field}[{j}]")),
+                        format!("invalid CSS selector {:?}: {e}", css.get_ref()),
+                    ),
                 }
             }
             compiled
@@ -367,7 +433,11 @@ fn validate(
         for (j, pattern) in w.ignore.iter().enumerate() {
             match Regex::new(pattern.get_ref()) {
                 Ok(re) => ignore_compiled.push(re),
-                Err(e) => v.report(pattern, key(&format!("ignore[{j}]")), format!("invalid regex {:?}: {e}", pattern.get_ref())),
+                Err(e) => v.report(
+                    pattern,
+                    key(&format!("ignore[{j}]")),
+                    format!("invalid regex {:?}: {e}", pattern.get_ref()),
+                ),
             }
         }
         let filters = Filters {
@@ -375,7 +445,8 @@ fn validate(
             exclude: exclude_compiled,
             ignore: ignore_compiled,
         };
-        let (select, exclude, ignore) = (strings(&w.select), strings(&w.exclude), strings(&w.ignore));
+        let (select, exclude, ignore) =
+            (strings(&w.select), strings(&w.exclude), strings(&w.ignore));
         for n in &w.notify {
             if n.get_ref().trim().is_empty() {
                 v.report(n, key("notify"), "subscriber names cannot be empty");
@@ -405,9 +476,9 @@ fn validate(
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 impl Watch {
@@ -416,7 +487,11 @@ impl Watch {
     /// changed and the baseline must be normalized again.
     pub fn filters_sha256(&self) -> String {
         let mut canonical = String::new();
-        for (label, list) in [("select", &self.select), ("exclude", &self.exclude), ("ignore", &self.ignore)] {
+        for (label, list) in [
+            ("select", &self.select),
+            ("exclude", &self.exclude),
+            ("ignore", &self.ignore),
+        ] {
             canonical.push_str(label);
             for item in list.iter() {
                 canonical.push('\u{1f}');
@@ -491,12 +566,21 @@ url = "http://example.org/"
         assert_eq!(w.filters.exclude.len(), 2);
         assert_eq!(w.filters.ignore.len(), 1);
         assert_eq!(w.notify, vec!["desk".to_owned()]);
-        assert_eq!(c.watches[1].interval, Duration::from_secs(3600), "default_interval applies");
+        assert_eq!(
+            c.watches[1].interval,
+            Duration::from_secs(3600),
+            "default_interval applies"
+        );
     }
 
     #[test]
     fn defaults_and_state_directory_env() {
-        let c = parse(Path::new("x.toml"), "", Some(Path::new("/var/lib/chancery"))).expect("empty is valid");
+        let c = parse(
+            Path::new("x.toml"),
+            "",
+            Some(Path::new("/var/lib/chancery")),
+        )
+        .expect("empty is valid");
         assert_eq!(c.daemon.state_dir, Path::new("/var/lib/chancery"));
         assert_eq!(c.daemon.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(c.daemon.default_interval, DEFAULT_INTERVAL);
@@ -506,7 +590,9 @@ url = "http://example.org/"
 
     #[test]
     fn unknown_key_names_line_and_key() {
-        let p = problems("[daemon]\ntimeout = \"5s\"\n\n[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nintervall = \"5m\"\n");
+        let p = problems(
+            "[daemon]\ntimeout = \"5s\"\n\n[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nintervall = \"5m\"\n",
+        );
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].line, 7);
         assert!(p[0].key.starts_with("watch[0]"), "{:?}", p[0]);
@@ -515,9 +601,14 @@ url = "http://example.org/"
 
     #[test]
     fn bad_duration_names_line_and_key() {
-        let p = problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n");
+        let p =
+            problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n");
         assert_eq!((p[0].line, p[0].key.as_str()), (4, "watch[0].interval"));
-        assert!(p[0].message.contains("\"5x\" is not a duration"), "{:?}", p[0]);
+        assert!(
+            p[0].message.contains("\"5x\" is not a duration"),
+            "{:?}",
+            p[0]
+        );
     }
 
     #[test]
@@ -550,19 +641,26 @@ select = ["div[["]
         assert!(summary.contains(&(11, "watch[2].name")), "{summary:?}");
         assert!(summary.contains(&(12, "watch[2].url")), "{summary:?}");
         assert!(summary.contains(&(14, "watch[2].select[0]")), "{summary:?}");
-        let dup = p.iter().find(|p| p.key == "watch[1].name").expect("dup reported");
+        let dup = p
+            .iter()
+            .find(|p| p.key == "watch[1].name")
+            .expect("dup reported");
         assert!(dup.message.contains("duplicate"), "{dup:?}");
     }
 
     #[test]
     fn bad_regex_points_at_the_element() {
-        let p = problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nignore = [\n  \"ok\",\n  \"(unclosed\",\n]\n");
+        let p = problems(
+            "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nignore = [\n  \"ok\",\n  \"(unclosed\",\n]\n",
+        );
         assert_eq!((p[0].line, p[0].key.as_str()), (6, "watch[0].ignore[1]"));
     }
 
     #[test]
     fn bad_exclude_selector_is_attributed_to_exclude() {
-        let p = problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nselect = [\"p\"]\nexclude = [\"nav\", \"::\"]\n");
+        let p = problems(
+            "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nselect = [\"p\"]\nexclude = [\"nav\", \"::\"]\n",
+        );
         assert_eq!((p[0].line, p[0].key.as_str()), (5, "watch[0].exclude[1]"));
     }
 
@@ -570,7 +668,9 @@ select = ["div[["]
     fn syntax_error_has_a_line() {
         let p = problems("[daemon\n");
         assert_eq!(p[0].line, 1);
-        let err = parse_str("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n").unwrap_err();
+        let err =
+            parse_str("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n")
+                .unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("conf/test.toml:4:"), "{msg}");
         assert!(msg.contains("watch[0].interval"), "{msg}");
@@ -579,7 +679,8 @@ select = ["div[["]
     #[test]
     fn example_config_is_valid() {
         let text = include_str!("../config/chancery.example.toml");
-        let c = parse(Path::new("config/chancery.example.toml"), text, None).expect("example config must be valid");
+        let c = parse(Path::new("config/chancery.example.toml"), text, None)
+            .expect("example config must be valid");
         assert!(c.watches.len() >= 3);
     }
 }

@@ -38,7 +38,9 @@ pub struct StateLock {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("another chancery daemon is already running on state dir {state_dir} (lock {lock} is held)")]
+    #[error(
+        "another chancery daemon is already running on state dir {state_dir} (lock {lock} is held)"
+    )]
     AlreadyRunning { state_dir: PathBuf, lock: PathBuf },
     #[error("cannot lock {path}")]
     Lock {
@@ -82,7 +84,7 @@ impl StateLock {
 
 /// What woke the loop.
 enum Event {
-    Finished(Finished),
+    Finished(Box<Finished>),
     /// Something in the schedule may be due.
     Wake,
     Reload,
@@ -142,16 +144,23 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         daemon.engine.start_ready();
         let event = next_event(&mut daemon.engine, &mut signals, watchdog.as_mut()).await;
         match event {
-            Event::Finished(finished) => daemon.finished(finished),
+            Event::Finished(finished) => daemon.finished(*finished),
             Event::Wake => {}
             Event::Reload => daemon.reload().await,
             Event::Watchdog => notify(&[sd_notify::NotifyState::Watchdog]),
             Event::Shutdown(signal) => {
-                tracing::info!(signal, in_flight = daemon.engine.in_flight(), "shutting down");
+                tracing::info!(
+                    signal,
+                    in_flight = daemon.engine.in_flight(),
+                    "shutting down"
+                );
                 notify(&[sd_notify::NotifyState::Stopping]);
                 let abandoned = daemon.engine.drain(SHUTDOWN_GRACE).await;
                 if abandoned > 0 {
-                    tracing::warn!(abandoned, "checks still running after the grace period were abandoned (nothing half-written)");
+                    tracing::warn!(
+                        abandoned,
+                        "checks still running after the grace period were abandoned (nothing half-written)"
+                    );
                 }
                 tracing::info!("stopped");
                 return Ok(());
@@ -160,7 +169,11 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn next_event(engine: &mut Engine, signals: &mut Signals, watchdog: Option<&mut tokio::time::Interval>) -> Event {
+async fn next_event(
+    engine: &mut Engine,
+    signals: &mut Signals,
+    watchdog: Option<&mut tokio::time::Interval>,
+) -> Event {
     let wake = engine.next_wakeup();
     tokio::select! {
         biased;
@@ -168,7 +181,7 @@ async fn next_event(engine: &mut Engine, signals: &mut Signals, watchdog: Option
         _ = signals.int.recv() => Event::Shutdown("SIGINT"),
         _ = signals.hup.recv() => Event::Reload,
         _ = tick(watchdog) => Event::Watchdog,
-        Some(finished) = engine.join_next() => Event::Finished(finished),
+        Some(finished) = engine.join_next() => Event::Finished(Box::new(finished)),
         _ = sleep_until(wake) => Event::Wake,
     }
 }
@@ -190,7 +203,10 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 async fn load_summaries(store: &SharedStore) -> anyhow::Result<HashMap<String, WatchSummary>> {
-    let summaries = store.run(|s| s.watches()).await.context("cannot read the watch list from the history")?;
+    let summaries = store
+        .run(|s| s.watches())
+        .await
+        .context("cannot read the watch list from the history")?;
     Ok(summaries.into_iter().map(|s| (s.name.clone(), s)).collect())
 }
 
@@ -202,7 +218,9 @@ fn plan(engine: &Engine, watch: &Watch, summary: Option<&WatchSummary>) -> (Inst
         Duration::from_millis(u64::try_from(ago).unwrap_or(0))
     });
     let failures = summary.map_or(0, |s| s.failures);
-    let due = engine.schedule().first_due(&watch.name, watch.interval, since_last, failures, now);
+    let due = engine
+        .schedule()
+        .first_due(&watch.name, watch.interval, since_last, failures, now);
     (due, failures)
 }
 
@@ -230,7 +248,11 @@ impl Daemon {
             Ok(report) => {
                 report.log();
                 self.n_checks += 1;
-                self.last = Some((report.watch.clone(), report.outcome.to_string(), report.started_at));
+                self.last = Some((
+                    report.watch.clone(),
+                    report.outcome.to_string(),
+                    report.started_at,
+                ));
             }
             Err(e @ CheckError::Store { .. }) => {
                 tracing::error!(watch = %finished.watch, error = %e, "check could not be recorded");
@@ -284,7 +306,8 @@ impl Daemon {
                 }
             }
         }
-        self.engine.set_limits(new_d.politeness(), Timing::default());
+        self.engine
+            .set_limits(new_d.politeness(), Timing::default());
 
         let summaries = match load_summaries(&self.store).await {
             Ok(s) => s,
@@ -302,7 +325,11 @@ impl Daemon {
             }
         }
         for watch in &new.watches {
-            let same = self.engine.watches().get(&watch.name).is_some_and(|old| same_watch(old, watch));
+            let same = self
+                .engine
+                .watches()
+                .get(&watch.name)
+                .is_some_and(|old| same_watch(old, watch));
             if same {
                 continue;
             }
@@ -314,7 +341,13 @@ impl Daemon {
             let (due, failures) = plan(&self.engine, watch, summaries.get(&watch.name));
             self.engine.upsert(watch.clone(), due, failures);
         }
-        tracing::info!(added, changed, removed, watches = new.watches.len(), "config reloaded");
+        tracing::info!(
+            added,
+            changed,
+            removed,
+            watches = new.watches.len(),
+            "config reloaded"
+        );
         self.config = new;
         self.status();
     }

@@ -74,7 +74,8 @@ impl Engine {
     /// Adds or replaces a watch; a new one is first due at `due`.
     pub fn upsert(&mut self, watch: Watch, due: Instant, failures: u32) {
         let host = host_key(&watch);
-        self.schedule.upsert(&watch.name, &host, watch.interval, due, failures);
+        self.schedule
+            .upsert(&watch.name, &host, watch.interval, due, failures);
         self.watches.insert(watch.name.clone(), Arc::new(watch));
     }
 
@@ -139,7 +140,8 @@ impl Engine {
             },
         };
         let host = self.running.remove(&finished.watch).unwrap_or_default();
-        self.schedule.complete(&finished.watch, &host, completion, Instant::now());
+        self.schedule
+            .complete(&finished.watch, &host, completion, Instant::now());
     }
 
     /// Stops starting checks and waits up to `grace` for running ones;
@@ -203,22 +205,19 @@ impl Engine {
             engine.remove(&finished.watch);
             let pause = finished.result.as_ref().ok().and_then(|r| r.retry_after);
             on_report(finished.result, watch.as_deref());
-            if let (Some(pause), Some(watch)) = (pause, watch) {
-                if pause > max_wait {
-                    let host = host_key(&watch);
-                    let skipped: Vec<Arc<Watch>> = engine
-                        .watches
-                        .values()
-                        .filter(|w| host_key(w) == host)
-                        .cloned()
-                        .collect();
-                    for w in skipped {
-                        engine.remove(&w.name);
-                        on_report(
-                            Err(CheckError::skipped(&w.name, &host, pause)),
-                            Some(&w),
-                        );
-                    }
+            if let (Some(pause), Some(watch)) = (pause, watch)
+                && pause > max_wait
+            {
+                let host = host_key(&watch);
+                let skipped: Vec<Arc<Watch>> = engine
+                    .watches
+                    .values()
+                    .filter(|w| host_key(w) == host)
+                    .cloned()
+                    .collect();
+                for w in skipped {
+                    engine.remove(&w.name);
+                    on_report(Err(CheckError::skipped(&w.name, &host, pause)), Some(&w));
                 }
             }
         }

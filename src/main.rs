@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use chancery::cli::{self, Cli, Exit};
+use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -181,7 +181,14 @@ impl Schedule {
     ///
     /// `since_last_check` is how long ago the last check ran, if ever, and
     /// `failures` how many failed in a row.
-    pub fn first_due(&self, name: &str, interval: Duration, since_last_check: Option<Duration>, failures: u32, now: Instant) -> Instant {
+    pub fn first_due(
+        &self,
+        name: &str,
+        interval: Duration,
+        since_last_check: Option<Duration>,
+        failures: u32,
+        now: Instant,
+    ) -> Instant {
         let phase = name_fraction(name, 2);
         match since_last_check {
             None => now + interval.mul_f64(phase),
@@ -210,7 +217,14 @@ impl Schedule {
     /// Adds a watch, or updates its host and interval. A new watch becomes
     /// due at `due`; an existing one keeps its due time unless it is
     /// waiting and `due` is sooner (an interval made shorter takes effect).
-    pub fn upsert(&mut self, name: &str, host: &str, interval: Duration, due: Instant, failures: u32) {
+    pub fn upsert(
+        &mut self,
+        name: &str,
+        host: &str,
+        interval: Duration,
+        due: Instant,
+        failures: u32,
+    ) {
         let spread = self.spread(name);
         let phase = name_fraction(name, 2);
         let Some(entry) = self.entries.get_mut(name) else {
@@ -235,7 +249,8 @@ impl Schedule {
         entry.interval = interval;
         entry.spread = spread;
         let (state, current_due) = (entry.state, entry.due);
-        let old_host = (entry.host != host).then(|| std::mem::replace(&mut entry.host, host.to_owned()));
+        let old_host =
+            (entry.host != host).then(|| std::mem::replace(&mut entry.host, host.to_owned()));
         self.host_entry(host);
         if let Some(old) = old_host {
             if state == State::Ready {
@@ -253,13 +268,12 @@ impl Schedule {
 
     /// Removes a watch. A running check finishes, but is not rescheduled.
     pub fn remove(&mut self, name: &str) {
-        if let Some(entry) = self.entries.remove(name) {
-            if entry.state == State::Ready {
-                if let Some(h) = self.hosts.get_mut(&entry.host) {
-                    h.ready.retain(|n| n != name);
-                }
-            }
-            // A stale timer is skipped because the entry is gone.
+        // A stale timer is skipped later because the entry is gone.
+        if let Some(entry) = self.entries.remove(name)
+            && entry.state == State::Ready
+            && let Some(h) = self.hosts.get_mut(&entry.host)
+        {
+            h.ready.retain(|n| n != name);
         }
     }
 
@@ -294,8 +308,12 @@ impl Schedule {
                 break;
             }
             let token = *token;
-            let Some(Reverse((_, _, name))) = self.timers.pop() else { break };
-            let Some(entry) = self.entries.get_mut(&name) else { continue };
+            let Some(Reverse((_, _, name))) = self.timers.pop() else {
+                break;
+            };
+            let Some(entry) = self.entries.get_mut(&name) else {
+                continue;
+            };
             if entry.token != token || entry.state != State::Waiting {
                 continue;
             }
@@ -315,14 +333,18 @@ impl Schedule {
         for _ in 0..self.host_order.len() {
             let host_name = self.host_order.pop_front()?;
             self.host_order.push_back(host_name.clone());
-            let Some(host) = self.hosts.get_mut(&host_name) else { continue };
+            let Some(host) = self.hosts.get_mut(&host_name) else {
+                continue;
+            };
             if host.ready.is_empty()
                 || host.in_flight >= self.politeness.per_host_concurrency.max(1)
                 || host.not_before.is_some_and(|t| t > now)
             {
                 continue;
             }
-            let Some(name) = host.ready.pop_front() else { continue };
+            let Some(name) = host.ready.pop_front() else {
+                continue;
+            };
             host.in_flight += 1;
             host.not_before = Some(now + self.politeness.per_host_delay);
             self.in_flight += 1;
@@ -353,7 +375,13 @@ impl Schedule {
 
     /// Records that a check finished and schedules the watch's next one.
     /// Returns the next due time (none if the watch was removed meanwhile).
-    pub fn complete(&mut self, name: &str, host: &str, completion: Completion, now: Instant) -> Option<Instant> {
+    pub fn complete(
+        &mut self,
+        name: &str,
+        host: &str,
+        completion: Completion,
+        now: Instant,
+    ) -> Option<Instant> {
         self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(h) = self.hosts.get_mut(host) {
             h.in_flight = h.in_flight.saturating_sub(1);
@@ -363,7 +391,11 @@ impl Schedule {
             }
         }
         let entry = self.entries.get_mut(name)?;
-        entry.failures = if completion.failed { entry.failures.saturating_add(1) } else { 0 };
+        entry.failures = if completion.failed {
+            entry.failures.saturating_add(1)
+        } else {
+            0
+        };
         let (interval, failures) = (entry.interval, entry.failures);
         let mut wait = self.wait_after(name, interval, failures);
         if let Some(pause) = completion.retry_after {
@@ -392,11 +424,14 @@ impl Schedule {
 
     /// Drops hosts that no watch uses any more.
     pub fn prune_hosts(&mut self) {
-        let used: std::collections::HashSet<&str> = self.entries.values().map(|e| e.host.as_str()).collect();
+        let used: std::collections::HashSet<&str> =
+            self.entries.values().map(|e| e.host.as_str()).collect();
         let unused: Vec<String> = self
             .hosts
             .iter()
-            .filter(|(name, h)| h.in_flight == 0 && h.ready.is_empty() && !used.contains(name.as_str()))
+            .filter(|(name, h)| {
+                h.in_flight == 0 && h.ready.is_empty() && !used.contains(name.as_str())
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in unused {
@@ -435,7 +470,10 @@ mod tests {
             let name = format!("watch-{i}");
             let j = s.jittered(&name, Duration::from_secs(1000));
             assert_eq!(j, s.jittered(&name, Duration::from_secs(1000)), "stable");
-            assert!(j >= Duration::from_secs(900) && j <= Duration::from_secs(1100), "{j:?}");
+            assert!(
+                j >= Duration::from_secs(900) && j <= Duration::from_secs(1100),
+                "{j:?}"
+            );
             distinct.insert(j.as_millis());
         }
         assert!(distinct.len() > 150, "spread out: {}", distinct.len());
@@ -450,7 +488,10 @@ mod tests {
             .collect();
         assert!(dues.iter().all(|d| *d < 10 * MIN));
         let early = dues.iter().filter(|d| **d < 5 * MIN).count();
-        assert!((30..70).contains(&early), "about half in the first half: {early}");
+        assert!(
+            (30..70).contains(&early),
+            "about half in the first half: {early}"
+        );
     }
 
     #[test]
@@ -488,7 +529,9 @@ mod tests {
         assert_eq!(s.pop_ready(later + Duration::from_secs(5)), None);
         assert_eq!(s.in_flight(), 3);
         s.complete(&first, "a.example", Completion::default(), later);
-        let fourth = s.pop_ready(later + Duration::from_secs(5)).expect("slot freed");
+        let fourth = s
+            .pop_ready(later + Duration::from_secs(5))
+            .expect("slot freed");
         assert_eq!(s.host_of(&fourth), Some("a.example"));
     }
 
@@ -516,7 +559,10 @@ mod tests {
         let t = t + 60 * MIN;
         assert_eq!(s.pop_ready(t).as_deref(), Some("a"));
         // One success: back to the normal interval.
-        assert_eq!(s.complete("a", "h", Completion::default(), t), Some(t + 10 * MIN));
+        assert_eq!(
+            s.complete("a", "h", Completion::default(), t),
+            Some(t + 10 * MIN)
+        );
         assert_eq!(s.failures("a"), 0);
     }
 
@@ -540,7 +586,10 @@ mod tests {
         while let Some(n) = s.pop_ready(now + Duration::from_secs(1)) {
             started.push(n);
         }
-        let paused_started = started.iter().filter(|n| s.host_of(n) == Some(host.as_str())).count();
+        let paused_started = started
+            .iter()
+            .filter(|n| s.host_of(n) == Some(host.as_str()))
+            .count();
         assert_eq!(paused_started, 0, "{started:?}");
         assert_eq!(s.next_wakeup(), Some(now + Duration::from_secs(120)));
         assert!(s.pop_ready(now + Duration::from_secs(121)).is_some());

@@ -33,14 +33,24 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     for name in &args.watches {
         match config.watch(name) {
             Some(w) => selected.push(w.clone()),
-            None => return Err(UsageError(format!("no watch named {name:?} in {}", config.path.display())).into()),
+            None => {
+                return Err(UsageError(format!(
+                    "no watch named {name:?} in {}",
+                    config.path.display()
+                ))
+                .into());
+            }
         }
     }
     if args.watches.is_empty() {
         selected = config.watches.clone();
     }
-    let store = SqliteStore::open_in(&config.daemon.state_dir)
-        .with_context(|| format!("cannot open the history in {}", config.daemon.state_dir.display()))?;
+    let store = SqliteStore::open_in(&config.daemon.state_dir).with_context(|| {
+        format!(
+            "cannot open the history in {}",
+            config.daemon.state_dir.display()
+        )
+    })?;
     let pipeline = Pipeline::new(&config.daemon, SharedStore::new(store))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -84,7 +94,11 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     if json {
         print_json(&reports)?;
     }
-    Ok(if failed { Exit::SomeFailed } else { Exit::Success })
+    Ok(if failed {
+        Exit::SomeFailed
+    } else {
+        Exit::Success
+    })
 }
 
 /// `name outcome details`: the first two words are stable for scripts.
@@ -110,10 +124,10 @@ fn line(report: &CheckReport) -> String {
     if let Some(status) = report.http_status {
         out.push_str(&format!(" [HTTP {status}]"));
     }
-    if report.outcome == Outcome::Error {
-        if let Some(error) = &report.error {
-            out.push_str(&format!(": {error}"));
-        }
+    if report.outcome == Outcome::Error
+        && let Some(error) = &report.error
+    {
+        out.push_str(&format!(": {error}"));
     }
     out
 }

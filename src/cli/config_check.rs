@@ -15,7 +15,12 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<Exit> {
     );
     for w in &config.watches {
         let mut parts = vec![format!("every {}", humantime::format_duration(w.interval))];
-        for (label, list) in [("select", &w.select), ("exclude", &w.exclude), ("ignore", &w.ignore), ("notify", &w.notify)] {
+        for (label, list) in [
+            ("select", &w.select),
+            ("exclude", &w.exclude),
+            ("ignore", &w.ignore),
+            ("notify", &w.notify),
+        ] {
             if !list.is_empty() {
                 parts.push(format!("{label} {}", list.join(", ")));
             }

@@ -36,11 +36,21 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     known_watch(&config, &store, &args.watch)?;
     let (old, new, removed) = match (args.from, args.to) {
         (None, _) => {
-            let change = store.changes(&args.watch, Some(1))?.into_iter().next().ok_or_else(|| {
-                UsageError(format!("watch {:?} has no recorded change yet", args.watch))
-            })?;
-            let old = change.from.map(|id| load(&store, &args.watch, id)).transpose()?;
-            let new = change.to.map(|id| load(&store, &args.watch, id)).transpose()?;
+            let change = store
+                .changes(&args.watch, Some(1))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    UsageError(format!("watch {:?} has no recorded change yet", args.watch))
+                })?;
+            let old = change
+                .from
+                .map(|id| load(&store, &args.watch, id))
+                .transpose()?;
+            let new = change
+                .to
+                .map(|id| load(&store, &args.watch, id))
+                .transpose()?;
             (old, new, change.kind == ChangeKind::Removed)
         }
         (Some(from), to) => {

@@ -37,7 +37,8 @@ pub struct Args {
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
-    let filters = Filters::new(&args.select, &args.exclude, &args.ignore).map_err(|e| UsageError(e.to_string()))?;
+    let filters = Filters::new(&args.select, &args.exclude, &args.ignore)
+        .map_err(|e| UsageError(e.to_string()))?;
     let live = Url::parse(&args.source)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"));
@@ -45,8 +46,12 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         Some(url) => fetch(config_path, &url)?,
         None => {
             let path = Path::new(&args.source);
-            let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let content_type = args.content_type.clone().or_else(|| guess_content_type(path).map(str::to_owned));
+            let body =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let content_type = args
+                .content_type
+                .clone()
+                .or_else(|| guess_content_type(path).map(str::to_owned));
             (body, content_type, args.url.clone())
         }
     };
@@ -55,11 +60,15 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         content_type: content_type.as_deref(),
         url: url.as_ref(),
     };
-    let normalized = normalize(&input, &filters).with_context(|| format!("cannot extract text from {}", args.source))?;
+    let normalized = normalize(&input, &filters)
+        .with_context(|| format!("cannot extract text from {}", args.source))?;
     if args.verbose {
         eprintln!("title: {}", normalized.title.as_deref().unwrap_or("-"));
         eprintln!("encoding: {}", normalized.encoding);
-        eprintln!("sha256: {}", crate::hash::sha256_hex(normalized.text.as_bytes()));
+        eprintln!(
+            "sha256: {}",
+            crate::hash::sha256_hex(normalized.text.as_bytes())
+        );
     }
     println!("{}", normalized.text);
     Ok(Exit::Success)
@@ -71,7 +80,9 @@ type Fetched = (Vec<u8>, Option<String>, Option<Url>);
 fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
     let daemon = match load_config(config_path) {
         Ok(config) => config.daemon,
-        Err(_) if config_path.is_none() => crate::config::parse(Path::new("(defaults)"), "", None)?.daemon,
+        Err(_) if config_path.is_none() => {
+            crate::config::parse(Path::new("(defaults)"), "", None)?.daemon
+        }
         Err(e) => return Err(e),
     };
     let fetcher = Fetcher::new(FetchOptions::from_config(&daemon))?;
@@ -85,7 +96,11 @@ fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
     if !(200..300).contains(&response.status) {
         anyhow::bail!("cannot fetch {url}: HTTP {}", response.status);
     }
-    Ok((response.body, response.content_type, Some(response.final_url)))
+    Ok((
+        response.body,
+        response.content_type,
+        Some(response.final_url),
+    ))
 }
 
 fn guess_content_type(path: &Path) -> Option<&'static str> {

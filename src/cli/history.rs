@@ -39,7 +39,10 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let history = History {
         changes: store.changes(&args.watch, args.limit)?,
         snapshots: store.snapshots(&args.watch, args.limit)?,
-        checks: args.checks.map(|n| store.checks(&args.watch, Some(n))).transpose()?,
+        checks: args
+            .checks
+            .map(|n| store.checks(&args.watch, Some(n)))
+            .transpose()?,
         watch: args.watch,
     };
     if args.json {
@@ -53,8 +56,16 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     }
     for c in &history.changes {
         let arrow = format!("{} -> {}", snap(c.from), snap(c.to));
-        let status = c.http_status.map(|s| format!(" [HTTP {s}]")).unwrap_or_default();
-        let first = c.summary.first_change.as_ref().map(|f| format!(" {f:?}")).unwrap_or_default();
+        let status = c
+            .http_status
+            .map(|s| format!(" [HTTP {s}]"))
+            .unwrap_or_default();
+        let first = c
+            .summary
+            .first_change
+            .as_ref()
+            .map(|f| format!(" {f:?}"))
+            .unwrap_or_default();
         println!(
             "  change {:<5} {}  {:<10}  {:<14}  {}{}{}",
             c.id,
@@ -88,7 +99,8 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 c.id,
                 c.started_at,
                 c.outcome,
-                c.http_status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                c.http_status
+                    .map_or_else(|| "-".to_owned(), |s| s.to_string()),
                 c.duration_ms,
                 c.bytes,
                 c.error.as_deref().unwrap_or("")

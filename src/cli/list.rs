@@ -33,7 +33,11 @@ struct Row {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config(config_path)?;
     let db = config.database_path();
-    let summaries: Vec<WatchSummary> = if db.exists() { SqliteStore::open(&db)?.watches()? } else { Vec::new() };
+    let summaries: Vec<WatchSummary> = if db.exists() {
+        SqliteStore::open(&db)?.watches()?
+    } else {
+        Vec::new()
+    };
     let mut rows: Vec<Row> = config
         .watches
         .iter()
@@ -63,14 +67,21 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  URL", "NAME", "LAST CHECK", "OUTCOME", "LAST CHANGE", "CHANGES");
+    println!(
+        "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  URL",
+        "NAME", "LAST CHECK", "OUTCOME", "LAST CHANGE", "CHANGES"
+    );
     for r in &rows {
         let when = |t: Option<Timestamp>| t.map_or_else(|| "never".to_owned(), |t| t.rfc3339());
         let mut outcome = r.last_outcome.map_or("-", Outcome::as_str).to_owned();
         if r.presence == Presence::Removed {
             outcome = "removed".to_owned();
         }
-        let url = if r.in_config { r.url.clone() } else { format!("{} (not in config)", r.url) };
+        let url = if r.in_config {
+            r.url.clone()
+        } else {
+            format!("{} (not in config)", r.url)
+        };
         println!(
             "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  {}",
             r.name,

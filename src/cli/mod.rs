@@ -26,7 +26,13 @@ pub use output::ColorChoice;
 #[command(name = "chancery", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
     /// Config file [default: $CHANCERY_CONFIG, else ./chancery.toml, else /etc/chancery/chancery.toml]
-    #[arg(long, global = true, value_name = "PATH", env = "CHANCERY_CONFIG", hide_env = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "CHANCERY_CONFIG",
+        hide_env = true
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -106,8 +112,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 /// Exit status for an error returned by [`run`].
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    let usage = err.chain().any(|cause| {
-        cause.is::<UsageError>() || cause.is::<crate::config::ConfigError>()
-    });
+    let usage = err
+        .chain()
+        .any(|cause| cause.is::<UsageError>() || cause.is::<crate::config::ConfigError>());
     if usage { 2 } else { 1 }
 }

@@ -27,7 +27,8 @@ impl ColorChoice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         }
     }
@@ -60,7 +61,11 @@ pub fn known_watch(config: &Config, store: &SqliteStore, name: &str) -> anyhow::
     if config.watch(name).is_some() || store.watch_state(name)?.is_some() {
         Ok(())
     } else {
-        Err(UsageError(format!("no watch named {name:?} in {} or in the history", config.path.display())).into())
+        Err(UsageError(format!(
+            "no watch named {name:?} in {} or in the history",
+            config.path.display()
+        ))
+        .into())
     }
 }
 

@@ -32,14 +32,12 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     })?;
     let mut stdout = std::io::stdout().lock();
     if args.raw {
-        let sha = snapshot
-            .meta
-            .raw_sha256
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("snapshot {} has no stored raw body", snapshot.meta.id))?;
-        let body = store
-            .raw_body(sha)?
-            .ok_or_else(|| anyhow::anyhow!("raw body {sha} of snapshot {} is missing", snapshot.meta.id))?;
+        let sha = snapshot.meta.raw_sha256.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("snapshot {} has no stored raw body", snapshot.meta.id)
+        })?;
+        let body = store.raw_body(sha)?.ok_or_else(|| {
+            anyhow::anyhow!("raw body {sha} of snapshot {} is missing", snapshot.meta.id)
+        })?;
         stdout.write_all(&body).context("cannot write to stdout")?;
     } else {
         writeln!(stdout, "{}", snapshot.text).context("cannot write to stdout")?;

@@ -113,7 +113,9 @@ impl Fetcher {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::ACCEPT,
-            HeaderValue::from_static("text/html,application/xhtml+xml,application/xml;q=0.9,text/plain;q=0.8,*/*;q=0.5"),
+            HeaderValue::from_static(
+                "text/html,application/xhtml+xml,application/xml;q=0.9,text/plain;q=0.8,*/*;q=0.5",
+            ),
         );
         let client = reqwest::Client::builder()
             .user_agent(options.user_agent.clone())
@@ -146,7 +148,12 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_inner(&self, url: &Url, validators: &Validators, started: Instant) -> Result<Response, FetchError> {
+    async fn fetch_inner(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        started: Instant,
+    ) -> Result<Response, FetchError> {
         let mut request = self.client.get(url.clone());
         if let Some(etag) = &validators.etag {
             request = request.header(header::IF_NONE_MATCH, etag);
@@ -178,7 +185,11 @@ impl Fetcher {
         let final_url = response.url().clone();
 
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify_error(&e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.classify_error(&e))?
+        {
             let received = (body.len() + chunk.len()) as u64;
             if received > limit {
                 return Err(FetchError::TooLarge { limit, received });

@@ -46,7 +46,9 @@ impl Rules {
         let mut in_rules = false;
         for raw in text.lines() {
             let line = raw.split('#').next().unwrap_or("").trim();
-            let Some((key, value)) = line.split_once(':') else { continue };
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
             let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
             match key.as_str() {
                 "user-agent" => {
@@ -62,7 +64,10 @@ impl Rules {
                         continue;
                     }
                     let rule = (key == "allow", value.to_owned());
-                    if group_agents.iter().any(|a| !a.is_empty() && a != "*" && agent.starts_with(a.as_str())) {
+                    if group_agents
+                        .iter()
+                        .any(|a| !a.is_empty() && a != "*" && agent.starts_with(a.as_str()))
+                    {
                         specific.push(rule);
                     } else if group_agents.iter().any(|a| a == "*") {
                         wildcard.push(rule);
@@ -77,7 +82,10 @@ impl Rules {
             .filter_map(|l| l.split_once(':'))
             .any(|(k, v)| {
                 let v = v.trim().to_ascii_lowercase();
-                k.trim().eq_ignore_ascii_case("user-agent") && !v.is_empty() && v != "*" && agent.starts_with(v.as_str())
+                k.trim().eq_ignore_ascii_case("user-agent")
+                    && !v.is_empty()
+                    && v != "*"
+                    && agent.starts_with(v.as_str())
             });
         Rules {
             rules: if named { specific } else { wildcard },
@@ -115,7 +123,9 @@ fn matches(pattern: &str, path: &str) -> bool {
     let mut rest = path;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 && anchored {
             return rest.ends_with(part);
@@ -163,7 +173,11 @@ impl RobotsCache {
         let origin = url.origin().ascii_serialization();
         let mut entries = self.entries.lock().await;
         let fresh = entries.get(&origin).filter(|(at, rules)| {
-            let ttl = if rules.disallow_all { FRESH_AFTER_ERROR } else { FRESH };
+            let ttl = if rules.disallow_all {
+                FRESH_AFTER_ERROR
+            } else {
+                FRESH
+            };
             at.elapsed() < ttl
         });
         let rules = match fresh {
@@ -188,7 +202,9 @@ impl RobotsCache {
         robots.set_query(None);
         robots.set_fragment(None);
         match fetcher.fetch(&robots, &Validators::default()).await {
-            Ok(r) if (200..300).contains(&r.status) => Rules::parse(&String::from_utf8_lossy(&r.body), &self.agent),
+            Ok(r) if (200..300).contains(&r.status) => {
+                Rules::parse(&String::from_utf8_lossy(&r.body), &self.agent)
+            }
             Ok(r) if (400..500).contains(&r.status) => Rules::allow_all(),
             Ok(_) | Err(_) => Rules::disallow_all(),
         }
@@ -239,6 +255,9 @@ Disallow: /
 
     #[test]
     fn agent_token_from_user_agent() {
-        assert_eq!(RobotsCache::new("chancery/0.1 (+mailto:ops@example.org)").agent, "chancery");
+        assert_eq!(
+            RobotsCache::new("chancery/0.1 (+mailto:ops@example.org)").agent,
+            "chancery"
+        );
     }
 }

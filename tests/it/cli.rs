@@ -5,7 +5,10 @@ use crate::support::{Env, Route, Server, edit_once, fixture, run_binary};
 
 #[test]
 fn bad_config_errors_name_file_line_and_key() {
-    let env = Env::new("", "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n");
+    let env = Env::new(
+        "",
+        "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n",
+    );
     let run = env.run(&["config", "check"]);
     assert_eq!(run.code, 2, "{run:?}");
     let config = env.config_path().display().to_string();
@@ -15,7 +18,10 @@ fn bad_config_errors_name_file_line_and_key() {
     assert!(run.stderr.contains("\"5x\" is not a duration"), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "one clear line: {run:?}");
 
-    env.write_config("", "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nselector = [\"p\"]\n");
+    env.write_config(
+        "",
+        "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nselector = [\"p\"]\n",
+    );
     let run = env.run(&["check"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains(":10:"), "{run:?}");
@@ -24,8 +30,14 @@ fn bad_config_errors_name_file_line_and_key() {
     env.write_config("", "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\n\n[[watch]]\nname = \"a\"\nurl = \"notaurl\"\n");
     let run = env.run(&["config", "check"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains(":12:") && run.stderr.contains("watch[1].name"), "{run:?}");
-    assert!(run.stderr.contains(":13:") && run.stderr.contains("watch[1].url"), "{run:?}");
+    assert!(
+        run.stderr.contains(":12:") && run.stderr.contains("watch[1].name"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains(":13:") && run.stderr.contains("watch[1].url"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -38,15 +50,31 @@ fn config_check_prints_one_line_per_watch() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{run:?}");
     assert!(lines[0].contains("ok, 2 watches"), "{run:?}");
-    assert!(lines[1].starts_with("a  https://a.example/x  every 10m; select #content"), "{run:?}");
-    assert!(lines[2].starts_with("b  https://b.example/  every 15m"), "{run:?}");
+    assert!(
+        lines[1].starts_with("a  https://a.example/x  every 10m; select #content"),
+        "{run:?}"
+    );
+    assert!(
+        lines[2].starts_with("b  https://b.example/  every 15m"),
+        "{run:?}"
+    );
 }
 
 #[test]
 fn example_config_validates_through_the_binary() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/chancery.example.toml");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/chancery.example.toml");
     let dir = tempfile::tempdir().expect("tmp");
-    let run = run_binary(&["config".into(), "check".into(), "--config".into(), example.display().to_string()], dir.path()).ok();
+    let run = run_binary(
+        &[
+            "config".into(),
+            "check".into(),
+            "--config".into(),
+            example.display().to_string(),
+        ],
+        dir.path(),
+    )
+    .ok();
     assert!(run.stdout.contains("fmprc-spokesperson-index"), "{run:?}");
 }
 
@@ -62,12 +90,20 @@ fn missing_config_is_a_usage_error() {
 fn unknown_watch_and_missing_history_are_usage_errors() {
     let server = Server::start();
     server.set("/p", Route::html("<p>Hello</p>"));
-    let env = Env::new("", &format!("[[watch]]\nname = \"p\"\nurl = \"{}\"\n", server.url("/p")));
+    let env = Env::new(
+        "",
+        &format!("[[watch]]\nname = \"p\"\nurl = \"{}\"\n", server.url("/p")),
+    );
     let run = env.run(&["history", "p"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("run `chancery check` first"), "{run:?}");
     env.run(&["check"]).ok();
-    for args in [&["check", "nope"][..], &["history", "nope"], &["diff", "nope"], &["show", "nope"]] {
+    for args in [
+        &["check", "nope"][..],
+        &["history", "nope"],
+        &["diff", "nope"],
+        &["show", "nope"],
+    ] {
         let run = env.run(args);
         assert_eq!(run.code, 2, "{run:?}");
         assert!(run.stderr.contains("no watch named \"nope\""), "{run:?}");
@@ -75,7 +111,10 @@ fn unknown_watch_and_missing_history_are_usage_errors() {
     let run = env.run(&["show", "p", "999"]);
     assert_eq!(run.code, 2, "{run:?}");
     let run = env.run(&["diff", "p"]).ok();
-    assert!(run.stdout.contains("+Hello"), "the first-seen change diffs from nothing: {run:?}");
+    assert!(
+        run.stdout.contains("+Hello"),
+        "the first-seen change diffs from nothing: {run:?}"
+    );
 }
 
 #[test]
@@ -83,16 +122,28 @@ fn listings_and_diff_formats() {
     let server = Server::start();
     let page = "<html><body><h1>Statement</h1><p>The ministry regrets the incident.</p><p>Second paragraph.</p></body></html>";
     server.set("/p", Route::html(page));
-    let env = Env::new("", &format!("[[watch]]\nname = \"p\"\nurl = \"{}\"\n", server.url("/p")));
+    let env = Env::new(
+        "",
+        &format!("[[watch]]\nname = \"p\"\nurl = \"{}\"\n", server.url("/p")),
+    );
     env.run(&["check"]).ok();
-    server.set("/p", Route::html(edit_once(page, "regrets", "deeply regrets")));
+    server.set(
+        "/p",
+        Route::html(edit_once(page, "regrets", "deeply regrets")),
+    );
     let check = env.run(&["check", "--json"]).ok().json();
     assert_eq!(check[0]["watch"], "p");
     assert_eq!(check[0]["outcome"], "edited");
     assert_eq!(check[0]["summary"]["lines_added"], 1);
 
     let list = env.run(&["list"]).ok();
-    assert!(list.stdout.lines().nth(1).is_some_and(|l| l.starts_with("p ") && l.contains("edited")), "{list:?}");
+    assert!(
+        list.stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("p ") && l.contains("edited")),
+        "{list:?}"
+    );
 
     let history = env.run(&["history", "p", "--checks", "5"]).ok();
     assert!(history.stdout.contains("edited"), "{history:?}");
@@ -113,17 +164,44 @@ fn listings_and_diff_formats() {
     let explicit = env.run(&["diff", "p", &old, &new, "--color", "never"]).ok();
     assert_eq!(default.stdout, explicit.stdout);
     let reverse = env.run(&["diff", "p", &new, &old, "--color", "never"]).ok();
-    assert!(reverse.stdout.contains("-The ministry deeply regrets the incident."), "{reverse:?}");
+    assert!(
+        reverse
+            .stdout
+            .contains("-The ministry deeply regrets the incident."),
+        "{reverse:?}"
+    );
 
-    let word = env.run(&["diff", "p", "--format", "word", "--color", "never"]).ok();
-    assert!(word.stdout.contains("{+deeply +}") || word.stdout.contains("{+deeply+}"), "{word:?}");
-    let side = env.run(&["diff", "p", "--format", "side-by-side", "--color", "never", "--width", "80"]).ok();
-    assert!(side.stdout.lines().all(|l| l.chars().count() <= 80), "{side:?}");
+    let word = env
+        .run(&["diff", "p", "--format", "word", "--color", "never"])
+        .ok();
+    assert!(
+        word.stdout.contains("{+deeply +}") || word.stdout.contains("{+deeply+}"),
+        "{word:?}"
+    );
+    let side = env
+        .run(&[
+            "diff",
+            "p",
+            "--format",
+            "side-by-side",
+            "--color",
+            "never",
+            "--width",
+            "80",
+        ])
+        .ok();
+    assert!(
+        side.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{side:?}"
+    );
     assert!(side.stdout.contains("deeply"), "{side:?}");
     let colored = env.run(&["diff", "p", "--color", "always"]).ok();
     assert!(colored.stdout.contains('\u{1b}'), "{colored:?}");
     let plain = env.run(&["diff", "p"]).ok();
-    assert!(!plain.stdout.contains('\u{1b}'), "piped output is plain: {plain:?}");
+    assert!(
+        !plain.stdout.contains('\u{1b}'),
+        "piped output is plain: {plain:?}"
+    );
 }
 
 #[test]
@@ -132,24 +210,58 @@ fn extract_runs_the_same_normalize_as_checks() {
     let path = dir.path().join("bmz.html");
     std::fs::write(&path, fixture("bmz-wfp-statement.html")).expect("write");
     let run = run_binary(
-        &["extract".into(), path.display().to_string(), "--select".into(), "main".into(), "--ignore".into(), "Milliarden".into()],
+        &[
+            "extract".into(),
+            path.display().to_string(),
+            "--select".into(),
+            "main".into(),
+            "--ignore".into(),
+            "Milliarden".into(),
+        ],
         dir.path(),
     )
     .ok();
-    assert!(run.stdout.contains("Die Bundesregierung war 2021 mit 1,2 Euro"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Die Bundesregierung war 2021 mit 1,2 Euro"),
+        "{run:?}"
+    );
 
     // The same page through a check gives the same text.
     let server = Server::start();
     server.set("/p", Route::html(fixture("bmz-wfp-statement.html")));
-    let env = Env::new("", &format!("[[watch]]\nname = \"p\"\nurl = \"{}\"\nselect = [\"main\"]\nignore = [\"Milliarden\"]\n", server.url("/p")));
+    let env = Env::new(
+        "",
+        &format!(
+            "[[watch]]\nname = \"p\"\nurl = \"{}\"\nselect = [\"main\"]\nignore = [\"Milliarden\"]\n",
+            server.url("/p")
+        ),
+    );
     env.run(&["check"]).ok();
     let show = env.run(&["show", "p"]).ok();
     assert_eq!(show.stdout, run.stdout);
 
-    let live = env.run(&["extract", &server.url("/p"), "--select", "main", "--ignore", "Milliarden"]).ok();
+    let live = env
+        .run(&[
+            "extract",
+            &server.url("/p"),
+            "--select",
+            "main",
+            "--ignore",
+            "Milliarden",
+        ])
+        .ok();
     assert_eq!(live.stdout, run.stdout);
 
-    let bad = run_binary(&["extract".into(), path.display().to_string(), "--select".into(), "div[[".into()], dir.path());
+    let bad = run_binary(
+        &[
+            "extract".into(),
+            path.display().to_string(),
+            "--select".into(),
+            "div[[".into(),
+        ],
+        dir.path(),
+    );
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("invalid CSS selector"), "{bad:?}");
 }

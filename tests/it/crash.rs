@@ -12,7 +12,9 @@ fn kill_during_check_leaves_a_consistent_database() {
     let mut watches = String::new();
     for i in 0..40 {
         let path = format!("/p{i}");
-        let body = format!("<html><body><h1>Statement {i}</h1><p>Text of statement number {i}.</p></body></html>");
+        let body = format!(
+            "<html><body><h1>Statement {i}</h1><p>Text of statement number {i}.</p></body></html>"
+        );
         let route = if i % 2 == 0 {
             Route::html(body)
         } else {
@@ -23,18 +25,25 @@ fn kill_during_check_leaves_a_consistent_database() {
             })
         };
         server.set(&path, route);
-        watches.push_str(&format!("[[watch]]\nname = \"p{i}\"\nurl = \"{}\"\n\n", server.url(&path)));
+        watches.push_str(&format!(
+            "[[watch]]\nname = \"p{i}\"\nurl = \"{}\"\n\n",
+            server.url(&path)
+        ));
     }
     let env = Env::new("concurrency = 4", &watches);
     let mut child = env.spawn(&["check"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let written = env.db_path().exists() && table_exists(&env) && count(&env.db_path(), "checks") >= 6;
+        let written =
+            env.db_path().exists() && table_exists(&env) && count(&env.db_path(), "checks") >= 6;
         if written {
             break;
         }
         assert!(Instant::now() < deadline, "no checks written in 30 s");
-        assert!(child.try_wait().expect("try_wait").is_none(), "check finished before it could be killed");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "check finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().expect("SIGKILL");
@@ -51,21 +60,31 @@ fn kill_during_check_leaves_a_consistent_database() {
     assert_consistent(&env);
     let conn = rusqlite::Connection::open(env.db_path()).expect("open");
     let baselines: i64 = conn
-        .query_row("SELECT count(*) FROM changes WHERE kind = 'first-seen'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM changes WHERE kind = 'first-seen'",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert_eq!(baselines, 40, "one baseline per watch");
 }
 
 fn table_exists(env: &Env) -> bool {
     let conn = rusqlite::Connection::open(env.db_path()).expect("open");
-    conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'checks'", [], |r| r.get::<_, i64>(0))
-        .map(|n| n == 1)
-        .unwrap_or(false)
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'checks'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n == 1)
+    .unwrap_or(false)
 }
 
 fn assert_consistent(env: &Env) {
     let conn = rusqlite::Connection::open(env.db_path()).expect("open");
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity");
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity");
     assert_eq!(integrity, "ok");
     let dangling = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
     let orphans = [

@@ -10,17 +10,24 @@ fn watch(name: &str, url: &str, interval: &str) -> String {
     format!("[[watch]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"{interval}\"\n\n")
 }
 
-const PAGE: &str = "<html><body><h1>Statement</h1><p>The embassy notes the report.</p></body></html>";
+const PAGE: &str =
+    "<html><body><h1>Statement</h1><p>The embassy notes the report.</p></body></html>";
 
 #[test]
 fn checks_repeatedly_records_an_edit_and_stops_on_sigterm() {
     let server = Server::start();
     server.set("/a", Route::html(PAGE));
-    let env = Env::new("per_host_delay = \"0s\"", &watch("a", &server.url("/a"), "1s"));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &watch("a", &server.url("/a"), "1s"),
+    );
     let mut daemon = env.daemon("run");
     daemon.wait_log("chancery started", Duration::from_secs(10));
     let log = daemon.log();
-    assert!(log.contains("watches=1") && log.contains("state_dir="), "{log}");
+    assert!(
+        log.contains("watches=1") && log.contains("state_dir="),
+        "{log}"
+    );
     assert!(
         wait_until(Duration::from_secs(15), || server.requests("/a").len() >= 3),
         "checked repeatedly: {} requests\n{}",
@@ -33,13 +40,21 @@ fn checks_repeatedly_records_an_edit_and_stops_on_sigterm() {
     let list = env.run(&["list", "--json"]).ok().json();
     assert_eq!(list[0]["n_changes"], 1, "{list:#}");
     let diff = env.run(&["diff", "a", "--color", "never"]).ok();
-    assert!(diff.stdout.contains("+The embassy welcomes the report."), "{diff:?}");
+    assert!(
+        diff.stdout.contains("+The embassy welcomes the report."),
+        "{diff:?}"
+    );
 
     let sent = Instant::now();
     daemon.signal("TERM");
-    let code = daemon.wait_exit(Duration::from_secs(15)).expect("exits after SIGTERM");
+    let code = daemon
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits after SIGTERM");
     assert_eq!(code, 0, "{}", daemon.log());
-    assert!(sent.elapsed() < Duration::from_secs(12), "within the 10 s grace");
+    assert!(
+        sent.elapsed() < Duration::from_secs(12),
+        "within the 10 s grace"
+    );
     assert!(daemon.log().contains("stopped"), "{}", daemon.log());
 }
 
@@ -53,9 +68,14 @@ fn sigterm_lets_a_running_check_finish() {
             bytes: 20,
         }),
     );
-    let env = Env::new("per_host_delay = \"0s\"", &watch("slow", &server.url("/slow"), "1s"));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &watch("slow", &server.url("/slow"), "1s"),
+    );
     let mut daemon = env.daemon("run");
-    assert!(wait_until(Duration::from_secs(10), || !server.requests("/slow").is_empty()));
+    assert!(wait_until(Duration::from_secs(10), || !server
+        .requests("/slow")
+        .is_empty()));
     daemon.signal("TERM");
     let code = daemon.wait_exit(Duration::from_secs(15)).expect("exits");
     assert_eq!(code, 0, "{}", daemon.log());
@@ -68,28 +88,58 @@ fn sighup_adds_and_removes_watches_and_rejects_an_invalid_config() {
     let server = Server::start();
     server.set("/a", Route::html(PAGE));
     server.set("/b", Route::html(PAGE));
-    let env = Env::new("per_host_delay = \"0s\"", &watch("a", &server.url("/a"), "1s"));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &watch("a", &server.url("/a"), "1s"),
+    );
     let daemon = env.daemon("run");
-    assert!(wait_until(Duration::from_secs(10), || server.requests("/a").len() >= 2));
+    assert!(wait_until(Duration::from_secs(10), || server
+        .requests("/a")
+        .len()
+        >= 2));
 
     // An invalid config is rejected; a keeps being checked.
-    std::fs::write(env.config_path(), "[daemon]\nstate_dir = \"state\"\nbogus = 1\n").expect("write");
+    std::fs::write(
+        env.config_path(),
+        "[daemon]\nstate_dir = \"state\"\nbogus = 1\n",
+    )
+    .expect("write");
     daemon.signal("HUP");
     daemon.wait_log("reload rejected", Duration::from_secs(10));
-    assert!(daemon.log().contains("bogus"), "the error names the key: {}", daemon.log());
+    assert!(
+        daemon.log().contains("bogus"),
+        "the error names the key: {}",
+        daemon.log()
+    );
     let before = server.requests("/a").len();
-    assert!(wait_until(Duration::from_secs(10), || server.requests("/a").len() >= before + 2));
+    assert!(wait_until(Duration::from_secs(10), || server
+        .requests("/a")
+        .len()
+        >= before + 2));
 
     // Replace a by b.
-    env.write_config("per_host_delay = \"0s\"", &watch("b", &server.url("/b"), "1s"));
+    env.write_config(
+        "per_host_delay = \"0s\"",
+        &watch("b", &server.url("/b"), "1s"),
+    );
     daemon.signal("HUP");
     daemon.wait_log("config reloaded", Duration::from_secs(10));
-    assert!(wait_until(Duration::from_secs(10), || server.requests("/b").len() >= 2), "{}", daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || server.requests("/b").len() >= 2),
+        "{}",
+        daemon.log()
+    );
     let a_after_reload = server.requests("/a").len();
     std::thread::sleep(Duration::from_secs(3));
     // At most one check of a that was already in flight at the reload.
-    assert!(server.requests("/a").len() <= a_after_reload + 1, "a is no longer checked");
-    assert!(server.requests("/b").len() >= 4, "b is checked every second");
+    assert!(
+        server.requests("/a").len() <= a_after_reload + 1,
+        "a is no longer checked"
+    );
+    assert!(
+        server.requests("/b").len() >= 4,
+        "b is checked every second"
+    );
 }
 
 #[test]
@@ -107,13 +157,22 @@ fn per_host_delay_and_concurrency_are_respected() {
         );
         watches.push_str(&watch(&format!("p{i}"), &server.url(&path), "1s"));
     }
-    let env = Env::new("per_host_delay = \"400ms\"\nper_host_concurrency = 1\nconcurrency = 8", &watches);
+    let env = Env::new(
+        "per_host_delay = \"400ms\"\nper_host_concurrency = 1\nconcurrency = 8",
+        &watches,
+    );
     let _daemon = env.daemon("run");
-    assert!(wait_until(Duration::from_secs(20), || server.all_requests().len() >= 10));
+    assert!(wait_until(Duration::from_secs(20), || server
+        .all_requests()
+        .len()
+        >= 10));
     let seen = server.all_requests();
     for pair in seen.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
-        assert!(gap >= Duration::from_millis(380), "two requests to one host {gap:?} apart");
+        assert!(
+            gap >= Duration::from_millis(380),
+            "two requests to one host {gap:?} apart"
+        );
     }
     assert_eq!(server.max_concurrent(), 1, "per_host_concurrency = 1");
 }
@@ -127,7 +186,10 @@ fn the_one_shot_check_is_polite_too() {
         server.set(&path, Route::html(PAGE));
         watches.push_str(&watch(&format!("p{i}"), &server.url(&path), "1h"));
     }
-    let env = Env::new("per_host_delay = \"300ms\"\nper_host_concurrency = 1", &watches);
+    let env = Env::new(
+        "per_host_delay = \"300ms\"\nper_host_concurrency = 1",
+        &watches,
+    );
     env.run(&["check"]).ok();
     let seen = server.all_requests();
     assert_eq!(seen.len(), 5);
@@ -144,13 +206,24 @@ fn retry_after_is_honoured() {
         "/busy",
         Route::status(503, "<html><body>Busy</body></html>").with_header("Retry-After", "3"),
     );
-    let env = Env::new("per_host_delay = \"0s\"", &watch("busy", &server.url("/busy"), "1s"));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &watch("busy", &server.url("/busy"), "1s"),
+    );
     let daemon = env.daemon("run");
-    assert!(wait_until(Duration::from_secs(20), || server.requests("/busy").len() >= 3), "{}", daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || server.requests("/busy").len()
+            >= 3),
+        "{}",
+        daemon.log()
+    );
     let seen = server.requests("/busy");
     for pair in seen.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
-        assert!(gap >= Duration::from_millis(2900), "Retry-After: 3 but the next request came {gap:?} later");
+        assert!(
+            gap >= Duration::from_millis(2900),
+            "Retry-After: 3 but the next request came {gap:?} later"
+        );
     }
 }
 
@@ -162,7 +235,9 @@ fn a_second_instance_is_refused() {
     let first = env.daemon("first");
     first.wait_log("chancery started", Duration::from_secs(10));
     let mut second = env.daemon("second");
-    let code = second.wait_exit(Duration::from_secs(10)).expect("second exits");
+    let code = second
+        .wait_exit(Duration::from_secs(10))
+        .expect("second exits");
     assert_ne!(code, 0);
     assert!(second.log().contains("already running"), "{}", second.log());
     // The CLI still works beside the daemon.
@@ -185,7 +260,10 @@ fn a_restart_does_not_recheck_what_was_just_checked() {
     let _daemon = env.daemon("run");
     // The overdue one is checked soon; the fresh one (checked seconds ago,
     // interval 1 h) is not checked again.
-    assert!(wait_until(Duration::from_secs(10), || server.requests("/overdue").len() >= 2));
+    assert!(wait_until(Duration::from_secs(10), || server
+        .requests("/overdue")
+        .len()
+        >= 2));
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(server.requests("/fresh").len(), 1);
 }

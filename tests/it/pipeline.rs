@@ -6,7 +6,10 @@ use std::time::Duration;
 use crate::support::{Behavior, Env, Route, Server, count, edit_once, fixture};
 
 fn one_watch(server: &Server, name: &str, path: &str, extra: &str) -> String {
-    format!("[[watch]]\nname = \"{name}\"\nurl = \"{}\"\n{extra}\n", server.url(path))
+    format!(
+        "[[watch]]\nname = \"{name}\"\nurl = \"{}\"\n{extra}\n",
+        server.url(path)
+    )
 }
 
 fn bmz() -> String {
@@ -18,7 +21,10 @@ fn lifecycle_first_seen_unchanged_edited_removed_restored() {
     let server = Server::start();
     let page = bmz();
     server.set("/statement", Route::html(page.clone()));
-    let env = Env::new("", &one_watch(&server, "bmz", "/statement", "select = [\"main\"]"));
+    let env = Env::new(
+        "",
+        &one_watch(&server, "bmz", "/statement", "select = [\"main\"]"),
+    );
 
     let run = env.run(&["check"]).ok();
     assert!(run.line_for("bmz").starts_with("bmz first-seen"), "{run:?}");
@@ -33,14 +39,31 @@ fn lifecycle_first_seen_unchanged_edited_removed_restored() {
 
     // The diff shows exactly the changed sentence, old and new.
     let diff = env.run(&["diff", "bmz", "--color", "never"]).ok();
-    let minus: Vec<&str> = diff.stdout.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).collect();
-    let plus: Vec<&str> = diff.stdout.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).collect();
+    let minus: Vec<&str> = diff
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+        .collect();
+    let plus: Vec<&str> = diff
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .collect();
     assert_eq!(minus.len(), 1, "{diff:?}");
     assert_eq!(plus.len(), 1, "{diff:?}");
-    assert!(minus[0].starts_with("-Die Bundesregierung war 2021 mit 1,2 Milliarden Euro"), "{diff:?}");
-    assert!(plus[0].starts_with("+Die Bundesregierung war 2021 mit 1,4 Milliarden Euro"), "{diff:?}");
+    assert!(
+        minus[0].starts_with("-Die Bundesregierung war 2021 mit 1,2 Milliarden Euro"),
+        "{diff:?}"
+    );
+    assert!(
+        plus[0].starts_with("+Die Bundesregierung war 2021 mit 1,4 Milliarden Euro"),
+        "{diff:?}"
+    );
 
-    server.set("/statement", Route::status(404, "<html><body><h1>Not found</h1></body></html>"));
+    server.set(
+        "/statement",
+        Route::status(404, "<html><body><h1>Not found</h1></body></html>"),
+    );
     let run = env.run(&["check"]).ok();
     assert!(run.line_for("bmz").starts_with("bmz removed"), "{run:?}");
     assert!(run.line_for("bmz").contains("HTTP 404"), "{run:?}");
@@ -82,7 +105,11 @@ fn lifecycle_first_seen_unchanged_edited_removed_restored() {
 #[test]
 fn counter_outside_select_never_produces_a_change() {
     let server = Server::start();
-    let page = edit_once(&bmz(), "</main>", "</main><div class=\"stats\">Visits: {{COUNTER}}</div>");
+    let page = edit_once(
+        &bmz(),
+        "</main>",
+        "</main><div class=\"stats\">Visits: {{COUNTER}}</div>",
+    );
     server.set("/counted", Route::html(page.clone()).with_counter());
     server.set("/control", Route::html(page).with_counter());
     let watches = format!(
@@ -94,18 +121,32 @@ fn counter_outside_select_never_produces_a_change() {
     env.run(&["check"]).ok();
     for _ in 0..2 {
         let run = env.run(&["check"]).ok();
-        assert!(run.line_for("with-select").starts_with("with-select unchanged"), "{run:?}");
+        assert!(
+            run.line_for("with-select")
+                .starts_with("with-select unchanged"),
+            "{run:?}"
+        );
         // The control proves the counter really changes the page.
-        assert!(run.line_for("no-select").starts_with("no-select edited"), "{run:?}");
+        assert!(
+            run.line_for("no-select").starts_with("no-select edited"),
+            "{run:?}"
+        );
     }
 }
 
 #[test]
 fn ignore_regex_removes_a_counter() {
     let server = Server::start();
-    let page = edit_once(&bmz(), "</main>", "</main><div class=\"stats\">Visits: {{COUNTER}}</div>");
+    let page = edit_once(
+        &bmz(),
+        "</main>",
+        "</main><div class=\"stats\">Visits: {{COUNTER}}</div>",
+    );
     server.set("/p", Route::html(page).with_counter());
-    let env = Env::new("", &one_watch(&server, "p", "/p", "ignore = ['Visits: \\d+']"));
+    let env = Env::new(
+        "",
+        &one_watch(&server, "p", "/p", "ignore = ['Visits: \\d+']"),
+    );
     env.run(&["check"]).ok();
     let run = env.run(&["check"]).ok();
     assert!(run.line_for("p").starts_with("p unchanged"), "{run:?}");
@@ -119,8 +160,15 @@ fn gbk_page_with_meta_only_charset_decodes_and_diffs() {
     let env = Env::new("", &one_watch(&server, "hebei", "/gbk", ""));
     env.run(&["check"]).ok();
     let show = env.run(&["show", "hebei"]).ok();
-    assert!(show.stdout.contains("一个约定，信守15年，感人至深；一段真情，延续15年"), "{show:?}");
-    assert!(show.stdout.contains("话剧《约定无期限》河北各市巡演结束"), "{show:?}");
+    assert!(
+        show.stdout
+            .contains("一个约定，信守15年，感人至深；一段真情，延续15年"),
+        "{show:?}"
+    );
+    assert!(
+        show.stdout.contains("话剧《约定无期限》河北各市巡演结束"),
+        "{show:?}"
+    );
 
     // Edit the statement in GBK bytes, as the site would.
     let (text, _, had_errors) = encoding_rs::GBK.decode(&bytes);
@@ -130,10 +178,23 @@ fn gbk_page_with_meta_only_charset_decodes_and_diffs() {
     assert!(!unmappable);
     server.set("/gbk", Route::html_unlabelled(edited_bytes.into_owned()));
     let run = env.run(&["check"]).ok();
-    assert!(run.line_for("hebei").starts_with("hebei edited +1 -1"), "{run:?}");
+    assert!(
+        run.line_for("hebei").starts_with("hebei edited +1 -1"),
+        "{run:?}"
+    );
     let diff = env.run(&["diff", "hebei", "--color", "never"]).ok();
-    assert!(diff.stdout.lines().any(|l| l.starts_with('-') && l.contains("感人至深")), "{diff:?}");
-    assert!(diff.stdout.lines().any(|l| l.starts_with('+') && l.contains("令人动容")), "{diff:?}");
+    assert!(
+        diff.stdout
+            .lines()
+            .any(|l| l.starts_with('-') && l.contains("感人至深")),
+        "{diff:?}"
+    );
+    assert!(
+        diff.stdout
+            .lines()
+            .any(|l| l.starts_with('+') && l.contains("令人动容")),
+        "{diff:?}"
+    );
 }
 
 #[test]
@@ -143,11 +204,17 @@ fn chinese_sentence_edit_gives_a_word_level_diff() {
     server.set("/zh", Route::html(page.clone()));
     let env = Env::new("", &one_watch(&server, "wuhan", "/zh", ""));
     env.run(&["check"]).ok();
-    let edited = edit_once(&page, "在抗击新冠肺炎疫情的日子里", "在抗击新冠肺炎疫情的那些日子里");
+    let edited = edit_once(
+        &page,
+        "在抗击新冠肺炎疫情的日子里",
+        "在抗击新冠肺炎疫情的那些日子里",
+    );
     server.set("/zh", Route::html(edited));
     env.run(&["check"]).ok();
 
-    let diff = env.run(&["diff", "wuhan", "--format", "word", "--color", "never"]).ok();
+    let diff = env
+        .run(&["diff", "wuhan", "--format", "word", "--color", "never"])
+        .ok();
     let line = diff
         .stdout
         .lines()
@@ -176,17 +243,35 @@ fn conditional_request_gets_304_and_adds_no_blob() {
         count(&env.db_path(), "checks"),
     );
     let run = env.run(&["check"]).ok();
-    assert!(run.line_for("etag").starts_with("etag unchanged"), "{run:?}");
+    assert!(
+        run.line_for("etag").starts_with("etag unchanged"),
+        "{run:?}"
+    );
     assert!(run.line_for("etag").contains("HTTP 304"), "{run:?}");
 
     let seen = server.requests("/etag");
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].headers.get("if-none-match"), None);
-    assert_eq!(seen[1].headers.get("if-none-match").map(String::as_str), Some("\"v1\""));
+    assert_eq!(
+        seen[1].headers.get("if-none-match").map(String::as_str),
+        Some("\"v1\"")
+    );
     assert_eq!(seen[1].status, 304);
-    assert_eq!(count(&env.db_path(), "bodies"), bodies, "a 304 stores no body");
-    assert_eq!(count(&env.db_path(), "texts"), texts, "a 304 stores no text");
-    assert_eq!(count(&env.db_path(), "checks"), checks + 1, "but the check is recorded");
+    assert_eq!(
+        count(&env.db_path(), "bodies"),
+        bodies,
+        "a 304 stores no body"
+    );
+    assert_eq!(
+        count(&env.db_path(), "texts"),
+        texts,
+        "a 304 stores no text"
+    );
+    assert_eq!(
+        count(&env.db_path(), "checks"),
+        checks + 1,
+        "but the check is recorded"
+    );
 }
 
 #[test]
@@ -197,11 +282,16 @@ fn unchanged_full_fetch_adds_one_row_and_no_blob() {
     server.set("/p", Route::html(page).with_counter());
     let env = Env::new("", &one_watch(&server, "p", "/p", ""));
     env.run(&["check"]).ok();
-    let before = ["bodies", "texts", "snapshots", "changes", "checks"].map(|t| count(&env.db_path(), t));
+    let before =
+        ["bodies", "texts", "snapshots", "changes", "checks"].map(|t| count(&env.db_path(), t));
     let run = env.run(&["check"]).ok();
     assert!(run.line_for("p").starts_with("p unchanged"), "{run:?}");
-    let after = ["bodies", "texts", "snapshots", "changes", "checks"].map(|t| count(&env.db_path(), t));
-    assert_eq!(after, [before[0], before[1], before[2], before[3], before[4] + 1]);
+    let after =
+        ["bodies", "texts", "snapshots", "changes", "checks"].map(|t| count(&env.db_path(), t));
+    assert_eq!(
+        after,
+        [before[0], before[1], before[2], before[3], before[4] + 1]
+    );
 }
 
 #[test]
@@ -209,7 +299,12 @@ fn hostile_pages_fail_cleanly_and_others_still_get_checked() {
     let server = Server::start();
     let big = vec![b'a'; 512 * 1024];
     server.set("/big", Route::html(big));
-    server.set("/endless", Route::html(Vec::new()).with_behavior(Behavior::Endless { bytes: 64 * 1024 * 1024 }));
+    server.set(
+        "/endless",
+        Route::html(Vec::new()).with_behavior(Behavior::Endless {
+            bytes: 64 * 1024 * 1024,
+        }),
+    );
     server.set(
         "/slow",
         Route::html(Vec::new()).with_behavior(Behavior::Slow {
@@ -217,8 +312,14 @@ fn hostile_pages_fail_cleanly_and_others_still_get_checked() {
             bytes: 100,
         }),
     );
-    server.set("/loop", Route::html(Vec::new()).with_behavior(Behavior::RedirectLoop));
-    server.set("/bomb", Route::html(gzip_bomb(32 * 1024 * 1024)).with_header("Content-Encoding", "gzip"));
+    server.set(
+        "/loop",
+        Route::html(Vec::new()).with_behavior(Behavior::RedirectLoop),
+    );
+    server.set(
+        "/bomb",
+        Route::html(gzip_bomb(32 * 1024 * 1024)).with_header("Content-Encoding", "gzip"),
+    );
     server.set("/ok", Route::html(bmz()));
     let watches: String = ["big", "endless", "slow", "loop", "bomb", "ok"]
         .iter()
@@ -265,7 +366,13 @@ fn an_error_never_replaces_the_last_good_snapshot() {
     server.set("/p", Route::html(bmz()));
     let env = Env::new("", &one_watch(&server, "p", "/p", ""));
     env.run(&["check"]).ok();
-    server.set("/p", Route::status(503, "<html><body><h1>Service Unavailable</h1></body></html>"));
+    server.set(
+        "/p",
+        Route::status(
+            503,
+            "<html><body><h1>Service Unavailable</h1></body></html>",
+        ),
+    );
     let run = env.run(&["check"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.line_for("p").starts_with("p error"), "{run:?}");
@@ -280,10 +387,21 @@ fn an_error_never_replaces_the_last_good_snapshot() {
 #[test]
 fn select_that_stops_matching_means_the_statement_is_gone() {
     let server = Server::start();
-    server.set("/p", Route::html("<html><body><div id=\"statement\"><p>We regret the incident.</p></div></body></html>"));
-    let env = Env::new("", &one_watch(&server, "p", "/p", "select = [\"#statement\"]"));
+    server.set(
+        "/p",
+        Route::html(
+            "<html><body><div id=\"statement\"><p>We regret the incident.</p></div></body></html>",
+        ),
+    );
+    let env = Env::new(
+        "",
+        &one_watch(&server, "p", "/p", "select = [\"#statement\"]"),
+    );
     env.run(&["check"]).ok();
-    server.set("/p", Route::html("<html><body><div id=\"other\"><p>Welcome</p></div></body></html>"));
+    server.set(
+        "/p",
+        Route::html("<html><body><div id=\"other\"><p>Welcome</p></div></body></html>"),
+    );
     let run = env.run(&["check"]).ok();
     assert!(run.line_for("p").starts_with("p removed"), "{run:?}");
     let diff = env.run(&["diff", "p", "--color", "never"]).ok();
@@ -298,11 +416,19 @@ fn gzip_encoded_pages_are_decoded() {
     let server = Server::start();
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(bmz().as_bytes()).expect("gzip");
-    server.set("/gz", Route::html(encoder.finish().expect("gzip")).with_header("Content-Encoding", "gzip"));
+    server.set(
+        "/gz",
+        Route::html(encoder.finish().expect("gzip")).with_header("Content-Encoding", "gzip"),
+    );
     let env = Env::new("", &one_watch(&server, "gz", "/gz", ""));
     env.run(&["check"]).ok();
     let show = env.run(&["show", "gz"]).ok();
     assert!(show.stdout.contains("Milliarden Euro"), "{show:?}");
     let seen = server.requests("/gz");
-    assert!(seen[0].headers.get("accept-encoding").is_some_and(|v| v.contains("gzip")));
+    assert!(
+        seen[0]
+            .headers
+            .get("accept-encoding")
+            .is_some_and(|v| v.contains("gzip"))
+    );
 }

@@ -32,11 +32,16 @@ pub struct Route {
 pub enum Behavior {
     Normal,
     /// Send headers, then one byte every `gap`, for `bytes` bytes.
-    Slow { gap: Duration, bytes: usize },
+    Slow {
+        gap: Duration,
+        bytes: usize,
+    },
     /// Redirect to the same path forever.
     RedirectLoop,
     /// Declare no length and stream this many bytes.
-    Endless { bytes: usize },
+    Endless {
+        bytes: usize,
+    },
 }
 
 impl Route {
@@ -117,7 +122,9 @@ pub struct Server {
 impl Server {
     pub fn start() -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -130,7 +137,9 @@ impl Server {
                         let (st, counter) = (st.clone(), counter.clone());
                         thread::spawn(move || serve(stream, &st, &counter));
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(5))
+                    }
                     Err(_) => break,
                 }
             }
@@ -143,7 +152,11 @@ impl Server {
     }
 
     pub fn set(&self, path: &str, route: Route) {
-        self.state.lock().expect("server state").routes.insert(path.to_owned(), route);
+        self.state
+            .lock()
+            .expect("server state")
+            .routes
+            .insert(path.to_owned(), route);
     }
 
     /// The most requests the server was answering at the same time.
@@ -158,7 +171,12 @@ impl Server {
 
     pub fn requests(&self, path: &str) -> Vec<Seen> {
         let state = self.state.lock().expect("server state");
-        state.seen.iter().filter(|s| s.path == path).cloned().collect()
+        state
+            .seen
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
     }
 }
 
@@ -191,8 +209,14 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let route = state.lock().expect("server state").routes.get(&path).cloned();
-    let route = route.unwrap_or_else(|| Route::status(404, "<html><body><h1>Not Found</h1></body></html>"));
+    let route = state
+        .lock()
+        .expect("server state")
+        .routes
+        .get(&path)
+        .cloned();
+    let route =
+        route.unwrap_or_else(|| Route::status(404, "<html><body><h1>Not Found</h1></body></html>"));
     let not_modified = route.etag.is_some() && headers.get("if-none-match") == route.etag.as_ref();
     let status = match (&route.behavior, not_modified) {
         (Behavior::RedirectLoop, _) => 302,
@@ -215,8 +239,10 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
 }
 
 fn respond(stream: &mut TcpStream, route: &Route, path: &str, status: u16, counter: &AtomicU64) {
-
-    let mut out = format!("HTTP/1.1 {status} {}\r\nConnection: close\r\n", reason(status));
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\n",
+        reason(status)
+    );
     if let Some(etag) = &route.etag {
         out.push_str(&format!("ETag: {etag}\r\n"));
     }
@@ -228,7 +254,11 @@ fn respond(stream: &mut TcpStream, route: &Route, path: &str, status: u16, count
     for (k, v) in &route.headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    let mut body = if status == 304 { Vec::new() } else { route.body.clone() };
+    let mut body = if status == 304 {
+        Vec::new()
+    } else {
+        route.body.clone()
+    };
     if route.counter {
         let n = counter.fetch_add(1, Ordering::SeqCst).to_string();
         body = replace(&body, b"{{COUNTER}}", n.as_bytes());
@@ -297,12 +327,18 @@ pub fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
 /// Replaces `old` by `new` exactly once in `haystack`, failing the test if
 /// `old` is not there exactly once (so an edit can never silently miss).
 pub fn edit_once(haystack: &str, old: &str, new: &str) -> String {
-    assert_eq!(haystack.matches(old).count(), 1, "edit target {old:?} must occur once");
+    assert_eq!(
+        haystack.matches(old).count(),
+        1,
+        "edit target {old:?} must occur once"
+    );
     haystack.replacen(old, new, 1)
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("read fixture {}: {e}", path.display()))
 }
 
@@ -352,7 +388,8 @@ impl Run {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self:?}"))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self:?}"))
     }
 }
 
@@ -383,7 +420,10 @@ impl Env {
 
     /// Runs `chancery --config <config> args…` and waits (60 s at most).
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut all = vec!["--config".to_owned(), self.config_path().display().to_string()];
+        let mut all = vec![
+            "--config".to_owned(),
+            self.config_path().display().to_string(),
+        ];
         all.extend(args.iter().map(|s| (*s).to_owned()));
         run_binary(&all, self.dir.path())
     }
@@ -397,8 +437,10 @@ impl Env {
     fn spawn_logged(&self, args: &[&str], log: &str) -> std::process::Child {
         let mut cmd = command(self.dir.path());
         cmd.arg("--config").arg(self.config_path()).args(args);
-        let out = std::fs::File::create(self.dir.path().join(format!("{log}.out"))).expect("log file");
-        let err = std::fs::File::create(self.dir.path().join(format!("{log}.err"))).expect("log file");
+        let out =
+            std::fs::File::create(self.dir.path().join(format!("{log}.out"))).expect("log file");
+        let err =
+            std::fs::File::create(self.dir.path().join(format!("{log}.err"))).expect("log file");
         cmd.stdout(out).stderr(err);
         cmd.spawn().expect("spawn chancery")
     }
