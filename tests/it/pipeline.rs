@@ -432,3 +432,44 @@ fn gzip_encoded_pages_are_decoded() {
             .is_some_and(|v| v.contains("gzip"))
     );
 }
+
+#[test]
+fn changing_a_filter_rebaselines_instead_of_reporting_an_edit() {
+    let server = Server::start();
+    let page = "<html><body><div id=\"statement\"><p>We regret the incident.</p></div>\
+                <div class=\"share\">Share on social media</div></body></html>";
+    server.set("/p", Route::html(page));
+    let url = server.url("/p");
+    let env = Env::new("", &one_watch(&server, "p", "/p", ""));
+    env.run(&["check"]).ok();
+
+    // The user narrows the watch to the statement: no edit is reported.
+    env.write_config(
+        "",
+        &format!("[[watch]]\nname = \"p\"\nurl = \"{url}\"\nexclude = [\".share\"]\n"),
+    );
+    let run = env.run(&["check"]).ok();
+    assert!(run.line_for("p").starts_with("p unchanged"), "{run:?}");
+    let history = env.run(&["history", "p", "--json"]).ok().json();
+    let kinds: Vec<&str> = history["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["rebaselined", "first-seen"], "{history:#}");
+    let show = env.run(&["show", "p"]).ok();
+    assert_eq!(show.stdout, "We regret the incident.\n");
+
+    // A filter change and a real edit at once: the edit is still reported,
+    // measured against the re-normalized baseline.
+    server.set("/p", Route::html(page.replace("regret", "deeply regret")));
+    env.write_config("", &format!("[[watch]]\nname = \"p\"\nurl = \"{url}\"\nexclude = [\".share\"]\nignore = [\"social\"]\n"));
+    let run = env.run(&["check"]).ok();
+    assert!(run.line_for("p").starts_with("p edited +1 -1"), "{run:?}");
+    let list = env.run(&["list", "--json"]).ok().json();
+    assert_eq!(
+        list[0]["n_changes"], 1,
+        "baselines are not changes: {list:#}"
+    );
+}
