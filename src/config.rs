@@ -30,6 +30,125 @@ pub struct Config {
     pub daemon: Daemon,
     /// Watches in file order; names are unique.
     pub watches: Vec<Watch>,
+    /// The mail server, if any subscriber has `email`.
+    pub smtp: Option<Smtp>,
+    /// Who gets alerts, in file order; names are unique.
+    pub subscribers: Vec<Subscriber>,
+}
+
+/// A secret (SMTP password, webhook key) read from the environment or a
+/// file. Its `Debug` and `Display` never show the value, so it cannot leak
+/// into logs or error messages by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Wraps a value (tests and `notify test`).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How to reach the SMTP server (`[smtp]`).
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The `From:` mailbox, e.g. `Chancery <alerts@example.org>`.
+    pub from: String,
+    /// Bound on one delivery, connection to last reply.
+    pub timeout: Duration,
+}
+
+/// Transport security for SMTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (only for a relay on the same host).
+    None,
+    /// Plain connection upgraded with STARTTLS (port 587); refused if the
+    /// server does not offer it.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// The events a subscriber can choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    Edited,
+    Removed,
+    Restored,
+}
+
+impl Event {
+    /// The event a recorded change raises, if it raises one.
+    pub fn of(kind: crate::model::ChangeKind) -> Option<Event> {
+        match kind {
+            crate::model::ChangeKind::Edited => Some(Event::Edited),
+            crate::model::ChangeKind::Removed => Some(Event::Removed),
+            crate::model::ChangeKind::Restored => Some(Event::Restored),
+            crate::model::ChangeKind::FirstSeen | crate::model::ChangeKind::Rebaselined => None,
+        }
+    }
+
+    /// The stable name used in subjects, headers and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Edited => "edited",
+            Event::Removed => "removed",
+            Event::Restored => "restored",
+        }
+    }
+}
+
+/// Where a subscriber's alerts go.
+#[derive(Debug, Clone)]
+pub enum Channel {
+    /// Mail to these addresses through `[smtp]`.
+    Email(Vec<String>),
+    /// A signed JSON `POST` to this URL.
+    Webhook { url: Url, secret: Option<Secret> },
+}
+
+/// Someone who gets alerts (`[[subscriber]]`).
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// Unique; watches name it in `notify`.
+    pub name: String,
+    pub channel: Channel,
+    /// The events wanted (default: all three).
+    pub events: Vec<Event>,
+    /// Edits whose changed ratio is below this are not alerted.
+    pub min_change: f64,
+}
+
+impl Subscriber {
+    /// Whether a change of `event` with `changed_ratio` is for this subscriber.
+    pub fn wants(&self, event: Event, changed_ratio: f64) -> bool {
+        self.events.contains(&event) && (event != Event::Edited || changed_ratio >= self.min_change)
+    }
 }
 
 /// Settings shared by every watch (`[daemon]`).
@@ -222,6 +341,36 @@ struct RawConfig {
     daemon: RawDaemon,
     #[serde(default)]
     watch: Vec<RawWatch>,
+    smtp: Option<Spanned<RawSmtp>>,
+    #[serde(default)]
+    subscriber: Vec<RawSubscriber>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    tls: Option<SmtpTls>,
+    username: Option<String>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    from: Spanned<String>,
+    #[serde(default, deserialize_with = "de_duration")]
+    timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubscriber {
+    name: Spanned<String>,
+    #[serde(default)]
+    email: Vec<Spanned<String>>,
+    webhook: Option<Spanned<String>>,
+    secret_env: Option<Spanned<String>>,
+    secret_file: Option<Spanned<String>>,
+    events: Option<Vec<Event>>,
+    min_change: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -370,6 +519,7 @@ fn validate(
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut watches = Vec::with_capacity(raw.watch.len());
+    let notify_spans: Vec<Vec<Spanned<String>>> = raw.watch.iter().map(|w| w.notify.clone()).collect();
     for (i, w) in raw.watch.into_iter().enumerate() {
         let name = w.name.get_ref().clone();
         let key = |field: &str| format!("watch[{i}].{field}");
@@ -465,11 +615,160 @@ fn validate(
             });
         }
     }
+    let smtp = raw.smtp.map(|smtp| validate_smtp(&mut v, base_dir, smtp));
+    let subscribers = validate_subscribers(&mut v, base_dir, raw.subscriber, smtp.is_some());
+    for (i, spans) in notify_spans.iter().enumerate() {
+        for (j, n) in spans.iter().enumerate() {
+            if !n.get_ref().trim().is_empty() && !subscribers.iter().any(|s| &s.name == n.get_ref()) {
+                v.report(
+                    n,
+                    format!("watch[{i}].notify[{j}]"),
+                    format!("no [[subscriber]] named {:?}", n.get_ref()),
+                );
+            }
+        }
+    }
     Config {
         path: path.to_owned(),
         daemon,
         watches,
+        smtp,
+        subscribers,
     }
+}
+
+/// Reads a secret from `NAME_env` or `NAME_file`; errors name the key and
+/// the variable or file, never the value.
+fn secret(
+    v: &mut Validator<'_>,
+    base_dir: &Path,
+    key: &str,
+    env: Option<&Spanned<String>>,
+    file: Option<&Spanned<String>>,
+) -> Option<Secret> {
+    match (env, file) {
+        (Some(env), Some(_)) => {
+            v.report(env, format!("{key}_env"), format!("set either {key}_env or {key}_file, not both"));
+            None
+        }
+        (Some(env), None) => match std::env::var(env.get_ref()) {
+            Ok(value) if !value.is_empty() => Some(Secret(value)),
+            _ => {
+                v.report(env, format!("{key}_env"), format!("environment variable {} is not set", env.get_ref()));
+                None
+            }
+        },
+        (None, Some(file)) => {
+            let path = base_dir.join(file.get_ref());
+            match std::fs::read_to_string(&path) {
+                Ok(value) => Some(Secret(value.trim_end_matches(['\r', '\n']).to_owned())),
+                Err(e) => {
+                    v.report(file, format!("{key}_file"), format!("cannot read {}: {e}", path.display()));
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+fn validate_smtp(v: &mut Validator<'_>, base_dir: &Path, raw: Spanned<RawSmtp>) -> Smtp {
+    let at = raw.span();
+    let raw = raw.into_inner();
+    let tls = raw.tls.unwrap_or(SmtpTls::Starttls);
+    let password = secret(v, base_dir, "smtp.password", raw.password_env.as_ref(), raw.password_file.as_ref());
+    if password.is_some() && raw.username.is_none() {
+        let spanned = Spanned::new(at.clone(), ());
+        v.report(&spanned, "smtp.username".to_owned(), "a password needs a username");
+    }
+    if !raw.from.get_ref().contains('@') {
+        v.report(&raw.from, "smtp.from".to_owned(), format!("{:?} is not a mailbox like \"Chancery <alerts@example.org>\"", raw.from.get_ref()));
+    }
+    Smtp {
+        host: raw.host,
+        port: raw.port.unwrap_or(match tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        }),
+        tls,
+        username: raw.username,
+        password,
+        from: raw.from.into_inner(),
+        timeout: raw.timeout.unwrap_or(Duration::from_secs(30)),
+    }
+}
+
+fn validate_subscribers(
+    v: &mut Validator<'_>,
+    base_dir: &Path,
+    raw: Vec<RawSubscriber>,
+    have_smtp: bool,
+) -> Vec<Subscriber> {
+    let mut out: Vec<Subscriber> = Vec::with_capacity(raw.len());
+    for (i, s) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("subscriber[{i}].{field}");
+        let name = s.name.get_ref().clone();
+        if !valid_name(&name) {
+            v.report(&s.name, key("name"), format!("{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"));
+        } else if out.iter().any(|o| o.name == name) {
+            v.report(&s.name, key("name"), format!("duplicate subscriber name {name:?}"));
+        }
+        let channel = match (s.email.is_empty(), &s.webhook) {
+            (false, Some(hook)) => {
+                v.report(hook, key("webhook"), "a subscriber has email or webhook, not both: define two subscribers");
+                None
+            }
+            (false, None) => {
+                for (j, addr) in s.email.iter().enumerate() {
+                    let a = addr.get_ref();
+                    if a.parse::<lettre::Address>().is_err() {
+                        v.report(addr, key(&format!("email[{j}]")), format!("{a:?} is not an email address"));
+                    }
+                }
+                if !have_smtp {
+                    v.report(&s.name, key("email"), "email needs an [smtp] table");
+                }
+                Some(Channel::Email(s.email.iter().map(|e| e.get_ref().clone()).collect()))
+            }
+            (true, Some(hook)) => match Url::parse(hook.get_ref()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                    let secret = secret(v, base_dir, &key("secret"), s.secret_env.as_ref(), s.secret_file.as_ref());
+                    Some(Channel::Webhook { url, secret })
+                }
+                _ => {
+                    v.report(hook, key("webhook"), format!("{:?} is not an http or https URL", hook.get_ref()));
+                    None
+                }
+            },
+            (true, None) => {
+                v.report(&s.name, key("name"), "a subscriber needs email or webhook");
+                None
+            }
+        };
+        if (s.secret_env.is_some() || s.secret_file.is_some()) && s.webhook.is_none() {
+            if let Some(at) = s.secret_env.as_ref().or(s.secret_file.as_ref()) {
+                v.report(at, key("secret_env"), "a secret is only used with webhook");
+            }
+        }
+        let min_change = match &s.min_change {
+            Some(m) if !(0.0..=1.0).contains(m.get_ref()) => {
+                v.report(m, key("min_change"), "must be between 0.0 and 1.0 (a share of the text)");
+                0.0
+            }
+            Some(m) => *m.get_ref(),
+            None => 0.0,
+        };
+        if let Some(channel) = channel {
+            out.push(Subscriber {
+                name,
+                channel,
+                events: s.events.unwrap_or_else(|| vec![Event::Edited, Event::Removed, Event::Restored]),
+                min_change,
+            });
+        }
+    }
+    out
 }
 
 /// `[a-z0-9._-]+`, not starting with a dot (names become CLI arguments).
@@ -551,6 +850,10 @@ notify = ["desk"]
 [[watch]]
 name = "mfa"
 url = "http://example.org/"
+
+[[subscriber]]
+name = "desk"
+webhook = "https://hooks.example.org/chancery"
 "##;
 
     #[test]
@@ -674,6 +977,75 @@ select = ["div[["]
         let msg = err.to_string();
         assert!(msg.starts_with("conf/test.toml:4:"), "{msg}");
         assert!(msg.contains("watch[0].interval"), "{msg}");
+    }
+
+    #[test]
+    fn notification_config_and_its_errors() {
+        let text = r#"
+[smtp]
+host = "smtp.example.org"
+tls = "starttls"
+username = "alerts@example.org"
+password_file = "no-such-password-file"
+from = "Chancery <alerts@example.org>"
+
+[[subscriber]]
+name = "desk"
+email = ["desk@example.org", "not-an-address"]
+events = ["edited", "removed"]
+min_change = 0.05
+
+[[subscriber]]
+name = "hook"
+webhook = "https://hooks.example.org/chancery"
+secret_env = "CHANCERY_TEST_SURELY_UNSET_VARIABLE"
+
+[[watch]]
+name = "a"
+url = "https://a.example/"
+notify = ["desk", "nobody"]
+"#;
+        let p = problems(text);
+        let keys: Vec<(usize, &str)> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
+        assert!(keys.contains(&(6, "smtp.password_file")), "{p:?}");
+        assert!(keys.contains(&(11, "subscriber[0].email[1]")), "{p:?}");
+        assert!(keys.contains(&(18, "subscriber[1].secret_env")), "{p:?}");
+        assert!(keys.contains(&(23, "watch[0].notify[1]")), "{p:?}");
+        let unset = p.iter().find(|p| p.key == "subscriber[1].secret_env").expect("reported");
+        assert!(unset.message.contains("CHANCERY_TEST_SURELY_UNSET_VARIABLE is not set"), "{unset:?}");
+
+        let p = problems("[[subscriber]]\nname = \"desk\"\nemail = [\"desk@example.org\"]\n");
+        assert_eq!((p[0].line, p[0].key.as_str()), (2, "subscriber[0].email"), "{p:?}");
+        assert!(p[0].message.contains("[smtp]"), "{p:?}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("smtp.pw"), "hunter2-secret\n").expect("write");
+        let text = "[smtp]\nhost = \"h\"\nusername = \"u\"\npassword_file = \"smtp.pw\"\nfrom = \"a@b.example\"\n";
+        let c = parse(&dir.path().join("c.toml"), text, None).expect("valid");
+        let smtp = c.smtp.expect("smtp");
+        assert_eq!(smtp.port, 587, "starttls by default");
+        assert!(!format!("{smtp:?}").contains("hunter2"));
+        let password = smtp.password.expect("password");
+        assert_eq!(password.expose(), "hunter2-secret");
+        assert_eq!(password.to_string(), "***");
+    }
+
+    #[test]
+    fn subscriber_filters() {
+        let c = parse_str(GOOD).expect("valid");
+        let desk = &c.subscribers[0];
+        assert!(desk.wants(Event::Edited, 0.0));
+        let picky = Subscriber {
+            events: vec![Event::Edited],
+            min_change: 0.1,
+            ..desk.clone()
+        };
+        assert!(!picky.wants(Event::Edited, 0.05));
+        assert!(picky.wants(Event::Edited, 0.2));
+        assert!(!picky.wants(Event::Removed, 1.0));
     }
 
     #[test]

@@ -20,5 +20,6 @@ pub mod hash;
 pub mod logging;
 pub mod model;
 pub mod normalize;
+pub mod notify;
 pub mod schedule;
 pub mod store;

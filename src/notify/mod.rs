@@ -1,0 +1,135 @@
+//! Alerts: who is told about a change, and how.
+//!
+//! Recording a change queues one alert per interested subscriber in the
+//! same store transaction (the outbox), so no alert is lost to a crash. The
+//! delivery worker ([`outbox`]) sends queued alerts by email ([`email`]) or
+//! signed webhook ([`webhook`]), retries failures with backoff, and gives up
+//! only after `alert_max_age`. Alerts are rendered at delivery from the
+//! stored history ([`AlertData`]), so the outbox row stays small.
+
+pub mod email;
+
+use serde::Serialize;
+
+use crate::diff::DiffSummary;
+use crate::model::Timestamp;
+
+/// One side of a change, as an alert shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotData {
+    /// The snapshot id in the history (`chancery show WATCH ID`).
+    pub id: i64,
+    /// SHA-256 of the normalized text.
+    pub sha256: String,
+    pub fetched_at: Timestamp,
+    pub text: String,
+}
+
+/// Everything an alert renders, read from the history at delivery time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertData {
+    /// Stable across retries: receivers deduplicate on it.
+    pub id: String,
+    /// `edited`, `removed`, `restored`, or `test`.
+    pub event: String,
+    pub watch_name: String,
+    pub watch_url: String,
+    pub detected_at: Timestamp,
+    /// The text before the change (none for a test alert).
+    pub previous: Option<SnapshotData>,
+    /// The text after the change (none for a removal).
+    pub current: Option<SnapshotData>,
+    /// The HTTP status of the check that detected the change.
+    pub status: Option<u16>,
+    pub summary: DiffSummary,
+}
+
+impl AlertData {
+    /// A clearly marked test alert for `chancery notify test`.
+    pub fn test(id: String, subscriber: &str) -> AlertData {
+        let now = Timestamp::now();
+        let previous = "This is a test alert from chancery.\nThe statement read like this before.".to_owned();
+        let current = format!(
+            "This is a test alert from chancery.\nThe statement reads like this now.\nSent to subscriber {subscriber} by `chancery notify test`."
+        );
+        let snapshot = |id: i64, text: String| SnapshotData {
+            id,
+            sha256: crate::hash::sha256_hex(text.as_bytes()),
+            fetched_at: now,
+            text,
+        };
+        let summary = crate::diff::summarize(&previous, &current);
+        AlertData {
+            id,
+            event: "test".to_owned(),
+            watch_name: "chancery-test".to_owned(),
+            watch_url: "https://example.invalid/chancery-test".to_owned(),
+            detected_at: now,
+            previous: Some(snapshot(0, previous)),
+            current: Some(snapshot(0, current)),
+            status: Some(200),
+            summary,
+        }
+    }
+
+    /// The text before and after (empty when absent).
+    pub fn texts(&self) -> (&str, &str) {
+        (
+            self.previous.as_ref().map_or("", |s| s.text.as_str()),
+            self.current.as_ref().map_or("", |s| s.text.as_str()),
+        )
+    }
+
+    /// Labels for the two sides of a diff, e.g. `mfa@12 (2026-11-28T12:00:00Z)`.
+    pub fn labels(&self) -> (String, String) {
+        let label = |s: &Option<SnapshotData>, absent: &str| match s {
+            Some(s) => format!("{}@{} ({})", self.watch_name, s.id, s.fetched_at),
+            None => format!("{}@{absent}", self.watch_name),
+        };
+        (label(&self.previous, "none"), label(&self.current, "removed"))
+    }
+
+    /// The unified diff of the normalized texts, as webhooks and the
+    /// plain-text mail part carry it.
+    pub fn unified_diff(&self) -> String {
+        let (old, new) = self.texts();
+        let (old_label, new_label) = self.labels();
+        crate::diff::render(
+            old,
+            new,
+            crate::diff::Format::Unified,
+            &crate::diff::RenderOptions {
+                old_label,
+                new_label,
+                ..Default::default()
+            },
+        )
+    }
+}
+
+/// Why a delivery failed, and whether retrying can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    /// True when retrying cannot succeed (e.g. HTTP 410, SMTP 5xx): the
+    /// alert is marked failed at once.
+    pub permanent: bool,
+    /// One sentence for the log and `chancery outbox`; never contains a secret.
+    pub message: String,
+}
+
+impl DeliveryError {
+    pub fn transient(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            permanent: false,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            permanent: true,
+            message: message.into(),
+        }
+    }
+}
