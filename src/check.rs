@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::classify::{Observation, classify};
-use crate::config::{Daemon, Watch};
+use crate::config::{Config, Subscriber, Watch};
 use crate::diff::{self, DiffSummary};
 use crate::fetch::robots::RobotsCache;
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
@@ -161,17 +161,22 @@ pub struct Pipeline {
     pub fetcher: Fetcher,
     pub store: SharedStore,
     pub robots: Option<Arc<RobotsCache>>,
+    /// Who gets alerts; a change queues theirs in its own transaction.
+    pub subscribers: Arc<Vec<Subscriber>>,
 }
 
 impl Pipeline {
-    /// A pipeline with the fetch settings and robots policy of `daemon`.
-    pub fn new(daemon: &Daemon, store: SharedStore) -> Result<Pipeline, FetchError> {
+    /// A pipeline with the fetch settings, robots policy and subscribers of
+    /// `config`.
+    pub fn new(config: &Config, store: SharedStore) -> Result<Pipeline, FetchError> {
+        let daemon = &config.daemon;
         Ok(Pipeline {
             fetcher: Fetcher::new(FetchOptions::from_config(daemon))?,
             store,
             robots: daemon
                 .respect_robots
                 .then(|| Arc::new(RobotsCache::new(&daemon.user_agent))),
+            subscribers: Arc::new(config.subscribers.clone()),
         })
     }
 
@@ -241,6 +246,7 @@ impl Pipeline {
         let context = Context {
             filters_sha256: filters,
             filters_changed,
+            subscribers: self.subscribers.clone(),
         };
         self.store
             .run(move |s| record(s, &watch_owned, &state, started_at, fetched, &context))
@@ -365,6 +371,7 @@ struct Context {
     /// (no stored raw body): this check's text becomes the new baseline
     /// instead of counting as an edit.
     filters_changed: bool,
+    subscribers: Arc<Vec<Subscriber>>,
 }
 
 /// How a filter change was handled before the fetch.
@@ -444,6 +451,7 @@ fn rebaseline(
             summary: summary.clone(),
         }),
         filters_sha256: Some(filters_sha256.to_owned()),
+        alerts: Vec::new(),
     };
     let recorded = store.record_check(&check)?;
     Ok(Rebaseline::Done(CheckReport {
@@ -543,6 +551,10 @@ fn record(
         |r| r.elapsed,
     );
     let summary = change.as_ref().map(|c| c.summary.clone());
+    let alerts = change
+        .as_ref()
+        .map(|c| crate::notify::alerts_for(watch, &context.subscribers, c.kind, &c.summary))
+        .unwrap_or_default();
     let new_check = NewCheck {
         watch_id: state.watch_id,
         started_at,
@@ -561,6 +573,7 @@ fn record(
         snapshot,
         change,
         filters_sha256: Some(context.filters_sha256.clone()),
+        alerts,
     };
     let recorded = store.record_check(&new_check)?;
     Ok(CheckReport {

@@ -173,6 +173,11 @@ pub struct Daemon {
     pub per_host_delay: Duration,
     /// Fetch robots.txt per host and skip disallowed URLs.
     pub respect_robots: bool,
+    /// Wait before the first retry of a failed alert (doubled each time, at
+    /// most an hour).
+    pub alert_retry: Duration,
+    /// A failing alert is retried for this long, then marked failed.
+    pub alert_max_age: Duration,
 }
 
 impl Daemon {
@@ -268,13 +273,29 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
         .ok_or(ConfigError::NotFound)
 }
 
-/// Reads and validates a config file.
+/// Whether to read secrets (SMTP password, webhook keys) while loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// Read them; a missing variable or file is a config error. For
+    /// commands that send alerts.
+    Read,
+    /// Leave them unread (as `None`). For commands that only read the
+    /// history, so `history` works without the daemon's environment.
+    Skip,
+}
+
+/// Reads and validates a config file, secrets included.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, Secrets::Read)
+}
+
+/// Reads and validates a config file; `secrets` says whether to read them.
+pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(path, &text, state_directory_env().as_deref())
+    parse_with(path, &text, state_directory_env().as_deref(), secrets)
 }
 
 /// `$STATE_DIRECTORY` as systemd sets it (the first of a colon-separated list).
@@ -292,13 +313,23 @@ pub fn parse(
     text: &str,
     state_directory: Option<&Path>,
 ) -> Result<Config, ConfigError> {
+    parse_with(path, text, state_directory, Secrets::Read)
+}
+
+/// [`parse`], choosing whether to read secrets.
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    state_directory: Option<&Path>,
+    secrets: Secrets,
+) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         path: path.to_owned(),
         problems,
     };
     let raw = deserialize(text).map_err(|p| invalid(vec![p]))?;
     let mut problems = Vec::new();
-    let config = validate(path, text, raw, state_directory, &mut problems);
+    let config = validate(path, text, raw, state_directory, &mut problems, secrets);
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -390,6 +421,10 @@ struct RawDaemon {
     #[serde(default, deserialize_with = "de_duration")]
     per_host_delay: Option<Duration>,
     respect_robots: Option<bool>,
+    #[serde(default, deserialize_with = "de_duration")]
+    alert_retry: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    alert_max_age: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -446,6 +481,7 @@ const DEFAULT_PER_HOST_DELAY: Duration = Duration::from_secs(1);
 struct Validator<'a> {
     text: &'a str,
     problems: &'a mut Vec<Problem>,
+    secrets: Secrets,
 }
 
 impl Validator<'_> {
@@ -489,8 +525,13 @@ fn validate(
     raw: RawConfig,
     state_directory: Option<&Path>,
     problems: &mut Vec<Problem>,
+    secrets: Secrets,
 ) -> Config {
-    let mut v = Validator { text, problems };
+    let mut v = Validator {
+        text,
+        problems,
+        secrets,
+    };
     let d = raw.daemon;
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let state_dir = match d.state_dir {
@@ -515,11 +556,16 @@ fn validate(
         ),
         per_host_delay: d.per_host_delay.unwrap_or(DEFAULT_PER_HOST_DELAY),
         respect_robots: d.respect_robots.unwrap_or(false),
+        alert_retry: d.alert_retry.unwrap_or(Duration::from_secs(30)),
+        alert_max_age: d
+            .alert_max_age
+            .unwrap_or(Duration::from_secs(3 * 24 * 3600)),
     };
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut watches = Vec::with_capacity(raw.watch.len());
-    let notify_spans: Vec<Vec<Spanned<String>>> = raw.watch.iter().map(|w| w.notify.clone()).collect();
+    let notify_spans: Vec<Vec<Spanned<String>>> =
+        raw.watch.iter().map(|w| w.notify.clone()).collect();
     for (i, w) in raw.watch.into_iter().enumerate() {
         let name = w.name.get_ref().clone();
         let key = |field: &str| format!("watch[{i}].{field}");
@@ -619,7 +665,8 @@ fn validate(
     let subscribers = validate_subscribers(&mut v, base_dir, raw.subscriber, smtp.is_some());
     for (i, spans) in notify_spans.iter().enumerate() {
         for (j, n) in spans.iter().enumerate() {
-            if !n.get_ref().trim().is_empty() && !subscribers.iter().any(|s| &s.name == n.get_ref()) {
+            if !n.get_ref().trim().is_empty() && !subscribers.iter().any(|s| &s.name == n.get_ref())
+            {
                 v.report(
                     n,
                     format!("watch[{i}].notify[{j}]"),
@@ -648,13 +695,22 @@ fn secret(
 ) -> Option<Secret> {
     match (env, file) {
         (Some(env), Some(_)) => {
-            v.report(env, format!("{key}_env"), format!("set either {key}_env or {key}_file, not both"));
+            v.report(
+                env,
+                format!("{key}_env"),
+                format!("set either {key}_env or {key}_file, not both"),
+            );
             None
         }
+        _ if v.secrets == Secrets::Skip => None,
         (Some(env), None) => match std::env::var(env.get_ref()) {
             Ok(value) if !value.is_empty() => Some(Secret(value)),
             _ => {
-                v.report(env, format!("{key}_env"), format!("environment variable {} is not set", env.get_ref()));
+                v.report(
+                    env,
+                    format!("{key}_env"),
+                    format!("environment variable {} is not set", env.get_ref()),
+                );
                 None
             }
         },
@@ -663,7 +719,11 @@ fn secret(
             match std::fs::read_to_string(&path) {
                 Ok(value) => Some(Secret(value.trim_end_matches(['\r', '\n']).to_owned())),
                 Err(e) => {
-                    v.report(file, format!("{key}_file"), format!("cannot read {}: {e}", path.display()));
+                    v.report(
+                        file,
+                        format!("{key}_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    );
                     None
                 }
             }
@@ -676,13 +736,30 @@ fn validate_smtp(v: &mut Validator<'_>, base_dir: &Path, raw: Spanned<RawSmtp>) 
     let at = raw.span();
     let raw = raw.into_inner();
     let tls = raw.tls.unwrap_or(SmtpTls::Starttls);
-    let password = secret(v, base_dir, "smtp.password", raw.password_env.as_ref(), raw.password_file.as_ref());
+    let password = secret(
+        v,
+        base_dir,
+        "smtp.password",
+        raw.password_env.as_ref(),
+        raw.password_file.as_ref(),
+    );
     if password.is_some() && raw.username.is_none() {
         let spanned = Spanned::new(at.clone(), ());
-        v.report(&spanned, "smtp.username".to_owned(), "a password needs a username");
+        v.report(
+            &spanned,
+            "smtp.username".to_owned(),
+            "a password needs a username",
+        );
     }
     if !raw.from.get_ref().contains('@') {
-        v.report(&raw.from, "smtp.from".to_owned(), format!("{:?} is not a mailbox like \"Chancery <alerts@example.org>\"", raw.from.get_ref()));
+        v.report(
+            &raw.from,
+            "smtp.from".to_owned(),
+            format!(
+                "{:?} is not a mailbox like \"Chancery <alerts@example.org>\"",
+                raw.from.get_ref()
+            ),
+        );
     }
     Smtp {
         host: raw.host,
@@ -710,34 +787,64 @@ fn validate_subscribers(
         let key = |field: &str| format!("subscriber[{i}].{field}");
         let name = s.name.get_ref().clone();
         if !valid_name(&name) {
-            v.report(&s.name, key("name"), format!("{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"));
+            v.report(
+                &s.name,
+                key("name"),
+                format!(
+                    "{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"
+                ),
+            );
         } else if out.iter().any(|o| o.name == name) {
-            v.report(&s.name, key("name"), format!("duplicate subscriber name {name:?}"));
+            v.report(
+                &s.name,
+                key("name"),
+                format!("duplicate subscriber name {name:?}"),
+            );
         }
         let channel = match (s.email.is_empty(), &s.webhook) {
             (false, Some(hook)) => {
-                v.report(hook, key("webhook"), "a subscriber has email or webhook, not both: define two subscribers");
+                v.report(
+                    hook,
+                    key("webhook"),
+                    "a subscriber has email or webhook, not both: define two subscribers",
+                );
                 None
             }
             (false, None) => {
                 for (j, addr) in s.email.iter().enumerate() {
                     let a = addr.get_ref();
                     if a.parse::<lettre::Address>().is_err() {
-                        v.report(addr, key(&format!("email[{j}]")), format!("{a:?} is not an email address"));
+                        v.report(
+                            addr,
+                            key(&format!("email[{j}]")),
+                            format!("{a:?} is not an email address"),
+                        );
                     }
                 }
                 if !have_smtp {
                     v.report(&s.name, key("email"), "email needs an [smtp] table");
                 }
-                Some(Channel::Email(s.email.iter().map(|e| e.get_ref().clone()).collect()))
+                Some(Channel::Email(
+                    s.email.iter().map(|e| e.get_ref().clone()).collect(),
+                ))
             }
             (true, Some(hook)) => match Url::parse(hook.get_ref()) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                    let secret = secret(v, base_dir, &key("secret"), s.secret_env.as_ref(), s.secret_file.as_ref());
+                    let secret = secret(
+                        v,
+                        base_dir,
+                        &key("secret"),
+                        s.secret_env.as_ref(),
+                        s.secret_file.as_ref(),
+                    );
                     Some(Channel::Webhook { url, secret })
                 }
                 _ => {
-                    v.report(hook, key("webhook"), format!("{:?} is not an http or https URL", hook.get_ref()));
+                    v.report(
+                        hook,
+                        key("webhook"),
+                        format!("{:?} is not an http or https URL", hook.get_ref()),
+                    );
                     None
                 }
             },
@@ -746,14 +853,18 @@ fn validate_subscribers(
                 None
             }
         };
-        if (s.secret_env.is_some() || s.secret_file.is_some()) && s.webhook.is_none() {
-            if let Some(at) = s.secret_env.as_ref().or(s.secret_file.as_ref()) {
-                v.report(at, key("secret_env"), "a secret is only used with webhook");
-            }
+        if s.webhook.is_none()
+            && let Some(at) = s.secret_env.as_ref().or(s.secret_file.as_ref())
+        {
+            v.report(at, key("secret_env"), "a secret is only used with webhook");
         }
         let min_change = match &s.min_change {
             Some(m) if !(0.0..=1.0).contains(m.get_ref()) => {
-                v.report(m, key("min_change"), "must be between 0.0 and 1.0 (a share of the text)");
+                v.report(
+                    m,
+                    key("min_change"),
+                    "must be between 0.0 and 1.0 (a share of the text)",
+                );
                 0.0
             }
             Some(m) => *m.get_ref(),
@@ -763,7 +874,9 @@ fn validate_subscribers(
             out.push(Subscriber {
                 name,
                 channel,
-                events: s.events.unwrap_or_else(|| vec![Event::Edited, Event::Removed, Event::Restored]),
+                events: s
+                    .events
+                    .unwrap_or_else(|| vec![Event::Edited, Event::Removed, Event::Restored]),
                 min_change,
             });
         }
@@ -1011,11 +1124,23 @@ notify = ["desk", "nobody"]
         assert!(keys.contains(&(11, "subscriber[0].email[1]")), "{p:?}");
         assert!(keys.contains(&(18, "subscriber[1].secret_env")), "{p:?}");
         assert!(keys.contains(&(23, "watch[0].notify[1]")), "{p:?}");
-        let unset = p.iter().find(|p| p.key == "subscriber[1].secret_env").expect("reported");
-        assert!(unset.message.contains("CHANCERY_TEST_SURELY_UNSET_VARIABLE is not set"), "{unset:?}");
+        let unset = p
+            .iter()
+            .find(|p| p.key == "subscriber[1].secret_env")
+            .expect("reported");
+        assert!(
+            unset
+                .message
+                .contains("CHANCERY_TEST_SURELY_UNSET_VARIABLE is not set"),
+            "{unset:?}"
+        );
 
         let p = problems("[[subscriber]]\nname = \"desk\"\nemail = [\"desk@example.org\"]\n");
-        assert_eq!((p[0].line, p[0].key.as_str()), (2, "subscriber[0].email"), "{p:?}");
+        assert_eq!(
+            (p[0].line, p[0].key.as_str()),
+            (2, "subscriber[0].email"),
+            "{p:?}"
+        );
         assert!(p[0].message.contains("[smtp]"), "{p:?}");
     }
 

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,11 +23,15 @@ use crate::check::{CheckError, Pipeline, SharedStore};
 use crate::config::{self, Config, Watch};
 use crate::engine::{Engine, Finished};
 use crate::model::Timestamp;
+use crate::notify::outbox::{self, Notifier};
 use crate::schedule::Timing;
 use crate::store::{SqliteStore, WatchSummary};
 
 /// How long running checks may take to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Longest the delivery worker sleeps between passes when nothing is due.
+const DELIVERY_IDLE: Duration = Duration::from_secs(5);
 
 /// The exclusive lock of a state dir, held for the daemon's lifetime.
 #[derive(Debug)]
@@ -106,7 +111,17 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let store = SqliteStore::open_in(&state_dir)
         .with_context(|| format!("cannot open the history in {}", state_dir.display()))?;
     let store = SharedStore::new(store);
-    let pipeline = Pipeline::new(&config.daemon, store.clone())?;
+    let pipeline = Pipeline::new(&config, store.clone())?;
+    let notifier = Notifier::new(&config, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (notifier_tx, notifier_rx) = tokio::sync::watch::channel(notifier);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let wake_delivery = Arc::new(tokio::sync::Notify::new());
+    let delivery = tokio::spawn(outbox::run(
+        notifier_rx,
+        wake_delivery.clone(),
+        shutdown_rx,
+        DELIVERY_IDLE,
+    ));
     let mut engine = Engine::new(pipeline, config.daemon.politeness(), Timing::default());
     let summaries = load_summaries(&store).await?;
     for watch in &config.watches {
@@ -131,6 +146,8 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         config,
         store,
         engine,
+        notifier: notifier_tx,
+        wake_delivery,
         last: None,
         n_checks: 0,
     };
@@ -155,7 +172,18 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                     "shutting down"
                 );
                 notify(&[sd_notify::NotifyState::Stopping]);
+                let _ = shutdown_tx.send(true);
                 let abandoned = daemon.engine.drain(SHUTDOWN_GRACE).await;
+                // An alert being sent gets the same grace; if it is cut off
+                // it stays pending and is sent again after the restart.
+                if tokio::time::timeout(SHUTDOWN_GRACE, delivery)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "alert delivery still running after the grace period; pending alerts are sent after the restart"
+                    );
+                }
                 if abandoned > 0 {
                     tracing::warn!(
                         abandoned,
@@ -237,6 +265,10 @@ struct Daemon {
     config: Config,
     store: SharedStore,
     engine: Engine,
+    /// The delivery worker's notifier, replaced on reload.
+    notifier: tokio::sync::watch::Sender<Notifier>,
+    /// Wakes the delivery worker after a check recorded a change.
+    wake_delivery: Arc<tokio::sync::Notify>,
     /// The latest finished check, for the status line.
     last: Option<(String, String, Timestamp)>,
     n_checks: u64,
@@ -247,6 +279,9 @@ impl Daemon {
         match finished.result {
             Ok(report) => {
                 report.log();
+                if report.change_id.is_some() {
+                    self.wake_delivery.notify_one();
+                }
                 self.n_checks += 1;
                 self.last = Some((
                     report.watch.clone(),
@@ -297,15 +332,29 @@ impl Daemon {
             || old_d.max_body_bytes != new_d.max_body_bytes
             || old_d.max_redirects != new_d.max_redirects
             || old_d.respect_robots != new_d.respect_robots;
+        let notifier = match Notifier::new(&new, self.store.clone()) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "reload rejected; the running config stays in effect");
+                return;
+            }
+        };
         if fetch_changed {
-            match Pipeline::new(new_d, self.store.clone()) {
+            match Pipeline::new(&new, self.store.clone()) {
                 Ok(pipeline) => self.engine.set_pipeline(pipeline),
                 Err(e) => {
                     tracing::error!(error = %e, "reload rejected; the running config stays in effect");
                     return;
                 }
             }
+        } else {
+            let pipeline = Pipeline {
+                subscribers: Arc::new(new.subscribers.clone()),
+                ..self.engine.pipeline().clone()
+            };
+            self.engine.set_pipeline(pipeline);
         }
+        let _ = self.notifier.send(notifier);
         self.engine
             .set_limits(new_d.politeness(), Timing::default());
 

@@ -55,6 +55,11 @@ impl Engine {
         &self.schedule
     }
 
+    /// The pipeline new checks use.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
     /// Replaces the pipeline (a reload changed fetch settings); running
     /// checks finish with the old one.
     pub fn set_pipeline(&mut self, pipeline: Pipeline) {

@@ -11,11 +11,15 @@ use crate::cli::output::{diffstat, load_config, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::engine::Engine;
 use crate::model::Outcome;
-use crate::store::SqliteStore;
+use crate::notify::outbox::Notifier;
+use crate::store::{AlertStatus, SqliteStore};
 
 /// Longest host pause (`Retry-After`) a one-shot run waits out; beyond it
 /// the host's remaining watches are reported as not checked.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Longest a one-shot run spends delivering the alerts it queued.
+const DELIVERY_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -51,7 +55,8 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             config.daemon.state_dir.display()
         )
     })?;
-    let pipeline = Pipeline::new(&config.daemon, SharedStore::new(store))?;
+    let store = SharedStore::new(store);
+    let pipeline = Pipeline::new(&config, store.clone())?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +95,21 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     ));
     if let Some(e) = fatal {
         return Err(e.into());
+    }
+    // Deliver what this run queued (and anything else due), within a bound:
+    // what is left is delivered by the daemon or the next check.
+    if !config.subscribers.is_empty() {
+        let notifier = Notifier::new(&config, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pass = runtime.block_on(notifier.deliver_within(DELIVERY_WAIT))?;
+        let pending = store
+            .blocking(|s| s.alerts(Some(AlertStatus::Pending), None))?
+            .len();
+        if pass.attempted() > 0 || pending > 0 {
+            eprintln!(
+                "alerts: {} delivered, {} failed, {} pending (see `chancery outbox`)",
+                pass.delivered, pass.failed, pending
+            );
+        }
     }
     if json {
         print_json(&reports)?;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::output::{known_watch, load_config, open_existing_store};
+use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
 use crate::cli::{ColorChoice, Exit, UsageError};
 use crate::diff::{Format, RenderOptions, render};
 use crate::model::ChangeKind;
@@ -31,7 +31,7 @@ pub struct Args {
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
-    let config = load_config(config_path)?;
+    let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
     known_watch(&config, &store, &args.watch)?;
     let (old, new, removed) = match (args.from, args.to) {

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use url::Url;
 
-use crate::cli::output::load_config;
+use crate::cli::output::load_config_readonly;
 use crate::cli::{Exit, UsageError};
 use crate::fetch::{FetchOptions, Fetcher, Validators};
 use crate::normalize::{Filters, Input, normalize};
@@ -78,7 +78,7 @@ type Fetched = (Vec<u8>, Option<String>, Option<Url>);
 
 /// Fetches with the config's limits when a config is found, else defaults.
 fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
-    let daemon = match load_config(config_path) {
+    let daemon = match load_config_readonly(config_path) {
         Ok(config) => config.daemon,
         Err(_) if config_path.is_none() => {
             crate::config::parse(Path::new("(defaults)"), "", None)?.daemon

@@ -5,7 +5,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{diffstat, known_watch, load_config, open_existing_store, print_json};
+use crate::cli::output::{
+    diffstat, known_watch, load_config_readonly, open_existing_store, print_json,
+};
 use crate::store::{ChangeRow, CheckRow, SnapshotRow, Store};
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +35,7 @@ struct History {
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
-    let config = load_config(config_path)?;
+    let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
     known_watch(&config, &store, &args.watch)?;
     let history = History {

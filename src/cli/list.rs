@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{load_config, print_json};
+use crate::cli::output::{load_config_readonly, print_json};
 use crate::model::{Outcome, Timestamp};
 use crate::store::{Presence, SqliteStore, Store, WatchSummary};
 
@@ -31,7 +31,7 @@ struct Row {
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
-    let config = load_config(config_path)?;
+    let config = load_config_readonly(config_path)?;
     let db = config.database_path();
     let summaries: Vec<WatchSummary> = if db.exists() {
         SqliteStore::open(&db)?.watches()?

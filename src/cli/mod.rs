@@ -11,6 +11,8 @@ mod diff;
 mod extract;
 mod history;
 mod list;
+mod notify;
+mod outbox;
 mod output;
 mod run;
 mod show;
@@ -60,6 +62,11 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print the normalized text of a saved page or a live URL, to try filters
     Extract(extract::Args),
+    /// List queued alerts (pending and failed); `outbox retry [ID]` sends again
+    Outbox(outbox::Args),
+    /// Send a test alert
+    #[command(subcommand)]
+    Notify(notify::Command),
 }
 
 impl Command {
@@ -107,6 +114,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Show(args) => show::run(config, args),
         Command::Config(ConfigCommand::Check) => config_check::run(config),
         Command::Extract(args) => extract::run(config, args),
+        Command::Outbox(args) => outbox::run(config, args),
+        Command::Notify(command) => notify::run(config, command),
     }
 }
 

@@ -34,10 +34,17 @@ impl ColorChoice {
     }
 }
 
-/// Finds and loads the config.
+/// Finds and loads the config, secrets included (commands that send).
 pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     let path = config::locate(explicit)?;
     Ok(config::load(&path)?)
+}
+
+/// Finds and loads the config without reading secrets: for commands that
+/// only read the history, which must work without the daemon's environment.
+pub fn load_config_readonly(explicit: Option<&Path>) -> anyhow::Result<Config> {
+    let path = config::locate(explicit)?;
+    Ok(config::load_with(&path, config::Secrets::Skip)?)
 }
 
 /// Opens the history for reading. A missing database is a clear error, not

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::output::{known_watch, load_config, open_existing_store};
+use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
 use crate::cli::{Exit, UsageError};
 use crate::store::{SnapshotId, Store};
 
@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
-    let config = load_config(config_path)?;
+    let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
     known_watch(&config, &store, &args.watch)?;
     let snapshot = store.snapshot(&args.watch, args.snapshot)?.ok_or_else(|| {

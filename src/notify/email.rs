@@ -12,7 +12,12 @@ pub struct TlsExtras {
 }
 
 /// Sends `alert` to `to` through `smtp`.
-pub async fn send(smtp: &Smtp, tls: &TlsExtras, to: &[String], alert: &AlertData) -> Result<(), DeliveryError> {
+pub async fn send(
+    smtp: &Smtp,
+    tls: &TlsExtras,
+    to: &[String],
+    alert: &AlertData,
+) -> Result<(), DeliveryError> {
     let _ = (smtp, tls, to, alert);
     Err(DeliveryError::transient("email is not implemented yet"))
 }

@@ -8,11 +8,47 @@
 //! stored history ([`AlertData`]), so the outbox row stays small.
 
 pub mod email;
+pub mod outbox;
+pub mod webhook;
 
 use serde::Serialize;
 
+use crate::config::{Channel, Event, Subscriber, Watch};
 use crate::diff::DiffSummary;
-use crate::model::Timestamp;
+use crate::model::{ChangeKind, Timestamp};
+use crate::store::NewAlert;
+
+/// The alerts a change of `watch` queues: one per subscriber named in its
+/// `notify` whose `events` and `min_change` want it. Baselines (first-seen,
+/// rebaselined) alert nobody.
+pub fn alerts_for(
+    watch: &Watch,
+    subscribers: &[Subscriber],
+    kind: ChangeKind,
+    summary: &DiffSummary,
+) -> Vec<NewAlert> {
+    let Some(event) = Event::of(kind) else {
+        return Vec::new();
+    };
+    watch
+        .notify
+        .iter()
+        .filter_map(|name| subscribers.iter().find(|s| &s.name == name))
+        .filter(|s| s.wants(event, summary.changed_ratio))
+        .map(|s| NewAlert {
+            subscriber: s.name.clone(),
+            channel: channel_name(&s.channel).to_owned(),
+        })
+        .collect()
+}
+
+/// `email` or `webhook`.
+pub fn channel_name(channel: &Channel) -> &'static str {
+    match channel {
+        Channel::Email(_) => "email",
+        Channel::Webhook { .. } => "webhook",
+    }
+}
 
 /// One side of a change, as an alert shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,7 +84,8 @@ impl AlertData {
     /// A clearly marked test alert for `chancery notify test`.
     pub fn test(id: String, subscriber: &str) -> AlertData {
         let now = Timestamp::now();
-        let previous = "This is a test alert from chancery.\nThe statement read like this before.".to_owned();
+        let previous =
+            "This is a test alert from chancery.\nThe statement read like this before.".to_owned();
         let current = format!(
             "This is a test alert from chancery.\nThe statement reads like this now.\nSent to subscriber {subscriber} by `chancery notify test`."
         );
@@ -86,7 +123,10 @@ impl AlertData {
             Some(s) => format!("{}@{} ({})", self.watch_name, s.id, s.fetched_at),
             None => format!("{}@{absent}", self.watch_name),
         };
-        (label(&self.previous, "none"), label(&self.current, "removed"))
+        (
+            label(&self.previous, "none"),
+            label(&self.current, "removed"),
+        )
     }
 
     /// The unified diff of the normalized texts, as webhooks and the

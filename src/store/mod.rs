@@ -121,6 +121,88 @@ pub struct NewCheck<'a> {
     /// The fingerprint of the filters this check normalized with; `None`
     /// keeps the stored one.
     pub filters_sha256: Option<String>,
+    /// Alerts to queue for the change, in the same transaction (needs `change`).
+    pub alerts: Vec<NewAlert>,
+}
+
+/// An alert to queue: one per (change, subscriber).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlert {
+    pub subscriber: String,
+    /// `email` or `webhook`.
+    pub channel: String,
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertStatus {
+    /// Waiting for its (next) delivery attempt.
+    Pending,
+    Delivered,
+    /// Given up on: a permanent error, or retried for longer than allowed.
+    Failed,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Delivered => "delivered",
+            AlertStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertStatus> {
+        Some(match s {
+            "pending" => AlertStatus::Pending,
+            "delivered" => AlertStatus::Delivered,
+            "failed" => AlertStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A queued alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    /// Stable across retries; sent as `X-Chancery-Delivery`.
+    pub id: String,
+    pub change_id: ChangeId,
+    pub watch: String,
+    pub subscriber: String,
+    pub channel: String,
+    pub event: ChangeKind,
+    pub status: AlertStatus,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    pub last_attempt_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Failed; try again at the given time.
+    Retry {
+        error: String,
+        next_attempt_at: Timestamp,
+    },
+    /// Failed for good.
+    Failed {
+        error: String,
+    },
+}
+
+/// A change with the watch it belongs to, for rendering an alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeDetail {
+    pub watch: String,
+    pub url: String,
+    pub change: ChangeRow,
 }
 
 /// Ids assigned by [`Store::record_check`].
@@ -267,4 +349,27 @@ pub trait Store {
     -> Result<Option<Snapshot>, StoreError>;
     /// A stored raw body by its SHA-256.
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Pending alerts whose next attempt is due at `now`, oldest first.
+    fn due_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<AlertRow>, StoreError>;
+    /// Alerts, newest first, optionally only those with `status`.
+    fn alerts(
+        &self,
+        status: Option<AlertStatus>,
+        limit: Option<usize>,
+    ) -> Result<Vec<AlertRow>, StoreError>;
+    /// The earliest next attempt of any pending alert.
+    fn next_alert_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Records a delivery attempt of alert `id` made at `at`.
+    fn record_attempt(
+        &mut self,
+        id: &str,
+        at: Timestamp,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError>;
+    /// Makes failed (and pending) alerts due now: all, or the one with `id`.
+    /// Returns how many were rescheduled.
+    fn retry_alerts(&mut self, id: Option<&str>, now: Timestamp) -> Result<usize, StoreError>;
+    /// A change by id, with its watch's name and URL.
+    fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError>;
 }

@@ -27,8 +27,9 @@ use rusqlite::{
 };
 
 use super::{
-    ChangeId, ChangeRow, CheckRow, NewCheck, Presence, RecordedCheck, Snapshot, SnapshotId,
-    SnapshotRef, SnapshotRow, Store, StoreError, WatchId, WatchState, WatchSummary,
+    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckRow, NewCheck,
+    Presence, RecordedCheck, Snapshot, SnapshotId, SnapshotRef, SnapshotRow, Store, StoreError,
+    WatchId, WatchState, WatchSummary,
 };
 use crate::diff::DiffSummary;
 use crate::hash::sha256_hex;
@@ -56,6 +57,7 @@ const ZSTD_LEVEL: i32 = 3;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_filters_fingerprint.sql"),
+    include_str!("migrations/0003_alert_outbox.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -431,6 +433,9 @@ fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
             kind.map_or("none", ChangeKind::as_str),
         ));
     }
+    if !check.alerts.is_empty() && check.change.is_none() {
+        return invalid("alerts without a change".to_owned());
+    }
     let needs_snapshot = matches!(
         check.outcome,
         Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined
@@ -566,6 +571,9 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         Some(change) => Some(insert_change(tx, check, change, check_id, snapshot_id)?),
         None => None,
     };
+    if let (Some(change_id), Some(change)) = (change_id, &check.change) {
+        insert_alerts(tx, check, change.kind, change_id)?;
+    }
 
     let (presence, last_snapshot_id) = match check.outcome {
         Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined => {
@@ -612,6 +620,63 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         check_id,
         snapshot_id,
         change_id,
+    })
+}
+
+/// Queues the check's alerts for its change, ids `<instance>-<change>-<subscriber>`.
+fn insert_alerts(
+    tx: &Transaction<'_>,
+    check: &NewCheck<'_>,
+    kind: ChangeKind,
+    change_id: ChangeId,
+) -> Result<(), StoreError> {
+    if check.alerts.is_empty() {
+        return Ok(());
+    }
+    let instance: String = tx
+        .prepare_cached("SELECT value FROM meta WHERE key = 'instance'")?
+        .query_row([], |row| row.get(0))?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO alerts (id, change_id, watch_id, subscriber, channel, event, status,
+                             attempts, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
+    )?;
+    for alert in &check.alerts {
+        let id = format!("{instance}-{change_id}-{}", alert.subscriber);
+        insert.execute(params![
+            id,
+            change_id,
+            check.watch_id,
+            alert.subscriber,
+            alert.channel,
+            kind.as_str(),
+            check.started_at.0,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Columns of an [`AlertRow`], in the order [`decode_alert`] reads.
+const ALERT_COLUMNS: &str = "a.id, a.change_id, w.name, a.subscriber, a.channel, a.event, a.status,
+    a.attempts, a.created_at, a.next_attempt_at, a.last_attempt_at, a.delivered_at, a.last_error";
+
+fn decode_alert(row: &Row<'_>) -> Result<AlertRow, StoreError> {
+    let status: String = row.get(6)?;
+    Ok(AlertRow {
+        id: row.get(0)?,
+        change_id: row.get(1)?,
+        watch: row.get(2)?,
+        subscriber: row.get(3)?,
+        channel: row.get(4)?,
+        event: parse_kind(&row.get::<_, String>(5)?)?,
+        status: AlertStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown alert status {status:?}")))?,
+        attempts: u32::try_from(row.get::<_, i64>(7)?).unwrap_or(u32::MAX),
+        created_at: Timestamp(row.get(8)?),
+        next_attempt_at: Timestamp(row.get(9)?),
+        last_attempt_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
+        delivered_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
+        last_error: row.get(12)?,
     })
 }
 
@@ -844,6 +909,121 @@ impl Store for SqliteStore {
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         get_blob(&self.conn, BlobTable::Bodies, sha256)
     }
+
+    fn due_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN watches w ON w.id = a.watch_id
+             WHERE a.status = 'pending' AND a.next_attempt_at <= ?1
+             ORDER BY a.next_attempt_at, a.created_at LIMIT ?2"
+        ))?;
+        collect(
+            &mut stmt,
+            params![now.0, sql_limit(Some(limit))],
+            decode_alert,
+        )
+    }
+
+    fn alerts(
+        &self,
+        status: Option<AlertStatus>,
+        limit: Option<usize>,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN watches w ON w.id = a.watch_id
+             WHERE ?1 IS NULL OR a.status = ?1
+             ORDER BY a.created_at DESC, a.id DESC LIMIT ?2"
+        ))?;
+        collect(
+            &mut stmt,
+            params![status.map(AlertStatus::as_str), sql_limit(limit)],
+            decode_alert,
+        )
+    }
+
+    fn next_alert_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending'")?
+            .query_row([], |row| row.get::<_, Option<i64>>(0))?
+            .map(Timestamp))
+    }
+
+    fn record_attempt(
+        &mut self,
+        id: &str,
+        at: Timestamp,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
+        let (status, next, error, delivered) = match attempt {
+            Attempt::Delivered => ("delivered", None, None, Some(at.0)),
+            Attempt::Retry {
+                error,
+                next_attempt_at,
+            } => (
+                "pending",
+                Some(next_attempt_at.0),
+                Some(error.as_str()),
+                None,
+            ),
+            Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
+        };
+        let updated = self
+            .conn
+            .prepare_cached(
+                "UPDATE alerts SET status = ?2, attempts = attempts + 1, last_attempt_at = ?3,
+                     next_attempt_at = COALESCE(?4, next_attempt_at),
+                     last_error = COALESCE(?5, last_error), delivered_at = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, status, at.0, next, error, delivered])?;
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("no alert with id {id:?}")))
+        }
+    }
+
+    fn retry_alerts(&mut self, id: Option<&str>, now: Timestamp) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE alerts SET status = 'pending', next_attempt_at = ?2
+                 WHERE status IN ('pending', 'failed') AND (?1 IS NULL OR id = ?1)",
+            )?
+            .execute(params![id, now.0])?)
+    }
+
+    fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
+                    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio,
+                    c.first_change, w.name, w.url
+             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
+             WHERE c.id = ?1",
+        )?;
+        let mut found = collect(&mut stmt, [id], |row| {
+            Ok(ChangeDetail {
+                change: ChangeRow {
+                    id: row.get(0)?,
+                    kind: parse_kind(&row.get::<_, String>(1)?)?,
+                    from: row.get(2)?,
+                    to: row.get(3)?,
+                    detected_at: Timestamp(row.get(4)?),
+                    check_id: row.get(5)?,
+                    http_status: http_status(row.get(6)?)?,
+                    summary: DiffSummary {
+                        lines_added: row.get(7)?,
+                        lines_removed: row.get(8)?,
+                        changed_ratio: row.get(9)?,
+                        first_change: row.get(10)?,
+                    },
+                },
+                watch: row.get(11)?,
+                url: row.get(12)?,
+            })
+        })?;
+        Ok(found.pop())
+    }
 }
 
 #[cfg(test)]
@@ -900,6 +1080,7 @@ mod tests {
             snapshot: None,
             change: None,
             filters_sha256: None,
+            alerts: Vec::new(),
         }
     }
 

@@ -25,6 +25,8 @@ pub struct Route {
     /// request (a visit counter).
     pub counter: bool,
     pub behavior: Behavior,
+    /// Statuses for the next requests, one each, before `status` applies.
+    pub sequence: std::collections::VecDeque<u16>,
 }
 
 /// Hostile or unusual ways to answer.
@@ -42,6 +44,8 @@ pub enum Behavior {
     Endless {
         bytes: usize,
     },
+    /// Wait this long before answering at all.
+    Hang(Duration),
 }
 
 impl Route {
@@ -54,6 +58,7 @@ impl Route {
             etag: None,
             counter: false,
             behavior: Behavior::Normal,
+            sequence: std::collections::VecDeque::new(),
         }
     }
 
@@ -87,6 +92,12 @@ impl Route {
         self
     }
 
+    /// Answers the next requests with these statuses, then with `status`.
+    pub fn then_status(mut self, first: &[u16]) -> Route {
+        self.sequence = first.iter().copied().collect();
+        self
+    }
+
     pub fn with_behavior(mut self, behavior: Behavior) -> Route {
         self.behavior = behavior;
         self
@@ -96,7 +107,10 @@ impl Route {
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
+    /// The request body (read by Content-Length).
+    pub body: Vec<u8>,
     pub headers: HashMap<String, String>,
     pub at: Instant,
     /// What the server answered.
@@ -200,21 +214,41 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
             return;
         }
     }
+    let split = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(head.len(), |i| i + 4);
+    let mut body = head.split_off(split);
     let text = String::from_utf8_lossy(&head).into_owned();
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
+    let method = request_line.split(' ').next().unwrap_or("GET").to_owned();
     let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
     let headers: HashMap<String, String> = lines
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let route = state
-        .lock()
-        .expect("server state")
-        .routes
-        .get(&path)
-        .cloned();
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while body.len() < length.min(16 * 1024 * 1024) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    let route = {
+        let mut st = state.lock().expect("server state");
+        st.routes.get_mut(&path).map(|r| {
+            let mut now = r.clone();
+            if let Some(status) = r.sequence.pop_front() {
+                now.status = status;
+            }
+            now
+        })
+    };
     let route =
         route.unwrap_or_else(|| Route::status(404, "<html><body><h1>Not Found</h1></body></html>"));
     let not_modified = route.etag.is_some() && headers.get("if-none-match") == route.etag.as_ref();
@@ -226,6 +260,8 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
     {
         let mut st = state.lock().expect("server state");
         st.seen.push(Seen {
+            method,
+            body,
             path: path.clone(),
             headers,
             at: Instant::now(),
@@ -239,6 +275,9 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
 }
 
 fn respond(stream: &mut TcpStream, route: &Route, path: &str, status: u16, counter: &AtomicU64) {
+    if let Behavior::Hang(pause) = route.behavior {
+        thread::sleep(pause);
+    }
     let mut out = format!(
         "HTTP/1.1 {status} {}\r\nConnection: close\r\n",
         reason(status)
@@ -264,7 +303,7 @@ fn respond(stream: &mut TcpStream, route: &Route, path: &str, status: u16, count
         body = replace(&body, b"{{COUNTER}}", n.as_bytes());
     }
     match route.behavior {
-        Behavior::Normal | Behavior::RedirectLoop => {
+        Behavior::Normal | Behavior::RedirectLoop | Behavior::Hang(_) => {
             out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
             let _ = stream.write_all(out.as_bytes());
             let _ = stream.write_all(&body);
@@ -420,12 +459,17 @@ impl Env {
 
     /// Runs `chancery --config <config> args…` and waits (60 s at most).
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    /// Like [`Env::run`], with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let mut all = vec![
             "--config".to_owned(),
             self.config_path().display().to_string(),
         ];
         all.extend(args.iter().map(|s| (*s).to_owned()));
-        run_binary(&all, self.dir.path())
+        run_binary_env(&all, self.dir.path(), vars)
     }
 
     /// Starts `chancery --config <config> args…` without waiting; its
@@ -435,7 +479,17 @@ impl Env {
     }
 
     fn spawn_logged(&self, args: &[&str], log: &str) -> std::process::Child {
+        self.spawn_logged_env(args, log, &[])
+    }
+
+    fn spawn_logged_env(
+        &self,
+        args: &[&str],
+        log: &str,
+        vars: &[(&str, &str)],
+    ) -> std::process::Child {
         let mut cmd = command(self.dir.path());
+        cmd.envs(vars.iter().copied());
         cmd.arg("--config").arg(self.config_path()).args(args);
         let out =
             std::fs::File::create(self.dir.path().join(format!("{log}.out"))).expect("log file");
@@ -447,7 +501,12 @@ impl Env {
 
     /// Starts `chancery run` with `RUST_LOG=info`-level logs in a file.
     pub fn daemon(&self, log: &str) -> Daemon {
-        let child = self.spawn_logged(&["run"], log);
+        self.daemon_with_env(log, &[])
+    }
+
+    /// Like [`Env::daemon`], with extra environment variables.
+    pub fn daemon_with_env(&self, log: &str, vars: &[(&str, &str)]) -> Daemon {
+        let child = self.spawn_logged_env(&["run"], log, vars);
         Daemon {
             child: Some(child),
             log: self.dir.path().join(format!("{log}.err")),
@@ -540,7 +599,13 @@ fn command(cwd: &Path) -> Command {
 
 /// Runs the binary with exactly `args`, in `cwd`, with a cleared environment.
 pub fn run_binary(args: &[String], cwd: &Path) -> Run {
+    run_binary_env(args, cwd, &[])
+}
+
+/// Like [`run_binary`], with extra environment variables.
+pub fn run_binary_env(args: &[String], cwd: &Path, vars: &[(&str, &str)]) -> Run {
     let child = command(cwd)
+        .envs(vars.iter().copied())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,64 @@
+//! `chancery notify test SUBSCRIBER`: send a clearly marked test alert
+//! through the real transport and report the outcome.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::check::SharedStore;
+use crate::cli::output::load_config;
+use crate::cli::{Exit, UsageError};
+use crate::model::Timestamp;
+use crate::notify::AlertData;
+use crate::notify::outbox::Notifier;
+use crate::store::SqliteStore;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Send a test alert to SUBSCRIBER now (not queued) and report the result
+    Test {
+        /// The subscriber's name from the config
+        subscriber: String,
+    },
+}
+
+pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<Exit> {
+    let Command::Test { subscriber } = command;
+    let config = load_config(config_path)?;
+    let Some(sub) = config.subscribers.iter().find(|s| s.name == subscriber) else {
+        return Err(UsageError(format!(
+            "no [[subscriber]] named {subscriber:?} in {}",
+            config.path.display()
+        ))
+        .into());
+    };
+    // The notifier needs a store handle; a test alert writes nothing to it.
+    let store = SqliteStore::open_in(&config.daemon.state_dir).with_context(|| {
+        format!(
+            "cannot open the history in {}",
+            config.daemon.state_dir.display()
+        )
+    })?;
+    let notifier =
+        Notifier::new(&config, SharedStore::new(store)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let alert = AlertData::test(format!("test-{}", Timestamp::now().as_millis()), &sub.name);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match runtime.block_on(notifier.send(sub, &alert)) {
+        Ok(()) => {
+            println!(
+                "test alert {} sent to {} ({})",
+                alert.id,
+                sub.name,
+                crate::notify::channel_name(&sub.channel)
+            );
+            Ok(Exit::Success)
+        }
+        Err(e) => {
+            println!("test alert to {} failed: {e}", sub.name);
+            Ok(Exit::SomeFailed)
+        }
+    }
+}

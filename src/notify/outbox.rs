@@ -1,0 +1,289 @@
+//! The delivery worker: sends queued alerts, records each attempt, retries
+//! with exponential backoff, gives up after `alert_max_age`.
+//!
+//! Delivery is at-least-once: an alert is marked delivered only after the
+//! receiver accepted it, so a crash between sending and marking sends it
+//! again after the restart, with the same id for the receiver to
+//! deduplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::check::SharedStore;
+use crate::config::{Channel, Config, Smtp, Subscriber};
+use crate::model::Timestamp;
+use crate::notify::email::{self, TlsExtras};
+use crate::notify::{AlertData, DeliveryError, SnapshotData, webhook};
+use crate::store::{AlertRow, Attempt, Store, StoreError};
+
+/// Alerts handled per pass; the next pass takes the rest.
+const BATCH: usize = 100;
+/// Longest wait between two attempts of one alert.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+impl Pass {
+    /// Alerts attempted in this pass.
+    pub fn attempted(&self) -> usize {
+        self.delivered + self.retrying + self.failed
+    }
+}
+
+/// Runs delivery passes until `shutdown` turns true: after each pass it
+/// sleeps until the next alert is due (at most `idle`) or `wake` fires (a
+/// check recorded a change). Takes the latest notifier from `config` each
+/// pass, so a reload's subscribers apply at once.
+pub async fn run(
+    config: tokio::sync::watch::Receiver<Notifier>,
+    wake: Arc<tokio::sync::Notify>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    idle: Duration,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let notifier = config.borrow().clone();
+        if let Err(e) = notifier.deliver_due().await {
+            tracing::error!(error = %e, "alert delivery pass failed; will try again");
+        }
+        let sleep = match notifier.next_due().await {
+            Ok(Some(at)) => {
+                let wait = at.as_millis().saturating_sub(Timestamp::now().as_millis());
+                Duration::from_millis(u64::try_from(wait).unwrap_or(0)).min(idle)
+            }
+            Ok(None) | Err(_) => idle,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Sends alerts for one config. Cheap to clone; rebuilt on reload.
+#[derive(Clone)]
+pub struct Notifier {
+    store: SharedStore,
+    subscribers: Arc<Vec<Subscriber>>,
+    smtp: Option<Smtp>,
+    http: reqwest::Client,
+    tls: TlsExtras,
+    retry_base: Duration,
+    max_age: Duration,
+}
+
+impl Notifier {
+    /// A notifier for `config`'s subscribers and retry policy.
+    pub fn new(config: &Config, store: SharedStore) -> Result<Notifier, DeliveryError> {
+        Ok(Notifier {
+            store,
+            subscribers: Arc::new(config.subscribers.clone()),
+            smtp: config.smtp.clone(),
+            http: webhook::client(&config.daemon.user_agent)?,
+            tls: TlsExtras::default(),
+            retry_base: config.daemon.alert_retry,
+            max_age: config.daemon.alert_max_age,
+        })
+    }
+
+    /// Trusts an extra root certificate for SMTP (a test server's).
+    pub fn with_tls(mut self, tls: TlsExtras) -> Notifier {
+        self.tls = tls;
+        self
+    }
+
+    /// The wait before attempt `attempts + 1`, after `attempts` failures:
+    /// `alert_retry`, doubled each time, at most an hour.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+        self.retry_base
+            .saturating_mul(factor)
+            .min(MAX_RETRY_DELAY.max(self.retry_base))
+    }
+
+    /// Sends one alert to one subscriber now, through the real transport.
+    pub async fn send(
+        &self,
+        subscriber: &Subscriber,
+        alert: &AlertData,
+    ) -> Result<(), DeliveryError> {
+        match &subscriber.channel {
+            Channel::Webhook { url, secret } => {
+                webhook::send(&self.http, url, secret.as_ref(), alert).await
+            }
+            Channel::Email(to) => match &self.smtp {
+                Some(smtp) => email::send(smtp, &self.tls, to, alert).await,
+                None => Err(DeliveryError::permanent("email needs an [smtp] table")),
+            },
+        }
+    }
+
+    /// The subscriber named `name` in the current config.
+    pub fn subscriber(&self, name: &str) -> Option<&Subscriber> {
+        self.subscribers.iter().find(|s| s.name == name)
+    }
+
+    /// Attempts every due alert once (up to a batch) and records the results.
+    pub async fn deliver_due(&self) -> Result<Pass, StoreError> {
+        let now = Timestamp::now();
+        let due = self.store.run(move |s| s.due_alerts(now, BATCH)).await?;
+        let mut pass = Pass::default();
+        for alert in due {
+            let attempt = self.attempt(&alert).await?;
+            match &attempt {
+                Attempt::Delivered => {
+                    pass.delivered += 1;
+                    tracing::info!(alert = %alert.id, watch = %alert.watch, subscriber = %alert.subscriber, "alert delivered");
+                }
+                Attempt::Retry {
+                    error,
+                    next_attempt_at,
+                } => {
+                    pass.retrying += 1;
+                    tracing::warn!(
+                        alert = %alert.id,
+                        subscriber = %alert.subscriber,
+                        attempts = alert.attempts + 1,
+                        next = %next_attempt_at,
+                        error = %error,
+                        "alert delivery failed; will retry"
+                    );
+                }
+                Attempt::Failed { error } => {
+                    pass.failed += 1;
+                    tracing::error!(
+                        alert = %alert.id,
+                        watch = %alert.watch,
+                        subscriber = %alert.subscriber,
+                        attempts = alert.attempts + 1,
+                        error = %error,
+                        "alert FAILED and will not be retried (see `chancery outbox`; `chancery outbox retry` to try again)"
+                    );
+                }
+            }
+            let id = alert.id.clone();
+            let at = Timestamp::now();
+            self.store
+                .run(move |s| s.record_attempt(&id, at, &attempt))
+                .await?;
+        }
+        Ok(pass)
+    }
+
+    /// When the next pending alert is due, if any.
+    pub async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.store.run(|s| s.next_alert_due()).await
+    }
+
+    /// Delivers alerts until none is due now or `limit` has passed; returns
+    /// the totals. Used by one-shot commands, which cannot wait for backoff.
+    pub async fn deliver_within(&self, limit: Duration) -> Result<Pass, StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut total = Pass::default();
+        loop {
+            let pass = match tokio::time::timeout_at(deadline, self.deliver_due()).await {
+                Ok(pass) => pass?,
+                Err(_) => return Ok(total),
+            };
+            total.delivered += pass.delivered;
+            total.retrying += pass.retrying;
+            total.failed += pass.failed;
+            // Stop when the pass found nothing or only retries remain.
+            if pass.attempted() == 0 || pass.delivered == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn attempt(&self, alert: &AlertRow) -> Result<Attempt, StoreError> {
+        let result = match self.subscriber(&alert.subscriber) {
+            None => Err(DeliveryError::permanent(format!(
+                "subscriber {:?} is no longer in the config",
+                alert.subscriber
+            ))),
+            Some(subscriber) => match self.load(alert).await? {
+                Some(data) => self.send(subscriber, &data).await,
+                None => Err(DeliveryError::permanent(format!(
+                    "change {} is missing from the history",
+                    alert.change_id
+                ))),
+            },
+        };
+        let now = Timestamp::now();
+        Ok(match result {
+            Ok(()) => Attempt::Delivered,
+            Err(e) if e.permanent => Attempt::Failed { error: e.message },
+            Err(e) => {
+                let age = Duration::from_millis(
+                    u64::try_from(now.as_millis() - alert.created_at.as_millis()).unwrap_or(0),
+                );
+                if age >= self.max_age {
+                    Attempt::Failed {
+                        error: format!(
+                            "gave up after {} attempts over {}: {}",
+                            alert.attempts + 1,
+                            humantime::format_duration(Duration::from_secs(age.as_secs())),
+                            e.message
+                        ),
+                    }
+                } else {
+                    let delay = self.retry_delay(alert.attempts + 1);
+                    let millis = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                    Attempt::Retry {
+                        error: e.message,
+                        next_attempt_at: Timestamp(now.as_millis().saturating_add(millis)),
+                    }
+                }
+            }
+        })
+    }
+
+    /// Renders the alert's data from the history.
+    async fn load(&self, alert: &AlertRow) -> Result<Option<AlertData>, StoreError> {
+        let alert = alert.clone();
+        self.store.run(move |s| load_alert(s, &alert)).await
+    }
+}
+
+/// The history behind one alert: its change, the texts on both sides.
+pub fn load_alert(
+    store: &mut dyn Store,
+    alert: &AlertRow,
+) -> Result<Option<AlertData>, StoreError> {
+    let Some(detail) = store.change_detail(alert.change_id)? else {
+        return Ok(None);
+    };
+    let side = |id: Option<i64>| -> Result<Option<SnapshotData>, StoreError> {
+        let Some(id) = id else { return Ok(None) };
+        Ok(store
+            .snapshot(&detail.watch, Some(id))?
+            .map(|s| SnapshotData {
+                id: s.meta.id,
+                sha256: s.meta.sha256,
+                fetched_at: s.meta.fetched_at,
+                text: s.text,
+            }))
+    };
+    let previous = side(detail.change.from)?;
+    let current = side(detail.change.to)?;
+    Ok(Some(AlertData {
+        id: alert.id.clone(),
+        event: alert.event.as_str().to_owned(),
+        watch_name: detail.watch,
+        watch_url: detail.url,
+        detected_at: detail.change.detected_at,
+        previous,
+        current,
+        status: detail.change.http_status,
+        summary: detail.change.summary,
+    }))
+}

@@ -1,0 +1,197 @@
+//! Webhook alerts: a JSON `POST` signed with HMAC-SHA256.
+//!
+//! Headers: `X-Chancery-Event`, `X-Chancery-Delivery` (the alert id, the
+//! same on every retry) and `X-Chancery-Signature: sha256=<hex HMAC of the
+//! exact body with the subscriber's secret>`. 2xx is success; 4xx other than
+//! 408/429 is permanent; 5xx, 408, 429 and network errors are retried.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use url::Url;
+
+use crate::config::Secret;
+use crate::diff::DiffSummary;
+use crate::notify::{AlertData, DeliveryError};
+
+/// Bound on one webhook delivery.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Serialize)]
+struct Body<'a> {
+    id: &'a str,
+    event: &'a str,
+    watch: WatchRef<'a>,
+    detected_at: String,
+    previous: Option<Side>,
+    current: Side,
+    summary: &'a DiffSummary,
+    diff: String,
+}
+
+#[derive(Serialize)]
+struct WatchRef<'a> {
+    name: &'a str,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct Side {
+    snapshot: Option<String>,
+    sha256: Option<String>,
+    fetched_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+}
+
+/// The JSON body, exactly as sent (and signed).
+pub fn body(alert: &AlertData) -> Vec<u8> {
+    let previous = alert.previous.as_ref().map(|s| Side {
+        snapshot: Some(s.id.to_string()),
+        sha256: Some(s.sha256.clone()),
+        fetched_at: s.fetched_at.rfc3339(),
+        status: None,
+    });
+    let current = match &alert.current {
+        Some(s) => Side {
+            snapshot: Some(s.id.to_string()),
+            sha256: Some(s.sha256.clone()),
+            fetched_at: s.fetched_at.rfc3339(),
+            status: alert.status,
+        },
+        // A removal: no text, but the status that said so.
+        None => Side {
+            snapshot: None,
+            sha256: None,
+            fetched_at: alert.detected_at.rfc3339(),
+            status: alert.status,
+        },
+    };
+    let body = Body {
+        id: &alert.id,
+        event: &alert.event,
+        watch: WatchRef {
+            name: &alert.watch_name,
+            url: &alert.watch_url,
+        },
+        detected_at: alert.detected_at.rfc3339(),
+        previous,
+        current,
+        summary: &alert.summary,
+        diff: alert.unified_diff(),
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    serde_json::to_vec_pretty(&body).expect("alert body serializes")
+}
+
+/// `sha256=<hex HMAC-SHA256 of body keyed with secret>`.
+pub fn signature(secret: &Secret, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// An HTTP client for webhooks: no redirects (a moved endpoint is a
+/// configuration error to fix, not to follow), a 10 s bound.
+pub fn client(user_agent: &str) -> Result<reqwest::Client, DeliveryError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(user_agent)
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| DeliveryError::transient(format!("cannot build the webhook client: {e}")))
+}
+
+/// Posts `alert` to `url`.
+pub async fn send(
+    client: &reqwest::Client,
+    url: &Url,
+    secret: Option<&Secret>,
+    alert: &AlertData,
+) -> Result<(), DeliveryError> {
+    let body = body(alert);
+    let mut request = client
+        .post(url.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Chancery-Event", &alert.event)
+        .header("X-Chancery-Delivery", &alert.id);
+    if let Some(secret) = secret {
+        request = request.header("X-Chancery-Signature", signature(secret, &body));
+    }
+    let host = url.host_str().unwrap_or("?");
+    let response = request.body(body).send().await.map_err(|e| {
+        let why = if e.is_timeout() {
+            format!("timed out after {}s", TIMEOUT.as_secs())
+        } else {
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            cause.to_string()
+        };
+        DeliveryError::transient(format!("webhook {host}: {why}"))
+    })?;
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => Ok(()),
+        408 | 429 | 500..=599 => Err(DeliveryError::transient(format!(
+            "webhook {host} answered HTTP {status}"
+        ))),
+        300..=399 => Err(DeliveryError::permanent(format!(
+            "webhook {host} answered HTTP {status} (redirects are not followed: fix the URL)"
+        ))),
+        _ => Err(DeliveryError::permanent(format!(
+            "webhook {host} answered HTTP {status}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_a_known_vector() {
+        // RFC 4231 test case 2: key "Jefe".
+        let sig = signature(&Secret::new("Jefe"), b"what do ya want for nothing?");
+        assert_eq!(
+            sig,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn body_has_the_documented_fields() {
+        let alert = AlertData::test("abc-1-hook".to_owned(), "hook");
+        let json: serde_json::Value = serde_json::from_slice(&body(&alert)).expect("json");
+        assert_eq!(json["id"], "abc-1-hook");
+        assert_eq!(json["event"], "test");
+        assert_eq!(json["watch"]["name"], "chancery-test");
+        assert!(json["previous"]["sha256"].is_string());
+        assert_eq!(json["current"]["status"], 200);
+        assert_eq!(json["summary"]["lines_added"], 2);
+        assert!(
+            json["diff"]
+                .as_str()
+                .expect("diff")
+                .contains("+The statement reads like this now.")
+        );
+    }
+
+    #[test]
+    fn a_removal_has_null_current_text_and_the_status() {
+        let mut alert = AlertData::test("x".to_owned(), "hook");
+        alert.event = "removed".to_owned();
+        alert.current = None;
+        alert.status = Some(404);
+        let json: serde_json::Value = serde_json::from_slice(&body(&alert)).expect("json");
+        assert!(json["current"]["snapshot"].is_null());
+        assert!(json["current"]["sha256"].is_null());
+        assert_eq!(json["current"]["status"], 404);
+    }
+}

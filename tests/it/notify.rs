@@ -1,0 +1,357 @@
+//! Alerts through the outbox: signed webhooks to a receiver the test starts
+//! on 127.0.0.1, retries, permanent failures, a daemon killed with alerts
+//! pending, and secrets kept out of every log.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::support::{Behavior, Env, Route, Seen, Server, wait_until};
+
+const SECRET: &str = "s3cr3t-webhook-key-do-not-log";
+const PAGE: &str = "<html><body><h1>Statement</h1><p>The ministry notes the report.</p><p>Second paragraph.</p></body></html>";
+
+fn config(server: &Server, extra_daemon: &str, subscriber_extra: &str) -> (String, String) {
+    let daemon = format!("per_host_delay = \"0s\"\nalert_retry = \"1s\"\n{extra_daemon}");
+    let rest = format!(
+        "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\ninterval = \"1h\"\nnotify = [\"hook\"]\n\n\
+         [[subscriber]]\nname = \"hook\"\nwebhook = \"{}\"\nsecret_env = \"CHANCERY_TEST_WEBHOOK_SECRET\"\n{subscriber_extra}\n",
+        server.url("/page"),
+        server.url("/hook")
+    );
+    (daemon, rest)
+}
+
+const ENV: &[(&str, &str)] = &[("CHANCERY_TEST_WEBHOOK_SECRET", SECRET)];
+
+fn posts(server: &Server) -> Vec<Seen> {
+    server
+        .requests("/hook")
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect()
+}
+
+fn verify_signature(seen: &Seen) {
+    let header = seen
+        .headers
+        .get("x-chancery-signature")
+        .expect("signature header");
+    let hex_sig = header.strip_prefix("sha256=").expect("sha256= prefix");
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(&seen.body);
+    mac.verify_slice(&hex::decode(hex_sig).expect("hex"))
+        .expect("signature verifies over the exact body");
+}
+
+fn edit(server: &Server) {
+    server.set(
+        "/page",
+        Route::html(PAGE.replace("notes the report", "rejects the report")),
+    );
+}
+
+#[test]
+fn an_edit_sends_a_signed_webhook_with_the_documented_fields() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    server.set("/hook", Route::status(204, ""));
+    let (daemon, rest) = config(&server, "", "");
+    let env = Env::new(&daemon, &rest);
+    env.run_with_env(&["check"], ENV).ok();
+    assert!(
+        posts(&server).is_empty(),
+        "a first-seen baseline alerts nobody"
+    );
+
+    edit(&server);
+    let run = env.run_with_env(&["check"], ENV).ok();
+    assert!(run.stderr.contains("1 delivered"), "{run:?}");
+    let got = posts(&server);
+    assert_eq!(got.len(), 1);
+    let post = &got[0];
+    verify_signature(post);
+    assert_eq!(
+        post.headers.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
+    assert_eq!(
+        post.headers.get("x-chancery-event").map(String::as_str),
+        Some("edited")
+    );
+    let body: serde_json::Value = serde_json::from_slice(&post.body).expect("JSON body");
+    assert_eq!(
+        post.headers.get("x-chancery-delivery").map(String::as_str),
+        body["id"].as_str()
+    );
+    assert_eq!(body["event"], "edited");
+    assert_eq!(body["watch"]["name"], "mfa");
+    assert_eq!(body["watch"]["url"], server.url("/page"));
+    assert_eq!(body["current"]["status"], 200);
+    assert_eq!(body["summary"]["lines_added"], 1);
+    assert_eq!(body["summary"]["lines_removed"], 1);
+    assert_eq!(
+        body["summary"]["first_change"],
+        "The ministry rejects the report."
+    );
+    let diff = body["diff"].as_str().expect("diff");
+    assert!(diff.contains("-The ministry notes the report."), "{diff}");
+    assert!(diff.contains("+The ministry rejects the report."), "{diff}");
+    // The hashes are those of the stored snapshots.
+    let history = env.run(&["history", "mfa", "--json"]).ok().json();
+    let snapshots = history["snapshots"].as_array().expect("snapshots");
+    assert_eq!(body["current"]["sha256"], snapshots[0]["sha256"]);
+    assert_eq!(body["previous"]["sha256"], snapshots[1]["sha256"]);
+    assert_eq!(body["current"]["snapshot"], snapshots[0]["id"].to_string());
+
+    let outbox = env.run(&["outbox", "--all", "--json"]).ok().json();
+    assert_eq!(outbox[0]["status"], "delivered", "{outbox:#}");
+    assert_eq!(outbox[0]["attempts"], 1);
+    assert_eq!(env.run(&["outbox"]).ok().stdout.trim(), "no alerts");
+}
+
+#[test]
+fn a_failing_endpoint_is_retried_until_it_accepts_exactly_once() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    server.set("/hook", Route::status(200, "ok").then_status(&[500, 503]));
+    let (daemon, rest) = config(&server, "", "");
+    let env = Env::new(&daemon, &rest);
+    env.run_with_env(&["check"], ENV).ok();
+    edit(&server);
+    let run = env.run_with_env(&["check"], ENV).ok();
+    assert!(
+        run.stderr.contains("1 pending"),
+        "the first attempt failed: {run:?}"
+    );
+
+    let daemon = env.daemon_with_env("run", ENV);
+    assert!(
+        wait_until(Duration::from_secs(20), || posts(&server).len() >= 3),
+        "retried: {}",
+        daemon.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let got = posts(&server);
+    assert_eq!(
+        got.len(),
+        3,
+        "exactly one success and no more attempts after it"
+    );
+    let statuses: Vec<u16> = got.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [500, 503, 200]);
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|s| s.headers["x-chancery-delivery"].as_str())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "same delivery id on every attempt: {ids:?}"
+    );
+    assert_eq!(got[0].body, got[2].body, "the same body on every attempt");
+    let outbox = env.run(&["outbox", "--all", "--json"]).ok().json();
+    assert_eq!(outbox[0]["status"], "delivered");
+    assert_eq!(outbox[0]["attempts"], 3);
+}
+
+#[test]
+fn a_410_fails_the_alert_without_retrying_forever() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    server.set("/hook", Route::status(410, "gone"));
+    let (daemon, rest) = config(&server, "", "");
+    let env = Env::new(&daemon, &rest);
+    env.run_with_env(&["check"], ENV).ok();
+    edit(&server);
+    let run = env.run_with_env(&["check"], ENV).ok();
+    assert!(run.stderr.contains("1 failed"), "{run:?}");
+    let _daemon = env.daemon_with_env("run", ENV);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        posts(&server).len(),
+        1,
+        "a permanent failure is not retried"
+    );
+    let outbox = env.run(&["outbox", "--json"]).ok().json();
+    assert_eq!(outbox[0]["status"], "failed");
+    assert!(
+        outbox[0]["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("HTTP 410"),
+        "{outbox:#}"
+    );
+
+    // A person can send it again once the endpoint is fixed.
+    server.set("/hook", Route::status(200, "ok"));
+    let retry = env.run_with_env(&["outbox", "retry"], ENV).ok();
+    assert!(retry.stdout.contains("1 delivered"), "{retry:?}");
+    assert_eq!(posts(&server).len(), 2);
+}
+
+#[test]
+fn alerts_pending_when_the_daemon_is_killed_are_delivered_after_restart() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    // The receiver hangs: the delivery is in flight when the daemon dies.
+    server.set(
+        "/hook",
+        Route::status(200, "ok").with_behavior(Behavior::Hang(Duration::from_secs(8))),
+    );
+    let (daemon, rest) = config(&server, "", "");
+    let env = Env::new(
+        &daemon,
+        &rest.replace("interval = \"1h\"", "interval = \"1s\""),
+    );
+    let mut first = env.daemon_with_env("first", ENV);
+    assert!(wait_until(Duration::from_secs(10), || !server
+        .requests("/page")
+        .is_empty()));
+    edit(&server);
+    assert!(
+        wait_until(Duration::from_secs(15), || !posts(&server).is_empty()),
+        "delivery started: {}",
+        first.log()
+    );
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(5)).expect("killed");
+
+    server.set("/hook", Route::status(200, "ok"));
+    let second = env.daemon_with_env("second", ENV);
+    assert!(
+        wait_until(Duration::from_secs(20), || posts(&server)
+            .iter()
+            .any(|s| s.status == 200 && s.at > posts(&server)[0].at)),
+        "delivered after the restart: {}",
+        second.log()
+    );
+    let got = posts(&server);
+    assert_eq!(
+        got[0].headers["x-chancery-delivery"],
+        got[got.len() - 1].headers["x-chancery-delivery"]
+    );
+    verify_signature(&got[got.len() - 1]);
+    wait_until(Duration::from_secs(5), || {
+        env.run(&["outbox", "--all", "--json"]).json()[0]["status"] == "delivered"
+    });
+    let outbox = env.run(&["outbox", "--all", "--json"]).ok().json();
+    assert_eq!(
+        outbox.as_array().expect("alerts").len(),
+        1,
+        "one alert, not one per restart: {outbox:#}"
+    );
+    assert_eq!(outbox[0]["status"], "delivered");
+}
+
+#[test]
+fn subscribers_choose_events_and_a_minimum_change() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    server.set("/hook", Route::status(200, "ok"));
+    let (daemon, rest) = config(&server, "", "events = [\"removed\"]\n");
+    let env = Env::new(&daemon, &rest);
+    env.run_with_env(&["check"], ENV).ok();
+    edit(&server);
+    env.run_with_env(&["check"], ENV).ok();
+    assert!(posts(&server).is_empty(), "edits are not wanted");
+    server.set(
+        "/page",
+        Route::status(404, "<html><body>Not found</body></html>"),
+    );
+    env.run_with_env(&["check"], ENV).ok();
+    let got = posts(&server);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].headers["x-chancery-event"], "removed");
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).expect("JSON");
+    assert!(body["current"]["sha256"].is_null());
+    assert_eq!(body["current"]["status"], 404);
+
+    let (daemon, rest) = config(&server, "", "min_change = 0.9\n");
+    let env = Env::new(&daemon, &rest);
+    server.set("/page", Route::html(PAGE));
+    env.run_with_env(&["check"], ENV).ok();
+    edit(&server);
+    env.run_with_env(&["check"], ENV).ok();
+    assert_eq!(
+        posts(&server).len(),
+        1,
+        "an edit of 1 line in 3 is below min_change 0.9"
+    );
+}
+
+#[test]
+fn notify_test_sends_through_the_real_path() {
+    let server = Server::start();
+    server.set("/hook", Route::status(200, "ok"));
+    let (daemon, rest) = config(&server, "", "");
+    let env = Env::new(&daemon, &rest);
+    let run = env.run_with_env(&["notify", "test", "hook"], ENV).ok();
+    assert!(run.stdout.contains("sent to hook"), "{run:?}");
+    let got = posts(&server);
+    assert_eq!(got[0].headers["x-chancery-event"], "test");
+    verify_signature(&got[0]);
+
+    server.set("/hook", Route::status(500, "down"));
+    let run = env.run_with_env(&["notify", "test", "hook"], ENV);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("HTTP 500"), "{run:?}");
+    let run = env.run_with_env(&["notify", "test", "nobody"], ENV);
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+#[test]
+fn secrets_never_appear_in_logs_or_errors() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    server.set("/hook", Route::status(500, "down"));
+    let smtp_password = "smtp-password-never-in-logs";
+    let daemon_extra = "";
+    let rest = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\nusername = \"u\"\npassword_env = \"CHANCERY_TEST_SMTP_PASSWORD\"\nfrom = \"a@example.org\"\n\n\
+         [[watch]]\nname = \"mfa\"\nurl = \"{}\"\ninterval = \"1s\"\nnotify = [\"hook\", \"desk\"]\n\n\
+         [[subscriber]]\nname = \"hook\"\nwebhook = \"{}\"\nsecret_env = \"CHANCERY_TEST_WEBHOOK_SECRET\"\n\n\
+         [[subscriber]]\nname = \"desk\"\nemail = [\"desk@example.org\"]\n",
+        server.url("/page"),
+        server.url("/hook")
+    );
+    let env = Env::new(
+        &format!("per_host_delay = \"0s\"\nalert_retry = \"1s\"\n{daemon_extra}"),
+        &rest,
+    );
+    let vars = [
+        ("CHANCERY_TEST_WEBHOOK_SECRET", SECRET),
+        ("CHANCERY_TEST_SMTP_PASSWORD", smtp_password),
+        ("RUST_LOG", "debug"),
+    ];
+    let mut outputs = Vec::new();
+    let check = env.run_with_env(&["check"], &vars);
+    outputs.push(format!("{}{}", check.stdout, check.stderr));
+    let config_check = env.run_with_env(&["config", "check"], &vars).ok();
+    outputs.push(format!("{}{}", config_check.stdout, config_check.stderr));
+    edit(&server);
+    let mut daemon = env.daemon_with_env("run", &vars);
+    assert!(
+        wait_until(Duration::from_secs(20), || posts(&server).len() >= 2),
+        "{}",
+        daemon.log()
+    );
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(15));
+    outputs.push(daemon.log());
+    let outbox = env.run_with_env(&["outbox", "--all"], &vars).ok();
+    outputs.push(outbox.stdout.clone());
+    let test = env.run_with_env(&["notify", "test", "desk"], &vars);
+    outputs.push(format!("{}{}", test.stdout, test.stderr));
+    assert!(
+        outbox.stdout.contains("HTTP 500"),
+        "the failures were logged: {outbox:?}"
+    );
+    for text in &outputs {
+        assert!(!text.contains(SECRET), "webhook secret leaked:\n{text}");
+        assert!(
+            !text.contains(smtp_password),
+            "SMTP password leaked:\n{text}"
+        );
+    }
+}
