@@ -4,5 +4,7 @@
 mod cli;
 mod crash;
 mod daemon;
+mod email;
 mod pipeline;
+mod smtp;
 mod support;
