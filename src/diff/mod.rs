@@ -1,6 +1,6 @@
 //! Compares two normalized texts: a summary for the history (lines added and
 //! removed, changed ratio, first changed line) and renderings for people
-//! (unified, word-level, side-by-side, JSON).
+//! (unified, word-level, side-by-side, JSON, HTML).
 //!
 //! Pure: no IO. The only clock read is the deadline that bounds the diff
 //! algorithms on huge or pathological inputs; when it fires the diff is still
@@ -15,8 +15,10 @@
 //!
 //! Codemap: `mod.rs` holds the line diff, hunks and the summary; `words`
 //! segments lines and pairs changed lines for inline marks; `text` renders
-//! unified and word output; `side` renders side by side; `json` the JSON.
+//! unified and word output; `side` renders side by side; `json` the JSON;
+//! `html` the word output as an HTML fragment for alert emails.
 
+mod html;
 mod json;
 mod side;
 mod text;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use similar::{Algorithm, DiffOp};
 
+pub use html::escape as escape_html;
 pub use words::words;
 
 /// How two snapshots differ, in numbers a person can scan in a listing.
@@ -64,6 +67,8 @@ pub enum Format {
     SideBySide,
     /// Machine-readable hunks and summary.
     Json,
+    /// The word format as an HTML fragment with inline styles (for email).
+    Html,
 }
 
 /// Options that shape a rendering.
@@ -116,7 +121,8 @@ pub fn summarize(old: &str, new: &str) -> DiffSummary {
 ///
 /// Text formats end with a newline and are empty when the texts are equal;
 /// JSON is always a complete document (with no hunks when equal). Colour is
-/// only used when `opts.color`, and never in JSON.
+/// only used when `opts.color`, and never in JSON or HTML (HTML is always
+/// styled, and its page text always escaped).
 pub fn render(old: &str, new: &str, format: Format, opts: &RenderOptions) -> String {
     let diff = LineDiff::new(old, new);
     match format {
@@ -124,6 +130,7 @@ pub fn render(old: &str, new: &str, format: Format, opts: &RenderOptions) -> Str
         Format::Word => text::word(&diff, opts),
         Format::SideBySide => side::render(&diff, opts),
         Format::Json => json::render(&diff, opts),
+        Format::Html => html::render(&diff, opts),
     }
 }
 

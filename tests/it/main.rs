@@ -4,6 +4,8 @@
 mod cli;
 mod crash;
 mod daemon;
+mod email;
 mod notify;
 mod pipeline;
+mod smtp;
 mod support;

@@ -1,0 +1,592 @@
+//! Alert emails sent for real by `chancery::notify::email::send` to the test
+//! SMTP server ([`crate::smtp`]): plain, STARTTLS with AUTH and implicit TLS
+//! against a self-signed certificate, error classification, and a password
+//! that never reaches an error.
+
+use std::time::Duration;
+
+use chancery::config::{Secret, Smtp, SmtpTls};
+use chancery::model::Timestamp;
+use chancery::notify::email::{TlsExtras, send};
+use chancery::notify::{AlertData, DeliveryError, SnapshotData};
+
+use crate::smtp::{Options, Security, SmtpServer, Stage, base64_decode};
+
+/// 2026-11-28T12:00:00Z.
+const NOON: i64 = 1_795_867_200_000;
+
+const EN_OLD: &str = "Press statement\n\
+The Ambassador met the Foreign Minister on Tuesday to discuss trade and security.\n\
+Both sides agreed to continue the dialogue.\n\
+Contact the press office for details.";
+const EN_NEW: &str = "Press statement\n\
+The Ambassador met the Foreign Minister on Wednesday to discuss trade and security.\n\
+Both sides agreed to continue the dialogue.\n\
+Contact the press office for details.";
+
+const ZH_OLD: &str = "中华人民共和国驻英国大使馆\n外交部发言人就此事发表谈话。\n结束";
+const ZH_NEW: &str = "中华人民共和国驻英国大使馆\n外交部发言人就该事件发表书面谈话。\n结束";
+
+fn snapshot(id: i64, at: i64, text: &str) -> SnapshotData {
+    SnapshotData {
+        id,
+        sha256: chancery::hash::sha256_hex(text.as_bytes()),
+        fetched_at: Timestamp(at),
+        text: text.to_owned(),
+    }
+}
+
+fn alert(id: &str, event: &str, watch: &str, old: Option<&str>, new: Option<&str>) -> AlertData {
+    AlertData {
+        id: id.to_owned(),
+        event: event.to_owned(),
+        watch_name: watch.to_owned(),
+        watch_url: format!("https://embassy.example/{watch}/statement?id=7&lang=en"),
+        detected_at: Timestamp(NOON + 3_605_000),
+        previous: old.map(|t| snapshot(12, NOON, t)),
+        current: new.map(|t| snapshot(13, NOON + 3_600_000, t)),
+        status: Some(if new.is_some() { 200 } else { 404 }),
+        summary: chancery::diff::summarize(old.unwrap_or(""), new.unwrap_or("")),
+    }
+}
+
+fn smtp(server_port: u16, tls: SmtpTls) -> Smtp {
+    Smtp {
+        host: "127.0.0.1".to_owned(),
+        port: server_port,
+        tls,
+        username: None,
+        password: None,
+        from: "Chancery <alerts@example.org>".to_owned(),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn trusting(server: &SmtpServer) -> TlsExtras {
+    TlsExtras {
+        extra_root_pem: Some(server.cert_pem.clone().into_bytes()),
+    }
+}
+
+fn recipients() -> Vec<String> {
+    vec![
+        "ops@example.net".to_owned(),
+        "Press Desk <press@example.net>".to_owned(),
+    ]
+}
+
+/// A received message, parsed enough for assertions: unfolded headers with
+/// RFC 2047 words decoded, and the decoded bodies of its parts.
+#[derive(Debug)]
+struct Mail {
+    headers: Vec<(String, String)>,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+struct Part {
+    content_type: String,
+    body: String,
+}
+
+impl Mail {
+    fn parse(raw: &str) -> Mail {
+        let (head, body) = raw.split_once("\r\n\r\n").expect("header/body separator");
+        let headers = parse_headers(head);
+        let content_type = header_in(&headers, "Content-Type").expect("Content-Type");
+        let boundary = content_type
+            .split("boundary=")
+            .nth(1)
+            .expect("multipart boundary")
+            .trim_matches('"')
+            .to_owned();
+        let delimiter = format!("--{boundary}");
+        let parts = body
+            .split(&delimiter)
+            .skip(1)
+            .filter(|p| !p.starts_with("--"))
+            .map(|p| {
+                let p = p.strip_prefix("\r\n").unwrap_or(p);
+                let (head, body) = p.split_once("\r\n\r\n").expect("part separator");
+                let headers = parse_headers(head);
+                let encoding = header_in(&headers, "Content-Transfer-Encoding")
+                    .unwrap_or_else(|| "7bit".to_owned())
+                    .to_ascii_lowercase();
+                let bytes = match encoding.as_str() {
+                    "base64" => base64_decode(body).expect("valid base64"),
+                    "quoted-printable" => quoted_printable_decode(body),
+                    _ => body.as_bytes().to_vec(),
+                };
+                Part {
+                    content_type: header_in(&headers, "Content-Type").expect("part Content-Type"),
+                    body: String::from_utf8(bytes)
+                        .expect("utf-8 body")
+                        .replace("\r\n", "\n"),
+                }
+            })
+            .collect();
+        Mail { headers, parts }
+    }
+
+    fn header(&self, name: &str) -> String {
+        header_in(&self.headers, name).unwrap_or_else(|| panic!("no {name} header in {self:#?}"))
+    }
+
+    fn part(&self, content_type: &str) -> &str {
+        &self
+            .parts
+            .iter()
+            .find(|p| p.content_type.starts_with(content_type))
+            .unwrap_or_else(|| panic!("no {content_type} part in {self:#?}"))
+            .body
+    }
+}
+
+fn header_in(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+fn parse_headers(head: &str) -> Vec<(String, String)> {
+    let mut unfolded: Vec<String> = Vec::new();
+    for line in head.split("\r\n") {
+        match unfolded.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => unfolded.push(line.to_owned()),
+        }
+    }
+    unfolded
+        .iter()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), decode_words(v.trim())))
+        .collect()
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `?q?`), dropping the
+/// whitespace between adjacent ones, and joining their bytes before UTF-8
+/// decoding (a character may be split across words).
+fn decode_words(value: &str) -> String {
+    let word = regex::Regex::new(r"=\?([^?]+)\?([bBqQ])\?([^?]*)\?=").expect("regex");
+    let between = regex::Regex::new(r"\?=\s+=\?").expect("regex");
+    let value = between.replace_all(value, "?==?");
+    let mut bytes = Vec::new();
+    let mut last = 0;
+    for captures in word.captures_iter(&value) {
+        let whole = captures.get(0).expect("match");
+        bytes.extend_from_slice(value[last..whole.start()].as_bytes());
+        let text = &captures[3];
+        if captures[2].eq_ignore_ascii_case("b") {
+            bytes.extend(base64_decode(text).expect("base64 word"));
+        } else {
+            bytes.extend(quoted_printable_decode(&text.replace('_', " ")));
+        }
+        last = whole.end();
+    }
+    bytes.extend_from_slice(value[last..].as_bytes());
+    String::from_utf8(bytes).expect("utf-8 header")
+}
+
+fn quoted_printable_decode(text: &str) -> Vec<u8> {
+    let text = text.replace("=\r\n", "");
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
+            out.push(u8::from_str_radix(hex, 16).expect("=XX escape"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn one_message(server: &SmtpServer) -> (crate::smtp::Received, Mail) {
+    let received = server.received();
+    assert_eq!(received.len(), 1, "{received:#?}");
+    let message = received.into_iter().next().expect("one message");
+    let mail = Mail::parse(&message.data);
+    (message, mail)
+}
+
+#[tokio::test]
+async fn plain_smtp_delivers_an_english_edit_with_both_parts_and_filter_headers() {
+    let server = SmtpServer::start(Options::plain());
+    let alert = alert(
+        "42-7f3a",
+        "edited",
+        "uk-embassy",
+        Some(EN_OLD),
+        Some(EN_NEW),
+    );
+    send(
+        &smtp(server.port(), SmtpTls::None),
+        &TlsExtras::default(),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect("delivered");
+
+    let (message, mail) = one_message(&server);
+    assert_eq!(message.from, "alerts@example.org");
+    assert_eq!(message.to, ["ops@example.net", "press@example.net"]);
+    assert!(!message.tls);
+    // The first change is cut to 80 characters, so the subject is non-ASCII
+    // (the ellipsis) even for an English page.
+    assert_eq!(
+        mail.header("Subject"),
+        "[chancery] uk-embassy edited: \"The Ambassador met the Foreign Minister on Wednesday to discuss trade and secur…\""
+    );
+    assert_eq!(mail.header("Message-ID"), "<42-7f3a@chancery.example.org>");
+    assert_eq!(mail.header("X-Chancery-Delivery"), "42-7f3a");
+    assert_eq!(mail.header("X-Chancery-Event"), "edited");
+    assert_eq!(mail.header("X-Chancery-Watch"), "uk-embassy");
+    assert_eq!(
+        mail.header("List-Id"),
+        "chancery alerts <chancery.example.org>"
+    );
+    assert_eq!(mail.header("From"), "Chancery <alerts@example.org>");
+    assert!(mail.header("To").contains("press@example.net"), "{mail:#?}");
+    assert!(!mail.header("Date").is_empty());
+    assert!(
+        mail.header("Content-Type")
+            .starts_with("multipart/alternative"),
+        "{mail:#?}"
+    );
+
+    let text = mail.part("text/plain");
+    for fact in [
+        "https://embassy.example/uk-embassy/statement?id=7&lang=en",
+        "edited",
+        "snapshot 12, fetched 2026-11-28T12:00:00Z",
+        "snapshot 13, fetched 2026-11-28T13:00:00Z",
+        "Detected:    2026-11-28T13:00:05Z",
+        "chancery history uk-embassy",
+        "chancery diff uk-embassy",
+        "-The Ambassador met the Foreign Minister on Tuesday to discuss trade and security.",
+        "+The Ambassador met the Foreign Minister on Wednesday to discuss trade and security.",
+    ] {
+        assert!(
+            text.contains(fact),
+            "{fact:?} missing from the text part:\n{text}"
+        );
+    }
+
+    let html = mail.part("text/html");
+    assert!(
+        html.contains(">Tuesday</del>") && html.contains(">Wednesday</ins>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("<del").count(), 1, "{html}");
+    assert_eq!(html.matches("<ins").count(), 1, "{html}");
+    assert!(
+        html.contains("href=\"https://embassy.example/uk-embassy/statement?id=7&amp;lang=en\""),
+        "{html}"
+    );
+    for fact in [
+        "2026-11-28T12:00:00Z",
+        "2026-11-28T13:00:00Z",
+        "2026-11-28T13:00:05Z",
+        "chancery history uk-embassy",
+    ] {
+        assert!(
+            html.contains(fact),
+            "{fact:?} missing from the HTML part:\n{html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_chinese_edit_has_an_encoded_subject_and_marks_only_the_changed_words() {
+    let server = SmtpServer::start(Options::plain());
+    let alert = alert("zh-1", "edited", "cn-embassy", Some(ZH_OLD), Some(ZH_NEW));
+    send(
+        &smtp(server.port(), SmtpTls::None),
+        &TlsExtras::default(),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect("delivered");
+
+    let (message, mail) = one_message(&server);
+    assert!(
+        message.data.is_ascii(),
+        "headers and bodies are transfer-encoded"
+    );
+    assert_eq!(
+        mail.header("Subject"),
+        "[chancery] cn-embassy edited: \"外交部发言人就该事件发表书面谈话。\""
+    );
+    let text = mail.part("text/plain");
+    assert!(
+        text.contains("+外交部发言人就该事件发表书面谈话。"),
+        "{text}"
+    );
+    assert!(text.contains("-外交部发言人就此事发表谈话。"), "{text}");
+    let html = mail.part("text/html");
+    assert!(
+        html.contains("外交部发言人就<del style=\"background-color:#ffebe9;color:#82071e;text-decoration:line-through;\">此事</del>"),
+        "{html}"
+    );
+    assert!(html.contains(">该事件</ins>发表<ins"), "{html}");
+    assert!(html.contains(">书面</ins>谈话。"), "{html}");
+    assert_eq!(html.matches("<del").count(), 1, "{html}");
+    assert_eq!(html.matches("<ins").count(), 2, "{html}");
+}
+
+#[tokio::test]
+async fn starttls_with_auth_against_a_self_signed_server() {
+    let server = SmtpServer::start(
+        Options::plain()
+            .with_security(Security::Starttls)
+            .with_credentials("alerts", "correct horse"),
+    );
+    let config = Smtp {
+        username: Some("alerts".to_owned()),
+        password: Some(Secret::new("correct horse")),
+        ..smtp(server.port(), SmtpTls::Starttls)
+    };
+    let alert = alert("tls-1", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+    send(&config, &trusting(&server), &recipients(), &alert)
+        .await
+        .expect("delivered over STARTTLS");
+    let (message, mail) = one_message(&server);
+    assert!(message.tls, "the message must come after STARTTLS");
+    assert_eq!(message.user.as_deref(), Some("alerts"));
+    assert_eq!(mail.header("X-Chancery-Delivery"), "tls-1");
+}
+
+#[tokio::test]
+async fn implicit_tls_delivers() {
+    let server = SmtpServer::start(Options::plain().with_security(Security::Implicit));
+    let alert = alert("tls-2", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+    send(
+        &smtp(server.port(), SmtpTls::Tls),
+        &trusting(&server),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect("delivered over implicit TLS");
+    let (message, _) = one_message(&server);
+    assert!(message.tls);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_transient_failure_and_sends_nothing() {
+    let server = SmtpServer::start(Options::plain().with_security(Security::Implicit));
+    let alert = alert("tls-3", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+    let e = send(
+        &smtp(server.port(), SmtpTls::Tls),
+        &TlsExtras::default(),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect_err("self-signed certificate must not be trusted by default");
+    assert!(e.message.contains("invalid peer certificate"), "{e:?}");
+    assert!(!e.permanent, "{e:?}");
+    assert!(
+        e.message.contains(&format!("127.0.0.1:{}", server.port())),
+        "{e:?}"
+    );
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn starttls_required_but_not_offered_sends_nothing() {
+    let server = SmtpServer::start(Options::plain());
+    let alert = alert("tls-4", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+    let e = send(
+        &smtp(server.port(), SmtpTls::Starttls),
+        &trusting(&server),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect_err("STARTTLS is required");
+    assert!(!e.permanent, "{e:?}");
+    assert!(server.received().is_empty(), "nothing may go in plain text");
+}
+
+async fn refused_at(stage: Stage, reply: &str) -> DeliveryError {
+    let server = SmtpServer::start(Options::plain().refusing(stage, reply));
+    let alert = alert("r-1", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+    let e = send(
+        &smtp(server.port(), SmtpTls::None),
+        &TlsExtras::default(),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect_err("refused");
+    assert!(server.received().is_empty());
+    let endpoint = format!("127.0.0.1:{}", server.port());
+    assert!(
+        e.message.contains(&endpoint),
+        "{e:?} should name {endpoint}"
+    );
+    e
+}
+
+#[tokio::test]
+async fn smtp_replies_map_5xx_to_permanent_and_4xx_to_transient() {
+    let e = refused_at(Stage::Rcpt, "550 5.1.1 mailbox unavailable").await;
+    assert!(e.permanent, "{e:?}");
+    assert!(
+        e.message.contains("550") && e.message.contains("mailbox unavailable"),
+        "{e:?}"
+    );
+
+    let e = refused_at(Stage::Rcpt, "451 4.7.1 greylisted, try again later").await;
+    assert!(!e.permanent, "{e:?}");
+    assert!(
+        e.message.contains("451") && e.message.contains("greylisted"),
+        "{e:?}"
+    );
+
+    let e = refused_at(Stage::Mail, "421 4.3.2 service shutting down").await;
+    assert!(!e.permanent, "{e:?}");
+
+    let e = refused_at(Stage::Data, "554 5.7.1 message rejected as spam").await;
+    assert!(e.permanent, "{e:?}");
+    assert!(e.message.contains("554"), "{e:?}");
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let alert = alert("c-1", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+    let e = send(
+        &smtp(port, SmtpTls::None),
+        &TlsExtras::default(),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect_err("nothing listens");
+    assert!(e.message.contains("Connection refused"), "{e:?}");
+    assert!(!e.permanent, "{e:?}");
+    assert!(e.message.contains(&format!("127.0.0.1:{port}")), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_transiently() {
+    let mut options = Options::plain();
+    options.silent = true;
+    let server = SmtpServer::start(options);
+    let config = Smtp {
+        timeout: Duration::from_millis(500),
+        ..smtp(server.port(), SmtpTls::None)
+    };
+    let alert = alert("t-1", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+    let started = std::time::Instant::now();
+    let e = send(&config, &TlsExtras::default(), &recipients(), &alert)
+        .await
+        .expect_err("no greeting");
+    assert!(!e.permanent, "{e:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by smtp.timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_without_the_password_in_the_error() {
+    const PASSWORD: &str = "s3cret-Hunter2!";
+    for echo in [false, true] {
+        let mut options = Options::plain()
+            .with_security(Security::Starttls)
+            .with_credentials("alerts", "the-right-one");
+        options.echo_password_on_failure = echo;
+        let server = SmtpServer::start(options);
+        let config = Smtp {
+            username: Some("alerts".to_owned()),
+            password: Some(Secret::new(PASSWORD)),
+            ..smtp(server.port(), SmtpTls::Starttls)
+        };
+        let alert = alert("p-1", "edited", "uk-embassy", Some(EN_OLD), Some(EN_NEW));
+        let result = send(&config, &trusting(&server), &recipients(), &alert).await;
+        let e = result.clone().expect_err("wrong password");
+        assert!(e.permanent, "535 is permanent: {e:?}");
+        assert!(e.message.contains("535"), "{e:?}");
+        assert!(
+            e.message.contains(&format!("127.0.0.1:{}", server.port())),
+            "{e:?}"
+        );
+        for shown in [e.to_string(), format!("{e:?}"), format!("{result:?}")] {
+            assert!(
+                !shown.contains(PASSWORD),
+                "echo={echo}: password leaked in {shown}"
+            );
+        }
+        assert!(server.received().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_removal_alert_renders_and_is_delivered() {
+    let server = SmtpServer::start(Options::plain());
+    let alert = alert("rm-1", "removed", "uk-embassy", Some(EN_OLD), None);
+    send(
+        &smtp(server.port(), SmtpTls::None),
+        &TlsExtras::default(),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect("delivered");
+    let (_, mail) = one_message(&server);
+    assert_eq!(
+        mail.header("Subject"),
+        "[chancery] uk-embassy removed: \"Press statement\""
+    );
+    assert_eq!(mail.header("X-Chancery-Event"), "removed");
+    let text = mail.part("text/plain");
+    assert!(text.contains("none (the page is gone)"), "{text}");
+    assert!(text.contains("HTTP status: 404"), "{text}");
+    assert!(
+        text.contains("-Contact the press office for details."),
+        "{text}"
+    );
+    let html = mail.part("text/html");
+    assert!(
+        html.contains(">Contact the press office for details.</del>"),
+        "{html}"
+    );
+    assert!(!html.contains("<ins"), "{html}");
+}
+
+#[tokio::test]
+async fn a_test_alert_is_marked_as_such() {
+    let server = SmtpServer::start(Options::plain());
+    let alert = AlertData::test("test-9".to_owned(), "ops");
+    send(
+        &smtp(server.port(), SmtpTls::None),
+        &TlsExtras::default(),
+        &recipients(),
+        &alert,
+    )
+    .await
+    .expect("delivered");
+    let (_, mail) = one_message(&server);
+    assert!(
+        mail.header("Subject").starts_with("[chancery] TEST alert"),
+        "{mail:#?}"
+    );
+    assert_eq!(mail.header("X-Chancery-Event"), "test");
+    assert!(
+        mail.part("text/plain").starts_with("TEST ALERT"),
+        "{mail:#?}"
+    );
+}
