@@ -590,3 +590,52 @@ async fn a_test_alert_is_marked_as_such() {
         "{mail:#?}"
     );
 }
+
+/// End to end through the binary: a change found by `chancery check` is
+/// queued, and the same run mails it over real SMTP to the desk.
+#[test]
+fn a_check_that_finds_an_edit_mails_the_subscriber() {
+    use crate::support::{Env, Route, Server, edit_once};
+    let server = Server::start();
+    let page = "<html><body><h1>Statement</h1><p>The embassy notes the report.</p><p>Contact the press office.</p></body></html>";
+    server.set("/page", Route::html(page));
+    let smtp =
+        SmtpServer::start(Options::plain().with_credentials("alerts", "mail-pass-do-not-log"));
+    let rest = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alerts\"\npassword_env = \"CHANCERY_TEST_SMTP_PASSWORD\"\nfrom = \"Chancery <alerts@example.org>\"\n\n\
+         [[watch]]\nname = \"embassy\"\nurl = \"{}\"\nnotify = [\"desk\"]\n\n\
+         [[subscriber]]\nname = \"desk\"\nemail = [\"desk@example.org\", \"editor@example.org\"]\n",
+        smtp.port(),
+        server.url("/page")
+    );
+    let env = Env::new("per_host_delay = \"0s\"", &rest);
+    let vars = [("CHANCERY_TEST_SMTP_PASSWORD", "mail-pass-do-not-log")];
+    env.run_with_env(&["check"], &vars).ok();
+    assert!(smtp.received().is_empty(), "a baseline mails nobody");
+
+    server.set(
+        "/page",
+        Route::html(edit_once(page, "notes the report", "welcomes the report")),
+    );
+    let run = env.run_with_env(&["check"], &vars).ok();
+    assert!(run.stderr.contains("1 delivered"), "{run:?}");
+    assert!(!run.stderr.contains("mail-pass-do-not-log"));
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].user.as_deref(), Some("alerts"));
+    assert_eq!(received[0].to.len(), 2);
+    let mail = Mail::parse(&received[0].data);
+    assert_eq!(
+        decode_words(&mail.header("Subject")),
+        "[chancery] embassy edited: \"The embassy welcomes the report.\""
+    );
+    let text = mail.part("text/plain");
+    assert!(text.contains("-The embassy notes the report."), "{text}");
+    assert!(text.contains("+The embassy welcomes the report."), "{text}");
+    assert!(text.contains("chancery history embassy"), "{text}");
+    let html = mail.part("text/html");
+    assert!(html.contains("welcomes"), "{html}");
+    let outbox = env.run(&["outbox", "--all", "--json"]).ok().json();
+    assert_eq!(outbox[0]["status"], "delivered");
+    assert_eq!(outbox[0]["channel"], "email");
+}
