@@ -198,7 +198,7 @@ pub(crate) fn extract(source: &str, filters: &Filters, markup: Markup) -> Extrac
         }
         Markup::Xml | Markup::Html => source,
     };
-    let document = Html::parse_document(&depth::cap_depth(source));
+    let document = Html::parse_document(&depth::prepare(source));
     let title = title(&document);
     let text = walk(document.tree.root(), filters, markup, source.len());
     Extracted { text, title }
