@@ -566,6 +566,10 @@ fn validate(
     let mut watches = Vec::with_capacity(raw.watch.len());
     let notify_spans: Vec<Vec<Spanned<String>>> =
         raw.watch.iter().map(|w| w.notify.clone()).collect();
+    // Watch lists repeat the same filters across hundreds of watches:
+    // compile each distinct one once (compiled regexes share their program).
+    let mut regex_cache: HashMap<String, Regex> = HashMap::new();
+    let mut selector_cache: HashMap<String, scraper::Selector> = HashMap::new();
     for (i, w) in raw.watch.into_iter().enumerate() {
         let name = w.name.get_ref().clone();
         let key = |field: &str| format!("watch[{i}].{field}");
@@ -612,8 +616,12 @@ fn validate(
         let mut selectors = |field: &str, list: &[Spanned<String>]| {
             let mut compiled = Vec::with_capacity(list.len());
             for (j, css) in list.iter().enumerate() {
-                match compile_selector(css.get_ref()) {
-                    Ok(sel) => compiled.push(sel),
+                let cached = selector_cache.get(css.get_ref()).cloned();
+                match cached.map_or_else(|| compile_selector(css.get_ref()), Ok) {
+                    Ok(sel) => {
+                        selector_cache.insert(css.get_ref().clone(), sel.clone());
+                        compiled.push(sel);
+                    }
                     Err(e) => v.report(
                         css,
                         key(&format!("{field}[{j}]")),
@@ -627,8 +635,12 @@ fn validate(
         let exclude_compiled = selectors("exclude", &w.exclude);
         let mut ignore_compiled = Vec::with_capacity(w.ignore.len());
         for (j, pattern) in w.ignore.iter().enumerate() {
-            match Regex::new(pattern.get_ref()) {
-                Ok(re) => ignore_compiled.push(re),
+            let cached = regex_cache.get(pattern.get_ref()).cloned();
+            match cached.map_or_else(|| Regex::new(pattern.get_ref()), Ok) {
+                Ok(re) => {
+                    regex_cache.insert(pattern.get_ref().clone(), re.clone());
+                    ignore_compiled.push(re);
+                }
                 Err(e) => v.report(
                     pattern,
                     key(&format!("ignore[{j}]")),

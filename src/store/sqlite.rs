@@ -731,6 +731,30 @@ fn insert_change(
     Ok(id)
 }
 
+/// Columns of a [`ChangeRow`] (from `changes c JOIN checks k`), in the
+/// order [`decode_change_row`] reads.
+const CHANGE_COLUMNS: &str =
+    "c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
+    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio, c.first_change";
+
+fn decode_change_row(row: &Row<'_>) -> Result<ChangeRow, StoreError> {
+    Ok(ChangeRow {
+        id: row.get(0)?,
+        kind: parse_kind(&row.get::<_, String>(1)?)?,
+        from: row.get(2)?,
+        to: row.get(3)?,
+        detected_at: Timestamp(row.get(4)?),
+        check_id: row.get(5)?,
+        http_status: http_status(row.get(6)?)?,
+        summary: DiffSummary {
+            lines_added: row.get(7)?,
+            lines_removed: row.get(8)?,
+            changed_ratio: row.get(9)?,
+            first_change: row.get(10)?,
+        },
+    })
+}
+
 /// Columns of a [`SnapshotRow`], in the order [`decode_snapshot_row`] reads.
 const SNAPSHOT_COLUMNS: &str = "s.id, s.text_sha256, s.raw_sha256, s.fetched_at, t.size,
     (SELECT k.content_type FROM checks k WHERE k.id = s.check_id),
@@ -750,6 +774,13 @@ fn decode_snapshot_row(row: &Row<'_>) -> Result<SnapshotRow, StoreError> {
 
 impl Store for SqliteStore {
     fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError> {
+        // The common case, a known watch at the same URL, is a read: no
+        // write transaction on every check.
+        if let Some(state) = load_state(&self.conn, name)?
+            && state.url == url
+        {
+            return Ok(state);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -815,30 +846,16 @@ impl Store for SqliteStore {
 
     fn changes(&self, watch: &str, limit: Option<usize>) -> Result<Vec<ChangeRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
-                    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio,
-                    c.first_change
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHANGE_COLUMNS}
              FROM changes c JOIN checks k ON k.id = c.check_id
-             WHERE c.watch_id = ?1 ORDER BY c.id DESC LIMIT ?2",
-        )?;
-        collect(&mut stmt, params![watch_id, sql_limit(limit)], |row| {
-            Ok(ChangeRow {
-                id: row.get(0)?,
-                kind: parse_kind(&row.get::<_, String>(1)?)?,
-                from: row.get(2)?,
-                to: row.get(3)?,
-                detected_at: Timestamp(row.get(4)?),
-                check_id: row.get(5)?,
-                http_status: http_status(row.get(6)?)?,
-                summary: DiffSummary {
-                    lines_added: row.get(7)?,
-                    lines_removed: row.get(8)?,
-                    changed_ratio: row.get(9)?,
-                    first_change: row.get(10)?,
-                },
-            })
-        })
+             WHERE c.watch_id = ?1 ORDER BY c.id DESC LIMIT ?2"
+        ))?;
+        collect(
+            &mut stmt,
+            params![watch_id, sql_limit(limit)],
+            decode_change_row,
+        )
     }
 
     fn snapshots(&self, watch: &str, limit: Option<usize>) -> Result<Vec<SnapshotRow>, StoreError> {
@@ -994,30 +1011,14 @@ impl Store for SqliteStore {
     }
 
     fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
-                    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio,
-                    c.first_change, w.name, w.url
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHANGE_COLUMNS}, w.name, w.url
              FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
-             WHERE c.id = ?1",
-        )?;
+             WHERE c.id = ?1"
+        ))?;
         let mut found = collect(&mut stmt, [id], |row| {
             Ok(ChangeDetail {
-                change: ChangeRow {
-                    id: row.get(0)?,
-                    kind: parse_kind(&row.get::<_, String>(1)?)?,
-                    from: row.get(2)?,
-                    to: row.get(3)?,
-                    detected_at: Timestamp(row.get(4)?),
-                    check_id: row.get(5)?,
-                    http_status: http_status(row.get(6)?)?,
-                    summary: DiffSummary {
-                        lines_added: row.get(7)?,
-                        lines_removed: row.get(8)?,
-                        changed_ratio: row.get(9)?,
-                        first_change: row.get(10)?,
-                    },
-                },
+                change: decode_change_row(row)?,
                 watch: row.get(11)?,
                 url: row.get(12)?,
             })

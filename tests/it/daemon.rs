@@ -267,3 +267,96 @@ fn a_restart_does_not_recheck_what_was_just_checked() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(server.requests("/fresh").len(), 1);
 }
+
+#[test]
+fn systemd_readiness_status_watchdog_and_journal_priorities() {
+    use std::os::unix::net::UnixDatagram;
+    let server = Server::start();
+    server.set("/a", Route::html(PAGE));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &watch("a", &server.url("/a"), "1s"),
+    );
+    let socket_path = env.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let vars = [
+        ("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8 path")),
+        ("WATCHDOG_USEC", "1000000"),
+        ("JOURNAL_STREAM", "8:12345"),
+    ];
+    let mut daemon = env.daemon_with_env("run", &vars);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline
+        && !(seen.contains("READY=1")
+            && seen.contains("WATCHDOG=1")
+            && seen.contains("checks since start; last: a"))
+    {
+        if let Ok(n) = socket.recv(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.push('\n');
+        }
+    }
+    assert!(seen.contains("READY=1"), "{seen}");
+    assert!(seen.contains("STATUS=1 watches"), "{seen}");
+    assert!(
+        seen.contains("WATCHDOG=1"),
+        "pings at half of WatchdogSec: {seen}"
+    );
+    assert!(
+        seen.contains("last: a first-seen") || seen.contains("last: a unchanged"),
+        "{seen}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)), Some(0));
+    let log = daemon.log();
+    let start = log
+        .lines()
+        .find(|l| l.contains("chancery started"))
+        .expect("start line");
+    assert!(
+        start.starts_with("<6>"),
+        "journald priority prefix: {start}"
+    );
+}
+
+#[test]
+fn robots_txt_is_respected_when_asked() {
+    let server = Server::start();
+    server.set(
+        "/robots.txt",
+        Route::html("User-agent: *\nDisallow: /private/\n")
+            .with_header("Content-Type", "text/plain"),
+    );
+    server.set("/private/statement", Route::html(PAGE));
+    server.set("/public/statement", Route::html(PAGE));
+    let watches = format!(
+        "{}{}",
+        watch("private", &server.url("/private/statement"), "1h"),
+        watch("public", &server.url("/public/statement"), "1h")
+    );
+    let env = Env::new("per_host_delay = \"0s\"\nrespect_robots = true", &watches);
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.line_for("private").contains("disallowed by robots.txt"),
+        "{run:?}"
+    );
+    assert!(
+        run.line_for("public").starts_with("public first-seen"),
+        "{run:?}"
+    );
+    assert!(
+        server.requests("/private/statement").is_empty(),
+        "never fetched"
+    );
+    assert_eq!(
+        server.requests("/robots.txt").len(),
+        1,
+        "fetched once per host"
+    );
+}

@@ -12,6 +12,16 @@ fn one_watch(server: &Server, name: &str, path: &str, extra: &str) -> String {
     )
 }
 
+/// The kinds of the changes in `history --json`, newest first.
+fn change_kinds(history: &serde_json::Value) -> Vec<String> {
+    history["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["kind"].as_str().expect("kind").to_owned())
+        .collect()
+}
+
 fn bmz() -> String {
     String::from_utf8(fixture("bmz-wfp-statement.html")).expect("fixture is UTF-8")
 }
@@ -76,12 +86,7 @@ fn lifecycle_first_seen_unchanged_edited_removed_restored() {
     assert!(run.line_for("bmz").starts_with("bmz restored"), "{run:?}");
 
     let history = env.run(&["history", "bmz", "--json"]).ok().json();
-    let kinds: Vec<&str> = history["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| c["kind"].as_str().expect("kind"))
-        .collect();
+    let kinds = change_kinds(&history);
     assert_eq!(kinds, ["restored", "removed", "edited", "first-seen"]);
     // Restored to the text it had before the removal: the snapshot is reused.
     let changes = history["changes"].as_array().expect("changes");
@@ -155,7 +160,7 @@ fn ignore_regex_removes_a_counter() {
 #[test]
 fn gbk_page_with_meta_only_charset_decodes_and_diffs() {
     let server = Server::start();
-    let bytes = fixture("xinhua-hebei-gb2312.html");
+    let bytes = fixture("normalize/traf-archive.org.he.xinhuanet.com.25340717.html");
     server.set("/gbk", Route::html_unlabelled(bytes.clone()));
     let env = Env::new("", &one_watch(&server, "hebei", "/gbk", ""));
     env.run(&["check"]).ok();
@@ -451,12 +456,7 @@ fn changing_a_filter_rebaselines_instead_of_reporting_an_edit() {
     let run = env.run(&["check"]).ok();
     assert!(run.line_for("p").starts_with("p unchanged"), "{run:?}");
     let history = env.run(&["history", "p", "--json"]).ok().json();
-    let kinds: Vec<&str> = history["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| c["kind"].as_str().expect("kind"))
-        .collect();
+    let kinds = change_kinds(&history);
     assert_eq!(kinds, ["rebaselined", "first-seen"], "{history:#}");
     let show = env.run(&["show", "p"]).ok();
     assert_eq!(show.stdout, "We regret the incident.\n");
