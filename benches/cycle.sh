@@ -77,7 +77,7 @@ rm -rf "$work/state"
 "$bin" --config "$config" run >"$work/daemon.out" 2>"$work/daemon.err" &
 daemon_pid=$!
 peak=0
-for _ in $(seq 1 75); do
+for _ in $(seq 1 "${DAEMON_SECONDS:-75}"); do
     sleep 1
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status" 2>/dev/null || echo 0)
     [ "$rss" -gt "$peak" ] && peak=$rss
@@ -85,4 +85,4 @@ done
 checks=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from checks').fetchone()[0])" "$work/state/chancery.db")
 kill -TERM $daemon_pid; wait $daemon_pid || true
 daemon_pid=
-printf 'daemon     %d checks in 75 s, peak RSS (VmHWM) %.1f MB\n' "$checks" "$(echo "$peak / 1024" | bc -l)"
+printf 'daemon     %d checks in %d s, peak RSS (VmHWM) %.1f MB\n' "$checks" "${DAEMON_SECONDS:-75}" "$(echo "$peak / 1024" | bc -l)"
