@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -568,8 +569,8 @@ fn validate(
         raw.watch.iter().map(|w| w.notify.clone()).collect();
     // Watch lists repeat the same filters across hundreds of watches:
     // compile each distinct one once (compiled regexes share their program).
-    let mut regex_cache: HashMap<String, Regex> = HashMap::new();
-    let mut selector_cache: HashMap<String, scraper::Selector> = HashMap::new();
+    let mut regex_cache: HashMap<String, Arc<Regex>> = HashMap::new();
+    let mut selector_cache: HashMap<String, Arc<scraper::Selector>> = HashMap::new();
     for (i, w) in raw.watch.into_iter().enumerate() {
         let name = w.name.get_ref().clone();
         let key = |field: &str| format!("watch[{i}].{field}");
@@ -617,7 +618,7 @@ fn validate(
             let mut compiled = Vec::with_capacity(list.len());
             for (j, css) in list.iter().enumerate() {
                 let cached = selector_cache.get(css.get_ref()).cloned();
-                match cached.map_or_else(|| compile_selector(css.get_ref()), Ok) {
+                match cached.map_or_else(|| compile_selector(css.get_ref()).map(Arc::new), Ok) {
                     Ok(sel) => {
                         selector_cache.insert(css.get_ref().clone(), sel.clone());
                         compiled.push(sel);
@@ -636,7 +637,7 @@ fn validate(
         let mut ignore_compiled = Vec::with_capacity(w.ignore.len());
         for (j, pattern) in w.ignore.iter().enumerate() {
             let cached = regex_cache.get(pattern.get_ref()).cloned();
-            match cached.map_or_else(|| Regex::new(pattern.get_ref()), Ok) {
+            match cached.map_or_else(|| Regex::new(pattern.get_ref()).map(Arc::new), Ok) {
                 Ok(re) => {
                     regex_cache.insert(pattern.get_ref().clone(), re.clone());
                     ignore_compiled.push(re);
