@@ -355,3 +355,43 @@ fn secrets_never_appear_in_logs_or_errors() {
         );
     }
 }
+
+#[test]
+fn an_alert_failing_past_its_max_age_is_given_up_loudly() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    server.set("/hook", Route::status(503, "down"));
+    let (daemon, rest) = config(&server, "alert_max_age = \"3s\"", "");
+    let env = Env::new(&daemon, &rest);
+    env.run_with_env(&["check"], ENV).ok();
+    edit(&server);
+    env.run_with_env(&["check"], ENV).ok();
+    let mut daemon = env.daemon_with_env("run", ENV);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            env.run(&["outbox", "--json"]).json()[0]["status"] == "failed"
+        }),
+        "{}",
+        daemon.log()
+    );
+    let outbox = env.run(&["outbox", "--json"]).ok().json();
+    let error = outbox[0]["last_error"].as_str().expect("error");
+    assert!(error.starts_with("gave up after"), "{error}");
+    assert!(error.contains("HTTP 503"), "{error}");
+    let attempts = posts(&server).len();
+    assert!(attempts >= 2, "it was retried before giving up: {attempts}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        posts(&server).len(),
+        attempts,
+        "no attempts after giving up"
+    );
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(15));
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("FAILED"))
+        .expect("a loud log line");
+    assert!(line.contains("ERROR"), "{line}");
+}
