@@ -112,7 +112,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the history in {}", state_dir.display()))?;
     let store = SharedStore::new(store);
     let pipeline = Pipeline::new(&config, store.clone())?;
-    let notifier = Notifier::new(&config, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let notifier = Notifier::new(&config, store.clone())?;
     let (notifier_tx, notifier_rx) = tokio::sync::watch::channel(notifier);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let wake_delivery = Arc::new(tokio::sync::Notify::new());
@@ -310,12 +310,39 @@ impl Daemon {
         notify(&[sd_notify::NotifyState::Status(&text)]);
     }
 
+    /// Reads and builds everything a reload needs, applying nothing, so an
+    /// invalid config leaves the running one untouched.
+    fn prepare_reload(&self) -> anyhow::Result<(Config, Pipeline, Notifier)> {
+        let new = config::load(&self.config_path)?;
+        let (old_d, new_d) = (&self.config.daemon, &new.daemon);
+        let fetch_changed = old_d.user_agent != new_d.user_agent
+            || old_d.timeout != new_d.timeout
+            || old_d.max_body_bytes != new_d.max_body_bytes
+            || old_d.max_redirects != new_d.max_redirects
+            || old_d.respect_robots != new_d.respect_robots;
+        let pipeline = if fetch_changed {
+            Pipeline::new(&new, self.store.clone())?
+        } else {
+            // Keep the connection pool and robots cache.
+            Pipeline {
+                subscribers: Arc::new(new.subscribers.clone()),
+                ..self.engine.pipeline().clone()
+            }
+        };
+        let notifier = Notifier::new(&new, self.store.clone())?;
+        Ok((new, pipeline, notifier))
+    }
+
     /// Re-reads the config. An invalid one is logged and ignored.
     async fn reload(&mut self) {
-        let new = match config::load(&self.config_path) {
-            Ok(new) => new,
+        let (new, pipeline, notifier) = match self.prepare_reload() {
+            Ok(prepared) => prepared,
             Err(e) => {
-                tracing::error!(config = %self.config_path.display(), error = %e, "reload rejected; the running config stays in effect");
+                tracing::error!(
+                    config = %self.config_path.display(),
+                    error = %format!("{e:#}"),
+                    "reload rejected; the running config stays in effect"
+                );
                 return;
             }
         };
@@ -326,37 +353,10 @@ impl Daemon {
                 "state_dir changes take effect after a restart"
             );
         }
-        let (old_d, new_d) = (&self.config.daemon, &new.daemon);
-        let fetch_changed = old_d.user_agent != new_d.user_agent
-            || old_d.timeout != new_d.timeout
-            || old_d.max_body_bytes != new_d.max_body_bytes
-            || old_d.max_redirects != new_d.max_redirects
-            || old_d.respect_robots != new_d.respect_robots;
-        let notifier = match Notifier::new(&new, self.store.clone()) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "reload rejected; the running config stays in effect");
-                return;
-            }
-        };
-        if fetch_changed {
-            match Pipeline::new(&new, self.store.clone()) {
-                Ok(pipeline) => self.engine.set_pipeline(pipeline),
-                Err(e) => {
-                    tracing::error!(error = %e, "reload rejected; the running config stays in effect");
-                    return;
-                }
-            }
-        } else {
-            let pipeline = Pipeline {
-                subscribers: Arc::new(new.subscribers.clone()),
-                ..self.engine.pipeline().clone()
-            };
-            self.engine.set_pipeline(pipeline);
-        }
+        self.engine.set_pipeline(pipeline);
         let _ = self.notifier.send(notifier);
         self.engine
-            .set_limits(new_d.politeness(), Timing::default());
+            .set_limits(new.daemon.politeness(), Timing::default());
 
         let summaries = match load_summaries(&self.store).await {
             Ok(s) => s,

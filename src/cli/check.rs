@@ -99,7 +99,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     // Deliver what this run queued (and anything else due), within a bound:
     // what is left is delivered by the daemon or the next check.
     if !config.subscribers.is_empty() {
-        let notifier = Notifier::new(&config, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let notifier = Notifier::new(&config, store.clone())?;
         let pass = runtime.block_on(notifier.deliver_within(DELIVERY_WAIT))?;
         let pending = store
             .blocking(|s| s.alerts(Some(AlertStatus::Pending), None))?

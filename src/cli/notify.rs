@@ -39,8 +39,7 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<Exit>
             config.daemon.state_dir.display()
         )
     })?;
-    let notifier =
-        Notifier::new(&config, SharedStore::new(store)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let notifier = Notifier::new(&config, SharedStore::new(store))?;
     let alert = AlertData::test(format!("test-{}", Timestamp::now().as_millis()), &sub.name);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -115,8 +115,7 @@ fn retry(
         })
         .into());
     }
-    let notifier =
-        Notifier::new(config, SharedStore::new(store)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let notifier = Notifier::new(config, SharedStore::new(store))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -228,8 +228,8 @@ impl Fetcher {
 }
 
 /// The innermost cause: reqwest's outer messages repeat the URL, which the
-/// caller already names.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+/// caller already names. Shared with the webhook client.
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;

@@ -128,11 +128,7 @@ pub async fn send(
         let why = if e.is_timeout() {
             format!("timed out after {}s", TIMEOUT.as_secs())
         } else {
-            let mut cause: &dyn std::error::Error = &e;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            cause.to_string()
+            crate::fetch::root_cause(&e)
         };
         DeliveryError::transient(format!("webhook {host}: {why}"))
     })?;
