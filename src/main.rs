@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use chancery::cli::{self, Cli, Exit};
 use clap::Parser;
 
+/// Parsing HTML is mostly small allocations; mimalloc makes normalization
+/// about 30% faster than glibc's malloc (README, Benchmarks).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     chancery::logging::init(cli.command.default_log_level());
