@@ -7,5 +7,6 @@ mod daemon;
 mod email;
 mod notify;
 mod pipeline;
+mod signal;
 mod smtp;
 mod support;
