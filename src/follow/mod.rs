@@ -21,36 +21,54 @@
 //! [`links::MAX_LINKS`] links per page, [`feed::MAX_ENTRIES`] entries per
 //! feed, element nesting capped as in the normalizer.
 //!
-//! # What "newest" means
+//! # Listings are newest first
 //!
-//! Each child has a `first_seen` sequence number, larger = newer, assigned
-//! by [`reconcile`] and stored by the engine. On the listing's first look
-//! the links are numbered by their position, the top one newest, because
-//! index pages list the latest statement first; feeds are first put in
-//! order of their entries' dates ([`feed::newest_first`]). Later, new links
-//! are always newer than every known child (they were discovered later),
-//! numbered among themselves by position again. `max` keeps the `max`
-//! children with the largest `first_seen` active and retires the rest.
-//! Ranking by discovery, not by today's position, means a pinned old
-//! statement at the top of a listing cannot keep a newer one out, and a
-//! listing sorted oldest first still retires its oldest children.
+//! As the issue assumes, index pages list the latest statement on top and
+//! push older ones down and, with pagination, off the covered pages. The
+//! rules below rest on that; feeds are put in date order first
+//! ([`feed::newest_first`]).
+//!
+//! Each child has an `order`, larger = newer, assigned by [`reconcile`]
+//! and stored by the engine. On the first look the links are numbered by
+//! position, the top one highest. Later, new statements get numbers above
+//! every known child (discovered later, so newer), and *backfill* (older
+//! statements that move up into view when one is taken off a fixed-size
+//! page) numbers below every known child. `max` keeps the `max` children
+//! with the highest `order` active. Ranking by discovery, not by today's
+//! position, means a pinned old statement at the top cannot keep newer
+//! ones out.
 //!
 //! # Child states and events
 //!
-//! - `Listed`: active (checked on `child_interval`). Either on the listing
-//!   now, or it *scrolled off* the covered pages: when newer statements
-//!   push the oldest ones to page 2, nothing was taken down.
-//! - `Delisted`: active, but its link vanished from the listing while a
-//!   link *older* than it is still there, so it did not just scroll off: it
-//!   was taken off the index. The child keeps being checked; a 404 then is
-//!   `removed` as for any watch.
+//! - `Listed`: active (checked on `child_interval`), on the listing at the
+//!   last look.
+//! - `ScrolledOff`: active, fell off the bottom of the covered pages
+//!   because newer statements pushed it there: nothing was taken down, no
+//!   event.
+//! - `Delisted`: active, but its link was taken off the listing. A
+//!   missing link is *delisted* when something older than it is still
+//!   listed (it vanished from the middle), or when it vanished from the
+//!   bottom while fewer new statements arrived on top than links left (so
+//!   nothing pushed it). The child keeps being checked; a 404 then is
+//!   `removed` as for any watch. A delisted link that comes back is
+//!   *relisted*.
 //! - `Retired`: beyond `max`. Not checked, never deleted: its history
 //!   stays, and its URL stays known so it never comes back as "published".
 //!
-//! An empty listing (a redesign broke the selector, a page of errors)
-//! delists nothing, by the same rule; the engine should warn about it. A
-//! listing whose URLs all change at once (a move to `https`) reads as that
-//! many `published` links: an address change is a change.
+//! New links are *published*, except on the first look (*baselined*) and
+//! backfill: new links below every known link on the listing, as many as
+//! links left the listing on this look, are baselined silently. A listing
+//! sorted oldest first therefore still gets its appended statements
+//! published, as long as nothing left the page in the same look.
+//!
+//! An empty listing (a redesign broke the selector, a page of errors), or
+//! one where no known link is left, delists nothing: every missing child
+//! counts as scrolled off, and the engine should warn. A listing whose URLs
+//! all change at once (a move to `https`) reads as that many `published`
+//! links: an address change is a change. Limits that follow from the
+//! newest-first reading: a listing whose page size shrinks delists the
+//! links it no longer shows, and a feed that drops entries by age rather
+//! than by count delists them when nothing new arrives.
 
 pub mod canon;
 pub mod feed;
@@ -379,8 +397,10 @@ fn slug(url: &Url) -> Option<Slug> {
 /// Where a child stands in its listing; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChildState {
-    /// Active: on the listing, or scrolled off the covered pages.
+    /// Active, on the listing at the last look.
     Listed,
+    /// Active, pushed off the covered pages by newer statements.
+    ScrolledOff,
     /// Active, but taken off the listing.
     Delisted,
     /// Beyond `max`: not checked, history kept.
@@ -394,19 +414,18 @@ pub struct Child {
     pub url: Url,
     /// Where it stands.
     pub state: ChildState,
-    /// Discovery order within its parent, larger = newer; see the module
-    /// docs for how it is assigned.
-    pub first_seen: u64,
+    /// Rank within its parent, larger = newer, unique per parent; see the
+    /// module docs for how it is assigned. May be negative (backfill).
+    pub order: i64,
 }
 
-/// What one look at a listing changed.
+/// What one look at a listing changed. Every list is in listing order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reconciled {
-    /// New children found on the listing's first look: the baseline, no
-    /// event (newest first).
+    /// New children without an event: everything on the listing's first
+    /// look, and backfill (see the module docs).
     pub baselined: Vec<Url>,
-    /// New statements on a listing seen before: one `published` event each
-    /// (newest first).
+    /// New statements: one `published` event each.
     pub published: Vec<Url>,
     /// Children whose links were taken off the listing: one `delisted`
     /// event each.
@@ -418,9 +437,10 @@ pub struct Reconciled {
     /// Retired children still on the listing that rank within `max` again
     /// (it was raised): checking resumes, no event.
     pub unretired: Vec<Url>,
-    /// Every child, known or new, in its new state, newest first: what the
-    /// store should hold afterwards. New children beyond `max` are here
-    /// as `Retired` (remembered, so they never come back as published).
+    /// Every child, known or new, in its new state, highest `order` first:
+    /// what the store should hold afterwards. New children beyond `max`
+    /// are here as `Retired` (remembered, so they never come back as
+    /// published).
     pub children: Vec<Child>,
 }
 
@@ -431,99 +451,164 @@ pub struct Reconciled {
 /// URLs. Do not call this with a partial listing (a page failed to fetch):
 /// the missing links would look taken down.
 ///
-/// `max` keeps the `max` newest children (by `first_seen`, see the module
-/// docs) active and retires the rest; a retired child still on the listing
-/// stays retired. A `max` of zero retires everything.
+/// `max` keeps the `max` highest-ranked children active and retires the
+/// rest; a retired child still on the listing stays retired unless it
+/// ranks within `max` again. A `max` of zero retires everything.
 pub fn reconcile(known: &[Child], observed: &[Url], max: usize) -> Reconciled {
     let by_url: HashMap<&Url, &Child> = known.iter().map(|child| (&child.url, child)).collect();
     let mut seen = HashSet::new();
     let observed: Vec<&Url> = observed.iter().filter(|url| seen.insert(*url)).collect();
+    let on_listing: HashSet<&Url> = observed.iter().copied().collect();
     let first_look = known.is_empty();
 
-    // The oldest known child still on the listing: a missing child newer
-    // than it was taken down; one older than it scrolled off.
+    // The oldest known child still listed, and the lowest position of a
+    // known child: what lies below both is the listing's tail.
     let oldest_listed = observed
         .iter()
         .filter_map(|url| by_url.get(url))
-        .map(|child| child.first_seen)
+        .map(|child| child.order)
         .min();
+    let last_known_at = observed.iter().rposition(|url| by_url.contains_key(url));
 
-    let new: Vec<&Url> = observed
-        .iter()
-        .copied()
-        .filter(|url| !by_url.contains_key(url))
-        .collect();
-    let next_seq = known
-        .iter()
-        .map(|child| child.first_seen + 1)
-        .max()
-        .unwrap_or(0);
-    let n_new = u64::try_from(new.len()).expect("a listing is bounded far below u64::MAX");
+    let (mut new_top, mut new_tail) = (Vec::new(), Vec::new());
+    for (at, url) in observed.iter().enumerate() {
+        if by_url.contains_key(url) {
+            continue;
+        }
+        match last_known_at {
+            Some(last) if at > last => new_tail.push(*url),
+            _ => new_top.push(*url),
+        }
+    }
 
+    // Links that were listed last time and are gone now.
+    let mut taken_down: HashSet<&Url> = HashSet::new();
+    let mut scrolled_off: HashSet<&Url> = HashSet::new();
+    let mut tail_missing: Vec<&Child> = Vec::new();
+    for child in known {
+        if child.state != ChildState::Listed || on_listing.contains(&child.url) {
+            continue;
+        }
+        match oldest_listed {
+            // Nothing known is listed: cannot tell a broken page from a
+            // move, so nothing is called taken down.
+            None => {
+                scrolled_off.insert(&child.url);
+            }
+            Some(oldest) if child.order > oldest => {
+                taken_down.insert(&child.url);
+            }
+            Some(_) => tail_missing.push(child),
+        }
+    }
+    // New statements on top push as many of the oldest off the bottom.
+    tail_missing.sort_by_key(|child| child.order);
+    for (index, child) in tail_missing.iter().enumerate() {
+        if index < new_top.len() {
+            scrolled_off.insert(&child.url);
+        } else {
+            taken_down.insert(&child.url);
+        }
+    }
+    // As many links as left can be replaced from below (backfill).
+    let n_left = taken_down.len() + scrolled_off.len();
+    let n_backfill = if oldest_listed.is_some() {
+        n_left.min(new_tail.len())
+    } else {
+        0
+    };
+    let backfill = new_tail.split_off(new_tail.len() - n_backfill);
+    // Both halves are in listing order, the tail below the top.
+    let mut published: Vec<&Url> = new_top;
+    published.extend(new_tail);
+
+    let highest = known.iter().map(|child| child.order).max().unwrap_or(-1);
+    let lowest = known.iter().map(|child| child.order).min().unwrap_or(0);
+    let n_published = i64::try_from(published.len()).expect("a listing is far below i64::MAX");
     let mut children: Vec<Child> = known.to_vec();
-    children.extend(new.iter().zip(0u64..).map(|(url, index)| Child {
+    children.extend(published.iter().zip(0i64..).map(|(url, index)| Child {
         url: (*url).clone(),
-        // The top of the listing is the newest.
         state: ChildState::Listed,
-        first_seen: next_seq + (n_new - 1 - index),
+        // The top of the listing is the newest.
+        order: highest + n_published - index,
+    }));
+    children.extend(backfill.iter().zip(1i64..).map(|(url, index)| Child {
+        url: (*url).clone(),
+        state: ChildState::Listed,
+        order: lowest - index,
     }));
     children.sort_by(|a, b| {
-        b.first_seen
-            .cmp(&a.first_seen)
+        b.order
+            .cmp(&a.order)
             .then_with(|| a.url.as_str().cmp(b.url.as_str()))
     });
 
-    let on_listing: HashSet<&Url> = observed.iter().copied().collect();
+    let is_backfill: HashSet<&Url> = backfill.iter().copied().collect();
     let mut out = Reconciled::default();
     let mut n_active = 0usize;
     for child in &mut children {
-        let is_new = !by_url.contains_key(&child.url);
         let listed_now = on_listing.contains(&child.url);
+        let was = by_url.get(&child.url).map(|known| known.state);
         // Retired children off the listing do not compete for a place.
-        let competes = child.state != ChildState::Retired || listed_now;
+        let competes = was != Some(ChildState::Retired) || listed_now;
         let active = competes && n_active < max;
         if active {
             n_active += 1;
         }
 
-        if is_new {
-            if active {
-                if first_look {
-                    out.baselined.push(child.url.clone());
-                } else {
-                    out.published.push(child.url.clone());
-                }
-            } else {
+        let Some(was) = was else {
+            if !active {
                 child.state = ChildState::Retired;
+            } else if first_look || is_backfill.contains(&child.url) {
+                out.baselined.push(child.url.clone());
+            } else {
+                out.published.push(child.url.clone());
             }
             continue;
-        }
+        };
 
-        let was = child.state;
-        let taken_down = !listed_now
-            && was == ChildState::Listed
-            && oldest_listed.is_some_and(|oldest| oldest < child.first_seen);
-        if taken_down {
+        let now = if listed_now {
+            ChildState::Listed
+        } else if taken_down.contains(&child.url) {
             out.delisted.push(child.url.clone());
-        }
-        child.state = match (active, was) {
-            (false, ChildState::Retired) => ChildState::Retired,
-            (false, _) => {
+            ChildState::Delisted
+        } else if scrolled_off.contains(&child.url) {
+            ChildState::ScrolledOff
+        } else {
+            was
+        };
+        child.state = match (active, was, now) {
+            (false, ChildState::Retired, _) => ChildState::Retired,
+            (false, _, _) => {
                 out.retired.push(child.url.clone());
                 ChildState::Retired
             }
-            (true, ChildState::Retired) => {
+            (true, ChildState::Retired, _) => {
                 out.unretired.push(child.url.clone());
                 ChildState::Listed
             }
-            (true, ChildState::Delisted) if listed_now => {
+            (true, ChildState::Delisted, ChildState::Listed) => {
                 out.relisted.push(child.url.clone());
                 ChildState::Listed
             }
-            (true, ChildState::Delisted) => ChildState::Delisted,
-            (true, ChildState::Listed) if taken_down => ChildState::Delisted,
-            (true, ChildState::Listed) => ChildState::Listed,
+            (true, _, now) => now,
         };
+    }
+    // Events in listing order (children are in rank order); links no
+    // longer listed go last, newest first.
+    let positions: HashMap<&Url, usize> = observed
+        .iter()
+        .enumerate()
+        .map(|(at, url)| (*url, at))
+        .collect();
+    let position = |url: &Url| positions.get(url).copied().unwrap_or(usize::MAX);
+    for list in [
+        &mut out.baselined,
+        &mut out.published,
+        &mut out.relisted,
+        &mut out.unretired,
+    ] {
+        list.sort_by_key(|url| position(url));
     }
     out.children = children;
     out

@@ -274,7 +274,7 @@ fn paths(urls: &[Url]) -> Vec<&str> {
         .collect()
 }
 
-fn states(reconciled: &Reconciled) -> Vec<(&str, ChildState, u64)> {
+fn states(reconciled: &Reconciled) -> Vec<(&str, ChildState, i64)> {
     reconciled
         .children
         .iter()
@@ -282,17 +282,38 @@ fn states(reconciled: &Reconciled) -> Vec<(&str, ChildState, u64)> {
             (
                 child.url.path().trim_start_matches('/'),
                 child.state,
-                child.first_seen,
+                child.order,
             )
         })
         .collect()
 }
 
-use ChildState::{Delisted, Listed, Retired};
+fn state_of(reconciled: &Reconciled, path: &str) -> (ChildState, i64) {
+    let child = reconciled
+        .children
+        .iter()
+        .find(|child| child.url.path() == format!("/{path}"))
+        .expect("child exists");
+    (child.state, child.order)
+}
+
+/// No events at all, only (possibly) new states.
+fn quiet(r: &Reconciled) -> bool {
+    r.baselined.is_empty()
+        && r.published.is_empty()
+        && r.delisted.is_empty()
+        && r.relisted.is_empty()
+        && r.retired.is_empty()
+        && r.unretired.is_empty()
+}
+
+use ChildState::{Delisted, Listed, Retired, ScrolledOff};
+
+const BIG: usize = DEFAULT_MAX;
 
 #[test]
 fn first_look_baselines_newest_first() {
-    let r = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), DEFAULT_MAX);
+    let r = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), BIG);
     assert_eq!(paths(&r.baselined), ["e", "d", "c", "b", "a"]);
     assert!(r.published.is_empty() && r.delisted.is_empty() && r.retired.is_empty());
     assert_eq!(
@@ -308,59 +329,108 @@ fn first_look_baselines_newest_first() {
 }
 
 #[test]
-fn a_new_link_is_published_and_the_one_that_scrolled_off_is_not_delisted() {
-    let base = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), DEFAULT_MAX).children;
+fn new_links_on_top_are_published_and_push_the_oldest_off_quietly() {
+    let base = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), BIG).children;
     // One page of five: "f" arrives on top, "a" drops off the bottom.
-    let r = reconcile(&base, &urls(&["f", "e", "d", "c", "b"]), DEFAULT_MAX);
+    let r = reconcile(&base, &urls(&["f", "e", "d", "c", "b"]), BIG);
     assert_eq!(paths(&r.published), ["f"]);
-    assert!(r.baselined.is_empty());
-    assert!(r.delisted.is_empty(), "{:?}", r.delisted);
-    assert_eq!(states(&r)[0], ("f", Listed, 5));
-    assert_eq!(states(&r)[5], ("a", Listed, 0));
-    // Two at once: numbered by position, the top newest.
-    let r2 = reconcile(&r.children, &urls(&["h", "g", "f", "e"]), DEFAULT_MAX);
+    assert!(r.baselined.is_empty() && r.delisted.is_empty(), "{r:?}");
+    assert_eq!(state_of(&r, "f"), (Listed, 5));
+    assert_eq!(state_of(&r, "a"), (ScrolledOff, 0));
+    // Two at once: numbered by position, the top newest; two scroll off,
+    // and "a" is not counted again.
+    let r2 = reconcile(&r.children, &urls(&["h", "g", "f", "e", "d"]), BIG);
     assert_eq!(paths(&r2.published), ["h", "g"]);
-    assert_eq!(&states(&r2)[..2], [("h", Listed, 7), ("g", Listed, 6)]);
+    assert!(r2.delisted.is_empty(), "{r2:?}");
+    assert_eq!(state_of(&r2, "h"), (Listed, 7));
+    assert_eq!(state_of(&r2, "g"), (Listed, 6));
+    assert_eq!(state_of(&r2, "c"), (ScrolledOff, 2));
+    assert_eq!(state_of(&r2, "b"), (ScrolledOff, 1));
+    // A scrolled-off link that shows again is just listed.
+    let r3 = reconcile(&r2.children, &urls(&["h", "g", "f", "e", "d", "c"]), BIG);
+    assert!(quiet(&r3), "{r3:?}");
+    assert_eq!(state_of(&r3, "c"), (Listed, 2));
 }
 
 #[test]
 fn a_link_taken_off_the_middle_is_delisted_then_relisted() {
-    let base = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), DEFAULT_MAX).children;
-    let r = reconcile(&base, &urls(&["e", "d", "b", "a"]), DEFAULT_MAX);
+    let base = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), BIG).children;
+    let r = reconcile(&base, &urls(&["e", "d", "b", "a"]), BIG);
     assert_eq!(paths(&r.delisted), ["c"]);
     assert!(r.published.is_empty());
-    assert!(states(&r).contains(&("c", Delisted, 2)));
+    assert_eq!(state_of(&r, "c"), (Delisted, 2));
     // Still delisted: no second event.
-    let again = reconcile(&r.children, &urls(&["e", "d", "b", "a"]), DEFAULT_MAX);
-    assert!(again.delisted.is_empty());
-    assert!(states(&again).contains(&("c", Delisted, 2)));
+    let again = reconcile(&r.children, &urls(&["e", "d", "b", "a"]), BIG);
+    assert!(quiet(&again), "{again:?}");
+    assert_eq!(state_of(&again, "c"), (Delisted, 2));
     // It comes back.
-    let back = reconcile(
-        &again.children,
-        &urls(&["e", "d", "c", "b", "a"]),
-        DEFAULT_MAX,
-    );
+    let back = reconcile(&again.children, &urls(&["e", "d", "c", "b", "a"]), BIG);
     assert_eq!(paths(&back.relisted), ["c"]);
-    assert!(back.published.is_empty());
-    assert!(states(&back).contains(&("c", Listed, 2)));
+    assert!(back.published.is_empty() && back.delisted.is_empty());
+    assert_eq!(state_of(&back, "c"), (Listed, 2));
+}
+
+#[test]
+fn a_fixed_size_page_backfills_from_page_two_without_an_event() {
+    let base = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), BIG).children;
+    // "c" is taken down; "z" (from page 2) moves up into view.
+    let r = reconcile(&base, &urls(&["e", "d", "b", "a", "z"]), BIG);
+    assert_eq!(paths(&r.delisted), ["c"]);
+    assert_eq!(paths(&r.baselined), ["z"]);
+    assert!(r.published.is_empty());
+    assert_eq!(state_of(&r, "z"), (Listed, -1));
+}
+
+#[test]
+fn the_bottom_link_taken_down_is_delisted() {
+    let base = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), BIG).children;
+    // Nothing new on top, so nothing pushed "a" off: it was taken down.
+    let r = reconcile(&base, &urls(&["e", "d", "c", "b"]), BIG);
+    assert_eq!(paths(&r.delisted), ["a"]);
+    // The same with a backfilled link from page 2.
+    let r = reconcile(&base, &urls(&["e", "d", "c", "b", "z"]), BIG);
+    assert_eq!(paths(&r.delisted), ["a"]);
+    assert_eq!(paths(&r.baselined), ["z"]);
+    // A new one on top and the bottom two gone: one scrolled, one taken.
+    let r = reconcile(&base, &urls(&["f", "e", "d", "c"]), BIG);
+    assert_eq!(paths(&r.published), ["f"]);
+    assert_eq!(paths(&r.delisted), ["b"]);
+    assert_eq!(state_of(&r, "a"), (ScrolledOff, 0));
+}
+
+#[test]
+fn statements_appended_to_an_oldest_first_listing_are_published() {
+    let base = reconcile(&[], &urls(&["a", "b", "c"]), BIG).children;
+    let r = reconcile(&base, &urls(&["a", "b", "c", "d"]), BIG);
+    assert_eq!(paths(&r.published), ["d"]);
+    assert!(r.baselined.is_empty() && r.delisted.is_empty());
 }
 
 #[test]
 fn an_empty_listing_delists_nothing() {
-    let base = reconcile(&[], &urls(&["b", "a"]), DEFAULT_MAX).children;
-    let r = reconcile(&base, &[], DEFAULT_MAX);
-    assert_eq!(
-        r,
-        Reconciled {
-            children: base,
-            ..Reconciled::default()
-        }
-    );
+    let base = reconcile(&[], &urls(&["b", "a"]), BIG).children;
+    let r = reconcile(&base, &[], BIG);
+    assert!(quiet(&r), "{r:?}");
+    assert_eq!(state_of(&r, "b"), (ScrolledOff, 1));
+    // The selector works again: back to listed, still no events.
+    let fixed = reconcile(&r.children, &urls(&["b", "a"]), BIG);
+    assert!(quiet(&fixed), "{fixed:?}");
+    assert_eq!(fixed.children, base);
+}
+
+#[test]
+fn a_wholesale_url_change_publishes_and_delists_nothing() {
+    let base = reconcile(&[], &urls(&["c", "b", "a"]), BIG).children;
+    let r = reconcile(&base, &urls(&["z", "y", "x"]), BIG);
+    assert_eq!(paths(&r.published), ["z", "y", "x"]);
+    assert!(r.delisted.is_empty());
+    assert_eq!(state_of(&r, "a"), (ScrolledOff, 0));
+    assert_eq!(state_of(&r, "z"), (Listed, 5));
 }
 
 #[test]
 fn duplicates_in_the_listing_count_once() {
-    let r = reconcile(&[], &urls(&["b", "a", "b"]), DEFAULT_MAX);
+    let r = reconcile(&[], &urls(&["b", "a", "b"]), BIG);
     assert_eq!(paths(&r.baselined), ["b", "a"]);
     assert_eq!(r.children.len(), 2);
 }
@@ -368,35 +438,27 @@ fn duplicates_in_the_listing_count_once() {
 #[test]
 fn max_retires_the_oldest_keeps_their_history() {
     let base = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), 5).children;
-    let r = reconcile(&base, &urls(&["g", "f", "e", "d", "c", "b", "a"]), 5);
+    let listing = urls(&["g", "f", "e", "d", "c", "b", "a"]);
+    let r = reconcile(&base, &listing, 5);
     assert_eq!(paths(&r.published), ["g", "f"]);
     assert_eq!(paths(&r.retired), ["b", "a"]);
     assert_eq!(r.children.len(), 7, "retired children are kept");
-    assert_eq!(
-        states(&r)
-            .iter()
-            .filter(|(_, state, _)| *state != Retired)
-            .count(),
-        5
-    );
+    assert_eq!(r.children.iter().filter(|c| c.state != Retired).count(), 5);
     // Still on the listing, still retired, no new events.
-    let again = reconcile(&r.children, &urls(&["g", "f", "e", "d", "c", "b", "a"]), 5);
-    assert_eq!(
-        again,
-        Reconciled {
-            children: r.children.clone(),
-            ..Reconciled::default()
-        }
-    );
+    let again = reconcile(&r.children, &listing, 5);
+    assert!(quiet(&again), "{again:?}");
+    assert_eq!(again.children, r.children);
     // max raised: listed retired children come back without an event.
-    let raised = reconcile(&r.children, &urls(&["g", "f", "e", "d", "c", "b", "a"]), 6);
+    let raised = reconcile(&r.children, &listing, 6);
     assert_eq!(paths(&raised.unretired), ["b"]);
     assert!(raised.relisted.is_empty() && raised.published.is_empty());
+    assert_eq!(state_of(&raised, "b"), (Listed, 1));
 }
 
 #[test]
 fn a_first_look_beyond_max_remembers_the_rest_as_retired() {
-    let r = reconcile(&[], &urls(&["e", "d", "c", "b", "a"]), 3);
+    let listing = urls(&["e", "d", "c", "b", "a"]);
+    let r = reconcile(&[], &listing, 3);
     assert_eq!(paths(&r.baselined), ["e", "d", "c"]);
     assert!(
         r.retired.is_empty(),
@@ -413,8 +475,8 @@ fn a_first_look_beyond_max_remembers_the_rest_as_retired() {
         ]
     );
     // The next look does not mistake them for new statements.
-    let next = reconcile(&r.children, &urls(&["e", "d", "c", "b", "a"]), 3);
-    assert!(next.published.is_empty());
+    let next = reconcile(&r.children, &listing, 3);
+    assert!(quiet(&next), "{next:?}");
     assert_eq!(next.children, r.children);
 }
 
@@ -442,6 +504,17 @@ fn max_zero_keeps_nothing_active() {
     let r = reconcile(&[], &urls(&["b", "a"]), 0);
     assert!(r.baselined.is_empty());
     assert!(r.children.iter().all(|child| child.state == Retired));
+}
+
+#[test]
+fn reconciling_a_huge_listing_is_linear() {
+    let paths: Vec<String> = (0..links::MAX_LINKS).map(|i| format!("s/{i}")).collect();
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let listing = urls(&refs);
+    let base = reconcile(&[], &listing[1..], BIG).children;
+    let r = reconcile(&base, &listing, BIG);
+    assert_eq!(r.published, [listing[0].clone()]);
+    assert_eq!(r.children.len(), links::MAX_LINKS);
 }
 
 // ---- names ----
