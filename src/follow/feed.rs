@@ -348,6 +348,39 @@ mod tests {
     }
 
     #[test]
+    fn corrupted_feeds_never_panic() {
+        // Deterministic byte damage (a xorshift generator), 600
+        // variants of each real-shaped fixture.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const DAMAGE: &[u8] = b"<>&\"'/{}[]:,\0\xff";
+        for fixture in [
+            &include_bytes!("../../tests/fixtures/follow/statements.rss")[..],
+            include_bytes!("../../tests/fixtures/follow/statements.atom"),
+            include_bytes!("../../tests/fixtures/follow/statements.json"),
+        ] {
+            for _ in 0..600 {
+                let mut body = fixture.to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let at = usize::try_from(next() % body.len() as u64).expect("fits");
+                    body[at] = DAMAGE[usize::try_from(next() % DAMAGE.len() as u64).expect("fits")];
+                }
+                let url = feed_url();
+                let _ = parse(&Page {
+                    body: &body,
+                    content_type: None,
+                    url: &url,
+                });
+            }
+        }
+    }
+
+    #[test]
     fn entries_are_capped() {
         let items: String = (0..MAX_ENTRIES + 500)
             .map(|i| format!("<item><link>https://www.example.gov/{i}</link></item>"))

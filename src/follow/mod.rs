@@ -6,9 +6,12 @@
 //! with its body. The engine calls, in order:
 //!
 //! 1. [`read_index`] on each listing page it fetched (up to
-//!    [`FollowSpec::pages`], following [`IndexRead::next`]): the statement
-//!    URLs in the page's order, canonical ([`canon`]), de-duplicated, and for
-//!    feeds each entry's title, text and date ([`feed::Entry`]);
+//!    [`FollowSpec::pages`], following [`IndexRead::next`] and stopping at
+//!    a URL it already read, since "next" on a last page may point back):
+//!    the statement URLs in the page's order, canonical ([`canon`]),
+//!    de-duplicated, and for feeds each entry's title, text and date
+//!    ([`feed::Entry`]). The pages' items, concatenated in page order, are
+//!    the listing;
 //! 2. [`reconcile`] with the children it already knows: which URLs are
 //!    `published`, `delisted`, `relisted`, which children `max` retires, and
 //!    every child's new state, ready to store;
@@ -89,6 +92,10 @@ pub const DEFAULT_MAX: usize = 200;
 /// Listing pages read unless the config says otherwise: only the index.
 pub const DEFAULT_PAGES: usize = 1;
 
+/// Listing pages a config may ask for at most: each is a request per look,
+/// and the use is "the first few pages".
+pub const MAX_PAGES: usize = 20;
+
 /// What a follow watch reads from its index page and how many children it
 /// may keep. The config (`follow = { … }`) compiles into this.
 #[derive(Debug, Clone)]
@@ -101,7 +108,8 @@ pub struct FollowSpec {
     /// Active children at most (default [`DEFAULT_MAX`]); see [`reconcile`].
     pub max: usize,
     /// Listing pages to read, the index included (default
-    /// [`DEFAULT_PAGES`]); more than one needs `next` or a `rel="next"`
+    /// [`DEFAULT_PAGES`], at most [`MAX_PAGES`]); more than one needs
+    /// `next` or a `rel="next"`
     /// link on the page.
     pub pages: usize,
     /// The "next page" link (config `next`); without it, a `rel="next"`
