@@ -102,8 +102,8 @@ pub const MAX_PAGES: usize = 20;
 pub struct FollowSpec {
     /// Where the statement links come from.
     pub source: Source,
-    /// Which hosts a statement link may point to (config `same_host`,
-    /// default [`Hosts::Same`]).
+    /// Which hosts a statement link may point to (config `same_host`;
+    /// default [`Hosts::Same`] for listings, [`Hosts::Any`] for feeds).
     pub hosts: Hosts,
     /// Active children at most (default [`DEFAULT_MAX`]); see [`reconcile`].
     pub max: usize,
@@ -129,11 +129,15 @@ impl FollowSpec {
         }
     }
 
-    /// Treat the watched URL as a feed, with the defaults.
+    /// Treat the watched URL as a feed, with the defaults. Feeds default to
+    /// [`Hosts::Any`]: a feed has no navigation to pick up by accident,
+    /// every entry is one the publisher chose, and feeds are often served
+    /// from another host than the pages (`feeds.…`, a CDN), where
+    /// same-host would silently drop every entry.
     pub fn feed() -> FollowSpec {
         FollowSpec {
             source: Source::Feed,
-            hosts: Hosts::Same,
+            hosts: Hosts::Any,
             max: DEFAULT_MAX,
             pages: DEFAULT_PAGES,
             next: None,
