@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod diff;
 pub mod engine;
 pub mod fetch;
+pub mod follow;
 pub mod hash;
 pub mod logging;
 pub mod model;
