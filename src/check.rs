@@ -7,7 +7,7 @@
 //! other. Only a storage failure is returned as `Err`, because then nothing
 //! could be recorded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,12 +21,14 @@ use crate::config::{Config, Subscriber, Watch};
 use crate::diff::{self, ChangedLines, DiffSummary};
 use crate::fetch::robots::RobotsCache;
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
+use crate::follow::{self, FollowSpec};
 use crate::hash::sha256_hex;
 use crate::model::{ChangeKind, Outcome, Timestamp};
 use crate::normalize::{self, Input};
 use crate::store::{
-    ChangeId, ChangeRow, CheckId, Health, NewBody, NewChange, NewCheck, NewEvent, NewSnapshot,
-    Presence, SnapshotId, Store, StoreError, WatchState,
+    ChangeId, ChangeRow, CheckId, ChildRow, ChildState, ChildUpdate, FollowUpdate, Health, NewBody,
+    NewChange, NewCheck, NewEvent, NewSnapshot, Presence, SnapshotId, Store, StoreError,
+    WatchState,
 };
 
 /// A store shared by concurrent checks. Every call runs on tokio's blocking
@@ -83,6 +85,8 @@ pub struct CheckReport {
     pub summary: Option<DiffSummary>,
     /// A health event the check raised (`failing`, `recovered`).
     pub event: Option<ChangeKind>,
+    /// For a follow watch whose listing was read: what it changed.
+    pub listing: Option<ListingReport>,
     /// How long the server asked us to wait (429/503 with `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<Duration>,
@@ -282,15 +286,90 @@ impl Pipeline {
                 .map_err(wrap)?;
             decided = confirm(decided, second, watch.confirm_delay);
         }
+        // A follow watch reads its listing (all covered pages) from the
+        // response; a listing that could not be read whole changes nothing.
+        let listing = match (&watch.follow, &decided.fetched) {
+            (Some(spec), Ok(response))
+                if (200..300).contains(&response.status) && decided.outcome != Outcome::Error =>
+            {
+                match self.read_listing(spec, response).await {
+                    Ok(items) => Some(items),
+                    Err(e) => {
+                        tracing::warn!(watch = %watch.name, error = %e, "listing not read; children unchanged");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let watch_owned = watch.clone();
         let context = Context {
             filters_sha256: filters,
             subscribers: self.subscribers.clone(),
+            listing,
         };
         self.store
             .run(move |s| record(s, &watch_owned, &state, decided, &context))
             .await
             .map_err(wrap)
+    }
+
+    /// The statements on a follow watch's listing: the fetched index page,
+    /// then up to `pages - 1` "next" pages, each fetched politely. Fails if
+    /// any page cannot be fetched or read, so a partial listing never makes
+    /// statements look taken down.
+    async fn read_listing(
+        &self,
+        spec: &FollowSpec,
+        first: &Response,
+    ) -> Result<Vec<follow::Item>, String> {
+        let mut items = Vec::new();
+        let mut seen = HashSet::new();
+        let (mut body, mut content_type, mut url) = (
+            first.body.clone(),
+            first.content_type.clone(),
+            first.final_url.clone(),
+        );
+        seen.insert(url.clone());
+        for n in 0..spec.pages.max(1) {
+            let spec_owned = spec.clone();
+            let (read, page_url) = tokio::task::spawn_blocking(move || {
+                let read = follow::read_index(
+                    &follow::Page {
+                        body: &body,
+                        content_type: content_type.as_deref(),
+                        url: &url,
+                    },
+                    &spec_owned,
+                );
+                (read, url)
+            })
+            .await
+            .map_err(|e| format!("reading the listing panicked: {e}"))?;
+            let read = read.map_err(|e| format!("{page_url}: {e}"))?;
+            items.extend(read.items);
+            let Some(next) = read
+                .next
+                .filter(|next| n + 1 < spec.pages && seen.insert(next.clone()))
+            else {
+                break;
+            };
+            tokio::time::sleep(self.per_host_delay).await;
+            let page = self
+                .fetcher
+                .fetch(&next, &Validators::default())
+                .await
+                .map_err(|e| format!("listing page {next}: {e}"))?;
+            if !(200..300).contains(&page.status) {
+                return Err(format!("listing page {next}: HTTP {}", page.status));
+            }
+            (body, content_type, url) = (page.body, page.content_type, page.final_url);
+        }
+        // The same statement linked from two pages counts once, where it
+        // first appears.
+        let mut unique = HashSet::new();
+        items.retain(|item| unique.insert(item.url.clone()));
+        Ok(items)
     }
 
     /// One fetch, evaluated and judged against the watch's history.
@@ -820,6 +899,8 @@ struct Context {
     /// The fingerprint of the filters in effect.
     filters_sha256: String,
     subscribers: Arc<Vec<Subscriber>>,
+    /// A follow watch's listing as read on this check.
+    listing: Option<Vec<follow::Item>>,
 }
 
 /// How a filter change was handled before the fetch.
@@ -905,7 +986,8 @@ fn rebaseline(
             failing_since: state.failing_since,
             reported: state.failing_reported,
         },
-        event: None,
+        events: Vec::new(),
+        follow: None,
     };
     let recorded = store.record_check(&check)?;
     Ok(Rebaseline::Done(Box::new(CheckReport {
@@ -919,6 +1001,7 @@ fn rebaseline(
         reason: Some("filters-changed".to_owned()),
         summary: Some(summary),
         event: None,
+        listing: None,
         retry_after: None,
         check_id: recorded.check_id,
         snapshot_id: recorded.snapshot_id,
@@ -999,8 +1082,19 @@ fn record(
         added: added.iter().map(String::as_str).collect(),
         removed: removed.iter().map(String::as_str).collect(),
     });
+    // A listing's own text changes with every new statement: `published`
+    // and `delisted` say what happened, so its edits are history only.
+    // A feed's edits are alerted: they are how a feed-only edit is seen.
+    let listing_parent = matches!(
+        &watch.follow,
+        Some(FollowSpec {
+            source: follow::Source::Links(_),
+            ..
+        })
+    );
     let alerts = change
         .as_ref()
+        .filter(|c| !(listing_parent && c.kind == ChangeKind::Edited))
         .map(|c| {
             crate::notify::alerts_for(
                 watch,
@@ -1017,6 +1111,33 @@ fn record(
         reported: state.failing_reported,
     };
     let (health, event_kind) = health::next(before, outcome, started_at, watch.failing_after);
+    let mut events: Vec<NewEvent> = Vec::new();
+    if outcome == Outcome::FirstSeen && state.announce {
+        let empty = DiffSummary {
+            lines_added: 0,
+            lines_removed: 0,
+            changed_ratio: 0.0,
+            first_change: None,
+        };
+        events.push(NewEvent {
+            kind: ChangeKind::Published,
+            detail: summary.as_ref().and_then(|s| s.first_change.clone()),
+            alerts: crate::notify::alerts_for(
+                watch,
+                &context.subscribers,
+                ChangeKind::Published,
+                &empty,
+                None,
+            ),
+        });
+    }
+    let (follow_update, listing) = match &context.listing {
+        Some(items) => {
+            let (update, summary) = reconcile_listing(store, watch, items, &context.subscribers)?;
+            (Some(update), Some(summary))
+        }
+        None => (None, None),
+    };
     let event = event_kind.map(|kind| {
         let detail = match kind {
             ChangeKind::Failing => Some(format!(
@@ -1059,7 +1180,8 @@ fn record(
         alerts,
         reason: reason.clone(),
         health,
-        event,
+        events: events.into_iter().chain(event).collect(),
+        follow: follow_update,
     };
     let recorded = store.record_check(&new_check)?;
     Ok(CheckReport {
@@ -1073,9 +1195,121 @@ fn record(
         reason,
         summary,
         event: event_kind,
+        listing,
         retry_after: response.and_then(|r| retry_after(r, SystemTime::now())),
         check_id: recorded.check_id,
         snapshot_id: recorded.snapshot_id,
         change_id: recorded.change_id,
     })
+}
+
+/// What one look at a follow watch's listing changed, for the CLI, JSON and
+/// the engine (which schedules the active children).
+#[derive(Debug, Clone, Serialize)]
+pub struct ListingReport {
+    /// New statements (child names).
+    pub published: Vec<String>,
+    /// Statements taken off the listing.
+    pub delisted: Vec<String>,
+    /// Children retired by `max` on this look.
+    pub retired: Vec<String>,
+    /// Every child to check from now on: name and URL.
+    pub active: Vec<(String, url::Url)>,
+}
+
+/// Reconciles a read listing with the stored children: names new children
+/// `<parent>/<slug>`, queues `delisted` alerts, and says which children are
+/// active. Runs inside the parent check's store call.
+fn reconcile_listing(
+    store: &mut dyn Store,
+    watch: &Watch,
+    items: &[follow::Item],
+    subscribers: &[Subscriber],
+) -> Result<(FollowUpdate, ListingReport), StoreError> {
+    let spec = watch
+        .follow
+        .as_ref()
+        .expect("only follow watches read listings");
+    let stored = store.children(&watch.name)?;
+    let known: Vec<follow::Child> = stored
+        .iter()
+        .filter_map(|c| {
+            Some(follow::Child {
+                url: url::Url::parse(&c.url).ok()?,
+                state: c.state,
+                order: c.order,
+            })
+        })
+        .collect();
+    let observed: Vec<url::Url> = items.iter().map(|i| i.url.clone()).collect();
+    let reconciled = follow::reconcile(&known, &observed, spec.max);
+    let by_url: HashMap<&str, &ChildRow> = stored.iter().map(|c| (c.url.as_str(), c)).collect();
+    let titles: HashMap<&url::Url, &str> =
+        items.iter().map(|i| (&i.url, i.title.as_str())).collect();
+    let contains = |list: &[url::Url], url: &url::Url| list.iter().any(|u| u == url);
+    let mut taken: HashSet<String> = stored.iter().map(|c| c.name.clone()).collect();
+    let mut update = FollowUpdate::default();
+    let mut report = ListingReport {
+        published: Vec::new(),
+        delisted: Vec::new(),
+        retired: Vec::new(),
+        active: Vec::new(),
+    };
+    let empty = DiffSummary {
+        lines_added: 0,
+        lines_removed: 0,
+        changed_ratio: 0.0,
+        first_change: None,
+    };
+    for child in &reconciled.children {
+        let old = by_url.get(child.url.as_str());
+        let name = match old {
+            Some(row) => row.name.clone(),
+            None => {
+                let reader: &dyn Store = &*store;
+                let clash = |n: &str| -> bool {
+                    taken.contains(n) || reader.watch_state(n).ok().flatten().is_some()
+                };
+                let name = follow::unique_child_name(&watch.name, &child.url, clash);
+                taken.insert(name.clone());
+                name
+            }
+        };
+        let delisted = contains(&reconciled.delisted, &child.url);
+        let child_watch = watch.child(name.clone(), child.url.clone());
+        if contains(&reconciled.published, &child.url) {
+            report.published.push(name.clone());
+        }
+        if delisted {
+            report.delisted.push(name.clone());
+        }
+        if contains(&reconciled.retired, &child.url) {
+            report.retired.push(name.clone());
+        }
+        if child.state != ChildState::Retired {
+            report.active.push((name.clone(), child.url.clone()));
+        }
+        let unchanged = old.is_some_and(|row| row.state == child.state && row.order == child.order);
+        if unchanged && !delisted {
+            continue;
+        }
+        update.children.push(ChildUpdate {
+            name,
+            url: child.url.to_string(),
+            state: child.state,
+            order: child.order,
+            title: titles.get(&child.url).map(|t| (*t).to_owned()),
+            announce: contains(&reconciled.published, &child.url),
+            delisted: delisted.then(|| {
+                crate::notify::alerts_for(
+                    &child_watch,
+                    subscribers,
+                    ChangeKind::Delisted,
+                    &empty,
+                    None,
+                )
+            }),
+        });
+    }
+    Ok((update, report))
 }

@@ -17,6 +17,7 @@ use url::Url;
 
 use regex::Regex;
 
+use crate::follow::{FollowSpec, Hosts};
 use crate::normalize::{Filters, compile_selector};
 
 /// Where the config is looked for when neither `--config` nor
@@ -107,6 +108,10 @@ pub enum Event {
     Failing,
     /// The first good check after `failing`.
     Recovered,
+    /// A new statement on a follow watch's listing (opt in).
+    Published,
+    /// A statement's link was taken off its listing.
+    Delisted,
 }
 
 impl Event {
@@ -119,6 +124,8 @@ impl Event {
             crate::model::ChangeKind::Flapping => Some(Event::Flapping),
             crate::model::ChangeKind::Failing => Some(Event::Failing),
             crate::model::ChangeKind::Recovered => Some(Event::Recovered),
+            crate::model::ChangeKind::Published => Some(Event::Published),
+            crate::model::ChangeKind::Delisted => Some(Event::Delisted),
             crate::model::ChangeKind::FirstSeen | crate::model::ChangeKind::Rebaselined => None,
         }
     }
@@ -132,17 +139,21 @@ impl Event {
             Event::Flapping => "flapping",
             Event::Failing => "failing",
             Event::Recovered => "recovered",
+            Event::Published => "published",
+            Event::Delisted => "delisted",
         }
     }
 
-    /// What a subscriber gets when it names no `events`: every event.
-    pub const ALL: [Event; 6] = [
+    /// What a subscriber gets when it names no `events`: every event but
+    /// `published` (a busy press room publishes daily; opt in to it).
+    pub const DEFAULT: [Event; 7] = [
         Event::Edited,
         Event::Removed,
         Event::Restored,
         Event::Flapping,
         Event::Failing,
         Event::Recovered,
+        Event::Delisted,
     ];
 }
 
@@ -277,6 +288,14 @@ pub struct Watch {
     pub confirm_delay: Duration,
     /// A run of failed checks this long raises `failing`.
     pub failing_after: Duration,
+    /// `follow = { … }`: this watch is an index page or feed whose
+    /// statements are watched as children.
+    pub follow: Option<FollowSpec>,
+    /// How often children are checked (default: `interval` × 4).
+    pub child_interval: Duration,
+    /// For a child: the follow watch it belongs to. Children are not in the
+    /// config; the engine makes them from the store.
+    pub parent: Option<String>,
 }
 
 /// One problem in a config file, located.
@@ -526,6 +545,22 @@ struct RawWatch {
     confirm_delay: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration")]
     failing_after: Option<Duration>,
+    follow: Option<Spanned<RawFollow>>,
+    #[serde(default, deserialize_with = "de_duration")]
+    child_interval: Option<Duration>,
+}
+
+/// `follow = { links = "css", same_host = true, max = 200, pages = 1,
+/// next = "css" }` or `follow = { feed = true }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFollow {
+    links: Option<Spanned<String>>,
+    feed: Option<bool>,
+    same_host: Option<bool>,
+    max: Option<Spanned<i64>>,
+    pages: Option<Spanned<i64>>,
+    next: Option<Spanned<String>>,
 }
 
 /// A humane duration: `90s`, `15m`, `1h 30m`, `2d`.
@@ -750,11 +785,16 @@ fn validate(
                 v.report(n, key("notify"), "subscriber names cannot be empty");
             }
         }
+        let follow = w
+            .follow
+            .as_ref()
+            .and_then(|f| validate_follow(&mut v, &key("follow"), f));
+        let interval = w.interval.unwrap_or(daemon.default_interval);
         if let Some(url) = url {
             watches.push(Watch {
                 name,
                 url,
-                interval: w.interval.unwrap_or(daemon.default_interval),
+                interval,
                 select,
                 exclude,
                 ignore,
@@ -762,6 +802,9 @@ fn validate(
                 notify: strings(&w.notify),
                 confirm_delay: w.confirm_delay.unwrap_or(daemon.confirm_delay),
                 failing_after: w.failing_after.unwrap_or(daemon.failing_after),
+                follow,
+                child_interval: w.child_interval.unwrap_or(interval * 4),
+                parent: None,
             });
         }
     }
@@ -786,6 +829,71 @@ fn validate(
         smtp,
         subscribers,
     }
+}
+
+/// Compiles `follow = { … }`; problems are reported at the key that has them.
+fn validate_follow(
+    v: &mut Validator<'_>,
+    key: &str,
+    raw: &Spanned<RawFollow>,
+) -> Option<FollowSpec> {
+    let f = raw.get_ref();
+    let compile = |v: &mut Validator<'_>, css: &Spanned<String>, field: &str| match compile_selector(
+        css.get_ref(),
+    ) {
+        Ok(sel) => Some(Arc::new(sel)),
+        Err(e) => {
+            v.report(
+                css,
+                format!("{key}.{field}"),
+                format!("invalid CSS selector {:?}: {e}", css.get_ref()),
+            );
+            None
+        }
+    };
+    let mut spec = match (&f.links, f.feed) {
+        (Some(links), None | Some(false)) => FollowSpec::links(compile(v, links, "links")?),
+        (None, Some(true)) => FollowSpec::feed(),
+        (Some(links), Some(true)) => {
+            v.report(
+                links,
+                format!("{key}.links"),
+                "set links or feed = true, not both",
+            );
+            return None;
+        }
+        (None, _) => {
+            v.report(
+                raw,
+                key.to_owned(),
+                "needs links = \"CSS selector\" or feed = true",
+            );
+            return None;
+        }
+    };
+    if let Some(same) = f.same_host {
+        spec.hosts = if same { Hosts::Same } else { Hosts::Any };
+    }
+    if let Some(max) = &f.max {
+        match usize::try_from(*max.get_ref()) {
+            Ok(n) => spec.max = n,
+            Err(_) => v.report(max, format!("{key}.max"), "must be a whole number ≥ 0"),
+        }
+    }
+    if let Some(pages) = &f.pages {
+        match usize::try_from(*pages.get_ref()) {
+            Ok(n) if (1..=crate::follow::MAX_PAGES).contains(&n) => spec.pages = n,
+            _ => v.report(
+                pages,
+                format!("{key}.pages"),
+                format!("must be between 1 and {}", crate::follow::MAX_PAGES),
+            ),
+        }
+    }
+    if let Some(next) = &f.next {
+        spec.next = Some(compile(v, next, "next")?);
+    }
+    Some(spec)
 }
 
 /// Reads a secret from `NAME_env` or `NAME_file`; errors name the key and
@@ -989,7 +1097,7 @@ fn validate_subscribers(
             out.push(Subscriber {
                 name,
                 channel,
-                events: s.events.unwrap_or_else(|| Event::ALL.to_vec()),
+                events: s.events.unwrap_or_else(|| Event::DEFAULT.to_vec()),
                 min_change,
                 patterns,
                 changes: s.changes.unwrap_or_default(),
@@ -1009,6 +1117,20 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl Watch {
+    /// The child watch of this follow watch for one statement: named
+    /// `name`, checked every `child_interval`, with the parent's filters and
+    /// subscribers.
+    pub fn child(&self, name: String, url: Url) -> Watch {
+        Watch {
+            name,
+            url,
+            interval: self.child_interval,
+            follow: None,
+            parent: Some(self.name.clone()),
+            ..self.clone()
+        }
+    }
+
     /// A fingerprint of the filters (`select`, `exclude`, `ignore`): when it
     /// differs from the one stored with the last snapshot, the filters
     /// changed and the baseline must be normalized again.
@@ -1318,7 +1440,11 @@ changes = "additions"
         assert_eq!(c.watches[1].confirm_delay, Duration::ZERO);
         assert_eq!(c.watches[1].failing_after, Duration::from_secs(6 * 3600));
         let hook = &c.subscribers[0];
-        assert_eq!(hook.events, Event::ALL, "default: every event");
+        assert_eq!(
+            hook.events,
+            Event::DEFAULT,
+            "default: every event but published"
+        );
         assert_eq!(hook.changes, Changes::Additions);
         // Only added lines count, and one of them must match.
         assert!(hook.triggered_by(&["Remarks on 台湾 affairs"], &[]));

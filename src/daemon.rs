@@ -128,6 +128,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         let (due, failures) = plan(&engine, watch, summaries.get(&watch.name));
         engine.upsert(watch.clone(), due, failures);
     }
+    schedule_children(&mut engine, &store, &config, &summaries).await?;
     let mut signals = Signals {
         hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
         term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
@@ -238,6 +239,45 @@ async fn load_summaries(store: &SharedStore) -> anyhow::Result<HashMap<String, W
     Ok(summaries.into_iter().map(|s| (s.name.clone(), s)).collect())
 }
 
+/// Schedules the stored active children of every follow watch in `config`
+/// (their parents must be scheduled already).
+async fn schedule_children(
+    engine: &mut Engine,
+    store: &SharedStore,
+    config: &Config,
+    summaries: &HashMap<String, WatchSummary>,
+) -> anyhow::Result<()> {
+    for watch in config.watches.iter().filter(|w| w.follow.is_some()) {
+        let name = watch.name.clone();
+        let children = store
+            .run(move |s| match s.children(&name) {
+                Err(crate::store::StoreError::UnknownWatch(_)) => Ok(Vec::new()),
+                other => other,
+            })
+            .await
+            .context("cannot read a follow watch's children from the history")?;
+        let active: Vec<(String, url::Url)> = children
+            .into_iter()
+            .filter(|c| c.state != crate::store::ChildState::Retired)
+            .filter_map(|c| Some((c.name, url::Url::parse(&c.url).ok()?)))
+            .collect();
+        let plans: HashMap<String, (Instant, u32)> = active
+            .iter()
+            .map(|(n, u)| {
+                let child = watch.child(n.clone(), u.clone());
+                (n.clone(), plan(engine, &child, summaries.get(n)))
+            })
+            .collect();
+        engine.set_children(&watch.name, &active, |child| {
+            plans
+                .get(&child.name)
+                .copied()
+                .unwrap_or((Instant::now(), 0))
+        });
+    }
+    Ok(())
+}
+
 /// When a watch is first due, from its history: see `Schedule::first_due`.
 fn plan(engine: &Engine, watch: &Watch, summary: Option<&WatchSummary>) -> (Instant, u32) {
     let now = Instant::now();
@@ -279,6 +319,19 @@ impl Daemon {
         match finished.result {
             Ok(report) => {
                 report.log();
+                if let Some(listing) = &report.listing {
+                    if !listing.published.is_empty() || !listing.delisted.is_empty() {
+                        tracing::info!(
+                            watch = %report.watch,
+                            published = listing.published.len(),
+                            delisted = listing.delisted.len(),
+                            children = listing.active.len(),
+                            "listing changed"
+                        );
+                    }
+                    self.engine
+                        .set_children(&report.watch, &listing.active, |_| (Instant::now(), 0));
+                }
                 if report.change_id.is_some() {
                     self.wake_delivery.notify_one();
                 }
@@ -368,6 +421,18 @@ impl Daemon {
             }
         };
         let (mut added, mut changed, mut removed) = (0, 0, 0);
+        // Children copy their parent's settings: they are scheduled afresh
+        // below from the history (so without a burst of checks).
+        let children: Vec<String> = self
+            .engine
+            .watches()
+            .values()
+            .filter(|w| w.parent.is_some())
+            .map(|w| w.name.clone())
+            .collect();
+        for name in children {
+            self.engine.remove(&name);
+        }
         let old_names: Vec<String> = self.engine.watches().keys().cloned().collect();
         for name in old_names {
             if new.watch(&name).is_none() {
@@ -392,6 +457,9 @@ impl Daemon {
             let (due, failures) = plan(&self.engine, watch, summaries.get(&watch.name));
             self.engine.upsert(watch.clone(), due, failures);
         }
+        if let Err(e) = schedule_children(&mut self.engine, &self.store, &new, &summaries).await {
+            tracing::error!(error = %format!("{e:#}"), "reload: cannot schedule follow watches' children");
+        }
         tracing::info!(
             added,
             changed,
@@ -412,4 +480,9 @@ fn same_watch(a: &Watch, b: &Watch) -> bool {
         && a.exclude == b.exclude
         && a.ignore == b.ignore
         && a.notify == b.notify
+        && a.confirm_delay == b.confirm_delay
+        && a.failing_after == b.failing_after
+        && a.child_interval == b.child_interval
+        && a.follow.as_ref().map(|f| (f.max, f.pages))
+            == b.follow.as_ref().map(|f| (f.max, f.pages))
 }

@@ -84,6 +84,39 @@ impl Engine {
         self.watches.insert(watch.name.clone(), Arc::new(watch));
     }
 
+    /// Makes a follow watch's children exactly `active`: new ones are
+    /// scheduled (first due at `due(child)`), children no longer active
+    /// (retired) stop being checked. Children outside `active` that are
+    /// in `keep` are left alone (already checked in a one-shot run).
+    pub fn set_children(
+        &mut self,
+        parent: &str,
+        active: &[(String, url::Url)],
+        mut due: impl FnMut(&Watch) -> (Instant, u32),
+    ) {
+        let Some(parent_watch) = self.watches.get(parent).cloned() else {
+            return;
+        };
+        let stale: Vec<String> = self
+            .watches
+            .values()
+            .filter(|w| {
+                w.parent.as_deref() == Some(parent) && !active.iter().any(|(n, _)| n == &w.name)
+            })
+            .map(|w| w.name.clone())
+            .collect();
+        for name in stale {
+            self.remove(&name);
+        }
+        for (name, url) in active {
+            if !self.watches.contains_key(name) {
+                let child = parent_watch.child(name.clone(), url.clone());
+                let (at, failures) = due(&child);
+                self.upsert(child, at, failures);
+            }
+        }
+    }
+
     /// Stops scheduling a watch; a running check of it still finishes.
     pub fn remove(&mut self, name: &str) {
         self.schedule.remove(name);
@@ -186,7 +219,11 @@ impl Engine {
         };
         let mut engine = Engine::new(pipeline, politeness, timing);
         let now = Instant::now();
+        // Each watch once: a child a listing names after it was checked in
+        // this run is not checked again.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for watch in watches {
+            seen.insert(watch.name.clone());
             engine.upsert(watch, now, 0);
         }
         loop {
@@ -206,6 +243,24 @@ impl Engine {
                     None => continue,
                 }
             };
+            if let Ok(CheckReport {
+                listing: Some(listing),
+                ..
+            }) = &finished.result
+            {
+                // Children checked already in this run are gone from the
+                // engine; keep them gone, but schedule new ones and drop
+                // the ones the listing retired.
+                let active: Vec<(String, url::Url)> = listing
+                    .active
+                    .iter()
+                    .filter(|(name, _)| {
+                        seen.insert(name.clone()) || engine.watches.contains_key(name)
+                    })
+                    .cloned()
+                    .collect();
+                engine.set_children(&finished.watch, &active, |_| (Instant::now(), 0));
+            }
             let watch = engine.watches.get(&finished.watch).cloned();
             engine.remove(&finished.watch);
             let pause = finished.result.as_ref().ok().and_then(|r| r.retry_after);

@@ -157,6 +157,11 @@ pub enum ChangeKind {
     Failing,
     /// A check succeeded after the watch was reported failing.
     Recovered,
+    /// A new statement appeared on a follow watch's listing (recorded on
+    /// the child with its first snapshot).
+    Published,
+    /// A statement's link was taken off its listing (recorded on the child).
+    Delisted,
 }
 
 impl ChangeKind {
@@ -171,6 +176,8 @@ impl ChangeKind {
             ChangeKind::Flapping => "flapping",
             ChangeKind::Failing => "failing",
             ChangeKind::Recovered => "recovered",
+            ChangeKind::Published => "published",
+            ChangeKind::Delisted => "delisted",
         }
     }
 
@@ -185,6 +192,8 @@ impl ChangeKind {
             "flapping" => ChangeKind::Flapping,
             "failing" => ChangeKind::Failing,
             "recovered" => ChangeKind::Recovered,
+            "published" => ChangeKind::Published,
+            "delisted" => ChangeKind::Delisted,
             _ => return None,
         })
     }
@@ -194,6 +203,18 @@ impl ChangeKind {
     /// Whether this is about the watch's health rather than the page's text.
     pub fn is_health(self) -> bool {
         matches!(self, ChangeKind::Failing | ChangeKind::Recovered)
+    }
+
+    /// Whether this is an event recorded beside a check's outcome (health,
+    /// listing) rather than a change of the page's text.
+    pub fn is_event(self) -> bool {
+        matches!(
+            self,
+            ChangeKind::Failing
+                | ChangeKind::Recovered
+                | ChangeKind::Published
+                | ChangeKind::Delisted
+        )
     }
 }
 

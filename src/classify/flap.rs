@@ -42,7 +42,7 @@ pub fn judge(
     };
     let content: Vec<&ChangeRow> = recent
         .iter()
-        .filter(|c| !c.kind.is_health())
+        .filter(|c| !c.kind.is_event())
         .take(RECENT_CHANGES)
         .collect();
     let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);

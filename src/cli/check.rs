@@ -12,7 +12,7 @@ use crate::cli::{Exit, UsageError};
 use crate::engine::Engine;
 use crate::model::Outcome;
 use crate::notify::outbox::Notifier;
-use crate::store::{AlertStatus, SqliteStore};
+use crate::store::{AlertStatus, SqliteStore, Store};
 
 /// Longest host pause (`Retry-After`) a one-shot run waits out; beyond it
 /// the host's remaining watches are reported as not checked.
@@ -59,6 +59,22 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             config.daemon.state_dir.display()
         )
     })?;
+    // A follow watch's known children are checked with it; children its
+    // listing adds on this run are checked too (see `Engine::run_once`).
+    for parent in selected.clone().iter().filter(|w| w.follow.is_some()) {
+        let children = match store.children(&parent.name) {
+            Err(crate::store::StoreError::UnknownWatch(_)) => Vec::new(),
+            other => other?,
+        };
+        for child in children {
+            if child.state == crate::store::ChildState::Retired {
+                continue;
+            }
+            if let Ok(url) = url::Url::parse(&child.url) {
+                selected.push(parent.child(child.name, url));
+            }
+        }
+    }
     let store = SharedStore::new(store);
     let mut pipeline = Pipeline::new(&config, store.clone())?;
     pipeline.confirm = !args.no_confirm;
@@ -163,6 +179,17 @@ fn line(report: &CheckReport) -> String {
     }
     if let Some(event) = report.event {
         out.push_str(&format!("; watch {event}"));
+    }
+    if let Some(listing) = &report.listing {
+        out.push_str(&format!(
+            "; listing: {} children, {} published, {} delisted",
+            listing.active.len(),
+            listing.published.len(),
+            listing.delisted.len()
+        ));
+        if !listing.retired.is_empty() {
+            out.push_str(&format!(", {} retired", listing.retired.len()));
+        }
     }
     out
 }

@@ -33,7 +33,8 @@ pub struct Args {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
-    known_watch(&config, &store, &args.watch)?;
+    let mut args = args;
+    args.watch = known_watch(&config, &store, &args.watch)?;
     let (old, new, removed) = match (args.from, args.to) {
         (None, _) => {
             let change = store

@@ -37,7 +37,8 @@ struct History {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
-    known_watch(&config, &store, &args.watch)?;
+    let mut args = args;
+    args.watch = known_watch(&config, &store, &args.watch)?;
     let history = History {
         changes: store.changes(&args.watch, args.limit)?,
         snapshots: store.snapshots(&args.watch, args.limit)?,

@@ -32,6 +32,23 @@ struct Row {
     failing: bool,
     /// Start of the current run of failed checks, if the last one failed.
     failing_since: Option<Timestamp>,
+    /// For a follow watch's child: its parent and listing state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listing_state: Option<&'static str>,
+    /// For a follow watch: its children by listing state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    children: Option<ChildCounts>,
+}
+
+/// How many children a follow watch has, by listing state.
+#[derive(Serialize, Default)]
+struct ChildCounts {
+    listed: usize,
+    scrolled_off: usize,
+    delisted: usize,
+    retired: usize,
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
@@ -59,20 +76,56 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 n_checks: 0,
                 failing: false,
                 failing_since: None,
+                parent: None,
+                listing_state: None,
+                children: None,
             },
         })
         .collect();
     rows.extend(
         summaries
             .iter()
-            .filter(|s| config.watch(&s.name).is_none())
+            .filter(|s| config.watch(&s.name).is_none() && s.parent.is_none())
             .map(|s| row(s, false)),
     );
+    // Children right after their parent, newest statement names in order.
+    let mut ordered = Vec::with_capacity(summaries.len());
+    for mut parent in rows {
+        let children: Vec<Row> = summaries
+            .iter()
+            .filter(|s| s.parent.as_deref() == Some(parent.name.as_str()))
+            .map(|s| row(s, parent.in_config))
+            .collect();
+        if !children.is_empty()
+            || config
+                .watch(&parent.name)
+                .is_some_and(|w| w.follow.is_some())
+        {
+            let mut counts = ChildCounts::default();
+            for c in &children {
+                match c.listing_state {
+                    Some("listed") => counts.listed += 1,
+                    Some("scrolled-off") => counts.scrolled_off += 1,
+                    Some("delisted") => counts.delisted += 1,
+                    _ => counts.retired += 1,
+                }
+            }
+            parent.children = Some(counts);
+        }
+        ordered.push(parent);
+        ordered.extend(children);
+    }
+    let rows = ordered;
     if args.json {
         print_json(&rows)?;
         return Ok(Exit::Success);
     }
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let width = rows
+        .iter()
+        .map(|r| r.name.chars().count() + if r.parent.is_some() { 2 } else { 0 })
+        .max()
+        .unwrap_or(4)
+        .max(4);
     println!(
         "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  URL",
         "NAME", "LAST CHECK", "OUTCOME", "LAST CHANGE", "CHANGES"
@@ -86,14 +139,34 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         if r.failing {
             outcome = "FAILING".to_owned();
         }
-        let url = if r.in_config {
+        let mut url = if r.in_config || r.parent.is_some() {
             r.url.clone()
         } else {
             format!("{} (not in config)", r.url)
         };
+        if let Some(c) = &r.children {
+            url.push_str(&format!(
+                " ({} children: {} listed, {} scrolled off, {} delisted, {} retired)",
+                c.listed + c.scrolled_off + c.delisted + c.retired,
+                c.listed,
+                c.scrolled_off,
+                c.delisted,
+                c.retired
+            ));
+        }
+        if let Some(state) = r.listing_state
+            && state != "listed"
+        {
+            url.push_str(&format!(" ({state})"));
+        }
+        let name = if r.parent.is_some() {
+            format!("  {}", r.name)
+        } else {
+            r.name.clone()
+        };
         println!(
             "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  {}",
-            r.name,
+            name,
             when(r.last_check_at),
             outcome,
             when(r.last_change_at),
@@ -117,5 +190,8 @@ fn row(s: &WatchSummary, in_config: bool) -> Row {
         n_checks: s.n_checks,
         failing: s.failing_reported,
         failing_since: s.failing_since,
+        parent: s.parent.clone(),
+        listing_state: s.child_state.map(crate::store::child_state_str),
+        children: None,
     }
 }

@@ -62,12 +62,23 @@ pub fn open_existing_store(config: &Config) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(&path).with_context(|| format!("cannot open history {}", path.display()))
 }
 
-/// Checks that `name` is a watch in the config or in the history.
-pub fn known_watch(config: &Config, store: &SqliteStore, name: &str) -> anyhow::Result<()> {
+/// Resolves `name` to a watch in the config or in the history; a URL names
+/// the (child) watch with that URL.
+pub fn known_watch(config: &Config, store: &SqliteStore, name: &str) -> anyhow::Result<String> {
     use crate::store::Store;
     if config.watch(name).is_some() || store.watch_state(name)?.is_some() {
-        Ok(())
-    } else {
+        return Ok(name.to_owned());
+    }
+    // A follow watch's child may be named by its statement URL.
+    if let Ok(url) = url::Url::parse(name) {
+        let canonical = crate::follow::canon::canonicalize(&url);
+        for candidate in [url.as_str(), canonical.as_str()] {
+            if let Some(found) = store.watch_by_url(candidate)? {
+                return Ok(found);
+            }
+        }
+    }
+    {
         Err(UsageError(format!(
             "no watch named {name:?} in {} or in the history",
             config.path.display()

@@ -70,6 +70,9 @@ pub struct WatchState {
     pub failing_since: Option<Timestamp>,
     /// Whether that run has been reported as a `failing` event.
     pub failing_reported: bool,
+    /// A follow watch's child that is a new statement: its first snapshot
+    /// raises `published`.
+    pub announce: bool,
 }
 
 /// A watch's health after a check: written with every check.
@@ -152,8 +155,78 @@ pub struct NewCheck<'a> {
     pub reason: Option<String>,
     /// The watch's health after this check.
     pub health: Health,
-    /// A health event this check raises, if any.
-    pub event: Option<NewEvent>,
+    /// Events this check raises besides its change: health (`failing`,
+    /// `recovered`) and, for a new statement's first snapshot, `published`.
+    pub events: Vec<NewEvent>,
+    /// For a follow watch: the reconciled listing, written with the check.
+    pub follow: Option<FollowUpdate>,
+}
+
+/// Where a follow watch's child stands in its listing (see
+/// [`crate::follow::ChildState`]).
+pub use crate::follow::ChildState;
+
+/// A follow watch's child as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChildRow {
+    /// The child's watch name, `<parent>/<slug>`.
+    pub name: String,
+    pub url: String,
+    #[serde(serialize_with = "serialize_child_state")]
+    pub state: ChildState,
+    pub order: i64,
+    pub title: Option<String>,
+}
+
+fn serialize_child_state<S: serde::Serializer>(
+    state: &ChildState,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(child_state_str(*state))
+}
+
+/// The stored name of a child state.
+pub fn child_state_str(state: ChildState) -> &'static str {
+    match state {
+        ChildState::Listed => "listed",
+        ChildState::ScrolledOff => "scrolled-off",
+        ChildState::Delisted => "delisted",
+        ChildState::Retired => "retired",
+    }
+}
+
+/// Parses [`child_state_str`].
+pub fn parse_child_state(s: &str) -> Option<ChildState> {
+    Some(match s {
+        "listed" => ChildState::Listed,
+        "scrolled-off" => ChildState::ScrolledOff,
+        "delisted" => ChildState::Delisted,
+        "retired" => ChildState::Retired,
+        _ => return None,
+    })
+}
+
+/// One child after reconciling a listing.
+#[derive(Debug, Clone)]
+pub struct ChildUpdate {
+    pub name: String,
+    pub url: String,
+    pub state: ChildState,
+    pub order: i64,
+    /// Set for a new child only.
+    pub title: Option<String>,
+    /// A new statement: its first snapshot raises `published`.
+    pub announce: bool,
+    /// Its link was taken off the listing on this look: a `delisted`
+    /// event on the child, queueing these alerts.
+    pub delisted: Option<Vec<NewAlert>>,
+}
+
+/// A follow watch's reconciled listing.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUpdate {
+    /// Every child whose row changes (new ones included).
+    pub children: Vec<ChildUpdate>,
 }
 
 /// An alert to queue: one per (change, subscriber).
@@ -266,6 +339,21 @@ pub struct WatchSummary {
     pub failing_reported: bool,
     /// The last check's error, if it failed.
     pub last_error: Option<String>,
+    /// For a follow watch's child: its parent.
+    pub parent: Option<String>,
+    /// For a child: where it stands in the listing.
+    #[serde(serialize_with = "serialize_opt_child_state")]
+    pub child_state: Option<ChildState>,
+}
+
+fn serialize_opt_child_state<S: serde::Serializer>(
+    state: &Option<ChildState>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match state {
+        Some(state) => s.serialize_str(child_state_str(*state)),
+        None => s.serialize_none(),
+    }
 }
 
 /// A recorded change, as `history` and `diff` show it.
@@ -390,6 +478,11 @@ pub trait Store {
     -> Result<Option<Snapshot>, StoreError>;
     /// A stored raw body by its SHA-256.
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A follow watch's children, newest first (`order` descending).
+    fn children(&self, parent: &str) -> Result<Vec<ChildRow>, StoreError>;
+    /// The name of the watch with this URL: the newest child first, then
+    /// any watch.
+    fn watch_by_url(&self, url: &str) -> Result<Option<String>, StoreError>;
     /// The id of the watch's snapshot with this text, if it ever had it.
     fn snapshot_id_of(
         &self,

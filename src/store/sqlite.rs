@@ -27,9 +27,9 @@ use rusqlite::{
 };
 
 use super::{
-    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckRow, NewAlert,
-    NewCheck, NewEvent, Presence, RecordedCheck, Snapshot, SnapshotId, SnapshotRef, SnapshotRow,
-    Store, StoreError, WatchId, WatchState, WatchSummary,
+    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckRow, ChildRow,
+    FollowUpdate, NewAlert, NewCheck, NewEvent, Presence, RecordedCheck, Snapshot, SnapshotId,
+    SnapshotRef, SnapshotRow, Store, StoreError, WatchId, WatchState, WatchSummary,
 };
 use crate::diff::DiffSummary;
 use crate::hash::sha256_hex;
@@ -59,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_filters_fingerprint.sql"),
     include_str!("migrations/0003_alert_outbox.sql"),
     include_str!("migrations/0004_signal.sql"),
+    include_str!("migrations/0005_follow.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -389,8 +390,9 @@ fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, Store
     let mut stmt = conn.prepare_cached(
         "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
                 s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256,
-                w.failing_since, w.failing_reported
+                w.failing_since, w.failing_reported, coalesce(c.announce, 0)
          FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
+              LEFT JOIN children c ON c.watch_id = w.id
          WHERE w.name = ?1",
     )?;
     let mut states = collect(&mut stmt, [name], |row| {
@@ -414,6 +416,7 @@ fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, Store
             filters_sha256: row.get(10)?,
             failing_since: row.get::<_, Option<i64>>(11)?.map(Timestamp),
             failing_reported: row.get(12)?,
+            announce: row.get(13)?,
         })
     })?;
     Ok(states.pop())
@@ -440,10 +443,8 @@ fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
     if !check.alerts.is_empty() && check.change.is_none() {
         return invalid("alerts without a change".to_owned());
     }
-    if let Some(event) = &check.event
-        && !event.kind.is_health()
-    {
-        return invalid(format!("{} is not a health event", event.kind));
+    if let Some(event) = check.events.iter().find(|e| !e.kind.is_event()) {
+        return invalid(format!("{} is not an event", event.kind));
     }
     let needs_snapshot = check.outcome.keeps_snapshot();
     if needs_snapshot != check.snapshot.is_some() {
@@ -579,16 +580,31 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         None => None,
     };
     if let (Some(change_id), Some(change)) = (change_id, &check.change) {
-        insert_alerts(tx, check, &check.alerts, change.kind, change_id)?;
+        insert_alerts(
+            tx,
+            check.watch_id,
+            check.started_at,
+            &check.alerts,
+            change.kind,
+            change_id,
+        )?;
     }
-    let event_id = match &check.event {
-        Some(event) => {
-            let id = insert_event(tx, check, event, check_id)?;
-            insert_alerts(tx, check, &event.alerts, event.kind, id)?;
-            Some(id)
-        }
-        None => None,
-    };
+    let mut event_id = None;
+    for event in &check.events {
+        let id = insert_event(tx, check, event, check_id, snapshot_id)?;
+        insert_alerts(
+            tx,
+            check.watch_id,
+            check.started_at,
+            &event.alerts,
+            event.kind,
+            id,
+        )?;
+        event_id = event_id.or(Some(id));
+    }
+    if let Some(follow) = &check.follow {
+        write_follow(tx, check, follow, check_id)?;
+    }
 
     let (presence, last_snapshot_id) = match check.outcome {
         Outcome::FirstSeen
@@ -648,7 +664,8 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
 /// Queues the check's alerts for its change, ids `<instance>-<change>-<subscriber>`.
 fn insert_alerts(
     tx: &Transaction<'_>,
-    check: &NewCheck<'_>,
+    watch_id: WatchId,
+    at: Timestamp,
     alerts: &[NewAlert],
     kind: ChangeKind,
     change_id: ChangeId,
@@ -669,11 +686,11 @@ fn insert_alerts(
         insert.execute(params![
             id,
             change_id,
-            check.watch_id,
+            watch_id,
             alert.subscriber,
             alert.channel,
             kind.as_str(),
-            check.started_at.0,
+            at.0,
         ])?;
     }
     Ok(())
@@ -703,35 +720,115 @@ fn decode_alert(row: &Row<'_>) -> Result<AlertRow, StoreError> {
     })
 }
 
-/// Records a health event (`failing`, `recovered`) in the changes table,
-/// pointing at the watch's current snapshot; `first_change` carries the
-/// detail (the last error), so alerts and `history` can show it.
+/// Records an event in the changes table. Health events and `delisted`
+/// point at the watch's current snapshot (`from`); `published` at the
+/// check's new snapshot (`to`). `first_change` carries the detail (the last
+/// error, the statement's title), so alerts and `history` can show it.
 fn insert_event(
     tx: &Transaction<'_>,
     check: &NewCheck<'_>,
     event: &NewEvent,
     check_id: super::CheckId,
+    snapshot_id: Option<SnapshotId>,
+) -> Result<ChangeId, StoreError> {
+    let to = (event.kind == ChangeKind::Published)
+        .then_some(snapshot_id)
+        .flatten();
+    event_row(
+        tx,
+        check.watch_id,
+        check_id,
+        event.kind,
+        check.started_at,
+        event.detail.as_deref(),
+        to,
+    )
+}
+
+fn event_row(
+    tx: &Transaction<'_>,
+    watch_id: WatchId,
+    check_id: super::CheckId,
+    kind: ChangeKind,
+    at: Timestamp,
+    detail: Option<&str>,
+    to: Option<SnapshotId>,
 ) -> Result<ChangeId, StoreError> {
     let id = tx
         .prepare_cached(
             "INSERT INTO changes (watch_id, check_id, kind, from_snapshot, to_snapshot,
                                   detected_at, lines_added, lines_removed, changed_ratio,
                                   first_change)
-             VALUES (?1, ?2, ?3, (SELECT last_snapshot_id FROM watches WHERE id = ?1), NULL,
-                     ?4, 0, 0, 0.0, ?5)
+             VALUES (?1, ?2, ?3,
+                     CASE WHEN ?6 IS NULL
+                          THEN (SELECT last_snapshot_id FROM watches WHERE id = ?1) END,
+                     ?6, ?4, 0, 0, 0.0, ?5)
              RETURNING id",
         )?
         .query_row(
-            params![
-                check.watch_id,
-                check_id,
-                event.kind.as_str(),
-                check.started_at.0,
-                event.detail
-            ],
+            params![watch_id, check_id, kind.as_str(), at.0, detail, to],
             |row| row.get(0),
         )?;
     Ok(id)
+}
+
+/// Writes a follow watch's reconciled listing: new child watches, every
+/// child's state and rank, and `delisted` events with their alerts, in the
+/// parent check's transaction.
+fn write_follow(
+    tx: &Transaction<'_>,
+    check: &NewCheck<'_>,
+    follow: &FollowUpdate,
+    check_id: super::CheckId,
+) -> Result<(), StoreError> {
+    for child in &follow.children {
+        tx.prepare_cached(
+            "INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(params![child.name, child.url, check.started_at.0])?;
+        let child_id: WatchId = tx
+            .prepare_cached("SELECT id FROM watches WHERE name = ?1")?
+            .query_row([&child.name], |row| row.get(0))?;
+        tx.prepare_cached(
+            "INSERT INTO children (watch_id, parent_id, url, state, ord, title, announce)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (watch_id) DO UPDATE SET state = excluded.state, ord = excluded.ord",
+        )?
+        .execute(params![
+            child_id,
+            check.watch_id,
+            child.url,
+            super::child_state_str(child.state),
+            child.order,
+            child.title,
+            child.announce,
+        ])?;
+        if let Some(alerts) = &child.delisted {
+            let detail = format!(
+                "taken off the listing {}",
+                check.final_url.as_deref().unwrap_or("")
+            );
+            let id = event_row(
+                tx,
+                child_id,
+                check_id,
+                ChangeKind::Delisted,
+                check.started_at,
+                Some(&detail),
+                None,
+            )?;
+            insert_alerts(
+                tx,
+                child_id,
+                check.started_at,
+                alerts,
+                ChangeKind::Delisted,
+                id,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn insert_change(
@@ -878,7 +975,10 @@ impl Store for SqliteStore {
                        AND k.id > coalesce((SELECT max(k2.id) FROM checks k2
                                             WHERE k2.watch_id = w.id AND k2.outcome <> 'error'), 0)),
                     w.failing_since, w.failing_reported,
-                    (SELECT k.error FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1)
+                    (SELECT k.error FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1),
+                    (SELECT p.name FROM children c JOIN watches p ON p.id = c.parent_id
+                     WHERE c.watch_id = w.id),
+                    (SELECT c.state FROM children c WHERE c.watch_id = w.id)
              FROM watches w ORDER BY w.name",
         )?;
         collect(&mut stmt, [], |row| {
@@ -899,6 +999,11 @@ impl Store for SqliteStore {
                 failing_since: row.get::<_, Option<i64>>(9)?.map(Timestamp),
                 failing_reported: row.get(10)?,
                 last_error: row.get(11)?,
+                parent: row.get(12)?,
+                child_state: row
+                    .get::<_, Option<String>>(13)?
+                    .as_deref()
+                    .and_then(super::parse_child_state),
             })
         })
     }
@@ -985,6 +1090,38 @@ impl Store for SqliteStore {
 
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         get_blob(&self.conn, BlobTable::Bodies, sha256)
+    }
+
+    fn children(&self, parent: &str) -> Result<Vec<ChildRow>, StoreError> {
+        let parent_id = self.watch_id(parent)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT w.name, c.url, c.state, c.ord, c.title
+             FROM children c JOIN watches w ON w.id = c.watch_id
+             WHERE c.parent_id = ?1 ORDER BY c.ord DESC",
+        )?;
+        collect(&mut stmt, [parent_id], |row| {
+            let state: String = row.get(2)?;
+            Ok(ChildRow {
+                name: row.get(0)?,
+                url: row.get(1)?,
+                state: super::parse_child_state(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown child state {state:?}")))?,
+                order: row.get(3)?,
+                title: row.get(4)?,
+            })
+        })
+    }
+
+    fn watch_by_url(&self, url: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT w.name FROM watches w LEFT JOIN children c ON c.watch_id = w.id
+                 WHERE w.url = ?1 OR c.url = ?1
+                 ORDER BY c.watch_id IS NULL, w.id DESC LIMIT 1",
+            )?
+            .query_row([url], |row| row.get(0))
+            .optional()?)
     }
 
     fn snapshot_id_of(
@@ -1152,7 +1289,8 @@ mod tests {
             alerts: Vec::new(),
             reason: None,
             health: super::super::Health::default(),
-            event: None,
+            events: Vec::new(),
+            follow: None,
         }
     }
 

@@ -1,0 +1,333 @@
+//! Follow mode end to end: an index page or a feed on the scripted server,
+//! the real binary, children with their own history, `published`,
+//! `delisted`, `removed` and `max`.
+
+use crate::support::{Env, Route, Server};
+
+fn statement(n: usize, extra: &str) -> String {
+    format!(
+        "<html><head><title>Statement {n}</title></head><body><nav><a href=\"/\">Home</a></nav>\
+         <h1>Statement {n} by the spokesperson</h1>\
+         <p>Paragraph one of statement number {n}.</p><p>Paragraph two.{extra}</p></body></html>"
+    )
+}
+
+/// A press-room listing linking statements `ids`, newest first, with
+/// navigation links the selector must not pick up.
+fn index(ids: &[usize]) -> String {
+    let items: String = ids
+        .iter()
+        .map(|n| format!("<li><a href=\"/press/s{n}.html?utm_source=list#top\">Statement {n}</a> <span>2026-11-{n:02}</span></li>"))
+        .collect();
+    format!(
+        "<html><head><title>Press room</title></head><body>\
+         <nav><a href=\"/\">Home</a><a href=\"/about\">About</a></nav>\
+         <ul class=\"list\">{items}</ul><footer><a href=\"/contact\">Contact</a></footer></body></html>"
+    )
+}
+
+fn serve_statements(server: &Server, ids: impl IntoIterator<Item = usize>) {
+    for n in ids {
+        server.set(&format!("/press/s{n}.html"), Route::html(statement(n, "")));
+    }
+}
+
+fn config(server: &Server, follow: &str) -> String {
+    format!(
+        "[[watch]]\nname = \"press\"\nurl = \"{}\"\nfollow = {follow}\nnotify = [\"desk\"]\n\n\
+         [[subscriber]]\nname = \"desk\"\nwebhook = \"{}\"\n\
+         events = [\"published\", \"delisted\", \"edited\", \"removed\"]\n",
+        server.url("/press/"),
+        server.url("/hook")
+    )
+}
+
+fn events(server: &Server) -> Vec<(String, String)> {
+    server
+        .requests("/hook")
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .map(|s| {
+            let body: serde_json::Value = serde_json::from_slice(&s.body).expect("JSON");
+            (
+                body["event"].as_str().unwrap_or("").to_owned(),
+                body["watch"]["name"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn line_starting(run: &crate::support::Run, prefix: &str) -> String {
+    run.stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?}:\n{run:?}"))
+        .to_owned()
+}
+
+#[test]
+fn an_index_page_drives_children_published_edited_delisted_removed() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    serve_statements(&server, 1..=6);
+    server.set("/press/", Route::html(index(&[5, 4, 3, 2, 1])));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &config(&server, "{ links = \"ul.list a\" }"),
+    );
+
+    // First look: the index and 5 children, all baselines.
+    let run = env.run(&["check"]).ok();
+    let parent = run.line_for("press");
+    assert!(
+        parent.contains("listing: 5 children, 0 published, 0 delisted"),
+        "{run:?}"
+    );
+    let children: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("press/"))
+        .collect();
+    assert_eq!(children.len(), 5, "{run:?}");
+    assert!(
+        children.iter().all(|l| l.contains(" first-seen ")),
+        "{run:?}"
+    );
+    assert!(events(&server).is_empty(), "baselines alert nobody");
+    // Tracking parameters and fragments are not part of a child's URL.
+    let list = env.run(&["list", "--json"]).ok().json();
+    let rows = list.as_array().expect("rows");
+    assert_eq!(rows.len(), 6, "{list:#}");
+    assert_eq!(rows[0]["name"], "press");
+    assert_eq!(rows[0]["children"]["listed"], 5, "{list:#}");
+    for row in &rows[1..] {
+        assert_eq!(row["parent"], "press");
+        let url = row["url"].as_str().expect("url");
+        assert!(!url.contains("utm_") && !url.contains('#'), "{url}");
+    }
+    let text = env.run(&["list"]).ok();
+    assert!(
+        text.stdout.contains("\n  press/"),
+        "children indented: {text:?}"
+    );
+
+    // A sixth statement appears on top: `published`, with its text.
+    server.set("/press/", Route::html(index(&[6, 5, 4, 3, 2, 1])));
+    let run = env.run(&["check"]).ok();
+    assert!(run.line_for("press").contains("1 published"), "{run:?}");
+    let six = line_starting(&run, "press/s6");
+    assert!(six.contains(" first-seen "), "{run:?}");
+    let child6 = six.split(' ').next().expect("name").to_owned();
+    assert_eq!(events(&server), [("published".to_owned(), child6.clone())]);
+
+    // One statement edited: `edited` on that child only.
+    server.set(
+        "/press/s3.html",
+        Route::html(statement(3, " A sentence was added quietly.")),
+    );
+    let run = env.run(&["check"]).ok();
+    let edited: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" edited "))
+        .collect();
+    assert_eq!(edited.len(), 1, "{run:?}");
+    assert!(edited[0].starts_with("press/s3"), "{run:?}");
+    let s3 = edited[0].split(' ').next().expect("name").to_owned();
+    let diff = env.run(&["diff", &s3, "--color", "never"]).ok();
+    assert!(
+        diff.stdout
+            .contains("+Paragraph two. A sentence was added quietly."),
+        "{diff:?}"
+    );
+    // The child is also reachable by its URL.
+    let by_url = env
+        .run(&["history", &server.url("/press/s3.html"), "--json"])
+        .ok()
+        .json();
+    assert_eq!(by_url["watch"], s3.as_str());
+
+    // A link taken off the middle of the listing: `delisted`.
+    server.set("/press/", Route::html(index(&[6, 5, 3, 2, 1])));
+    let run = env.run(&["check"]).ok();
+    assert!(run.line_for("press").contains("1 delisted"), "{run:?}");
+    let got = events(&server);
+    let delisted: Vec<&(String, String)> = got.iter().filter(|(e, _)| e == "delisted").collect();
+    assert_eq!(delisted.len(), 1, "{got:?}");
+    assert!(delisted[0].1.starts_with("press/s4"), "{got:?}");
+    let list = env.run(&["list", "--json"]).ok().json();
+    let s4 = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| {
+            r["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("press/s4"))
+        })
+        .expect("s4 row")
+        .clone();
+    assert_eq!(s4["listing_state"], "delisted");
+
+    // The delisted statement's page then goes: `removed` on the child.
+    server.set("/press/s4.html", Route::status(404, "<h1>Not Found</h1>"));
+    let run = env.run(&["check"]).ok();
+    assert!(
+        line_starting(&run, "press/s4").contains(" removed "),
+        "{run:?}"
+    );
+    assert!(
+        events(&server)
+            .iter()
+            .any(|(e, w)| e == "removed" && w.starts_with("press/s4"))
+    );
+    // The index's own edits are history, not alerts.
+    assert!(!events(&server).iter().any(|(_, w)| w == "press"));
+}
+
+#[test]
+fn max_retires_the_oldest_children_and_keeps_their_history() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    serve_statements(&server, 1..=5);
+    server.set("/press/", Route::html(index(&[3, 2, 1])));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &config(&server, "{ links = \"ul.list a\", max = 3 }"),
+    );
+    env.run(&["check"]).ok();
+    server.set("/press/", Route::html(index(&[5, 4, 3, 2, 1])));
+    let run = env.run(&["check"]).ok();
+    assert!(
+        run.line_for("press")
+            .contains("listing: 3 children, 2 published"),
+        "{run:?}"
+    );
+    assert!(run.line_for("press").contains("2 retired"), "{run:?}");
+    let list = env.run(&["list", "--json"]).ok().json();
+    let rows = list.as_array().expect("rows");
+    assert_eq!(rows[0]["children"]["listed"], 3, "{list:#}");
+    assert_eq!(rows[0]["children"]["retired"], 2, "{list:#}");
+    // Retired children are no longer checked, but their history stays.
+    let before = server.requests("/press/s1.html").len();
+    env.run(&["check"]).ok();
+    assert_eq!(server.requests("/press/s1.html").len(), before);
+    let s1 = rows
+        .iter()
+        .find(|r| {
+            r["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("press/s1"))
+        })
+        .expect("s1");
+    let history = env
+        .run(&["history", s1["name"].as_str().expect("name"), "--json"])
+        .ok()
+        .json();
+    assert_eq!(history["changes"][0]["kind"], "first-seen");
+}
+
+fn rss(server: &Server, ids: &[usize]) -> String {
+    let items: String = ids
+        .iter()
+        .map(|n| {
+            format!(
+                "<item><title>Statement {n}</title><link>{}</link>\
+                 <pubDate>Sat, {n:02} Nov 2026 10:00:00 +0000</pubDate>\
+                 <description>Summary of statement {n}.</description></item>",
+                server.url(&format!("/press/s{n}.html"))
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Press</title>\
+         <link>{}</link><description>Statements</description>{items}</channel></rss>",
+        server.url("/")
+    )
+}
+
+fn atom(server: &Server, ids: &[usize]) -> String {
+    let entries: String = ids
+        .iter()
+        .map(|n| {
+            format!(
+                "<entry><title>Statement {n}</title><link href=\"{}\"/>\
+                 <id>urn:statement:{n}</id><updated>2026-11-{n:02}T10:00:00Z</updated>\
+                 <summary>Summary of statement {n}.</summary></entry>",
+                server.url(&format!("/press/s{n}.html"))
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\">\
+         <title>Press</title><id>urn:press</id><updated>2026-11-28T10:00:00Z</updated>{entries}</feed>"
+    )
+}
+
+#[test]
+fn rss_and_atom_feeds_drive_children() {
+    for (kind, content_type) in [
+        ("rss", "application/rss+xml"),
+        ("atom", "application/atom+xml"),
+    ] {
+        let server = Server::start();
+        server.set("/hook", Route::status(204, ""));
+        serve_statements(&server, 1..=4);
+        let feed = |ids: &[usize]| match kind {
+            "rss" => rss(&server, ids),
+            _ => atom(&server, ids),
+        };
+        let route = |body: String| Route {
+            headers: vec![("Content-Type".into(), content_type.into())],
+            ..Route::html(body)
+        };
+        server.set("/press/", route(feed(&[3, 2, 1])));
+        let env = Env::new(
+            "per_host_delay = \"0s\"",
+            &config(&server, "{ feed = true }"),
+        );
+        let run = env.run(&["check"]).ok();
+        assert!(
+            run.line_for("press").contains("listing: 3 children"),
+            "{kind}: {run:?}"
+        );
+        assert_eq!(
+            run.stdout
+                .lines()
+                .filter(|l| l.starts_with("press/") && l.contains(" first-seen "))
+                .count(),
+            3,
+            "{kind}: {run:?}"
+        );
+        server.set("/press/", route(feed(&[4, 3, 2, 1])));
+        let run = env.run(&["check"]).ok();
+        assert!(
+            run.line_for("press").contains("1 published"),
+            "{kind}: {run:?}"
+        );
+        assert!(
+            events(&server)
+                .iter()
+                .any(|(e, w)| e == "published" && w.starts_with("press/s4")),
+            "{kind}: {:?}",
+            events(&server)
+        );
+        // A feed-only edit of an entry is seen on the feed watch.
+        let edited = feed(&[4, 3, 2, 1]).replace(
+            "Summary of statement 2.",
+            "Summary of statement 2, corrected.",
+        );
+        server.set("/press/", route(edited));
+        let run = env.run(&["check"]).ok();
+        assert!(
+            run.line_for("press").starts_with("press edited"),
+            "{kind}: {run:?}"
+        );
+        assert!(
+            events(&server)
+                .iter()
+                .any(|(e, w)| e == "edited" && w == "press"),
+            "{kind}"
+        );
+    }
+}
