@@ -59,7 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_filters_fingerprint.sql"),
     include_str!("migrations/0003_alert_outbox.sql"),
     include_str!("migrations/0004_signal.sql"),
-    include_str!("migrations/0005_follow.sql"),
+    include_str!("migrations/0006_follow.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
