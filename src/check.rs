@@ -21,8 +21,8 @@ use crate::hash::sha256_hex;
 use crate::model::{Outcome, Timestamp};
 use crate::normalize::{self, Input};
 use crate::store::{
-    ChangeId, CheckId, NewBody, NewChange, NewCheck, NewSnapshot, Presence, SnapshotId, Store,
-    StoreError, WatchState,
+    ChangeId, CheckId, NewBody, NewChange, NewCheck, NewHeads, NewSnapshot, Presence, SnapshotId,
+    Store, StoreError, WatchState,
 };
 
 /// A store shared by concurrent checks. Every call runs on tokio's blocking
@@ -452,6 +452,7 @@ fn rebaseline(
         }),
         filters_sha256: Some(filters_sha256.to_owned()),
         alerts: Vec::new(),
+        heads: None,
     };
     let recorded = store.record_check(&check)?;
     Ok(Rebaseline::Done(CheckReport {
@@ -468,6 +469,17 @@ fn rebaseline(
         snapshot_id: recorded.snapshot_id,
         change_id: recorded.change_id,
     }))
+}
+
+/// The response's HTTP heads as the store keeps them.
+fn heads_of(response: &Response) -> NewHeads {
+    let exchange = &response.exchange;
+    NewHeads {
+        requested_at: exchange.requested_at,
+        remote_ip: exchange.remote_ip.map(|ip| ip.to_string()),
+        request_head: exchange.request_head(&response.final_url),
+        response_head: exchange.response_head(response.status),
+    }
 }
 
 /// Classifies the fetch and records it in one store transaction.
@@ -574,6 +586,7 @@ fn record(
         change,
         filters_sha256: Some(context.filters_sha256.clone()),
         alerts,
+        heads: response.map(heads_of),
     };
     let recorded = store.record_check(&new_check)?;
     Ok(CheckReport {

@@ -27,9 +27,9 @@ use rusqlite::{
 };
 
 use super::{
-    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckRow, NewCheck,
-    Presence, RecordedCheck, Snapshot, SnapshotId, SnapshotRef, SnapshotRow, Store, StoreError,
-    WatchId, WatchState, WatchSummary,
+    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckId, CheckRow, NewCheck,
+    NewHeads, Presence, RecordedCheck, Snapshot, SnapshotId, SnapshotRef, SnapshotRow, Store,
+    StoreError, StoredResponse, WatchId, WatchState, WatchSummary,
 };
 use crate::diff::DiffSummary;
 use crate::hash::sha256_hex;
@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_filters_fingerprint.sql"),
     include_str!("migrations/0003_alert_outbox.sql"),
+    include_str!("migrations/0004_response_headers.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -566,6 +567,9 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         tx.prepare_cached("UPDATE snapshots SET check_id = ?1 WHERE id = ?2")?
             .execute(params![check_id, id])?;
     }
+    if let Some(heads) = &check.heads {
+        insert_heads(tx, check_id, heads)?;
+    }
 
     let change_id = match &check.change {
         Some(change) => Some(insert_change(tx, check, change, check_id, snapshot_id)?),
@@ -621,6 +625,26 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         snapshot_id,
         change_id,
     })
+}
+
+/// Keeps the HTTP heads of a check for the evidence export.
+fn insert_heads(
+    tx: &Transaction<'_>,
+    check_id: CheckId,
+    heads: &NewHeads,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO check_heads (check_id, requested_at, remote_ip, request_head, response_head)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        check_id,
+        heads.requested_at.0,
+        heads.remote_ip,
+        heads.request_head,
+        heads.response_head,
+    ])?;
+    Ok(())
 }
 
 /// Queues the check's alerts for its change, ids `<instance>-<change>-<subscriber>`.
@@ -1025,6 +1049,47 @@ impl Store for SqliteStore {
         })?;
         Ok(found.pop())
     }
+
+    fn responses(
+        &self,
+        watch: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<StoredResponse>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.started_at, c.http_status, c.final_url, c.content_type,
+                    c.raw_sha256, c.text_sha256, c.snapshot_id,
+                    EXISTS (SELECT 1 FROM bodies b WHERE b.sha256 = c.raw_sha256),
+                    h.requested_at, h.remote_ip, h.request_head, h.response_head
+             FROM checks c LEFT JOIN check_heads h ON h.check_id = c.id
+             WHERE c.watch_id = ?1 AND c.http_status IS NOT NULL AND c.started_at >= ?2
+             ORDER BY c.id",
+        )?;
+        let since = since.map_or(i64::MIN, |t| t.0);
+        collect(&mut stmt, params![watch_id, since], |row| {
+            let heads = match row.get::<_, Option<i64>>(9)? {
+                Some(requested_at) => Some(NewHeads {
+                    requested_at: Timestamp(requested_at),
+                    remote_ip: row.get(10)?,
+                    request_head: row.get(11)?,
+                    response_head: row.get(12)?,
+                }),
+                None => None,
+            };
+            Ok(StoredResponse {
+                check_id: row.get(0)?,
+                started_at: Timestamp(row.get(1)?),
+                http_status: http_status(row.get(2)?)?.unwrap_or_default(),
+                final_url: row.get(3)?,
+                content_type: row.get(4)?,
+                raw_sha256: row.get(5)?,
+                text_sha256: row.get(6)?,
+                snapshot_id: row.get(7)?,
+                body_stored: row.get(8)?,
+                heads,
+            })
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1082,6 +1147,7 @@ mod tests {
             change: None,
             filters_sha256: None,
             alerts: Vec::new(),
+            heads: None,
         }
     }
 
