@@ -117,7 +117,14 @@ impl Exchange {
             target.push('?');
             target.push_str(query);
         }
-        let mut head = format!("GET {target} {}\r\n", self.version).into_bytes();
+        // hyper speaks HTTP/1.1 on an HTTP/1 connection whatever version
+        // the server answers with (an HTTP/1.0 server still gets 1.1).
+        let version = if self.version.starts_with("HTTP/2") {
+            self.version.as_str()
+        } else {
+            "HTTP/1.1"
+        };
+        let mut head = format!("GET {target} {version}\r\n").into_bytes();
         push_headers(&mut head, &self.request_headers);
         head
     }
@@ -260,14 +267,22 @@ impl Fetcher {
         let exchange = self.exchange(&response, &final_url, validators, requested_at);
 
         let mut decoder = BodyDecoder::new(coding, limit);
+        let mut received_nothing = true;
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| self.classify_error(&e))?
         {
+            received_nothing &= chunk.is_empty();
             decoder.write(&chunk)?;
         }
-        let body = decoder.finish()?;
+        // A 304 (or any empty body) may still name a coding: there is
+        // nothing to decode.
+        let body = if received_nothing {
+            Vec::new()
+        } else {
+            decoder.finish()?
+        };
         Ok(Response {
             final_url,
             status,

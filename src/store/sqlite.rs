@@ -1503,6 +1503,62 @@ mod tests {
     }
 
     #[test]
+    fn responses_keep_heads_and_follow_since() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let page = Page::new("Statement.");
+        let heads = NewHeads {
+            requested_at: Timestamp(1_001),
+            remote_ip: Some("192.0.2.7".to_owned()),
+            request_head: b"GET /s HTTP/1.1\r\nHost: example.org\r\n\r\n".to_vec(),
+            response_head: b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\n\r\n".to_vec(),
+        };
+        let first = store
+            .record_check(&NewCheck {
+                heads: Some(heads.clone()),
+                ..seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None)
+            })
+            .unwrap();
+        // Unchanged with other bytes: the body is not kept.
+        let other = Page {
+            raw_sha: sha256_hex(b"other"),
+            ..Page::new("Statement.")
+        };
+        store
+            .record_check(&unchanged(w.watch_id, 2_000, &other))
+            .unwrap();
+        // An error without a response is not a response.
+        store
+            .record_check(&bare(w.watch_id, 3_000, Outcome::Error))
+            .unwrap();
+
+        let all = store.responses("mfa", None).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].check_id, first.check_id);
+        assert_eq!(all[0].heads, Some(heads));
+        assert!(all[0].body_stored);
+        assert_eq!(all[0].snapshot_id, first.snapshot_id);
+        assert_eq!(all[0].raw_sha256.as_deref(), Some(page.raw_sha.as_str()));
+        assert!(!all[1].body_stored);
+        assert_eq!(all[1].heads, None);
+        assert_eq!(all[1].snapshot_id, first.snapshot_id);
+
+        let since = store.responses("mfa", Some(Timestamp(2_000))).unwrap();
+        assert_eq!(since.len(), 1);
+        assert_eq!(since[0].started_at, Timestamp(2_000));
+        assert!(
+            store
+                .responses("mfa", Some(Timestamp(2_001)))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            store.responses("nope", None),
+            Err(StoreError::UnknownWatch(_))
+        ));
+    }
+
+    #[test]
     fn identical_blobs_are_stored_once() {
         let (_dir, mut store) = open_temp();
         let a = store.ensure_watch("a", "https://example.org/a").unwrap();
