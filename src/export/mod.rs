@@ -76,15 +76,21 @@ pub fn write_warc<W: Write>(
     source: &ExportSource<'_>,
     out: W,
 ) -> Result<(ExportSummary, W), ExportError> {
-    let responses = store.responses(source.watch, source.since)?;
+    let nothing = || ExportError::Nothing {
+        watch: source.watch.to_owned(),
+        since: source.since,
+    };
+    // A configured watch that was never checked is not in the store yet:
+    // for the user that is "nothing stored", not an unknown name.
+    let responses = match store.responses(source.watch, source.since) {
+        Err(StoreError::UnknownWatch(_)) => return Err(nothing()),
+        other => other?,
+    };
     let (stored, skipped): (Vec<_>, Vec<_>) = responses
         .into_iter()
         .partition(|r| r.body_stored && r.raw_sha256.is_some());
     if stored.is_empty() {
-        return Err(ExportError::Nothing {
-            watch: source.watch.to_owned(),
-            since: source.since,
-        });
+        return Err(nothing());
     }
     let mut writer = WarcWriter::new(out);
     write_warcinfo(&mut writer, source, stored.len())?;

@@ -273,6 +273,25 @@ fn export_fails_cleanly_and_leaves_no_file() {
         "{nothing:?}"
     );
 
+    // In the config but never checked: nothing stored, not an unknown name.
+    env.write_config(
+        "",
+        &format!(
+            "[[watch]]\nname = \"down\"\nurl = \"{}\"\n\n[[watch]]\nname = \"ok\"\nurl = \"{}\"\n\n[[watch]]\nname = \"later\"\nurl = \"{}\"\n",
+            server.url("/down"),
+            server.url("/ok"),
+            server.url("/later")
+        ),
+    );
+    let never = env.run(&["export", "later", "--warc", &warc]);
+    assert_eq!(never.code, 1, "{never:?}");
+    assert!(
+        never
+            .stderr
+            .contains("watch \"later\" has no stored response"),
+        "{never:?}"
+    );
+
     let future = env.run(&["export", "ok", "--since", "2999-01-01", "--warc", &warc]);
     assert_eq!(future.code, 1, "{future:?}");
     assert!(
