@@ -123,8 +123,9 @@ pub struct NewCheck<'a> {
     pub filters_sha256: Option<String>,
     /// Alerts to queue for the change, in the same transaction (needs `change`).
     pub alerts: Vec<NewAlert>,
-    /// The HTTP heads, when the check got a response: kept for the
-    /// evidence export.
+    /// The HTTP heads, when the check got a response. Kept for the
+    /// evidence export when the body is in the store (this check's `body`,
+    /// or the same bytes kept earlier), dropped otherwise.
     pub heads: Option<NewHeads>,
 }
 
