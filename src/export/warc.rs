@@ -24,6 +24,8 @@ impl RecordId {
         RecordId(format!("<urn:uuid:{}>", uuid::Uuid::new_v4()))
     }
 
+    /// The id as it appears in `WARC-Record-ID` and the fields that refer
+    /// to a record, angle brackets included.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -53,6 +55,7 @@ pub struct WarcWriter<W: Write> {
 }
 
 impl<W: Write> WarcWriter<W> {
+    /// A writer at the start of a file: the caller writes `warcinfo` first.
     pub fn new(out: W) -> WarcWriter<W> {
         WarcWriter {
             out,
