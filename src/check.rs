@@ -7,22 +7,26 @@
 //! other. Only a storage failure is returned as `Err`, because then nothing
 //! could be recorded.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::classify::flap::{self, Flap};
+use crate::classify::health;
+use crate::classify::page::{self, Page, Verdict};
 use crate::classify::{Observation, classify};
 use crate::config::{Config, Subscriber, Watch};
-use crate::diff::{self, DiffSummary};
+use crate::diff::{self, ChangedLines, DiffSummary};
 use crate::fetch::robots::RobotsCache;
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
 use crate::hash::sha256_hex;
-use crate::model::{Outcome, Timestamp};
+use crate::model::{ChangeKind, Outcome, Timestamp};
 use crate::normalize::{self, Input};
 use crate::store::{
-    ChangeId, CheckId, NewBody, NewChange, NewCheck, NewHeads, NewSnapshot, Presence, SnapshotId,
-    Store, StoreError, WatchState,
+    ChangeId, ChangeRow, CheckId, Health, NewBody, NewChange, NewCheck, NewEvent, NewHeads,
+    NewSnapshot, Presence, SnapshotId, Store, StoreError, WatchState,
 };
 
 /// A store shared by concurrent checks. Every call runs on tokio's blocking
@@ -73,8 +77,12 @@ pub struct CheckReport {
     pub http_status: Option<u16>,
     /// Why the check failed, or why the page counts as removed.
     pub error: Option<String>,
+    /// The rule behind the outcome, e.g. `blocked`, `soft-404`, `flapping`.
+    pub reason: Option<String>,
     /// How the text changed, for first-seen, edited, removed and restored.
     pub summary: Option<DiffSummary>,
+    /// A health event the check raised (`failing`, `recovered`).
+    pub event: Option<ChangeKind>,
     /// How long the server asked us to wait (429/503 with `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<Duration>,
@@ -88,13 +96,31 @@ impl CheckReport {
     /// warn, unchanged at debug.
     pub fn log(&self) {
         let r = self;
+        match r.event {
+            Some(ChangeKind::Failing) => tracing::error!(
+                watch = %r.watch,
+                url = %r.url,
+                error = r.error.as_deref().unwrap_or(""),
+                "watch is failing"
+            ),
+            Some(kind) => tracing::info!(watch = %r.watch, event = %kind, "watch health"),
+            None => {}
+        }
         match r.outcome {
             Outcome::Error => tracing::warn!(
                 watch = %r.watch,
                 url = %r.url,
                 status = r.http_status,
+                reason = r.reason.as_deref().unwrap_or(""),
                 error = r.error.as_deref().unwrap_or(""),
                 "check failed"
+            ),
+            Outcome::Unchanged if r.reason.is_some() => tracing::info!(
+                watch = %r.watch,
+                status = r.http_status,
+                reason = r.reason.as_deref().unwrap_or(""),
+                detail = r.error.as_deref().unwrap_or(""),
+                "unchanged"
             ),
             Outcome::Unchanged => {
                 tracing::debug!(watch = %r.watch, status = r.http_status, "unchanged")
@@ -163,6 +189,16 @@ pub struct Pipeline {
     pub robots: Option<Arc<RobotsCache>>,
     /// Who gets alerts; a change queues theirs in its own transaction.
     pub subscribers: Arc<Vec<Subscriber>>,
+    /// Each host's not-found page, probed at most once a day.
+    pub not_found: Arc<NotFoundPages>,
+    /// Re-fetch a removal or a large edit after the watch's
+    /// `confirm_delay` before recording it (`check --no-confirm`: off).
+    pub confirm: bool,
+    /// `[daemon] flap_window`.
+    pub flap_window: Duration,
+    /// `[daemon] per_host_delay`: a check's own extra requests to its host
+    /// (the confirming fetch, the not-found probe) wait at least this long.
+    pub per_host_delay: Duration,
 }
 
 impl Pipeline {
@@ -177,6 +213,10 @@ impl Pipeline {
                 .respect_robots
                 .then(|| Arc::new(RobotsCache::new(&daemon.user_agent))),
             subscribers: Arc::new(config.subscribers.clone()),
+            not_found: Arc::new(NotFoundPages::default()),
+            confirm: true,
+            flap_window: daemon.flap_window,
+            per_host_delay: daemon.per_host_delay,
         })
     }
 
@@ -223,6 +263,43 @@ impl Pipeline {
                 Rebaseline::Impossible => filters_changed = true,
             }
         }
+        let state = Arc::new(state);
+        let mut decided = self
+            .observe_and_decide(watch, &state, filters_changed)
+            .await
+            .map_err(wrap)?;
+        if self.confirm && decided.needs_confirmation() {
+            tracing::info!(
+                watch = %watch.name,
+                outcome = %decided.outcome,
+                delay = %humantime::format_duration(watch.confirm_delay),
+                "confirming with a second fetch"
+            );
+            tokio::time::sleep(watch.confirm_delay.max(self.per_host_delay)).await;
+            let second = self
+                .observe_and_decide(watch, &state, filters_changed)
+                .await
+                .map_err(wrap)?;
+            decided = confirm(decided, second, watch.confirm_delay);
+        }
+        let watch_owned = watch.clone();
+        let context = Context {
+            filters_sha256: filters,
+            subscribers: self.subscribers.clone(),
+        };
+        self.store
+            .run(move |s| record(s, &watch_owned, &state, decided, &context))
+            .await
+            .map_err(wrap)
+    }
+
+    /// One fetch, evaluated and judged against the watch's history.
+    async fn observe_and_decide(
+        &self,
+        watch: &Watch,
+        state: &Arc<WatchState>,
+        filters_changed: bool,
+    ) -> Result<Decided, StoreError> {
         // A removed page gets no validators: if it comes back unchanged, a
         // 304 would hide the restoration.
         let validators = match state.presence {
@@ -232,6 +309,7 @@ impl Pipeline {
             },
             Presence::New | Presence::Removed => Validators::default(),
         };
+        let sent_validators = validators.etag.is_some() || validators.last_modified.is_some();
         let started_at = Timestamp::now();
         let allowed = match &self.robots {
             Some(robots) => robots.allows(&self.fetcher, &watch.url).await,
@@ -242,16 +320,327 @@ impl Pipeline {
         } else {
             Err(FetchError::DisallowedByRobots)
         };
-        let watch_owned = watch.clone();
-        let context = Context {
-            filters_sha256: filters,
-            filters_changed,
-            subscribers: self.subscribers.clone(),
+        // Normalizing is CPU work: off the async threads, and outside the
+        // store's lock so checks normalize in parallel.
+        let w = watch.clone();
+        let (fetched, mut eval) = tokio::task::spawn_blocking(move || {
+            let eval = evaluate(&w, &fetched, sent_validators);
+            (fetched, eval)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+
+        let last_sha = state.last_snapshot.as_ref().map(|s| s.sha256.clone());
+        let mut outcome = classify(state.presence, last_sha.as_deref(), eval.observation());
+        if filters_changed && outcome == Outcome::Edited {
+            outcome = Outcome::Rebaselined;
+        }
+        // What the rules below compare with: the last good text, whether the
+        // new text was seen before, and the recent changes.
+        let history = if matches!(
+            outcome,
+            Outcome::Edited | Outcome::Restored | Outcome::Removed
+        ) {
+            let (st, sha) = (state.clone(), eval.text_sha256.clone());
+            Some(
+                self.store
+                    .run(move |s| History::read(s, &st, sha.as_deref()))
+                    .await?,
+            )
+        } else {
+            None
         };
-        self.store
-            .run(move |s| record(s, &watch_owned, &state, started_at, fetched, &context))
-            .await
-            .map_err(wrap)
+        let last_text = history.as_ref().map_or("", |h| h.last_text.as_str());
+
+        if let (Some(text), Ok(response)) = (&eval.text, &fetched)
+            && matches!(outcome, Outcome::Edited | Outcome::Restored)
+        {
+            if let Some(why) = self.soft_404(watch, response, text, last_text).await {
+                eval.gone(response.status, "soft-404", why);
+                outcome = classify(state.presence, last_sha.as_deref(), eval.observation());
+            } else if outcome == Outcome::Edited
+                && let Some(why) = moved_away(watch, response, last_text, text)
+            {
+                eval.gone(response.status, "redirected", why);
+                outcome = Outcome::Removed;
+            }
+        }
+
+        let mut reason = eval.reason.map(str::to_owned);
+        if outcome == Outcome::Edited
+            && let Some(history) = &history
+        {
+            match flap::judge(
+                history.seen_before,
+                &history.recent,
+                Timestamp::now(),
+                self.flap_window,
+            ) {
+                Flap::No => {}
+                Flap::Start => outcome = Outcome::Flapping,
+                Flap::Quiet => {
+                    outcome = Outcome::Unchanged;
+                    reason = Some("flapping".to_owned());
+                }
+            }
+        }
+        let summary = outcome.change_kind().map(|_| {
+            let new_text = eval.text.as_deref().unwrap_or("");
+            match outcome {
+                Outcome::FirstSeen => diff::summarize("", new_text),
+                Outcome::Removed => diff::summarize(last_text, ""),
+                _ => diff::summarize(last_text, new_text),
+            }
+        });
+        let lines = (outcome == Outcome::Edited).then(|| {
+            let changed = diff::changed_lines(last_text, eval.text.as_deref().unwrap_or(""));
+            let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+            (owned(changed.added), owned(changed.removed))
+        });
+        Ok(Decided {
+            outcome,
+            reason,
+            started_at,
+            fetched,
+            eval,
+            summary,
+            lines,
+            seen_before: history.and_then(|h| h.seen_before),
+            keep_validators: true,
+        })
+    }
+
+    /// `Some(why)` when `text` is the host's not-found page: the host answers
+    /// a random path with 200 and a text like this one, while the last good
+    /// text was not like it.
+    async fn soft_404(
+        &self,
+        watch: &Watch,
+        response: &Response,
+        text: &str,
+        last_text: &str,
+    ) -> Option<String> {
+        let probe = self
+            .not_found
+            .get(&self.fetcher, &response.final_url, self.per_host_delay)
+            .await?;
+        let w = watch.clone();
+        let (text, last_text) = (text.to_owned(), last_text.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let input = Input {
+                body: &probe.body,
+                content_type: probe.content_type.as_deref(),
+                url: Some(&probe.url),
+            };
+            let not_found = normalize::normalize(&input, &w.filters).ok()?.text;
+            let like = |a: &str| {
+                !a.is_empty() && diff::summarize(a, &not_found).changed_ratio <= SOFT_404_SIMILARITY
+            };
+            (like(&text) && !like(&last_text)).then(|| {
+                format!(
+                    "the page matches {}'s answer to a path that does not exist",
+                    probe.url.host_str().unwrap_or("the host")
+                )
+            })
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// A text this close to the host's not-found page (share of lines changed)
+/// is that page.
+const SOFT_404_SIMILARITY: f64 = 0.2;
+
+/// A redirect elsewhere whose text shares almost nothing with the statement
+/// is a takedown, not an edit.
+const MOVED_AWAY_RATIO: f64 = 0.9;
+
+/// `Some(why)` when the response came from another page (a redirect) and
+/// its text is no longer the statement.
+fn moved_away(watch: &Watch, response: &Response, last_text: &str, text: &str) -> Option<String> {
+    let same_page = response.final_url.host_str() == watch.url.host_str()
+        && response.final_url.path().trim_end_matches('/')
+            == watch.url.path().trim_end_matches('/');
+    if same_page || last_text.is_empty() {
+        return None;
+    }
+    (diff::summarize(last_text, text).changed_ratio >= MOVED_AWAY_RATIO).then(|| {
+        format!(
+            "redirected to {}, whose text is not this statement",
+            response.final_url
+        )
+    })
+}
+
+/// The watch's history that judging a would-be change needs.
+struct History {
+    /// The last good snapshot's text ("" if none).
+    last_text: String,
+    /// The snapshot that already holds the new text, if any.
+    seen_before: Option<SnapshotId>,
+    /// The watch's latest changes, newest first.
+    recent: Vec<ChangeRow>,
+}
+
+impl History {
+    fn read(
+        store: &mut dyn Store,
+        state: &WatchState,
+        text_sha256: Option<&str>,
+    ) -> Result<History, StoreError> {
+        let last_text = match &state.last_snapshot {
+            Some(last) => store
+                .snapshot(&state.name, Some(last.id))?
+                .map(|s| s.text)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let seen_before = match text_sha256 {
+            Some(sha) => store.snapshot_id_of(state.watch_id, sha)?,
+            None => None,
+        };
+        let recent = store.changes(&state.name, Some(4 * flap::RECENT_CHANGES))?;
+        Ok(History {
+            last_text,
+            seen_before,
+            recent,
+        })
+    }
+}
+
+/// One fetch with its evaluation and the outcome it leads to.
+struct Decided {
+    outcome: Outcome,
+    reason: Option<String>,
+    started_at: Timestamp,
+    fetched: Result<Response, FetchError>,
+    eval: Evaluated,
+    summary: Option<DiffSummary>,
+    /// An edit's added and removed lines, for subscribers' triggers.
+    lines: Option<(Vec<String>, Vec<String>)>,
+    /// For flapping: the earlier snapshot the page went back to.
+    seen_before: Option<SnapshotId>,
+    /// Whether the response's validators may replace the stored ones.
+    keep_validators: bool,
+}
+
+/// An edit changing more than this share of the text is confirmed first.
+const CONFIRM_EDIT_RATIO: f64 = 0.5;
+
+impl Decided {
+    /// A removal, or an edit of more than half the text: re-fetched once
+    /// before it is recorded.
+    fn needs_confirmation(&self) -> bool {
+        match self.outcome {
+            Outcome::Removed => true,
+            Outcome::Edited => self
+                .summary
+                .as_ref()
+                .is_some_and(|s| s.changed_ratio > CONFIRM_EDIT_RATIO),
+            _ => false,
+        }
+    }
+}
+
+/// Combines a check's first and confirming fetch: the change is recorded
+/// only if the second fetch agrees (same outcome, and for an edit the same
+/// text); otherwise the second fetch is what the check saw, marked
+/// `unconfirmed`, and a second fetch that itself needs confirming records
+/// nothing new (the next check looks again).
+fn confirm(first: Decided, mut second: Decided, delay: Duration) -> Decided {
+    let agrees = second.outcome == first.outcome
+        && (first.outcome != Outcome::Edited || second.eval.text_sha256 == first.eval.text_sha256);
+    if agrees {
+        return second;
+    }
+    let note = format!(
+        "not confirmed: the first fetch said {}{}, a second fetch {} later said {}",
+        first.outcome,
+        first
+            .eval
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default(),
+        humantime::format_duration(delay),
+        second.outcome,
+    );
+    if second.needs_confirmation() {
+        second.outcome = Outcome::Unchanged;
+        second.summary = None;
+        second.lines = None;
+        second.keep_validators = false;
+    }
+    if second.outcome != Outcome::Error {
+        second.reason = Some("unconfirmed".to_owned());
+        second.eval.error = Some(note);
+    }
+    second
+}
+
+/// Each host's answer to a path that cannot exist: `Some` body when the
+/// host answers it with 2xx (a site that serves "not found" pages with
+/// 200), `None` when it answers properly. Probed at most once per host per
+/// [`NOT_FOUND_TTL`], and only when a check sees a new text.
+#[derive(Default)]
+pub struct NotFoundPages {
+    hosts: Mutex<HashMap<String, Probed>>,
+}
+
+/// When a host was probed, and its not-found page if it answers with 2xx.
+type Probed = (Instant, Option<Arc<ProbeBody>>);
+
+/// A host's not-found page as fetched.
+pub struct ProbeBody {
+    body: Vec<u8>,
+    content_type: Option<String>,
+    url: url::Url,
+}
+
+/// How long a host's probe result is trusted.
+pub const NOT_FOUND_TTL: Duration = Duration::from_secs(24 * 3600);
+
+impl NotFoundPages {
+    async fn get(
+        &self,
+        fetcher: &Fetcher,
+        page: &url::Url,
+        politeness: Duration,
+    ) -> Option<Arc<ProbeBody>> {
+        let origin = page.origin().ascii_serialization();
+        if let Some((at, cached)) = self.lock().get(&origin)
+            && at.elapsed() < NOT_FOUND_TTL
+        {
+            return cached.clone();
+        }
+        let token = sha256_hex(format!("{origin} {:?}", SystemTime::now()).as_bytes());
+        let probe_url = url::Url::parse(&format!(
+            "{origin}/chancery-not-found-probe-{}",
+            &token[..16]
+        ))
+        .ok()?;
+        tokio::time::sleep(politeness).await;
+        let probed = match fetcher.fetch(&probe_url, &Validators::default()).await {
+            Ok(r) if (200..300).contains(&r.status) => Some(Arc::new(ProbeBody {
+                body: r.body,
+                content_type: r.content_type,
+                url: r.final_url,
+            })),
+            Ok(_) => None,
+            // A failed probe says nothing: try again next time.
+            Err(_) => return None,
+        };
+        tracing::debug!(host = %origin, soft_404 = probed.is_some(), "probed the not-found page");
+        self.lock().insert(origin, (Instant::now(), probed.clone()));
+        probed
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Probed>> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -274,13 +663,15 @@ fn retry_after(response: &Response, now: SystemTime) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
-/// What the fetched body became after normalization.
+/// What the fetched body became after normalization and judging.
 struct Evaluated {
     observation: Kind,
     text: Option<String>,
     text_sha256: Option<String>,
     charset: Option<String>,
     error: Option<String>,
+    /// Why it failed or was judged removed (`blocked`, `soft-404`, …).
+    reason: Option<&'static str>,
 }
 
 /// An owned [`Observation`], so the hash can live beside it.
@@ -293,58 +684,109 @@ enum Kind {
     Failed,
 }
 
+/// The reason stored for a fetch that produced no response.
+fn fetch_reason(error: &FetchError) -> &'static str {
+    match error {
+        FetchError::Timeout { .. } => "timeout",
+        FetchError::TooLarge { .. } => "too-large",
+        FetchError::TooManyRedirects { .. } => "redirect-loop",
+        FetchError::DisallowedByRobots => "robots",
+        FetchError::Client(_)
+        | FetchError::Connect(_)
+        | FetchError::Request(_)
+        | FetchError::Body(_) => "network",
+    }
+}
+
 fn evaluate(
     watch: &Watch,
     response: &Result<Response, FetchError>,
     sent_validators: bool,
 ) -> Evaluated {
-    let bare = |observation: Kind, error: Option<String>| Evaluated {
+    let bare = |observation: Kind, error: Option<String>, reason| Evaluated {
         observation,
         text: None,
         text_sha256: None,
         charset: None,
         error,
+        reason,
     };
-    let failed = |error: String| bare(Kind::Failed, Some(error));
     let response = match response {
         Ok(r) => r,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return bare(Kind::Failed, Some(e.to_string()), Some(fetch_reason(e))),
     };
-    match response.status {
-        304 if sent_validators => bare(Kind::NotModified, None),
-        404 | 410 => bare(
-            Kind::Gone(response.status),
-            Some(format!("HTTP {}", response.status)),
-        ),
-        200..=299 => {
-            let input = Input {
-                body: &response.body,
-                content_type: response.content_type.as_deref(),
-                url: Some(&response.final_url),
-            };
-            match normalize::normalize(&input, &watch.filters) {
-                Err(e) => failed(e.to_string()),
-                Ok(n) if n.text.is_empty() => Evaluated {
-                    observation: Kind::Empty,
-                    text: None,
-                    text_sha256: None,
-                    charset: Some(n.encoding.to_owned()),
-                    error: Some(if watch.select.is_empty() {
+    if response.status == 304 && sent_validators {
+        return bare(Kind::NotModified, None, None);
+    }
+    let input = Input {
+        body: &response.body,
+        content_type: response.content_type.as_deref(),
+        url: Some(&response.final_url),
+    };
+    let success = (200..300).contains(&response.status);
+    let normalized = match normalize::normalize(&input, &watch.filters) {
+        Ok(n) => Some(n),
+        Err(e) if success => {
+            return bare(Kind::Failed, Some(e.to_string()), Some("content"));
+        }
+        // An error page that is not text still has a status to judge.
+        Err(_) => None,
+    };
+    let (text, title) = normalized
+        .as_ref()
+        .map_or(("", None), |n| (n.text.as_str(), n.title.as_deref()));
+    let verdict = page::judge(&Page {
+        status: response.status,
+        requested: &watch.url,
+        final_url: &response.final_url,
+        title,
+        text,
+    });
+    let charset = normalized.as_ref().map(|n| n.encoding.to_owned());
+    match verdict {
+        Verdict::Blocked(why) => Evaluated {
+            charset,
+            ..bare(
+                Kind::Failed,
+                Some(format!("blocked: {why}")),
+                Some("blocked"),
+            )
+        },
+        Verdict::Failed(why) => Evaluated {
+            charset,
+            ..bare(Kind::Failed, Some(why), Some("http"))
+        },
+        Verdict::Removed(removal) => Evaluated {
+            charset,
+            ..bare(
+                Kind::Gone(response.status),
+                Some(removal.describe()),
+                Some(removal.reason()),
+            )
+        },
+        Verdict::Content => match normalized {
+            Some(n) if n.text.is_empty() => Evaluated {
+                charset,
+                ..bare(
+                    Kind::Empty,
+                    Some(if watch.select.is_empty() {
                         "the page has no text".to_owned()
                     } else {
                         "the statement text is gone: select matches nothing".to_owned()
                     }),
-                },
-                Ok(n) => Evaluated {
-                    observation: Kind::Text,
-                    text_sha256: Some(sha256_hex(n.text.as_bytes())),
-                    text: Some(n.text),
-                    charset: Some(n.encoding.to_owned()),
-                    error: None,
-                },
-            }
-        }
-        status => failed(format!("HTTP {status}")),
+                    Some("empty"),
+                )
+            },
+            Some(n) => Evaluated {
+                observation: Kind::Text,
+                text_sha256: Some(sha256_hex(n.text.as_bytes())),
+                text: Some(n.text),
+                charset,
+                error: None,
+                reason: None,
+            },
+            None => bare(Kind::Failed, Some("no text".to_owned()), Some("content")),
+        },
     }
 }
 
@@ -361,16 +803,22 @@ impl Evaluated {
             },
         }
     }
+
+    /// Re-judges a page with text as gone (a soft 404 found by probing, or
+    /// a redirect to another page).
+    fn gone(&mut self, status: u16, reason: &'static str, why: String) {
+        self.observation = Kind::Gone(status);
+        self.text = None;
+        self.text_sha256 = None;
+        self.error = Some(why);
+        self.reason = Some(reason);
+    }
 }
 
-/// What a check knows about the watch's filters.
+/// What recording a check needs besides the fetch.
 struct Context {
     /// The fingerprint of the filters in effect.
     filters_sha256: String,
-    /// The filters changed and the baseline could not be normalized again
-    /// (no stored raw body): this check's text becomes the new baseline
-    /// instead of counting as an edit.
-    filters_changed: bool,
     subscribers: Arc<Vec<Subscriber>>,
 }
 
@@ -378,7 +826,7 @@ struct Context {
 enum Rebaseline {
     /// The last snapshot's raw body, normalized under the new filters, gave
     /// a new text, recorded as the baseline.
-    Done(CheckReport),
+    Done(Box<CheckReport>),
     /// The new filters give the same text: nothing to record.
     NotNeeded,
     /// No raw body to normalize again.
@@ -452,10 +900,16 @@ fn rebaseline(
         }),
         filters_sha256: Some(filters_sha256.to_owned()),
         alerts: Vec::new(),
+        reason: Some("filters-changed".to_owned()),
+        health: Health {
+            failing_since: state.failing_since,
+            reported: state.failing_reported,
+        },
+        event: None,
         heads: None,
     };
     let recorded = store.record_check(&check)?;
-    Ok(Rebaseline::Done(CheckReport {
+    Ok(Rebaseline::Done(Box::new(CheckReport {
         watch: watch.name.clone(),
         url: watch.url.to_string(),
         outcome: Outcome::Rebaselined,
@@ -463,12 +917,14 @@ fn rebaseline(
         duration: Duration::ZERO,
         http_status: None,
         error: None,
+        reason: Some("filters-changed".to_owned()),
         summary: Some(summary),
+        event: None,
         retry_after: None,
         check_id: recorded.check_id,
         snapshot_id: recorded.snapshot_id,
         change_id: recorded.change_id,
-    }))
+    })))
 }
 
 /// The response's HTTP heads as the store keeps them.
@@ -482,60 +938,47 @@ fn heads_of(response: &Response) -> NewHeads {
     }
 }
 
-/// Classifies the fetch and records it in one store transaction.
+/// Records a decided check, its change, health and alerts in one store
+/// transaction.
 fn record(
     store: &mut dyn Store,
     watch: &Watch,
     state: &WatchState,
-    started_at: Timestamp,
-    fetched: Result<Response, FetchError>,
+    decided: Decided,
     context: &Context,
 ) -> Result<CheckReport, StoreError> {
-    let sent_validators = state.presence == Presence::Present
-        && (state.etag.is_some() || state.last_modified.is_some());
-    let evaluated = evaluate(watch, &fetched, sent_validators);
+    let Decided {
+        outcome,
+        reason,
+        started_at,
+        fetched,
+        eval,
+        summary,
+        lines,
+        seen_before,
+        keep_validators,
+    } = decided;
     let last = state.last_snapshot.as_ref();
-    let mut outcome = classify(
-        state.presence,
-        last.map(|s| s.sha256.as_str()),
-        evaluated.observation(),
-    );
-    if context.filters_changed && outcome == Outcome::Edited {
-        outcome = Outcome::Rebaselined;
-    }
-
-    let change = match outcome.change_kind() {
-        None => None,
-        Some(kind) => {
-            let old_text = match last {
-                Some(snap) if outcome != Outcome::FirstSeen => store
-                    .snapshot(&watch.name, Some(snap.id))?
-                    .map(|s| s.text)
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            let new_text = evaluated.text.as_deref().unwrap_or("");
-            Some(NewChange {
-                kind,
-                from: if outcome == Outcome::FirstSeen {
-                    None
-                } else {
-                    last.map(|s| s.id)
-                },
-                summary: diff::summarize(&old_text, new_text),
-            })
-        }
+    let change = match (outcome.change_kind(), &summary) {
+        (Some(kind), Some(summary)) => Some(NewChange {
+            kind,
+            from: match outcome {
+                Outcome::FirstSeen => None,
+                _ => last.map(|s| s.id),
+            },
+            summary: summary.clone(),
+        }),
+        _ => None,
     };
+    debug_assert!(outcome != Outcome::Flapping || seen_before.is_some());
 
     let response = fetched.as_ref().ok();
     let body = response.map(|r| r.body.as_slice());
     let raw_sha256 = body.filter(|b| !b.is_empty()).map(sha256_hex);
-    let keeps_snapshot = matches!(
-        outcome,
-        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined
-    );
-    let snapshot = match (&evaluated.text, &evaluated.text_sha256) {
-        (Some(text), Some(sha256)) if keeps_snapshot => Some(NewSnapshot { sha256, text }),
+    let snapshot = match (&eval.text, &eval.text_sha256) {
+        (Some(text), Some(sha256)) if outcome.keeps_snapshot() => {
+            Some(NewSnapshot { sha256, text })
+        }
         _ => None,
     };
     let new_body = match (body, &raw_sha256) {
@@ -545,16 +988,18 @@ fn record(
     // Validators are replaced by every full response (a page that stopped
     // sending them must not keep old ones) and refreshed by a 304 that
     // carries new ones.
-    let validators = response.and_then(|r| match r.status {
-        200..=299 => Some((r.etag.clone(), r.last_modified.clone())),
-        304 if r.etag.is_some() || r.last_modified.is_some() => Some((
-            r.etag.clone().or_else(|| state.etag.clone()),
-            r.last_modified
-                .clone()
-                .or_else(|| state.last_modified.clone()),
-        )),
-        _ => None,
-    });
+    let validators = response
+        .filter(|_| keep_validators)
+        .and_then(|r| match r.status {
+            200..=299 => Some((r.etag.clone(), r.last_modified.clone())),
+            304 if r.etag.is_some() || r.last_modified.is_some() => Some((
+                r.etag.clone().or_else(|| state.etag.clone()),
+                r.last_modified
+                    .clone()
+                    .or_else(|| state.last_modified.clone()),
+            )),
+            _ => None,
+        });
     let duration = response.map_or_else(
         || {
             let now = Timestamp::now().as_millis();
@@ -562,11 +1007,49 @@ fn record(
         },
         |r| r.elapsed,
     );
-    let summary = change.as_ref().map(|c| c.summary.clone());
+    let changed_lines = lines.as_ref().map(|(added, removed)| ChangedLines {
+        added: added.iter().map(String::as_str).collect(),
+        removed: removed.iter().map(String::as_str).collect(),
+    });
     let alerts = change
         .as_ref()
-        .map(|c| crate::notify::alerts_for(watch, &context.subscribers, c.kind, &c.summary))
+        .map(|c| {
+            crate::notify::alerts_for(
+                watch,
+                &context.subscribers,
+                c.kind,
+                &c.summary,
+                changed_lines.as_ref(),
+            )
+        })
         .unwrap_or_default();
+
+    let before = Health {
+        failing_since: state.failing_since,
+        reported: state.failing_reported,
+    };
+    let (health, event_kind) = health::next(before, outcome, started_at, watch.failing_after);
+    let event = event_kind.map(|kind| {
+        let detail = match kind {
+            ChangeKind::Failing => Some(format!(
+                "failing since {}: {}",
+                health.failing_since.unwrap_or(started_at),
+                eval.error.as_deref().unwrap_or("check failed")
+            )),
+            _ => None,
+        };
+        let empty = DiffSummary {
+            lines_added: 0,
+            lines_removed: 0,
+            changed_ratio: 0.0,
+            first_change: detail.clone(),
+        };
+        NewEvent {
+            kind,
+            alerts: crate::notify::alerts_for(watch, &context.subscribers, kind, &empty, None),
+            detail,
+        }
+    });
     let new_check = NewCheck {
         watch_id: state.watch_id,
         started_at,
@@ -574,18 +1057,21 @@ fn record(
         outcome,
         http_status: response.map(|r| r.status),
         final_url: response.map(|r| r.final_url.to_string()),
-        error: evaluated.error.clone(),
+        error: eval.error.clone(),
         bytes: body.map_or(0, |b| b.len() as u64),
         content_type: response.and_then(|r| r.content_type.clone()),
-        charset: evaluated.charset.clone(),
+        charset: eval.charset.clone(),
         raw_sha256: raw_sha256.clone(),
-        text_sha256: evaluated.text_sha256.clone(),
+        text_sha256: eval.text_sha256.clone(),
         validators,
         body: new_body,
         snapshot,
         change,
         filters_sha256: Some(context.filters_sha256.clone()),
         alerts,
+        reason: reason.clone(),
+        health,
+        event,
         heads: response.map(heads_of),
     };
     let recorded = store.record_check(&new_check)?;
@@ -596,8 +1082,10 @@ fn record(
         started_at,
         duration,
         http_status: new_check.http_status,
-        error: evaluated.error,
+        error: eval.error,
+        reason,
         summary,
+        event: event_kind,
         retry_after: response.and_then(|r| retry_after(r, SystemTime::now())),
         check_id: recorded.check_id,
         snapshot_id: recorded.snapshot_id,

@@ -101,6 +101,12 @@ pub enum Event {
     Edited,
     Removed,
     Restored,
+    /// The page alternates between versions (load-balanced builds).
+    Flapping,
+    /// Checks have failed continuously for `failing_after`.
+    Failing,
+    /// The first good check after `failing`.
+    Recovered,
 }
 
 impl Event {
@@ -110,6 +116,9 @@ impl Event {
             crate::model::ChangeKind::Edited => Some(Event::Edited),
             crate::model::ChangeKind::Removed => Some(Event::Removed),
             crate::model::ChangeKind::Restored => Some(Event::Restored),
+            crate::model::ChangeKind::Flapping => Some(Event::Flapping),
+            crate::model::ChangeKind::Failing => Some(Event::Failing),
+            crate::model::ChangeKind::Recovered => Some(Event::Recovered),
             crate::model::ChangeKind::FirstSeen | crate::model::ChangeKind::Rebaselined => None,
         }
     }
@@ -120,8 +129,34 @@ impl Event {
             Event::Edited => "edited",
             Event::Removed => "removed",
             Event::Restored => "restored",
+            Event::Flapping => "flapping",
+            Event::Failing => "failing",
+            Event::Recovered => "recovered",
         }
     }
+
+    /// What a subscriber gets when it names no `events`: every event.
+    pub const ALL: [Event; 6] = [
+        Event::Edited,
+        Event::Removed,
+        Event::Restored,
+        Event::Flapping,
+        Event::Failing,
+        Event::Recovered,
+    ];
+}
+
+/// Which side of an edit a subscriber's `changes` trigger looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Changes {
+    /// Any added or removed line.
+    #[default]
+    Any,
+    /// Only added lines (new text in the statement).
+    Additions,
+    /// Only removed lines (text taken out of the statement).
+    Removals,
 }
 
 /// Where a subscriber's alerts go.
@@ -139,16 +174,39 @@ pub struct Subscriber {
     /// Unique; watches name it in `notify`.
     pub name: String,
     pub channel: Channel,
-    /// The events wanted (default: all three).
+    /// The events wanted (default: all of them).
     pub events: Vec<Event>,
     /// Edits whose changed ratio is below this are not alerted.
     pub min_change: f64,
+    /// `match`: alert an edit only when a changed line (on the side that
+    /// `changes` names) matches one of these. Empty: every edit.
+    pub patterns: Vec<Arc<Regex>>,
+    /// `changes`: which changed lines count for an edit.
+    pub changes: Changes,
 }
 
 impl Subscriber {
     /// Whether a change of `event` with `changed_ratio` is for this subscriber.
     pub fn wants(&self, event: Event, changed_ratio: f64) -> bool {
         self.events.contains(&event) && (event != Event::Edited || changed_ratio >= self.min_change)
+    }
+
+    /// Whether an edit with these added and removed lines passes the
+    /// subscriber's `changes` and `match` triggers. Other events are not
+    /// filtered by content: a removal or a failing watch always matters.
+    pub fn triggered_by(&self, added: &[&str], removed: &[&str]) -> bool {
+        let lines: Vec<&str> = match self.changes {
+            Changes::Any => added.iter().chain(removed).copied().collect(),
+            Changes::Additions => added.to_vec(),
+            Changes::Removals => removed.to_vec(),
+        };
+        if lines.is_empty() {
+            return false;
+        }
+        self.patterns.is_empty()
+            || lines
+                .iter()
+                .any(|line| self.patterns.iter().any(|re| re.is_match(line)))
     }
 }
 
@@ -179,6 +237,13 @@ pub struct Daemon {
     pub alert_retry: Duration,
     /// A failing alert is retried for this long, then marked failed.
     pub alert_max_age: Duration,
+    /// Default wait before re-fetching to confirm a removal or a large edit.
+    pub confirm_delay: Duration,
+    /// Default length of a run of failed checks that raises `failing`.
+    pub failing_after: Duration,
+    /// A new text equal to one of the watch's recent snapshots seen within
+    /// this window is flapping, not an edit.
+    pub flap_window: Duration,
 }
 
 impl Daemon {
@@ -207,6 +272,11 @@ pub struct Watch {
     pub filters: Filters,
     /// Subscriber names to alert.
     pub notify: Vec<String>,
+    /// Wait before re-fetching to confirm a removal or a large edit
+    /// (`0s`: at once).
+    pub confirm_delay: Duration,
+    /// A run of failed checks this long raises `failing`.
+    pub failing_after: Duration,
 }
 
 /// One problem in a config file, located.
@@ -403,6 +473,9 @@ struct RawSubscriber {
     secret_file: Option<Spanned<String>>,
     events: Option<Vec<Event>>,
     min_change: Option<Spanned<f64>>,
+    #[serde(default, rename = "match")]
+    patterns: Vec<Spanned<String>>,
+    changes: Option<Changes>,
 }
 
 #[derive(Deserialize, Default)]
@@ -426,6 +499,12 @@ struct RawDaemon {
     alert_retry: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration")]
     alert_max_age: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    confirm_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    failing_after: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    flap_window: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -443,6 +522,10 @@ struct RawWatch {
     ignore: Vec<Spanned<String>>,
     #[serde(default)]
     notify: Vec<Spanned<String>>,
+    #[serde(default, deserialize_with = "de_duration")]
+    confirm_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    failing_after: Option<Duration>,
 }
 
 /// A humane duration: `90s`, `15m`, `1h 30m`, `2d`.
@@ -478,6 +561,9 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_CONCURRENCY: usize = 16;
 const DEFAULT_PER_HOST_CONCURRENCY: usize = 2;
 const DEFAULT_PER_HOST_DELAY: Duration = Duration::from_secs(1);
+const DEFAULT_CONFIRM_DELAY: Duration = Duration::from_secs(60);
+const DEFAULT_FAILING_AFTER: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 struct Validator<'a> {
     text: &'a str,
@@ -561,6 +647,9 @@ fn validate(
         alert_max_age: d
             .alert_max_age
             .unwrap_or(Duration::from_secs(3 * 24 * 3600)),
+        confirm_delay: d.confirm_delay.unwrap_or(DEFAULT_CONFIRM_DELAY),
+        failing_after: d.failing_after.unwrap_or(DEFAULT_FAILING_AFTER),
+        flap_window: d.flap_window.unwrap_or(DEFAULT_FLAP_WINDOW),
     };
 
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -671,6 +760,8 @@ fn validate(
                 ignore,
                 filters,
                 notify: strings(&w.notify),
+                confirm_delay: w.confirm_delay.unwrap_or(daemon.confirm_delay),
+                failing_after: w.failing_after.unwrap_or(daemon.failing_after),
             });
         }
     }
@@ -883,14 +974,25 @@ fn validate_subscribers(
             Some(m) => *m.get_ref(),
             None => 0.0,
         };
+        let mut patterns = Vec::with_capacity(s.patterns.len());
+        for (j, pattern) in s.patterns.iter().enumerate() {
+            match Regex::new(pattern.get_ref()) {
+                Ok(re) => patterns.push(Arc::new(re)),
+                Err(e) => v.report(
+                    pattern,
+                    key(&format!("match[{j}]")),
+                    format!("invalid regex {:?}: {e}", pattern.get_ref()),
+                ),
+            }
+        }
         if let Some(channel) = channel {
             out.push(Subscriber {
                 name,
                 channel,
-                events: s
-                    .events
-                    .unwrap_or_else(|| vec![Event::Edited, Event::Removed, Event::Restored]),
+                events: s.events.unwrap_or_else(|| Event::ALL.to_vec()),
                 min_change,
+                patterns,
+                changes: s.changes.unwrap_or_default(),
             });
         }
     }
@@ -1184,6 +1286,77 @@ notify = ["desk", "nobody"]
         assert!(!picky.wants(Event::Edited, 0.05));
         assert!(picky.wants(Event::Edited, 0.2));
         assert!(!picky.wants(Event::Removed, 1.0));
+    }
+
+    #[test]
+    fn triggers_confirm_and_health_keys() {
+        let text = r#"
+[daemon]
+confirm_delay = "0s"
+failing_after = "6h"
+flap_window = "2h"
+
+[[watch]]
+name = "a"
+url = "https://a.example/"
+notify = ["hook"]
+confirm_delay = "2m"
+
+[[watch]]
+name = "b"
+url = "https://b.example/"
+
+[[subscriber]]
+name = "hook"
+webhook = "https://hooks.example.org/"
+match = ["Taiwan", "台湾"]
+changes = "additions"
+"#;
+        let c = parse_str(text).expect("valid");
+        assert_eq!(c.daemon.flap_window, Duration::from_secs(7200));
+        assert_eq!(c.watches[0].confirm_delay, Duration::from_secs(120));
+        assert_eq!(c.watches[1].confirm_delay, Duration::ZERO);
+        assert_eq!(c.watches[1].failing_after, Duration::from_secs(6 * 3600));
+        let hook = &c.subscribers[0];
+        assert_eq!(hook.events, Event::ALL, "default: every event");
+        assert_eq!(hook.changes, Changes::Additions);
+        // Only added lines count, and one of them must match.
+        assert!(hook.triggered_by(&["Remarks on 台湾 affairs"], &[]));
+        assert!(!hook.triggered_by(&["Remarks on trade"], &["Taiwan"]));
+        assert!(!hook.triggered_by(&[], &["Taiwan"]));
+        let any = Subscriber {
+            patterns: Vec::new(),
+            changes: Changes::Any,
+            ..hook.clone()
+        };
+        assert!(any.triggered_by(&[], &["anything"]));
+        assert!(
+            !any.triggered_by(&[], &[]),
+            "no changed line, nothing to alert"
+        );
+
+        let p = problems(
+            "[[subscriber]]\nname = \"h\"\nwebhook = \"https://h.example/\"\nmatch = [\"ok\", \"(\"]\nchanges = \"some\"\n",
+        );
+        assert_eq!(
+            (p[0].line, p[0].key.as_str()),
+            (5, "subscriber[0].changes"),
+            "{p:?}"
+        );
+        let p = problems(
+            "[[subscriber]]\nname = \"h\"\nwebhook = \"https://h.example/\"\nmatch = [\"ok\", \"(\"]\n",
+        );
+        assert_eq!(
+            (p[0].line, p[0].key.as_str()),
+            (4, "subscriber[0].match[1]"),
+            "{p:?}"
+        );
+        let p = problems("[daemon]\nfailing_after = \"soon\"\n");
+        assert_eq!(
+            (p[0].line, p[0].key.as_str()),
+            (2, "daemon.failing_after"),
+            "{p:?}"
+        );
     }
 
     #[test]

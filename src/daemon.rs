@@ -326,6 +326,8 @@ impl Daemon {
             // Keep the connection pool and robots cache.
             Pipeline {
                 subscribers: Arc::new(new.subscribers.clone()),
+                flap_window: new.daemon.flap_window,
+                per_host_delay: new.daemon.per_host_delay,
                 ..self.engine.pipeline().clone()
             }
         };

@@ -17,6 +17,7 @@ pub mod diff;
 pub mod engine;
 pub mod export;
 pub mod fetch;
+pub mod follow;
 pub mod hash;
 pub mod logging;
 pub mod model;

@@ -68,6 +68,10 @@ pub enum Outcome {
     /// normalized again under the new filters and became the baseline. Not
     /// a change of the page, so never alerted.
     Rebaselined,
+    /// The new text is one the page showed shortly before: it alternates
+    /// between versions. Recorded (and alerted) once; later alternations
+    /// between the same versions are `unchanged` with reason `flapping`.
+    Flapping,
 }
 
 impl Outcome {
@@ -81,6 +85,7 @@ impl Outcome {
             Outcome::Restored => "restored",
             Outcome::Error => "error",
             Outcome::Rebaselined => "rebaselined",
+            Outcome::Flapping => "flapping",
         }
     }
 
@@ -94,8 +99,21 @@ impl Outcome {
             "restored" => Outcome::Restored,
             "error" => Outcome::Error,
             "rebaselined" => Outcome::Rebaselined,
+            "flapping" => Outcome::Flapping,
             _ => return None,
         })
+    }
+
+    /// Whether a check with this outcome keeps its text as a snapshot.
+    pub fn keeps_snapshot(self) -> bool {
+        matches!(
+            self,
+            Outcome::FirstSeen
+                | Outcome::Edited
+                | Outcome::Restored
+                | Outcome::Rebaselined
+                | Outcome::Flapping
+        )
     }
 
     /// The change this outcome records, if any.
@@ -106,6 +124,7 @@ impl Outcome {
             Outcome::Removed => Some(ChangeKind::Removed),
             Outcome::Restored => Some(ChangeKind::Restored),
             Outcome::Rebaselined => Some(ChangeKind::Rebaselined),
+            Outcome::Flapping => Some(ChangeKind::Flapping),
             Outcome::Unchanged | Outcome::Error => None,
         }
     }
@@ -117,7 +136,8 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// A recorded change in a watch's history.
+/// A recorded event in a watch's history: a change of the page, or of the
+/// watch's health (`failing`, `recovered`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeKind {
@@ -131,6 +151,12 @@ pub enum ChangeKind {
     Restored,
     /// A new baseline after the watch's filters changed.
     Rebaselined,
+    /// The page alternates between versions it showed recently.
+    Flapping,
+    /// Every check has failed for the watch's `failing_after`.
+    Failing,
+    /// A check succeeded after the watch was reported failing.
+    Recovered,
 }
 
 impl ChangeKind {
@@ -142,6 +168,9 @@ impl ChangeKind {
             ChangeKind::Removed => "removed",
             ChangeKind::Restored => "restored",
             ChangeKind::Rebaselined => "rebaselined",
+            ChangeKind::Flapping => "flapping",
+            ChangeKind::Failing => "failing",
+            ChangeKind::Recovered => "recovered",
         }
     }
 
@@ -153,8 +182,18 @@ impl ChangeKind {
             "removed" => ChangeKind::Removed,
             "restored" => ChangeKind::Restored,
             "rebaselined" => ChangeKind::Rebaselined,
+            "flapping" => ChangeKind::Flapping,
+            "failing" => ChangeKind::Failing,
+            "recovered" => ChangeKind::Recovered,
             _ => return None,
         })
+    }
+}
+
+impl ChangeKind {
+    /// Whether this is about the watch's health rather than the page's text.
+    pub fn is_health(self) -> bool {
+        matches!(self, ChangeKind::Failing | ChangeKind::Recovered)
     }
 }
 

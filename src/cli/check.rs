@@ -29,6 +29,10 @@ pub struct Args {
     /// Print the results as a JSON array
     #[arg(long)]
     json: bool,
+    /// Record removals and large edits without the confirming second fetch
+    /// (`confirm_delay`)
+    #[arg(long)]
+    no_confirm: bool,
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
@@ -56,7 +60,8 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         )
     })?;
     let store = SharedStore::new(store);
-    let pipeline = Pipeline::new(&config, store.clone())?;
+    let mut pipeline = Pipeline::new(&config, store.clone())?;
+    pipeline.confirm = !args.no_confirm;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,7 +130,11 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
 fn line(report: &CheckReport) -> String {
     let mut out = format!("{} {}", report.watch, report.outcome);
     match report.outcome {
-        Outcome::Edited | Outcome::Restored | Outcome::Removed | Outcome::Rebaselined => {
+        Outcome::Edited
+        | Outcome::Restored
+        | Outcome::Removed
+        | Outcome::Rebaselined
+        | Outcome::Flapping => {
             if let Some(summary) = &report.summary {
                 out.push(' ');
                 out.push_str(&diffstat(summary));
@@ -144,10 +153,16 @@ fn line(report: &CheckReport) -> String {
     if let Some(status) = report.http_status {
         out.push_str(&format!(" [HTTP {status}]"));
     }
-    if report.outcome == Outcome::Error
-        && let Some(error) = &report.error
-    {
+    if let Some(reason) = &report.reason {
+        out.push_str(&format!(" ({reason})"));
+    }
+    let explained = matches!(report.outcome, Outcome::Error | Outcome::Removed)
+        || report.reason.as_deref() == Some("unconfirmed");
+    if explained && let Some(error) = &report.error {
         out.push_str(&format!(": {error}"));
+    }
+    if let Some(event) = report.event {
+        out.push_str(&format!("; watch {event}"));
     }
     out
 }

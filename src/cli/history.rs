@@ -94,10 +94,27 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         );
     }
     if let Some(checks) = &history.checks {
+        let watch_url = store
+            .watches()?
+            .into_iter()
+            .find(|w| w.name == history.watch)
+            .map(|w| w.url);
         println!("checks:");
         for c in checks {
+            let reason = c
+                .reason
+                .as_deref()
+                .map(|r| format!("({r}) "))
+                .unwrap_or_default();
+            // Where a redirect ended, when it did not end at the watch's URL.
+            let landed = c
+                .final_url
+                .as_deref()
+                .filter(|u| Some(*u) != watch_url.as_deref())
+                .map(|u| format!(" -> {u}"))
+                .unwrap_or_default();
             println!(
-                "  check {:<5} {}  {:<10}  {:>5}  {:>6} ms  {:>8} bytes  {}",
+                "  check {:<5} {}  {:<10}  {:>5}  {:>6} ms  {:>8} bytes  {}{}{}",
                 c.id,
                 c.started_at,
                 c.outcome,
@@ -105,7 +122,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                     .map_or_else(|| "-".to_owned(), |s| s.to_string()),
                 c.duration_ms,
                 c.bytes,
-                c.error.as_deref().unwrap_or("")
+                reason,
+                c.error.as_deref().unwrap_or(""),
+                landed
             );
         }
     }

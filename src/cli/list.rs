@@ -28,6 +28,10 @@ struct Row {
     last_change_at: Option<Timestamp>,
     n_changes: u64,
     n_checks: u64,
+    /// Reported `failing`: every check has failed for `failing_after`.
+    failing: bool,
+    /// Start of the current run of failed checks, if the last one failed.
+    failing_since: Option<Timestamp>,
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
@@ -53,6 +57,8 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 last_change_at: None,
                 n_changes: 0,
                 n_checks: 0,
+                failing: false,
+                failing_since: None,
             },
         })
         .collect();
@@ -76,6 +82,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         let mut outcome = r.last_outcome.map_or("-", Outcome::as_str).to_owned();
         if r.presence == Presence::Removed {
             outcome = "removed".to_owned();
+        }
+        if r.failing {
+            outcome = "FAILING".to_owned();
         }
         let url = if r.in_config {
             r.url.clone()
@@ -106,5 +115,7 @@ fn row(s: &WatchSummary, in_config: bool) -> Row {
         last_change_at: s.last_change_at,
         n_changes: s.n_changes,
         n_checks: s.n_checks,
+        failing: s.failing_reported,
+        failing_since: s.failing_since,
     }
 }

@@ -17,6 +17,7 @@ mod outbox;
 mod output;
 mod run;
 mod show;
+mod status;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,8 @@ pub enum Command {
     Check(check::Args),
     /// List watches with their last check and last change
     List(list::Args),
+    /// Summarize health: failing watches, last check, alert backlog (exit 1 if failing)
+    Status(status::Args),
     /// Show the changes and snapshots of a watch, newest first
     History(history::Args),
     /// Show how a watch's text changed (default: its latest change)
@@ -112,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Run => run::run(config),
         Command::Check(args) => check::run(config, args),
         Command::List(args) => list::run(config, args),
+        Command::Status(args) => status::run(config, args),
         Command::History(args) => history::run(config, args),
         Command::Diff(args) => diff::run(config, args),
         Command::Show(args) => show::run(config, args),

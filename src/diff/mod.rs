@@ -117,6 +117,30 @@ pub fn summarize(old: &str, new: &str) -> DiffSummary {
     LineDiff::new(old, new).summary()
 }
 
+/// The lines of a change: those only in `old` (removed) and only in `new`
+/// (added), in order. What a subscriber's `match` trigger looks at.
+pub struct ChangedLines<'a> {
+    pub removed: Vec<&'a str>,
+    pub added: Vec<&'a str>,
+}
+
+/// The removed and added lines of the line diff from `old` to `new`.
+pub fn changed_lines<'a>(old: &'a str, new: &'a str) -> ChangedLines<'a> {
+    let diff = LineDiff::new(old, new);
+    let mut out = ChangedLines {
+        removed: Vec::new(),
+        added: Vec::new(),
+    };
+    for op in &diff.ops {
+        if matches!(op, DiffOp::Equal { .. }) {
+            continue;
+        }
+        out.removed.extend_from_slice(&diff.old[op.old_range()]);
+        out.added.extend_from_slice(&diff.new[op.new_range()]);
+    }
+    out
+}
+
 /// Renders the diff from `old` to `new` in `format`.
 ///
 /// Text formats end with a newline and are empty when the texts are equal;

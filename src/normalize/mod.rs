@@ -8,7 +8,7 @@
 //! every check call [`normalize`]; nothing else turns pages into text.
 
 pub mod charset;
-mod depth;
+pub(crate) mod depth;
 mod html;
 mod sniff;
 mod text;

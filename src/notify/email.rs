@@ -79,6 +79,15 @@ fn headline(alert: &AlertData) -> String {
             "The statement page watched as \"{name}\" was removed, or its statement text is gone."
         ),
         "restored" => format!("The statement page watched as \"{name}\" is back after a removal."),
+        "flapping" => format!(
+            "The statement page watched as \"{name}\" alternates between versions (e.g. servers with different builds); further alternations between them will not be alerted."
+        ),
+        "failing" => format!(
+            "Every check of the page watched as \"{name}\" has failed for a while: changes to it are not being seen."
+        ),
+        "recovered" => format!(
+            "Checks of the page watched as \"{name}\" work again after it was reported failing."
+        ),
         "test" => "TEST ALERT sent by `chancery notify test`: nothing changed on any watched page."
             .to_owned(),
         other => format!("The statement page watched as \"{name}\": {other}."),

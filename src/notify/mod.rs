@@ -14,18 +14,20 @@ pub mod webhook;
 use serde::Serialize;
 
 use crate::config::{Channel, Event, Subscriber, Watch};
-use crate::diff::DiffSummary;
+use crate::diff::{ChangedLines, DiffSummary};
 use crate::model::{ChangeKind, Timestamp};
 use crate::store::NewAlert;
 
-/// The alerts a change of `watch` queues: one per subscriber named in its
-/// `notify` whose `events` and `min_change` want it. Baselines (first-seen,
-/// rebaselined) alert nobody.
+/// The alerts an event of `watch` queues: one per subscriber named in its
+/// `notify` whose `events` and `min_change` want it and, for an edit, whose
+/// `match`/`changes` triggers fire on `lines` (the edit's removed and added
+/// lines). Baselines (first-seen, rebaselined) alert nobody.
 pub fn alerts_for(
     watch: &Watch,
     subscribers: &[Subscriber],
     kind: ChangeKind,
     summary: &DiffSummary,
+    lines: Option<&ChangedLines<'_>>,
 ) -> Vec<NewAlert> {
     let Some(event) = Event::of(kind) else {
         return Vec::new();
@@ -35,6 +37,10 @@ pub fn alerts_for(
         .iter()
         .filter_map(|name| subscribers.iter().find(|s| &s.name == name))
         .filter(|s| s.wants(event, summary.changed_ratio))
+        .filter(|s| match (event, lines) {
+            (Event::Edited, Some(lines)) => s.triggered_by(&lines.added, &lines.removed),
+            _ => true,
+        })
         .map(|s| NewAlert {
             subscriber: s.name.clone(),
             channel: channel_name(&s.channel).to_owned(),

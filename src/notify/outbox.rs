@@ -274,7 +274,13 @@ pub fn load_alert(
             }))
     };
     let previous = side(detail.change.from)?;
-    let current = side(detail.change.to)?;
+    // A health event is about the watch, not the text: both sides are the
+    // last good snapshot, so the alert carries it with an empty diff.
+    let current = if alert.event.is_health() {
+        previous.clone()
+    } else {
+        side(detail.change.to)?
+    };
     Ok(Some(AlertData {
         id: alert.id.clone(),
         event: alert.event.as_str().to_owned(),

@@ -65,6 +65,30 @@ pub struct WatchState {
     /// Fingerprint of the filters that produced the last snapshot (see
     /// `config::Watch::filters_sha256`); `None` if never recorded.
     pub filters_sha256: Option<String>,
+    /// When the current run of failed checks began (none: the last check
+    /// succeeded).
+    pub failing_since: Option<Timestamp>,
+    /// Whether that run has been reported as a `failing` event.
+    pub failing_reported: bool,
+}
+
+/// A watch's health after a check: written with every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Health {
+    /// Start of the current run of failed checks; `None` after a success.
+    pub failing_since: Option<Timestamp>,
+    /// Whether this run has raised `failing`.
+    pub reported: bool,
+}
+
+/// A health event (`failing`, `recovered`) raised by a check, with the
+/// alerts it queues. Recorded in the changes table beside any page change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: ChangeKind,
+    /// For `failing`, the last error.
+    pub detail: Option<String>,
+    pub alerts: Vec<NewAlert>,
 }
 
 /// A raw body to keep, content-addressed by its SHA-256.
@@ -123,6 +147,13 @@ pub struct NewCheck<'a> {
     pub filters_sha256: Option<String>,
     /// Alerts to queue for the change, in the same transaction (needs `change`).
     pub alerts: Vec<NewAlert>,
+    /// Why the check failed, or the rule behind its outcome: `blocked`,
+    /// `not-found`, `soft-404`, `redirected`, `unconfirmed`, `flapping`…
+    pub reason: Option<String>,
+    /// The watch's health after this check.
+    pub health: Health,
+    /// A health event this check raises, if any.
+    pub event: Option<NewEvent>,
     /// The HTTP heads, when the check got a response. Kept for the
     /// evidence export when the body is in the store (this check's `body`,
     /// or the same bytes kept earlier), dropped otherwise.
@@ -246,6 +277,8 @@ pub struct RecordedCheck {
     pub check_id: CheckId,
     pub snapshot_id: Option<SnapshotId>,
     pub change_id: Option<ChangeId>,
+    /// The health event's id, if the check raised one.
+    pub event_id: Option<ChangeId>,
 }
 
 /// One line of `chancery list`.
@@ -262,6 +295,12 @@ pub struct WatchSummary {
     pub n_checks: u64,
     /// Checks that failed in a row, up to the latest one (0 if it succeeded).
     pub failures: u32,
+    /// When the current run of failed checks began.
+    pub failing_since: Option<Timestamp>,
+    /// Whether the watch has been reported `failing` (and not recovered).
+    pub failing_reported: bool,
+    /// The last check's error, if it failed.
+    pub last_error: Option<String>,
 }
 
 /// A recorded change, as `history` and `diff` show it.
@@ -316,6 +355,8 @@ pub struct CheckRow {
     pub raw_sha256: Option<String>,
     pub text_sha256: Option<String>,
     pub snapshot_id: Option<SnapshotId>,
+    /// Why it failed, or the rule behind its outcome.
+    pub reason: Option<String>,
 }
 
 /// A storage failure. Messages name the database file where one is involved.
@@ -384,6 +425,12 @@ pub trait Store {
     -> Result<Option<Snapshot>, StoreError>;
     /// A stored raw body by its SHA-256.
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The id of the watch's snapshot with this text, if it ever had it.
+    fn snapshot_id_of(
+        &self,
+        watch_id: WatchId,
+        text_sha256: &str,
+    ) -> Result<Option<SnapshotId>, StoreError>;
 
     /// Pending alerts whose next attempt is due at `now`, oldest first.
     fn due_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<AlertRow>, StoreError>;

@@ -27,9 +27,9 @@ use rusqlite::{
 };
 
 use super::{
-    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckId, CheckRow, NewCheck,
-    NewHeads, Presence, RecordedCheck, Snapshot, SnapshotId, SnapshotRef, SnapshotRow, Store,
-    StoreError, StoredResponse, WatchId, WatchState, WatchSummary,
+    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckId, CheckRow, NewAlert,
+    NewCheck, NewEvent, NewHeads, Presence, RecordedCheck, Snapshot, SnapshotId, SnapshotRef,
+    SnapshotRow, Store, StoreError, StoredResponse, WatchId, WatchState, WatchSummary,
 };
 use crate::diff::DiffSummary;
 use crate::hash::sha256_hex;
@@ -58,7 +58,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_filters_fingerprint.sql"),
     include_str!("migrations/0003_alert_outbox.sql"),
-    include_str!("migrations/0004_response_headers.sql"),
+    include_str!("migrations/0004_signal.sql"),
+    include_str!("migrations/0005_response_headers.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -388,7 +389,8 @@ fn sql_limit(limit: Option<usize>) -> i64 {
 fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
-                s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256
+                s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256,
+                w.failing_since, w.failing_reported
          FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
          WHERE w.name = ?1",
     )?;
@@ -411,6 +413,8 @@ fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, Store
             last_modified: row.get(8)?,
             last_check_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
             filters_sha256: row.get(10)?,
+            failing_since: row.get::<_, Option<i64>>(11)?.map(Timestamp),
+            failing_reported: row.get(12)?,
         })
     })?;
     Ok(states.pop())
@@ -437,10 +441,12 @@ fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
     if !check.alerts.is_empty() && check.change.is_none() {
         return invalid("alerts without a change".to_owned());
     }
-    let needs_snapshot = matches!(
-        check.outcome,
-        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined
-    );
+    if let Some(event) = &check.event
+        && !event.kind.is_health()
+    {
+        return invalid(format!("{} is not a health event", event.kind));
+    }
+    let needs_snapshot = check.outcome.keeps_snapshot();
     if needs_snapshot != check.snapshot.is_some() {
         return invalid(format!(
             "outcome {} {} a snapshot",
@@ -470,7 +476,7 @@ fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
 
 /// The snapshot of `watch_id` with text `text_sha256`, if there is one.
 fn find_snapshot(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     watch_id: WatchId,
     text_sha256: &str,
 ) -> Result<Option<SnapshotId>, StoreError> {
@@ -539,8 +545,8 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         .prepare_cached(
             "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status,
                                  final_url, error, bytes, content_type, charset, raw_sha256,
-                                 text_sha256, snapshot_id, etag, last_modified)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                                 text_sha256, snapshot_id, etag, last_modified, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              RETURNING id",
         )?
         .query_row(
@@ -560,6 +566,7 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
                 snapshot_id,
                 etag,
                 last_modified,
+                check.reason,
             ],
             |row| row.get(0),
         )?;
@@ -591,13 +598,23 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         None => None,
     };
     if let (Some(change_id), Some(change)) = (change_id, &check.change) {
-        insert_alerts(tx, check, change.kind, change_id)?;
+        insert_alerts(tx, check, &check.alerts, change.kind, change_id)?;
     }
+    let event_id = match &check.event {
+        Some(event) => {
+            let id = insert_event(tx, check, event, check_id)?;
+            insert_alerts(tx, check, &event.alerts, event.kind, id)?;
+            Some(id)
+        }
+        None => None,
+    };
 
     let (presence, last_snapshot_id) = match check.outcome {
-        Outcome::FirstSeen | Outcome::Edited | Outcome::Restored | Outcome::Rebaselined => {
-            (Some(Presence::Present), snapshot_id)
-        }
+        Outcome::FirstSeen
+        | Outcome::Edited
+        | Outcome::Restored
+        | Outcome::Rebaselined
+        | Outcome::Flapping => (Some(Presence::Present), snapshot_id),
         // The last snapshot stays: it is the last good text, the baseline
         // a restore is compared with.
         Outcome::Removed => (Some(Presence::Removed), None),
@@ -612,7 +629,9 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
                  last_snapshot_id = COALESCE(?5, last_snapshot_id),
                  etag = CASE WHEN ?6 THEN ?7 ELSE etag END,
                  last_modified = CASE WHEN ?6 THEN ?8 ELSE last_modified END,
-                 filters_sha256 = COALESCE(?9, filters_sha256)
+                 filters_sha256 = COALESCE(?9, filters_sha256),
+                 failing_since = ?10,
+                 failing_reported = ?11
              WHERE id = ?1",
         )?
         .execute(params![
@@ -625,6 +644,8 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
             etag,
             last_modified,
             check.filters_sha256,
+            check.health.failing_since.map(|t| t.0),
+            check.health.reported,
         ])?;
     if updated != 1 {
         // Unreachable while foreign keys are on (the check row would have
@@ -639,6 +660,7 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         check_id,
         snapshot_id,
         change_id,
+        event_id,
     })
 }
 
@@ -666,10 +688,11 @@ fn insert_heads(
 fn insert_alerts(
     tx: &Transaction<'_>,
     check: &NewCheck<'_>,
+    alerts: &[NewAlert],
     kind: ChangeKind,
     change_id: ChangeId,
 ) -> Result<(), StoreError> {
-    if check.alerts.is_empty() {
+    if alerts.is_empty() {
         return Ok(());
     }
     let instance: String = tx
@@ -680,7 +703,7 @@ fn insert_alerts(
                              attempts, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
     )?;
-    for alert in &check.alerts {
+    for alert in alerts {
         let id = format!("{instance}-{change_id}-{}", alert.subscriber);
         insert.execute(params![
             id,
@@ -717,6 +740,37 @@ fn decode_alert(row: &Row<'_>) -> Result<AlertRow, StoreError> {
         delivered_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
         last_error: row.get(12)?,
     })
+}
+
+/// Records a health event (`failing`, `recovered`) in the changes table,
+/// pointing at the watch's current snapshot; `first_change` carries the
+/// detail (the last error), so alerts and `history` can show it.
+fn insert_event(
+    tx: &Transaction<'_>,
+    check: &NewCheck<'_>,
+    event: &NewEvent,
+    check_id: super::CheckId,
+) -> Result<ChangeId, StoreError> {
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO changes (watch_id, check_id, kind, from_snapshot, to_snapshot,
+                                  detected_at, lines_added, lines_removed, changed_ratio,
+                                  first_change)
+             VALUES (?1, ?2, ?3, (SELECT last_snapshot_id FROM watches WHERE id = ?1), NULL,
+                     ?4, 0, 0, 0.0, ?5)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                check.watch_id,
+                check_id,
+                event.kind.as_str(),
+                check.started_at.0,
+                event.detail
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(id)
 }
 
 fn insert_change(
@@ -854,14 +908,16 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare_cached(
             "SELECT w.name, w.url, w.presence, w.last_check_at, w.last_outcome,
                     (SELECT max(c.detected_at) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined')),
+                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')),
                     (SELECT count(*) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined')),
+                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')),
                     (SELECT count(*) FROM checks k WHERE k.watch_id = w.id),
                     (SELECT count(*) FROM checks k
                      WHERE k.watch_id = w.id AND k.outcome = 'error'
                        AND k.id > coalesce((SELECT max(k2.id) FROM checks k2
-                                            WHERE k2.watch_id = w.id AND k2.outcome <> 'error'), 0))
+                                            WHERE k2.watch_id = w.id AND k2.outcome <> 'error'), 0)),
+                    w.failing_since, w.failing_reported,
+                    (SELECT k.error FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1)
              FROM watches w ORDER BY w.name",
         )?;
         collect(&mut stmt, [], |row| {
@@ -879,6 +935,9 @@ impl Store for SqliteStore {
                 n_changes: from_sql_int(row.get(6)?, "change count")?,
                 n_checks: from_sql_int(row.get(7)?, "check count")?,
                 failures: u32::try_from(row.get::<_, i64>(8)?).unwrap_or(u32::MAX),
+                failing_since: row.get::<_, Option<i64>>(9)?.map(Timestamp),
+                failing_reported: row.get(10)?,
+                last_error: row.get(11)?,
             })
         })
     }
@@ -915,7 +974,7 @@ impl Store for SqliteStore {
         let watch_id = self.watch_id(watch)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, started_at, duration_ms, outcome, http_status, final_url, error, bytes,
-                    raw_sha256, text_sha256, snapshot_id
+                    raw_sha256, text_sha256, snapshot_id, reason
              FROM checks WHERE watch_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         collect(&mut stmt, params![watch_id, sql_limit(limit)], |row| {
@@ -931,6 +990,7 @@ impl Store for SqliteStore {
                 raw_sha256: row.get(8)?,
                 text_sha256: row.get(9)?,
                 snapshot_id: row.get(10)?,
+                reason: row.get(11)?,
             })
         })
     }
@@ -964,6 +1024,14 @@ impl Store for SqliteStore {
 
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         get_blob(&self.conn, BlobTable::Bodies, sha256)
+    }
+
+    fn snapshot_id_of(
+        &self,
+        watch_id: WatchId,
+        text_sha256: &str,
+    ) -> Result<Option<SnapshotId>, StoreError> {
+        find_snapshot(&self.conn, watch_id, text_sha256)
     }
 
     fn due_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
@@ -1162,6 +1230,9 @@ mod tests {
             change: None,
             filters_sha256: None,
             alerts: Vec::new(),
+            reason: None,
+            health: super::super::Health::default(),
+            event: None,
             heads: None,
         }
     }

@@ -12,8 +12,8 @@ fn bad_config_errors_name_file_line_and_key() {
     let run = env.run(&["config", "check"]);
     assert_eq!(run.code, 2, "{run:?}");
     let config = env.config_path().display().to_string();
-    // The [daemon] header and its 3 lines, a blank line, then the watch: line 10.
-    assert!(run.stderr.contains(&format!("{config}:10:")), "{run:?}");
+    // The [daemon] header and its 4 lines, a blank line, then the watch: line 11.
+    assert!(run.stderr.contains(&format!("{config}:11:")), "{run:?}");
     assert!(run.stderr.contains("watch[0].interval"), "{run:?}");
     assert!(run.stderr.contains("\"5x\" is not a duration"), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "one clear line: {run:?}");
@@ -24,18 +24,18 @@ fn bad_config_errors_name_file_line_and_key() {
     );
     let run = env.run(&["check"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains(":10:"), "{run:?}");
+    assert!(run.stderr.contains(":11:"), "{run:?}");
     assert!(run.stderr.contains("selector"), "{run:?}");
 
     env.write_config("", "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\n\n[[watch]]\nname = \"a\"\nurl = \"notaurl\"\n");
     let run = env.run(&["config", "check"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains(":12:") && run.stderr.contains("watch[1].name"),
+        run.stderr.contains(":13:") && run.stderr.contains("watch[1].name"),
         "{run:?}"
     );
     assert!(
-        run.stderr.contains(":13:") && run.stderr.contains("watch[1].url"),
+        run.stderr.contains(":14:") && run.stderr.contains("watch[1].url"),
         "{run:?}"
     );
 }

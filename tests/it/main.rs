@@ -8,5 +8,6 @@ mod email;
 mod export;
 mod notify;
 mod pipeline;
+mod signal;
 mod smtp;
 mod support;

@@ -27,6 +27,9 @@ pub struct Route {
     pub behavior: Behavior,
     /// Statuses for the next requests, one each, before `status` applies.
     pub sequence: std::collections::VecDeque<u16>,
+    /// When not empty, bodies served in turn, round and round (a page
+    /// behind load-balanced servers with different builds).
+    pub rotation: std::collections::VecDeque<Vec<u8>>,
 }
 
 /// Hostile or unusual ways to answer.
@@ -59,6 +62,7 @@ impl Route {
             counter: false,
             behavior: Behavior::Normal,
             sequence: std::collections::VecDeque::new(),
+            rotation: std::collections::VecDeque::new(),
         }
     }
 
@@ -96,6 +100,17 @@ impl Route {
     pub fn then_status(mut self, first: &[u16]) -> Route {
         self.sequence = first.iter().copied().collect();
         self
+    }
+
+    /// Serves these bodies in turn, one per request, round and round.
+    pub fn rotating(mut self, bodies: &[&str]) -> Route {
+        self.rotation = bodies.iter().map(|b| b.as_bytes().to_vec()).collect();
+        self
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: &str) -> Route {
+        Route::status(status, "").with_header("Location", location)
     }
 
     pub fn with_behavior(mut self, behavior: Behavior) -> Route {
@@ -241,10 +256,20 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, counter: &AtomicU64) {
     }
     let route = {
         let mut st = state.lock().expect("server state");
-        st.routes.get_mut(&path).map(|r| {
+        // "*" answers every path without a route of its own.
+        let key = if st.routes.contains_key(&path) {
+            path.clone()
+        } else {
+            "*".to_owned()
+        };
+        st.routes.get_mut(&key).map(|r| {
             let mut now = r.clone();
             if let Some(status) = r.sequence.pop_front() {
                 now.status = status;
+            }
+            if let Some(body) = r.rotation.pop_front() {
+                now.body = body.clone();
+                r.rotation.push_back(body);
             }
             now
         })
@@ -434,7 +459,9 @@ impl Run {
 
 impl Env {
     /// A config with `[daemon]` pointing at a temp state dir, plus `watches`
-    /// (TOML `[[watch]]` tables).
+    /// (TOML `[[watch]]` tables). Removals and large edits are confirmed by
+    /// an immediate second fetch (`confirm_delay = "0s"`; a watch can set
+    /// its own).
     pub fn new(daemon_extra: &str, watches: &str) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let env = Env { dir };
@@ -444,7 +471,7 @@ impl Env {
 
     pub fn write_config(&self, daemon_extra: &str, watches: &str) {
         let text = format!(
-            "[daemon]\nstate_dir = \"state\"\nuser_agent = \"chancery-test\"\ntimeout = \"5s\"\n{daemon_extra}\n\n{watches}\n"
+            "[daemon]\nstate_dir = \"state\"\nuser_agent = \"chancery-test\"\ntimeout = \"5s\"\nconfirm_delay = \"0s\"\n{daemon_extra}\n\n{watches}\n"
         );
         std::fs::write(self.config_path(), text).expect("write config");
     }

@@ -7,6 +7,10 @@
 //! unchanged); a page seen for the first time must be there (a 404 on the
 //! first check is an error, not a removal).
 
+pub mod flap;
+pub mod health;
+pub mod page;
+
 use crate::model::Outcome;
 use crate::store::Presence;
 

@@ -1,0 +1,164 @@
+//! Flapping: a page served by load-balanced servers with different builds
+//! alternates between versions. Each alternation would look like an edit;
+//! instead the first return to a recent version is reported once as
+//! `flapping`, and later alternations between the same versions stay
+//! quiet until a genuinely new version appears.
+//!
+//! "Recent" is what the watch showed within `flap_window` (the snapshots at
+//! either end of its last few content changes). Pure: the caller reads the
+//! changes from the store.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::model::{ChangeKind, Timestamp};
+use crate::store::{ChangeRow, SnapshotId};
+
+/// How many recent content changes are looked at.
+pub const RECENT_CHANGES: usize = 6;
+
+/// What a would-be edit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flap {
+    /// A new version (or an old one from outside the window): an edit.
+    No,
+    /// A return to a recent version: report `flapping` once.
+    Start,
+    /// Flapping is already reported and this is one of its versions.
+    Quiet,
+}
+
+/// Judges an edit to the text that snapshot `seen_before` holds (`None`:
+/// the text is new to this watch). `recent` is the watch's changes, newest
+/// first.
+pub fn judge(
+    seen_before: Option<SnapshotId>,
+    recent: &[ChangeRow],
+    now: Timestamp,
+    window: Duration,
+) -> Flap {
+    let Some(id) = seen_before else {
+        return Flap::No;
+    };
+    let content: Vec<&ChangeRow> = recent
+        .iter()
+        .filter(|c| !c.kind.is_health())
+        .take(RECENT_CHANGES)
+        .collect();
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let versions = |since: i64| -> HashSet<SnapshotId> {
+        content
+            .iter()
+            .filter(|c| c.detected_at.as_millis() >= since)
+            .flat_map(|c| [c.from, c.to])
+            .flatten()
+            .collect()
+    };
+    match content.first() {
+        // Already flapping: its versions are those around the report.
+        Some(latest) if latest.kind == ChangeKind::Flapping => {
+            let since = latest.detected_at.as_millis().saturating_sub(window_ms);
+            if versions(since).contains(&id) {
+                Flap::Quiet
+            } else {
+                Flap::No
+            }
+        }
+        _ => {
+            if versions(now.as_millis().saturating_sub(window_ms)).contains(&id) {
+                Flap::Start
+            } else {
+                Flap::No
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::DiffSummary;
+
+    const HOUR: i64 = 3_600_000;
+    const WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+    fn change(
+        id: i64,
+        kind: ChangeKind,
+        from: Option<i64>,
+        to: Option<i64>,
+        hour: i64,
+    ) -> ChangeRow {
+        ChangeRow {
+            id,
+            kind,
+            from,
+            to,
+            detected_at: Timestamp(hour * HOUR),
+            check_id: id,
+            http_status: Some(200),
+            summary: DiffSummary {
+                lines_added: 0,
+                lines_removed: 0,
+                changed_ratio: 0.0,
+                first_change: None,
+            },
+        }
+    }
+
+    #[test]
+    fn back_to_a_recent_version_starts_flapping_once() {
+        // A (1) then B (2) an hour later; now A again.
+        let recent = [
+            change(2, ChangeKind::Edited, Some(1), Some(2), 101),
+            change(1, ChangeKind::FirstSeen, None, Some(1), 100),
+        ];
+        assert_eq!(
+            judge(Some(1), &recent, Timestamp(102 * HOUR), WINDOW),
+            Flap::Start
+        );
+        // A brand-new text is an edit.
+        assert_eq!(
+            judge(None, &recent, Timestamp(102 * HOUR), WINDOW),
+            Flap::No
+        );
+        // After the flapping report, both versions are quiet, even days later.
+        let flapping = [
+            change(3, ChangeKind::Flapping, Some(2), Some(1), 102),
+            recent[0].clone(),
+            recent[1].clone(),
+        ];
+        for id in [1, 2] {
+            assert_eq!(
+                judge(Some(id), &flapping, Timestamp(500 * HOUR), WINDOW),
+                Flap::Quiet
+            );
+        }
+    }
+
+    #[test]
+    fn an_old_version_outside_the_window_is_an_edit() {
+        let recent = [
+            change(2, ChangeKind::Edited, Some(1), Some(2), 10),
+            change(1, ChangeKind::FirstSeen, None, Some(1), 0),
+        ];
+        assert_eq!(
+            judge(Some(1), &recent, Timestamp(100 * HOUR), WINDOW),
+            Flap::No
+        );
+    }
+
+    #[test]
+    fn health_events_do_not_hide_the_flapping_report() {
+        let recent = [
+            change(5, ChangeKind::Recovered, Some(1), None, 103),
+            change(4, ChangeKind::Failing, Some(1), None, 102),
+            change(3, ChangeKind::Flapping, Some(2), Some(1), 101),
+            change(2, ChangeKind::Edited, Some(1), Some(2), 100),
+        ];
+        assert_eq!(
+            judge(Some(2), &recent, Timestamp(104 * HOUR), WINDOW),
+            Flap::Quiet
+        );
+    }
+}
