@@ -318,3 +318,34 @@ fn export_fails_cleanly_and_leaves_no_file() {
     );
     assert_eq!(files_in(&out_dir), ["x.warc.gz"]);
 }
+
+#[test]
+fn a_non_standard_reason_phrase_is_archived_as_received() {
+    let server = Server::start();
+    // The test server says "203 Whatever"; the standard phrase is
+    // "Non-Authoritative Information".
+    server.set("/odd", Route::status(203, V1));
+    let env = Env::new(
+        "",
+        &format!(
+            "[[watch]]\nname = \"odd\"\nurl = \"{}\"\n",
+            server.url("/odd")
+        ),
+    );
+    env.run(&["check"]).ok();
+    let warc = env.dir.path().join("odd.warc.gz").display().to_string();
+    env.run(&["export", "odd", "--warc", &warc]).ok();
+    let Some(py) = warcio_python() else { return };
+    let read = python(&py, &["-c", READER, &warc]);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let response: serde_json::Value = String::from_utf8_lossy(&read.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+        .find(|r| r["type"] == "response")
+        .expect("a response record");
+    assert_eq!(response["status_line"], "HTTP/1.1 203 Whatever");
+}
