@@ -27,7 +27,7 @@ use crate::model::{ChangeKind, Outcome, Timestamp};
 use crate::normalize::{self, Input};
 use crate::store::{
     ChangeId, ChangeRow, CheckId, ChildRow, ChildState, ChildUpdate, FollowUpdate, Health, NewBody,
-    NewChange, NewCheck, NewEvent, NewSnapshot, Presence, SnapshotId, Store, StoreError,
+    NewChange, NewCheck, NewEvent, NewHeads, NewSnapshot, Presence, SnapshotId, Store, StoreError,
     WatchState,
 };
 
@@ -988,6 +988,7 @@ fn rebaseline(
         },
         events: Vec::new(),
         follow: None,
+        heads: None,
     };
     let recorded = store.record_check(&check)?;
     Ok(Rebaseline::Done(Box::new(CheckReport {
@@ -1007,6 +1008,17 @@ fn rebaseline(
         snapshot_id: recorded.snapshot_id,
         change_id: recorded.change_id,
     })))
+}
+
+/// The response's HTTP heads as the store keeps them.
+fn heads_of(response: &Response) -> NewHeads {
+    let exchange = &response.exchange;
+    NewHeads {
+        requested_at: exchange.requested_at,
+        remote_ip: exchange.remote_ip.map(|ip| ip.to_string()),
+        request_head: exchange.request_head(&response.final_url),
+        response_head: exchange.response_head(response.status),
+    }
 }
 
 /// Records a decided check, its change, health and alerts in one store
@@ -1182,6 +1194,7 @@ fn record(
         health,
         events: events.into_iter().chain(event).collect(),
         follow: follow_update,
+        heads: response.map(heads_of),
     };
     let recorded = store.record_check(&new_check)?;
     Ok(CheckReport {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod diff;
 pub mod engine;
+pub mod export;
 pub mod fetch;
 pub mod follow;
 pub mod hash;

@@ -8,6 +8,7 @@
 mod check;
 mod config_check;
 mod diff;
+mod export;
 mod extract;
 mod history;
 mod list;
@@ -60,6 +61,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Print the normalized text of a snapshot (default: the latest)
     Show(show::Args),
+    /// Write a watch's stored responses as a WARC 1.1 file (evidence export)
+    Export(export::Args),
     /// Validate the config
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -116,6 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::History(args) => history::run(config, args),
         Command::Diff(args) => diff::run(config, args),
         Command::Show(args) => show::run(config, args),
+        Command::Export(args) => export::run(config, args),
         Command::Config(ConfigCommand::Check) => config_check::run(config),
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),

@@ -160,6 +160,10 @@ pub struct NewCheck<'a> {
     pub events: Vec<NewEvent>,
     /// For a follow watch: the reconciled listing, written with the check.
     pub follow: Option<FollowUpdate>,
+    /// The HTTP heads, when the check got a response. Kept for the
+    /// evidence export when the body is in the store (this check's `body`,
+    /// or the same bytes kept earlier), dropped otherwise.
+    pub heads: Option<NewHeads>,
 }
 
 /// Where a follow watch's child stands in its listing (see
@@ -227,6 +231,37 @@ pub struct ChildUpdate {
 pub struct FollowUpdate {
     /// Every child whose row changes (new ones included).
     pub children: Vec<ChildUpdate>,
+}
+
+/// The HTTP request and response heads of a check, as HTTP/1 text (status
+/// or request line, headers, empty line), so an archive can be written from
+/// them without knowing how they were captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHeads {
+    /// When the request was sent; the archive's capture time.
+    pub requested_at: Timestamp,
+    pub remote_ip: Option<String>,
+    pub request_head: Vec<u8>,
+    pub response_head: Vec<u8>,
+}
+
+/// A check that got an HTTP response, with what an archive of it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub check_id: CheckId,
+    pub started_at: Timestamp,
+    pub http_status: u16,
+    pub final_url: Option<String>,
+    pub content_type: Option<String>,
+    pub raw_sha256: Option<String>,
+    pub text_sha256: Option<String>,
+    /// The snapshot the check's text is, when it is one (also for unchanged).
+    pub snapshot_id: Option<SnapshotId>,
+    /// Whether the raw body is in the store ([`Store::raw_body`]): bodies
+    /// are kept with snapshots, so most unchanged checks have none.
+    pub body_stored: bool,
+    /// `None` for checks recorded before heads were kept.
+    pub heads: Option<NewHeads>,
 }
 
 /// An alert to queue: one per (change, subscriber).
@@ -512,4 +547,12 @@ pub trait Store {
     fn retry_alerts(&mut self, id: Option<&str>, now: Timestamp) -> Result<usize, StoreError>;
     /// A change by id, with its watch's name and URL.
     fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError>;
+    /// Checks of a watch that got an HTTP response, oldest first, started
+    /// at or after `since`: what the evidence export reads. Bodies and
+    /// texts are read with [`Store::raw_body`] and [`Store::snapshot`].
+    fn responses(
+        &self,
+        watch: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<StoredResponse>, StoreError>;
 }

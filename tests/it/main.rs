@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod email;
+mod export;
 mod follow;
 mod notify;
 mod pipeline;
