@@ -331,3 +331,98 @@ fn rss_and_atom_feeds_drive_children() {
         );
     }
 }
+
+#[test]
+fn pages_follow_next_links_and_a_failed_page_changes_nothing() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    serve_statements(&server, 1..=6);
+    let page = |ids: &[usize], next: Option<&str>| {
+        let mut html = index(ids);
+        if let Some(next) = next {
+            html = html.replace(
+                "</ul>",
+                &format!("</ul><a class=\"next\" href=\"{next}\">Next</a>"),
+            );
+        }
+        Route::html(html)
+    };
+    server.set("/press/", page(&[6, 5, 4], Some("/press/page2.html")));
+    server.set("/press/page2.html", page(&[3, 2, 1], Some("/press/")));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &config(
+            &server,
+            "{ links = \"ul.list a\", pages = 3, next = \"a.next\" }",
+        ),
+    );
+    let run = env.run(&["check"]).ok();
+    // Page 2 links back to page 1: read once, not looped.
+    assert!(
+        run.line_for("press").contains("listing: 6 children"),
+        "{run:?}"
+    );
+    assert_eq!(server.requests("/press/page2.html").len(), 1);
+
+    // Page 2 fails: the listing is not read, nothing is delisted.
+    server.set("/press/page2.html", Route::status(500, "oops"));
+    server.set("/press/", page(&[6, 5], Some("/press/page2.html")));
+    let run = env.run(&["check"]).ok();
+    assert!(!run.line_for("press").contains("listing:"), "{run:?}");
+    assert!(events(&server).is_empty(), "{:?}", events(&server));
+    let list = env.run(&["list", "--json"]).ok().json();
+    assert_eq!(list[0]["children"]["listed"], 6, "{list:#}");
+}
+
+#[test]
+fn the_daemon_schedules_children_and_picks_up_new_statements() {
+    use std::time::Duration;
+
+    use crate::support::wait_until;
+
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    serve_statements(&server, 1..=3);
+    server.set("/press/", Route::html(index(&[2, 1])));
+    let text = config(&server, "{ links = \"ul.list a\" }").replace(
+        "notify = [\"desk\"]",
+        "notify = [\"desk\"]\ninterval = \"1s\"\nchild_interval = \"1s\"",
+    );
+    let env = Env::new("per_host_delay = \"0s\"", &text);
+    let mut daemon = env.daemon("run");
+    daemon.wait_log("chancery started", Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            server.requests("/press/s1.html").len() >= 2
+                && server.requests("/press/s2.html").len() >= 2
+        }),
+        "children checked repeatedly\n{}",
+        daemon.log()
+    );
+    server.set("/press/", Route::html(index(&[3, 2, 1])));
+    assert!(
+        wait_until(Duration::from_secs(15), || events(&server)
+            .iter()
+            .any(|(e, w)| e == "published" && w.starts_with("press/s3"))),
+        "published reached the webhook: {:?}\n{}",
+        events(&server),
+        daemon.log()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)), Some(0));
+
+    // A restart schedules the stored children without a new listing look.
+    let before = server.requests("/press/s3.html").len();
+    server.set("/press/", Route::status(500, "down"));
+    let mut daemon = env.daemon("run");
+    assert!(
+        wait_until(Duration::from_secs(15), || server
+            .requests("/press/s3.html")
+            .len()
+            > before),
+        "stored children checked after a restart\n{}",
+        daemon.log()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)), Some(0));
+}
