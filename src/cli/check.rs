@@ -37,31 +37,39 @@ pub struct Args {
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config(config_path)?;
-    let mut selected = Vec::new();
-    for name in &args.watches {
-        match config.watch(name) {
-            Some(w) => selected.push(w.clone()),
-            None => {
-                return Err(UsageError(format!(
-                    "no watch named {name:?} in {}",
-                    config.path.display()
-                ))
-                .into());
-            }
-        }
-    }
-    if args.watches.is_empty() {
-        selected = config.watches.clone();
-    }
     let store = SqliteStore::open_in(&config.daemon.state_dir).with_context(|| {
         format!(
             "cannot open the history in {}",
             config.daemon.state_dir.display()
         )
     })?;
+    let mut selected = Vec::new();
+    for name in &args.watches {
+        match config.watch(name) {
+            Some(w) => selected.push(w.clone()),
+            None => match child_of_config(&config, &store, name)? {
+                Some(child) => selected.push(child),
+                None => {
+                    return Err(UsageError(format!(
+                        "no watch named {name:?} in {} (or among its follow watches' children)",
+                        config.path.display()
+                    ))
+                    .into());
+                }
+            },
+        }
+    }
+    if args.watches.is_empty() {
+        selected = config.watches.clone();
+    }
     // A follow watch's known children are checked with it; children its
     // listing adds on this run are checked too (see `Engine::run_once`).
-    for parent in selected.clone().iter().filter(|w| w.follow.is_some()) {
+    let parents: Vec<_> = selected
+        .iter()
+        .filter(|w| w.follow.is_some())
+        .cloned()
+        .collect();
+    for parent in &parents {
         let children = match store.children(&parent.name) {
             Err(crate::store::StoreError::UnknownWatch(_)) => Vec::new(),
             other => other?,
@@ -140,6 +148,29 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// The child named `name` of one of the config's follow watches, as a
+/// watch, if there is one in the history.
+fn child_of_config(
+    config: &crate::config::Config,
+    store: &SqliteStore,
+    name: &str,
+) -> anyhow::Result<Option<crate::config::Watch>> {
+    let Some((parent, _)) = name.split_once('/') else {
+        return Ok(None);
+    };
+    let Some(parent) = config.watch(parent).filter(|p| p.follow.is_some()) else {
+        return Ok(None);
+    };
+    let children = match store.children(&parent.name) {
+        Err(crate::store::StoreError::UnknownWatch(_)) => return Ok(None),
+        other => other?,
+    };
+    Ok(children
+        .into_iter()
+        .find(|c| c.name == name)
+        .and_then(|c| Some(parent.child(c.name, url::Url::parse(&c.url).ok()?))))
 }
 
 /// `name outcome details`: the first two words are stable for scripts.

@@ -140,6 +140,13 @@ fn an_index_page_drives_children_published_edited_delisted_removed() {
             .contains("+Paragraph two. A sentence was added quietly."),
         "{diff:?}"
     );
+    // One child can be checked by its name.
+    let run = env.run(&["check", &s3]).ok();
+    assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
+    assert!(
+        run.line_for(&s3).starts_with(&format!("{s3} unchanged")),
+        "{run:?}"
+    );
     // The child is also reachable by its URL.
     let by_url = env
         .run(&["history", &server.url("/press/s3.html"), "--json"])
