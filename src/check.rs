@@ -1125,12 +1125,7 @@ fn record(
     let (health, event_kind) = health::next(before, outcome, started_at, watch.failing_after);
     let mut events: Vec<NewEvent> = Vec::new();
     if outcome == Outcome::FirstSeen && state.announce {
-        let empty = DiffSummary {
-            lines_added: 0,
-            lines_removed: 0,
-            changed_ratio: 0.0,
-            first_change: None,
-        };
+        let empty = DiffSummary::none(None);
         events.push(NewEvent {
             kind: ChangeKind::Published,
             detail: summary.as_ref().and_then(|s| s.first_change.clone()),
@@ -1159,12 +1154,7 @@ fn record(
             )),
             _ => None,
         };
-        let empty = DiffSummary {
-            lines_added: 0,
-            lines_removed: 0,
-            changed_ratio: 0.0,
-            first_change: detail.clone(),
-        };
+        let empty = DiffSummary::none(detail.clone());
         NewEvent {
             kind,
             alerts: crate::notify::alerts_for(watch, &context.subscribers, kind, &empty, None),
@@ -1268,12 +1258,7 @@ fn reconcile_listing(
         retired: Vec::new(),
         active: Vec::new(),
     };
-    let empty = DiffSummary {
-        lines_added: 0,
-        lines_removed: 0,
-        changed_ratio: 0.0,
-        first_change: None,
-    };
+    let empty = DiffSummary::none(None);
     for child in &reconciled.children {
         let old = by_url.get(child.url.as_str());
         let name = match old {

@@ -53,6 +53,19 @@ pub struct DiffSummary {
     pub first_change: Option<String>,
 }
 
+impl DiffSummary {
+    /// No lines changed: what events that are not text changes (health,
+    /// listing) carry, with an optional one-line `detail`.
+    pub fn none(detail: Option<String>) -> DiffSummary {
+        DiffSummary {
+            lines_added: 0,
+            lines_removed: 0,
+            changed_ratio: 0.0,
+            first_change: detail,
+        }
+    }
+}
+
 /// Longest `first_change`, in characters including the `…`.
 pub const FIRST_CHANGE_MAX_CHARS: usize = 80;
 
