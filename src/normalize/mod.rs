@@ -10,6 +10,7 @@
 pub mod charset;
 pub(crate) mod depth;
 mod html;
+mod pdf;
 mod sniff;
 mod text;
 
@@ -132,6 +133,11 @@ pub enum NormalizeError {
     /// Images, archives and other binary media.
     #[error("unsupported content type {content_type:?}")]
     Unsupported { content_type: String },
+    /// A PDF with no text to read: encrypted, scanned, damaged or past a
+    /// resource bound. Never an empty snapshot, which would read as the
+    /// statement being deleted.
+    #[error("no extractable text: {reason}")]
+    NoText { reason: String },
 }
 
 /// Normalizes a body under a watch's filters.
@@ -158,7 +164,13 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
         .url
         .and_then(url::Url::host_str)
         .and_then(|host| host.trim_end_matches('.').rsplit('.').next());
-    let decoded = charset::decode(input.body, input.content_type, tld);
+    // A PDF's text comes out of its fonts as Unicode; its bytes are no charset.
+    let body = if kind == Kind::Pdf {
+        &[][..]
+    } else {
+        input.body
+    };
+    let decoded = charset::decode(body, input.content_type, tld);
 
     let (text, title, indent) = match kind {
         Kind::Html | Kind::Xml => {
@@ -178,6 +190,15 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
                 Indent::Collapse,
             ),
         },
+        Kind::Pdf => {
+            let extracted =
+                pdf::extract(input.body).map_err(|reason| NormalizeError::NoText { reason })?;
+            (
+                text::clean(&extracted.text, Indent::Collapse),
+                extracted.title,
+                Indent::Collapse,
+            )
+        }
         Kind::Text | Kind::Unsupported => (
             text::clean(&decoded.text, Indent::Collapse),
             None,
@@ -198,7 +219,11 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
     };
     Ok(Normalized {
         text,
-        encoding: decoded.encoding.name(),
+        encoding: if kind == Kind::Pdf {
+            "UTF-8"
+        } else {
+            decoded.encoding.name()
+        },
         title: title.map(nfc),
     })
 }
@@ -450,7 +475,6 @@ mod tests {
     fn unsupported_media() {
         for (body, content_type) in [
             (&b"\x89PNG\r\n\x1A\n\0\0"[..], Some("image/png")),
-            (b"%PDF-1.7", None),
             (b"\0\x01\x02binary", Some("application/octet-stream")),
         ] {
             let input = Input {
@@ -461,7 +485,10 @@ mod tests {
             let err = normalize(&input, &Filters::default()).expect_err("binary is unsupported");
             let NormalizeError::Unsupported {
                 content_type: reported,
-            } = &err;
+            } = &err
+            else {
+                panic!("{err}");
+            };
             assert_eq!(reported, content_type.unwrap_or("application/octet-stream"));
         }
     }

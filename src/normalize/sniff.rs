@@ -14,6 +14,8 @@ pub(crate) enum Kind {
     Json,
     /// Plain text (any `text/*` that is not markup).
     Text,
+    /// PDF: text from the content streams, one line per printed line.
+    Pdf,
     /// Images, archives, binary: no text to watch.
     Unsupported,
 }
@@ -38,12 +40,21 @@ pub(crate) fn kind(body: &[u8], content_type: Option<&str>) -> Kind {
         Kind::Xml
     } else if is("application/json") || is("text/json") || sub_ends("+json") {
         Kind::Json
+    } else if is("application/pdf")
+        || is("application/x-pdf")
+        || (body.starts_with(b"%PDF-")
+            && (essence.is_empty()
+                || is("application/octet-stream")
+                || is("binary/octet-stream")
+                || is("application/download")
+                || is("application/force-download")))
+    {
+        Kind::Pdf
     } else if top_is("image")
         || top_is("audio")
         || top_is("video")
         || top_is("font")
         || top_is("model")
-        || is("application/pdf")
         || is("application/zip")
         || is("application/gzip")
         || is("application/x-gzip")
@@ -173,7 +184,7 @@ mod tests {
         assert_eq!(kind(b"", Some("application/ld+json")), Kind::Json);
         assert_eq!(kind(b"", Some("text/plain")), Kind::Text);
         assert_eq!(kind(b"<html>", Some("image/png")), Kind::Unsupported);
-        assert_eq!(kind(b"", Some("application/pdf")), Kind::Unsupported);
+        assert_eq!(kind(b"", Some("application/pdf")), Kind::Pdf);
         assert_eq!(
             kind(
                 b"",
@@ -200,5 +211,23 @@ mod tests {
             Kind::Unsupported
         );
         assert_eq!(kind(b"\xFF\xFEa\x00", None), Kind::Text);
+    }
+
+    #[test]
+    fn pdf_by_type_or_by_magic_under_a_generic_type() {
+        assert_eq!(kind(b"", Some("Application/PDF; qs=1")), Kind::Pdf);
+        assert_eq!(kind(b"%PDF-1.7\n", None), Kind::Pdf);
+        assert_eq!(
+            kind(b"%PDF-1.4\n", Some("application/octet-stream")),
+            Kind::Pdf
+        );
+        assert_eq!(kind(b"%PDF-1.4\n", Some("binary/octet-stream")), Kind::Pdf);
+        // A specific other type wins over the magic.
+        assert_eq!(kind(b"%PDF-1.4\n", Some("image/png")), Kind::Unsupported);
+        assert_eq!(
+            kind(b"%PDF-1.4\n", Some("application/x-other")),
+            Kind::Unsupported
+        );
+        assert_eq!(kind(b"<p>%PDF-", None), Kind::Html);
     }
 }
