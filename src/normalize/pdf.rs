@@ -28,6 +28,8 @@ const MAX_STREAM_BYTES: usize = 32 << 20;
 const MAX_FORM_DEPTH: usize = 8;
 /// Saved graphics states (`q`) kept; deeper saves are counted, not stored.
 const MAX_SAVED_STATES: usize = 256;
+/// The stack the parser runs on: 16 times what its deepest nesting needs.
+const PARSER_STACK_BYTES: usize = 16 << 20;
 /// The XMP packet read for a title.
 const MAX_XMP_BYTES: usize = 1 << 20;
 
@@ -70,8 +72,26 @@ pub(crate) fn extract(body: &[u8]) -> Result<Extracted, String> {
 pub(crate) fn extract_within(body: &[u8], limits: &Limits) -> Result<Extracted, String> {
     // A parser bug on a hostile file must cost one failed check, not the
     // daemon.
-    catch_unwind(AssertUnwindSafe(|| extract_unguarded(body, limits)))
-        .unwrap_or_else(|_| Err("the PDF parser failed on this file".to_owned()))
+    let guarded = || {
+        catch_unwind(AssertUnwindSafe(|| extract_unguarded(body, limits)))
+            .unwrap_or_else(|_| Err("the PDF parser failed on this file".to_owned()))
+    };
+    // lopdf's parser recurses into nested arrays and dictionaries, up to
+    // 100 levels: about 1 MiB of stack in a debug build. A stack overflow
+    // aborts the process (no unwinding), so the parse gets a stack of known
+    // size instead of whatever the caller's thread has.
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("pdf".to_owned())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, guarded)
+        {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err("the PDF parser failed on this file".to_owned())),
+            Err(_) => Err("no thread to parse the PDF on".to_owned()),
+        }
+    })
 }
 
 fn extract_unguarded(body: &[u8], limits: &Limits) -> Result<Extracted, String> {
@@ -798,4 +818,454 @@ fn collapse(text: String) -> Option<String> {
         .collect::<Vec<_>>()
         .join(" ");
     (!collapsed.is_empty()).then_some(collapsed)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::normalize::{Filters, Input, NormalizeError, normalize};
+
+    /// Writes a small, valid PDF: a catalog, a page tree, one page per
+    /// content stream (all sharing Helvetica as `/F1` and whatever `extra`
+    /// resources say), a correct xref table. `objects` are appended as
+    /// objects 4, 5, … for tests that need more (images, forms, fonts).
+    pub(crate) fn pdf_with(contents: &[&[u8]], resources: &str, objects: &[&[u8]]) -> Vec<u8> {
+        let streams: Vec<Vec<u8>> = contents.iter().map(|c| stream(c, "")).collect();
+        pdf_with_streams(&streams, resources, objects)
+    }
+
+    /// [`pdf_with`] with each page's content stream object given whole
+    /// (to set its filters).
+    pub(crate) fn pdf_with_streams(
+        contents: &[Vec<u8>],
+        resources: &str,
+        objects: &[&[u8]],
+    ) -> Vec<u8> {
+        // 1 catalog, 2 pages, 3 font, then `objects`, then per page: page, content.
+        let first_page = 4 + objects.len();
+        let kids: Vec<String> = (0..contents.len())
+            .map(|i| format!("{} 0 R", first_page + 2 * i))
+            .collect();
+        let mut bodies: Vec<Vec<u8>> = vec![
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            format!(
+                "<< /Type /Pages /Kids [{}] /Count {} >>",
+                kids.join(" "),
+                contents.len()
+            )
+            .into_bytes(),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+                .to_vec(),
+        ];
+        bodies.extend(objects.iter().map(|o| o.to_vec()));
+        for (i, content) in contents.iter().enumerate() {
+            bodies.push(
+                format!(
+                    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R \
+                     /Resources << /Font << /F1 3 0 R >> {resources} >> >>",
+                    first_page + 2 * i + 1
+                )
+                .into_bytes(),
+            );
+            bodies.push(content.clone());
+        }
+        let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            offsets.push(out.len());
+            writeln!(out, "{} 0 obj", i + 1).expect("write to vec");
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = out.len();
+        write!(out, "xref\n0 {}\n0000000000 65535 f \n", bodies.len() + 1).expect("write to vec");
+        for offset in offsets {
+            writeln!(out, "{offset:010} 00000 n ").expect("write to vec");
+        }
+        write!(
+            out,
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            bodies.len() + 1
+        )
+        .expect("write to vec");
+        out
+    }
+
+    /// A stream object with `extra` dictionary entries.
+    pub(crate) fn stream(data: &[u8], extra: &str) -> Vec<u8> {
+        let mut out = format!("<< /Length {} {extra} >>\nstream\n", data.len()).into_bytes();
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\nendstream");
+        out
+    }
+
+    /// A PDF whose pages each hold these lines, 14 points apart.
+    pub(crate) fn text_pdf(pages: &[&[&str]]) -> Vec<u8> {
+        let contents: Vec<Vec<u8>> = pages
+            .iter()
+            .map(|lines| {
+                let mut content = b"BT /F1 12 Tf 72 720 Td 14 TL\n".to_vec();
+                for line in *lines {
+                    let escaped = line
+                        .replace('\\', "\\\\")
+                        .replace('(', "\\(")
+                        .replace(')', "\\)");
+                    writeln!(content, "({escaped}) Tj T*").expect("write to vec");
+                }
+                content.extend_from_slice(b"ET");
+                content
+            })
+            .collect();
+        let refs: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
+        pdf_with(&refs, "", &[])
+    }
+
+    fn text(body: &[u8]) -> String {
+        let extracted = extract(body).expect("the PDF has text");
+        text::clean(&extracted.text, text::Indent::Collapse)
+    }
+
+    fn reason(body: &[u8]) -> String {
+        extract(body).expect_err("the PDF has no text")
+    }
+
+    use crate::normalize::text;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/pdf/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+    }
+
+    #[test]
+    fn one_line_per_printed_line_across_pages() {
+        let body = text_pdf(&[
+            &[
+                "Statement by the Spokesperson",
+                "on the (situation) in the region.",
+            ],
+            &["Second page."],
+        ]);
+        assert_eq!(
+            text(&body),
+            "Statement by the Spokesperson\non the (situation) in the region.\nSecond page."
+        );
+    }
+
+    #[test]
+    fn gaps_become_spaces_and_kerning_does_not() {
+        // TJ: -40 is kerning inside a word, -300 is a word gap; a new BT on
+        // the same baseline further right continues the line; a move down
+        // starts a new one.
+        let content = b"BT /F1 10 Tf 72 700 Td [(Minis) -40 (try) -300 (of)] TJ ET\n\
+            BT /F1 10 Tf 150 700 Td (Affairs) Tj 0 -20 Td (next line) Tj ET";
+        assert_eq!(
+            text(&pdf_with(&[content], "", &[])),
+            "Ministry of Affairs\nnext line"
+        );
+    }
+
+    #[test]
+    fn words_spaced_with_char_spacing_keep_their_space() {
+        // Ghostscript justifies by spacing glyphs with Tc instead of drawing
+        // a space: "A" and "s" are 2.5 points apart, "s" and "econd" touch.
+        let body = fixture("groff-ligatures.pdf");
+        let text = text(&body);
+        assert!(text.contains("\nA second paragraph follows"), "{text}");
+    }
+
+    #[test]
+    fn ligatures_become_letters() {
+        let text = text(&fixture("groff-ligatures.pdf"));
+        assert!(
+            text.starts_with("Official Statement on Financial Affairs\n"),
+            "{text}"
+        );
+        assert!(text.contains("the first fifty fiscal files were flagged for efficient review"));
+        assert!(!text.contains('\u{FB01}'));
+    }
+
+    #[test]
+    fn fake_bold_is_read_once() {
+        let content = b"BT /F1 12 Tf 72 700 Td (Bold) Tj ET BT /F1 12 Tf 72.4 700 Td (Bold) Tj ET";
+        assert_eq!(text(&pdf_with(&[content], "", &[])), "Bold");
+    }
+
+    #[test]
+    fn chinese_with_a_predefined_cmap_and_with_an_embedded_font() {
+        let unembedded = text(&fixture("zh-cid-unembedded.pdf"));
+        assert!(
+            unembedded.starts_with(
+                "外交部发言人就当前地区局势答记者问\n中方对近期边境附近发生的冲突深表关切"
+            ),
+            "{unembedded}"
+        );
+        let embedded = extract(&fixture("zh-embedded-ttf.pdf")).expect("text");
+        assert_eq!(
+            embedded.title.as_deref(),
+            Some("外交部发言人就当前地区局势答记者问")
+        );
+        assert!(
+            embedded
+                .text
+                .contains("我们坚持通过对话协商和平解决争端，愿同国际社会一道"),
+            "{}",
+            embedded.text
+        );
+        assert!(
+            embedded
+                .text
+                .contains("日本語：外務省報道官談話（令和６年）")
+        );
+    }
+
+    #[test]
+    fn table_rows_and_two_columns() {
+        let table = text(&fixture("table.pdf"));
+        assert!(
+            table.contains("Programme 2023 2024 Change\nHumanitarian aid 1,200.0 1,400.0 +16.7%\n"),
+            "{table}"
+        );
+        let columns = text(&fixture("two-columns.pdf"));
+        let lines: Vec<&str> = columns.lines().collect();
+        // The left column is read to its end before the right one starts.
+        assert_eq!(
+            lines[0],
+            "Paragraph 1. The Ministry of Foreign Affairs notes"
+        );
+        let p1 = lines.iter().position(|l| l.starts_with("Paragraph 1."));
+        let p2 = lines.iter().position(|l| l.starts_with("Paragraph 2."));
+        let p12 = lines.iter().position(|l| l.starts_with("Paragraph 12."));
+        assert!(p1 < p2 && p2 < p12, "{columns}");
+    }
+
+    #[test]
+    fn census_table_keeps_its_rows() {
+        // US Census Bureau, Statistical Abstract 2012, table 324.
+        let extracted = extract(&fixture("census-12s0324-arrests.pdf")).expect("text");
+        assert_eq!(extracted.title.as_deref(), Some("Arrests by Sex and Age"));
+        let text = text::clean(&extracted.text, text::Indent::Collapse);
+        for row in [
+            "Table 324. Arrests by Sex and Age: 2009",
+            "Robbery . . . . . . . . . . . . . . . . . . . . . . 102.1 25.5 76.6 90.0 22.9 67.1 12.1 2.5 9.5",
+        ] {
+            assert!(text.lines().any(|l| l == row), "missing {row:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn title_from_info_utf16_else_xmp() {
+        let info = b"<< /Title <FEFF00C9007400610074> >>";
+        let mut body = text_pdf(&[&["x"]]);
+        // Point the trailer at an info dictionary appended as object 6
+        // (the xref is not updated: lopdf repairs it, as real files need).
+        let with_info =
+            String::from_utf8_lossy(&body).replace("/Root 1 0 R", "/Root 1 0 R /Info 6 0 R");
+        body = pdf_with_info(with_info.as_bytes(), info);
+        assert_eq!(extract(&body).expect("text").title.as_deref(), Some("État"));
+
+        let xmp = b"<x:xmpmeta><rdf:RDF><rdf:Description><dc:title><rdf:Alt>\
+            <rdf:li xml:lang=\"x-default\">Press  release &amp; notes</rdf:li></rdf:Alt></dc:title>\
+            </rdf:Description></rdf:RDF></x:xmpmeta>";
+        let content: &[u8] = b"BT /F1 12 Tf 72 700 Td (x) Tj ET";
+        let body = pdf_with(
+            &[content],
+            "",
+            &[&stream(xmp, "/Type /Metadata /Subtype /XML")],
+        );
+        let body = String::from_utf8_lossy(&body).replace(
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Catalog /Pages 2 0 R /Metadata 4 0 R >>",
+        );
+        assert_eq!(
+            extract(body.as_bytes()).expect("text").title.as_deref(),
+            Some("Press release & notes")
+        );
+        assert_eq!(extract(&text_pdf(&[&["x"]])).expect("text").title, None);
+    }
+
+    /// Appends `info` as a new object after the file's last one.
+    fn pdf_with_info(body: &[u8], info: &[u8]) -> Vec<u8> {
+        let mut out = body.to_vec();
+        out.extend_from_slice(b"6 0 obj\n");
+        out.extend_from_slice(info);
+        out.extend_from_slice(b"\nendobj\n");
+        out
+    }
+
+    #[test]
+    fn encrypted_needs_a_password_but_the_empty_one_is_tried() {
+        assert_eq!(
+            reason(&fixture("encrypted-userpw.pdf")),
+            "the PDF is encrypted and needs a password"
+        );
+        let text = text(&fixture("encrypted-rc4-empty-userpw.pdf"));
+        assert!(
+            text.starts_with(
+                "Statement by the Spokesperson on the situation in\nthe region\n1.1 The Ministry"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn image_only_and_empty_pages_say_why() {
+        let image = stream(
+            b"\xFF\xFF\xFF",
+            "/Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceRGB /BitsPerComponent 8",
+        );
+        let content: &[u8] = b"q 200 0 0 100 50 500 cm /Im1 Do Q";
+        let body = pdf_with(&[content], "/XObject << /Im1 4 0 R >>", &[&image]);
+        assert_eq!(
+            reason(&body),
+            "the pages hold only images (a scan without a text layer?)"
+        );
+        let inline: &[u8] = b"q 10 0 0 10 0 0 cm BI /W 1 /H 1 /CS /G /BPC 8 ID \x80 EI Q";
+        assert_eq!(
+            reason(&pdf_with(&[inline], "", &[])),
+            "the pages hold only images (a scan without a text layer?)"
+        );
+        let blank: &[u8] = b"0 0 m 100 100 l S BT /F1 12 Tf 72 700 Td (   ) Tj ET";
+        assert_eq!(
+            reason(&pdf_with(&[blank], "", &[])),
+            "the pages hold no text"
+        );
+        let unknown_font: &[u8] = b"BT /F9 12 Tf 72 700 Td (hidden) Tj ET";
+        assert_eq!(
+            reason(&pdf_with(&[unknown_font], "", &[])),
+            "the text uses fonts without a Unicode mapping"
+        );
+    }
+
+    #[test]
+    fn text_inside_a_form_xobject_is_read() {
+        let form = stream(
+            b"BT /F1 12 Tf 0 0 Td (from the form) Tj ET",
+            "/Type /XObject /Subtype /Form /BBox [0 0 500 100] /Resources << /Font << /F1 3 0 R >> >>",
+        );
+        let content: &[u8] = b"BT /F1 12 Tf 72 720 Td (page) Tj ET q 1 0 0 1 72 600 cm /Fm1 Do Q";
+        let body = pdf_with(&[content], "/XObject << /Fm1 4 0 R >>", &[&form]);
+        assert_eq!(text(&body), "page\nfrom the form");
+        // A form that draws itself is cut off by the depth bound.
+        let recursive = stream(
+            b"BT /F1 12 Tf 0 0 Td (again) Tj ET /Fm1 Do",
+            "/Type /XObject /Subtype /Form /BBox [0 0 500 100] /Resources << /Font << /F1 3 0 R >> /XObject << /Fm1 4 0 R >> >>",
+        );
+        let content: &[u8] = b"/Fm1 Do";
+        let body = pdf_with(&[content], "/XObject << /Fm1 4 0 R >>", &[&recursive]);
+        assert_eq!(text(&body), "again");
+    }
+
+    #[test]
+    fn not_a_pdf_or_truncated() {
+        assert!(
+            reason(b"%PDF-1.7\nthis is not a PDF at all").starts_with("the PDF cannot be parsed ("),
+            "{}",
+            reason(b"%PDF-1.7\nthis is not a PDF at all")
+        );
+        let body = text_pdf(&[&["Statement text"]]);
+        let truncated = &body[..body.len() / 2];
+        let why = reason(truncated);
+        assert!(
+            why == "the PDF has no pages (damaged or truncated?)"
+                || why == "the pages hold no text"
+                || why.starts_with("the PDF cannot be parsed"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn limits_cut_off_with_a_reason() {
+        let small = Limits {
+            pages: 3,
+            content_bytes: 1 << 20,
+            operations: 1_000,
+        };
+        let four_pages = text_pdf(&[&["1"], &["2"], &["3"], &["4"]]);
+        assert_eq!(
+            extract_within(&four_pages, &small).expect_err("too many pages"),
+            "the PDF has more than 3 pages"
+        );
+        let three_pages = text_pdf(&[&["1"], &["2"], &["3"]]);
+        assert!(extract_within(&three_pages, &small).is_ok());
+
+        let many_ops = b"q Q ".repeat(600);
+        assert_eq!(
+            extract_within(&pdf_with(&[&many_ops], "", &[]), &small)
+                .expect_err("too many operators"),
+            "the PDF has more than 1000 content operators"
+        );
+
+        // A 2 MiB content stream deflated to a few KiB.
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![b' '; 2 << 20]).expect("deflate");
+        let bomb = encoder.finish().expect("deflate");
+        let body = pdf_with_streams(&[stream(&bomb, "/Filter /FlateDecode")], "", &[]);
+        assert_eq!(
+            extract_within(&body, &small).expect_err("content bomb"),
+            "the page content inflates past 1 MiB"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_a_small_stack() {
+        let depth = 200_000;
+        let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let content = format!("BT /F1 12 Tf 72 700 Td (deep) Tj ET {nested} Tj");
+        let body = pdf_with(&[content.as_bytes()], &format!("/X {nested}"), &[]);
+        // Far less than lopdf needs at its nesting limit in a debug build:
+        // the extraction must bring its own stack.
+        let result = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || extract(&body).map(|e| e.text))
+            .expect("spawn test thread")
+            .join()
+            .expect("no stack overflow");
+        // Whether lopdf gives up on the page or reads it, it must answer.
+        if let Ok(text) = result {
+            assert!(text.contains("deep"), "{text}");
+        }
+    }
+
+    #[test]
+    fn normalize_reports_no_text_and_applies_ignore() {
+        let input = |body: &[u8]| -> Result<String, NormalizeError> {
+            let filters =
+                Filters::new(&[], &[], &[r"Page \d+ of \d+".to_owned()]).expect("regex compiles");
+            normalize(
+                &Input {
+                    body,
+                    content_type: Some("application/pdf"),
+                    url: None,
+                },
+                &filters,
+            )
+            .map(|n| n.text)
+        };
+        let body = text_pdf(&[
+            &["Statement  text", "Page 1 of 2"],
+            &["More", "Page 2 of 2"],
+        ]);
+        assert_eq!(input(&body).expect("text"), "Statement text\nMore");
+        let err = input(&fixture("encrypted-userpw.pdf")).expect_err("encrypted");
+        assert_eq!(
+            err.to_string(),
+            "no extractable text: the PDF is encrypted and needs a password"
+        );
+        // Sniffed by magic when the server says only octet-stream.
+        let sniffed = normalize(
+            &Input {
+                body: &text_pdf(&[&["by magic"]]),
+                content_type: Some("application/octet-stream"),
+                url: None,
+            },
+            &Filters::default(),
+        )
+        .expect("pdf");
+        assert_eq!(
+            (sniffed.text.as_str(), sniffed.encoding),
+            ("by magic", "UTF-8")
+        );
+    }
 }
