@@ -8,6 +8,7 @@ mod email;
 mod export;
 mod follow;
 mod notify;
+mod pdf;
 mod pipeline;
 mod signal;
 mod smtp;
