@@ -45,13 +45,14 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// More than any statement needs, and each reached in about a second
-    /// (release build; figures in `docs/pdf.md`). A 100,000-page PDF or a
-    /// 1 GiB content stream would otherwise cost minutes.
+    /// More than any statement needs, and each reached within about two
+    /// seconds of a release build's time (figures in `docs/pdf.md`): a
+    /// 100,000-page PDF or a 1 GiB content stream would otherwise cost
+    /// minutes and gigabytes.
     pub(crate) const DEFAULT: Limits = Limits {
         pages: 2_000,
         content_bytes: 64 << 20,
-        operations: 5_000_000,
+        operations: 2_000_000,
     };
 }
 
