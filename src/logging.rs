@@ -15,8 +15,10 @@ use tracing_subscriber::registry::LookupSpan;
 /// Installs the global subscriber; `default_level` applies when `RUST_LOG`
 /// is unset or invalid.
 pub fn init(default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // lopdf reports every repair it makes to a damaged PDF at warn/error;
+    // the check's own error already says why a PDF has no text.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},lopdf=off")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
