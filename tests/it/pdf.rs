@@ -1,6 +1,7 @@
 //! PDF statements end to end: the real binary fetches `application/pdf`
-//! from a loopback server, an edited sentence shows in `chancery diff`, and
-//! a PDF without text is a failed check that records no snapshot.
+//! from a loopback server (directly, or as a `.pdf` link a followed listing
+//! gives), an edited sentence shows in `chancery diff`, and a PDF without
+//! text is a failed check that records no snapshot.
 
 use std::io::Write;
 
@@ -234,4 +235,63 @@ fn a_pdf_without_text_fails_the_check_and_records_no_snapshot() {
     assert_eq!(count(&env.db_path(), "changes"), 1);
     let show = env.run(&["show", "later"]).ok();
     assert!(show.stdout.contains("1.2 billion euros"), "{show:?}");
+}
+
+#[test]
+fn a_pdf_linked_from_a_listing_is_a_child_whose_edits_diff() {
+    let server = Server::start();
+    server.set(
+        "/press/",
+        Route::html(
+            "<html><body><ul class=\"list\">\
+             <li><a href=\"/press/statement-2.pdf\">Statement 2 (PDF)</a></li>\
+             <li><a href=\"/press/statement-1.html\">Statement 1</a></li></ul></body></html>",
+        ),
+    );
+    server.set(
+        "/press/statement-1.html",
+        Route::html("<html><body><p>An HTML statement.</p></body></html>"),
+    );
+    server.set(
+        "/press/statement-2.pdf",
+        pdf_route(statement_pdf(&[PAGE_1]), "application/pdf"),
+    );
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!(
+            "[[watch]]\nname = \"press\"\nurl = \"{}\"\nfollow = {{ links = \"ul.list a\" }}\n",
+            server.url("/press/")
+        ),
+    );
+    let run = env.run(&["check"]).ok();
+    let child = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("press/statement-2"))
+        .unwrap_or_else(|| panic!("no PDF child:\n{run:?}"));
+    assert!(child.contains(" first-seen "), "{run:?}");
+    let name = child.split(' ').next().expect("name").to_owned();
+
+    let mut edited = PAGE_1.to_vec();
+    edited[1] = "The Ministry notes with grave concern the latest reports of fighting.";
+    server.set(
+        "/press/statement-2.pdf",
+        pdf_route(statement_pdf(&[&edited]), "application/pdf"),
+    );
+    let run = env.run(&["check"]).ok();
+    let line = run.line_for(&name);
+    assert!(line.starts_with(&format!("{name} edited +1 -1")), "{run:?}");
+    let diff = env.run(&["diff", &name, "--color", "never"]).ok();
+    assert!(
+        diff.stdout
+            .lines()
+            .any(|l| l == "-The Ministry notes with deep concern the latest reports of fighting."),
+        "{diff:?}"
+    );
+    assert!(
+        diff.stdout
+            .lines()
+            .any(|l| l == "+The Ministry notes with grave concern the latest reports of fighting."),
+        "{diff:?}"
+    );
 }
