@@ -653,6 +653,7 @@ fn validate(
             select: select_compiled,
             exclude: exclude_compiled,
             ignore: ignore_compiled,
+            content: crate::normalize::Content::default(),
         };
         let (select, exclude, ignore) =
             (strings(&w.select), strings(&w.exclude), strings(&w.ignore));

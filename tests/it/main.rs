@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod email;
+mod extraction;
 mod notify;
 mod pipeline;
 mod smtp;

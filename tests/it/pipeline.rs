@@ -120,7 +120,9 @@ fn counter_outside_select_never_produces_a_change() {
     let watches = format!(
         "{}{}",
         one_watch(&server, "with-select", "/counted", "select = [\"main\"]"),
-        one_watch(&server, "no-select", "/control", "")
+        // `select = ["body"]` keeps the whole page: without it, `content =
+        // "auto"` would drop the counter as page chrome on its own.
+        one_watch(&server, "no-select", "/control", "select = [\"body\"]")
     );
     let env = Env::new("", &watches);
     env.run(&["check"]).ok();
