@@ -132,10 +132,10 @@ impl Reference {
                 }
             }
             Reference::Snippets((with, without)) => {
-                // Presence of a token sequence: substring of the joined
-                // token stream, with a space on each side.
+                // Presence of a pattern (see `snippet_shingles`) in the
+                // joined token stream.
                 let haystack = format!(" {} ", out_tokens.join(" "));
-                let present = |shingle: &String| haystack.contains(&format!(" {shingle} "));
+                let present = |pattern: &String| haystack.contains(pattern.as_str());
                 let good: HashSet<String> = with.iter().flat_map(|s| snippet_shingles(s)).collect();
                 let bad: HashSet<String> = without
                     .iter()
@@ -198,7 +198,14 @@ fn shingles(tokens: &[String]) -> HashSet<String> {
     tokens.windows(SHINGLE).map(|w| w.join(" ")).collect()
 }
 
-/// A snippet shorter than a shingle is one shingle of its own length.
+/// A snippet's shingles as patterns to find in the page's token stream
+/// joined by spaces (with a space at both ends). trafilatura cut its
+/// snippets out of longer text, often mid-word ("orteile von KI-Systemen"),
+/// and matches them as substrings; so the first shingle may start and the
+/// last may end inside a word, all other edges must be word boundaries. A
+/// snippet shorter than a shingle is one whole-word pattern ("Aktuell" must
+/// not match "aktuelle").
+///
 /// Snippets go through the same text normalization as pages (NFC, soft
 /// hyphens and zero-width characters removed), so "Klima\u{AD}wandel"
 /// matches the page's "Klimawandel".
@@ -211,7 +218,23 @@ fn snippet_shingles(snippet: &str) -> HashSet<String> {
     let text = normalize(&input, &Filters::default())
         .expect("text is supported")
         .text;
-    shingles(&tokens(&text))
+    let tokens = tokens(&text);
+    if tokens.is_empty() {
+        return HashSet::new();
+    }
+    if tokens.len() <= SHINGLE {
+        return std::iter::once(format!(" {} ", tokens.join(" "))).collect();
+    }
+    let last = tokens.len() - SHINGLE;
+    tokens
+        .windows(SHINGLE)
+        .enumerate()
+        .map(|(i, w)| {
+            let open = if i == 0 { "" } else { " " };
+            let close = if i == last { "" } else { " " };
+            format!("{open}{}{close}", w.join(" "))
+        })
+        .collect()
 }
 
 fn snippets(json: &str) -> (Vec<String>, Vec<String>) {

@@ -54,13 +54,15 @@ fn key(node: NodeRef<'_>) -> usize {
 }
 
 /// Class or id words of page chrome (Readability's list, plus the cookie,
-/// consent, share and navigation words official sites use).
+/// consent, share and navigation words official sites use, and photo
+/// captions and credits, which change with every new picture).
 static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         "(?i)-ad-|ai2html|banner|breadcrumb|combx|comment|community|cover-wrap|disqus|extra|\
          footer|gdpr|header|legends|menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|\
          social|sponsor|supplemental|ad-break|agegate|pagination|pager|popup|yom-remote|cookie|\
-         consent|share|sharing|navbar|navigation|subnav|topnav|skip-?link|toolbar",
+         consent|share|sharing|navbar|navigation|subnav|topnav|skip-?link|toolbar|copyright|\
+         credit|caption|image-annotation",
     )
     .expect("static regex compiles")
 });
@@ -104,9 +106,11 @@ fn unlikely_role(role: &str) -> bool {
     )
 }
 
-/// Tags that are chrome wherever they are.
+/// Tags that are chrome wherever they are. Figures count: their captions
+/// and photo credits are not the statement, and change with every new
+/// picture.
 fn chrome_tag(name: &str) -> bool {
-    matches!(name, "nav" | "aside" | "footer")
+    matches!(name, "nav" | "aside" | "footer" | "figure" | "figcaption")
 }
 
 /// One element of the page, in document order.
@@ -199,7 +203,7 @@ fn class_weight(class: Option<&str>, id: Option<&str>) -> f32 {
 }
 
 /// Whether an element is chrome by its tag, role or class/id words.
-fn is_chrome(element: &scraper::node::Element, in_table: bool) -> bool {
+fn is_chrome(element: &scraper::node::Element, in_table: bool, names: Names) -> bool {
     let name = element.name();
     if chrome_tag(name) {
         return true;
@@ -213,7 +217,7 @@ fn is_chrome(element: &scraper::node::Element, in_table: bool) -> bool {
     if element.attr("role").is_some_and(unlikely_role) {
         return true;
     }
-    if in_table {
+    if in_table || names == Names::Trusted {
         // Table layouts name their cells after the page grid; Readability
         // does not trust class names there either.
         return false;
@@ -236,14 +240,56 @@ fn owns_text(name: &str) -> bool {
 /// Decides what `auto` keeps of the tree under `root`, or `None` when no
 /// plausible main content is found (the caller then keeps everything).
 pub(crate) fn plan(root: NodeRef<'_>, filters: &Filters) -> Option<Plan> {
+    plan_with(root, filters, Names::Distrusted).or_else(|| {
+        // Class words misfire (`panel-two-col-sidebar-right-mix` wraps a
+        // whole ACLU article): like Readability, try once more trusting
+        // them, before giving up on finding main content.
+        tracing::debug!("auto: retrying with chrome found by tag and role only");
+        plan_with(root, filters, Names::Trusted)
+    })
+}
+
+/// Whether class and id words may mark an element as chrome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// They may: `class="sidebar"` is dropped unseen.
+    Distrusted,
+    /// Only tags (`nav`, `aside`, `footer`) and ARIA roles mark chrome.
+    Trusted,
+}
+
+fn plan_with(root: NodeRef<'_>, filters: &Filters, names: Names) -> Option<Plan> {
     let mut plan = Plan::default();
-    let mut arena = build(root, filters, &mut plan);
+    let mut arena = build(root, filters, names, &mut plan);
     sum_up(&mut arena);
     score(&mut arena);
-    let top = choose(&arena)?;
-    let kept = siblings(&arena, top);
+    let mut top = choose(&arena)?;
+    let mut kept = siblings(&arena, top);
+    // When the content takes in every text of its parent, the parent is
+    // the content: its own siblings may hold the lead paragraph or the
+    // headline (pages that split them off into a header block).
+    while let Some(parent) = arena[top].parent {
+        let kept_len: u32 = kept.iter().map(|&i| arena[i].text_len).sum();
+        if matches!(arena[parent].name, "body" | "html") || kept_len < arena[parent].text_len {
+            break;
+        }
+        top = parent;
+        kept = siblings(&arena, top);
+    }
     let kept_len: u32 = kept.iter().map(|&i| arena[i].text_len).sum();
+    let describe = |i: usize| {
+        let element = arena[i].node.value().as_element();
+        format!(
+            "{}#{}.{} score {:.1}",
+            arena[i].name,
+            element.and_then(|e| e.id()).unwrap_or(""),
+            element.and_then(|e| e.attr("class")).unwrap_or(""),
+            arena[i].score
+        )
+    };
+    tracing::debug!(top = %describe(top), n_kept = kept.len(), kept_len, "auto: main content");
     if kept_len < MIN_CONTENT_LEN {
+        tracing::debug!("auto: too short, keeping the full page");
         return None;
     }
     for &i in &kept {
@@ -251,6 +297,10 @@ pub(crate) fn plan(root: NodeRef<'_>, filters: &Filters) -> Option<Plan> {
     }
     let cut_len = prune(&arena, &kept, &mut plan);
     if kept_len - cut_len < MIN_CONTENT_LEN {
+        tracing::debug!(
+            cut_len,
+            "auto: too short once pruned, keeping the full page"
+        );
         return None;
     }
     if let Some(h1) = headline(&arena, kept[0]) {
@@ -262,7 +312,7 @@ pub(crate) fn plan(root: NodeRef<'_>, filters: &Filters) -> Option<Plan> {
 /// One pre-order pass: the arena of visible, non-chrome elements, with the
 /// text of each text node credited to its owning block. Chrome subtrees go
 /// to `plan.drop` and are not entered.
-fn build<'a>(root: NodeRef<'a>, filters: &Filters, plan: &mut Plan) -> Vec<Info<'a>> {
+fn build<'a>(root: NodeRef<'a>, filters: &Filters, names: Names, plan: &mut Plan) -> Vec<Info<'a>> {
     let mut arena: Vec<Info<'a>> = Vec::new();
     // Arena index of each open element on the path from the root.
     let mut path: Vec<usize> = Vec::new();
@@ -293,7 +343,7 @@ fn build<'a>(root: NodeRef<'a>, filters: &Filters, plan: &mut Plan) -> Vec<Info<
                         .expect("the node holds an element: matched just above");
                     filters.exclude.iter().any(|s| s.matches(&element_ref))
                 };
-                if visible && !excluded && is_chrome(element, in_table) {
+                if visible && !excluded && is_chrome(element, in_table, names) {
                     plan.drop.insert(key(node));
                 } else if visible && !excluded {
                     let index = arena.len();

@@ -541,6 +541,56 @@ mod tests {
         );
     }
 
+    const PROSE: &str = "<p>The delegations met in Geneva for three days of talks, and agreed on a \
+        framework for the next round, which will open in January.</p><p>Both sides welcomed the \
+        progress made, and committed to report back to their governments, in writing, before the \
+        end of the year.</p><p>A joint working group, chaired in turn by each side, will meet \
+        every month, and publish its findings, with a summary, on both ministries' websites.</p>";
+
+    #[test]
+    fn auto_retries_when_class_words_hide_everything() {
+        // A layout class naming a sidebar wraps the whole article (as on
+        // aclu.org): the first pass finds nothing, the retry trusts names.
+        let body = format!(
+            "<nav><a href=/>Home</a></nav><div class=\"panel-two-col-sidebar-right\">\
+             <div class=body>{PROSE}</div></div>"
+        );
+        let text = auto(&body);
+        assert!(text.starts_with("The delegations met"), "{text}");
+        assert!(!text.contains("Home"), "{text}");
+    }
+
+    #[test]
+    fn auto_drops_figures_captions_and_credits() {
+        let body = format!(
+            "<div class=article><figure><img src=a.jpg><figcaption>The minister arrives</figcaption></figure>\
+             {PROSE}<p class=image-credit>© Photo agency | Jane Doe</p></div>"
+        );
+        let text = auto(&body);
+        assert!(
+            !text.contains("minister arrives") && !text.contains("Jane Doe"),
+            "{text}"
+        );
+        assert!(text.contains("Both sides welcomed"), "{text}");
+    }
+
+    #[test]
+    fn auto_keeps_a_lead_split_off_into_a_header_block() {
+        // umweltbundesamt.de: headline and lead paragraph in one block, the
+        // date and body in a sibling block beside a sidebar.
+        let body = format!(
+            "<nav><a href=/>Home</a></nav><article><div class=wrap><h2>Gas is not green</h2>\
+             <div class=lead><strong><p>The draft would stop the taxonomy from being a tool.</p></strong></div>\
+             <div class=row><div class=col><div class=meta>25.01.2022</div><div class=text>{PROSE}</div></div>\
+             <aside><a href=/x>Links</a></aside></div></div></article>"
+        );
+        let text = auto(&body);
+        assert!(
+            text.starts_with("Gas is not green\nThe draft would stop the taxonomy from being a tool.\n25.01.2022\nThe delegations"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn select_overrides_auto() {
         let page = chrome_page("<li><a href=/a>About</a></li>", 7);
