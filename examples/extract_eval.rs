@@ -1,7 +1,11 @@
 //! Scores `content = "auto"` and `"full"` against the shared corpus's
 //! expected extractions, as word 4-gram shingle precision / recall / F1.
 //!
-//! `cargo run --release --example extract_eval [-- DIR] [--markdown] [--dump NAME]`
+//! `cargo run --release --example extract_eval [-- DIR] [--markdown] [--dump NAME] [--external DIR]`
+//!
+//! `--external DIR` scores another extractor's output instead of `full`:
+//! `DIR/NAME` (HTML, turned into text by `full`) or `DIR/NAME.txt` (text)
+//! for each corpus page `NAME`; the last columns are then that extractor.
 //!
 //! DIR defaults to `$CHANCERY_CORPUS_DIR`, else `../shared/corpus/real-pages`.
 //! The scoring is defined in `docs/extraction.md`; this file is its only
@@ -21,11 +25,13 @@ fn main() {
     );
     let mut markdown = false;
     let mut dump: Option<String> = None;
+    let mut external: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--markdown" => markdown = true,
             "--dump" => dump = args.next(),
+            "--external" => external = args.next().map(PathBuf::from),
             _ => dir = PathBuf::from(arg),
         }
     }
@@ -64,7 +70,10 @@ fn main() {
             Reference::Snippets(snippets(&json))
         };
         let auto = reference.score(&extract(&dir.join(name), Content::Auto));
-        let full = reference.score(&extract(&dir.join(name), Content::Full));
+        let full = match &external {
+            None => reference.score(&extract(&dir.join(name), Content::Full)),
+            Some(other) => reference.score(&external_text(other, name)),
+        };
         rows.push((stem.to_owned(), auto, full));
     }
     print_table(&rows, markdown);
@@ -83,6 +92,23 @@ fn extract(path: &Path, content: Content) -> String {
     };
     normalize(&input, &filters)
         .expect("corpus pages are HTML")
+        .text
+}
+
+/// Another extractor's output for page `name`, as text.
+fn external_text(dir: &Path, name: &str) -> String {
+    let html = dir.join(name);
+    if html.exists() {
+        return extract(&html, Content::Full);
+    }
+    let text = std::fs::read(dir.join(format!("{name}.txt"))).unwrap_or_default();
+    let input = Input {
+        body: &text,
+        content_type: Some("text/plain; charset=utf-8"),
+        url: None,
+    };
+    normalize(&input, &Filters::default())
+        .expect("text is supported")
         .text
 }
 

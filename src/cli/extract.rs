@@ -2,6 +2,7 @@
 //! a saved file or a live page, so filters can be tried before a watch is
 //! added.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -74,8 +75,14 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             crate::hash::sha256_hex(normalized.text.as_bytes())
         );
     }
-    println!("{}", normalized.text);
-    Ok(Exit::Success)
+    // `extract … | head` closes the pipe early; that is not an error.
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{}", normalized.text).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(Exit::Success),
+    }
 }
 
 type Fetched = (Vec<u8>, Option<String>, Option<Url>);
