@@ -223,12 +223,9 @@ fn is_chrome(element: &scraper::node::Element, in_table: bool, names: Names) -> 
         return false;
     }
     let (class, id) = class_and_id(element);
-    let mut words = String::new();
-    for value in [class, id].into_iter().flatten() {
-        words.push_str(value);
-        words.push(' ');
-    }
-    !words.is_empty() && UNLIKELY.is_match(&words) && !MAYBE.is_match(&words)
+    let values = [class, id];
+    let any = |regex: &Regex| values.iter().flatten().any(|v| regex.is_match(v));
+    any(&UNLIKELY) && !any(&MAYBE)
 }
 
 /// Elements that own the text inside them for scoring: blocks, plus table
