@@ -260,7 +260,10 @@ fn plan_with(root: NodeRef<'_>, filters: &Filters, names: Names) -> Option<Plan>
     let mut arena = build(root, filters, names, &mut plan);
     sum_up(&mut arena);
     score(&mut arena);
-    let mut top = choose(&arena)?;
+    let Some(mut top) = choose(&arena) else {
+        tracing::debug!(?names, "auto: no paragraph to score");
+        return None;
+    };
     let mut kept = siblings(&arena, top);
     // When the content takes in every text of its parent, the parent is
     // the content: its own siblings may hold the lead paragraph or the
