@@ -592,6 +592,41 @@ mod tests {
     }
 
     #[test]
+    fn auto_real_statement_ignores_menu_banner_teasers_and_counter() {
+        // The BMZ press statement (tests/fixtures/README.md) with the
+        // changes EDGI's false positives are made of.
+        let page = include_str!("../../tests/fixtures/bmz-wfp-statement.html");
+        let edit = |page: &str, old: &str, new: &str| {
+            assert_eq!(page.matches(old).count(), 1, "{old:?} must occur once");
+            page.replacen(old, new, 1)
+        };
+        let mut changed = edit(
+            page,
+            "<nav class=\"main-nav\" aria-label=\"Haupt-Navigation\">",
+            "<nav class=\"main-nav\" aria-label=\"Haupt-Navigation\"><a href=/neu>Neue Rubrik</a>",
+        );
+        changed = edit(
+            &changed,
+            "<main class=\"l-content\">",
+            "<div class=\"cookie-banner\">Diese Website verwendet Cookies. <a href=/ok>OK</a></div>\
+             <main class=\"l-content\">",
+        );
+        changed = edit(
+            &changed,
+            "Sonderinitiative EINEWELT ohne Hunger </span>",
+            "Neue Sonderinitiative </span>",
+        );
+        changed = edit(&changed, "</body>", "<footer>Besuche: 4116</footer></body>");
+        let before = auto(page);
+        assert!(before.contains("Die Bundesregierung war 2021 mit 1,2 Milliarden Euro"));
+        assert_eq!(auto(&changed), before);
+        assert_ne!(html(&changed), html(page), "full sees every change");
+        // A real edit of the statement is still one.
+        let edited = edit(page, "mit 1,2 Milliarden Euro", "mit 1,4 Milliarden Euro");
+        assert_ne!(auto(&edited), before);
+    }
+
+    #[test]
     fn select_overrides_auto() {
         let page = chrome_page("<li><a href=/a>About</a></li>", 7);
         let mut f = filters(&["footer"], &[], &[]);
