@@ -507,12 +507,14 @@ fn choose(arena: &[Info<'_>]) -> Option<usize> {
     };
     // Runners-up: if three of them share an ancestor with the top, the
     // content is split across siblings and that ancestor holds it all.
-    let runners: Vec<Vec<usize>> = arena
-        .iter()
-        .enumerate()
-        .filter(|(i, info)| *i != top && info.candidate && info.score >= arena[top].score * 0.75)
-        .map(|(i, _)| ancestors(i))
+    // Only the next four best count, as in Readability: that also bounds
+    // the work on a page of thousands of equal blocks.
+    let mut best: Vec<usize> = (0..arena.len())
+        .filter(|&i| i != top && arena[i].candidate && arena[i].score >= arena[top].score * 0.75)
         .collect();
+    best.sort_by(|&a, &b| arena[b].score.total_cmp(&arena[a].score).then(a.cmp(&b)));
+    best.truncate(4);
+    let runners: Vec<Vec<usize>> = best.into_iter().map(ancestors).collect();
     if runners.len() >= 3 {
         for a in ancestors(top) {
             if arena[a].name == "body" || arena[a].name == "html" {
@@ -634,9 +636,14 @@ fn prune(arena: &[Info<'_>], kept: &[usize], plan: &mut Plan) -> u32 {
     let mut cut_len = 0;
     // Parents precede children: one forward pass marks the kept subtrees.
     let mut in_kept = vec![false; arena.len()];
+    let mut is_root = vec![false; arena.len()];
+    for &k in kept {
+        is_root[k] = true;
+    }
     for i in kept[0]..arena.len() {
-        in_kept[i] = kept.contains(&i) || arena[i].parent.is_some_and(|p| in_kept[p]);
-        if !in_kept[i] || kept.contains(&i) {
+        let root = is_root[i];
+        in_kept[i] = root || arena[i].parent.is_some_and(|p| in_kept[p]);
+        if !in_kept[i] || root {
             continue;
         }
         let info = &arena[i];
