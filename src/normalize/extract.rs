@@ -106,11 +106,12 @@ fn unlikely_role(role: &str) -> bool {
     )
 }
 
-/// Tags that are chrome wherever they are. Figures count: their captions
+/// Tags that are chrome wherever they are. Figure captions count: they
 /// and photo credits are not the statement, and change with every new
-/// picture.
+/// picture. The `figure` itself stays, since it may hold a table or a
+/// quotation; an image alone has no text anyway.
 fn chrome_tag(name: &str) -> bool {
-    matches!(name, "nav" | "aside" | "footer" | "figure" | "figcaption")
+    matches!(name, "nav" | "aside" | "footer" | "figcaption")
 }
 
 /// One element of the page, in document order.
