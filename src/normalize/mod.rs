@@ -561,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn auto_drops_figures_captions_and_credits() {
+    fn auto_drops_figure_captions_and_credits() {
         let body = format!(
             "<div class=article><figure><img src=a.jpg><figcaption>The minister arrives</figcaption></figure>\
              {PROSE}<p class=image-credit>© Photo agency | Jane Doe</p></div>"
