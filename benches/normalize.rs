@@ -1,12 +1,14 @@
 //! Throughput of normalize + SHA-256 over the shared real-page corpus
-//! (`../shared/corpus/real-pages/*.html`), the work every check does.
+//! (`../shared/corpus/real-pages/*.html`), the work every check does, in
+//! both `content` modes: `full` (the walk alone) and `auto` (the default:
+//! the main-content scorer, then the walk).
 //! Skips with a message when the corpus is not beside the checkout;
 //! `CHANCERY_CORPUS_DIR` points elsewhere (e.g. from a git worktree).
 
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use chancery::normalize::{Filters, Input, normalize};
+use chancery::normalize::{Content, Filters, Input, normalize};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
@@ -37,23 +39,29 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let total_bytes: usize = pages.iter().map(|(_, body)| body.len()).sum();
-    let filters = Filters::default();
     let mut group = c.benchmark_group("normalize");
     group.throughput(Throughput::Bytes(total_bytes as u64));
     group.sample_size(20);
-    group.bench_function(format!("{} pages", pages.len()), |b| {
-        b.iter(|| {
-            for (_, body) in &pages {
-                let input = Input {
-                    body,
-                    content_type: Some("text/html"),
-                    url: None,
-                };
-                let out = normalize(black_box(&input), &filters).expect("corpus pages are HTML");
-                black_box(chancery::hash::sha256_hex(out.text.as_bytes()));
-            }
+    for content in [Content::Full, Content::Auto] {
+        let filters = Filters {
+            content,
+            ..Filters::default()
+        };
+        group.bench_function(format!("{} {} pages", content.as_str(), pages.len()), |b| {
+            b.iter(|| {
+                for (_, body) in &pages {
+                    let input = Input {
+                        body,
+                        content_type: Some("text/html"),
+                        url: None,
+                    };
+                    let out =
+                        normalize(black_box(&input), &filters).expect("corpus pages are HTML");
+                    black_box(chancery::hash::sha256_hex(out.text.as_bytes()));
+                }
+            });
         });
-    });
+    }
     group.finish();
 }
 

@@ -18,7 +18,7 @@ use url::Url;
 use regex::Regex;
 
 use crate::follow::{FollowSpec, Hosts};
-use crate::normalize::{Filters, compile_selector};
+use crate::normalize::{Content, Filters, compile_selector};
 
 /// Where the config is looked for when neither `--config` nor
 /// `$CHANCERY_CONFIG` names one, in order.
@@ -255,6 +255,8 @@ pub struct Daemon {
     /// A new text equal to one of the watch's recent snapshots seen within
     /// this window is flapping, not an edit.
     pub flap_window: Duration,
+    /// What watches keep of a page unless they say otherwise.
+    pub content: Content,
 }
 
 impl Daemon {
@@ -524,6 +526,7 @@ struct RawDaemon {
     failing_after: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration")]
     flap_window: Option<Duration>,
+    content: Option<Content>,
 }
 
 #[derive(Deserialize)]
@@ -548,6 +551,7 @@ struct RawWatch {
     follow: Option<Spanned<RawFollow>>,
     #[serde(default, deserialize_with = "de_duration")]
     child_interval: Option<Duration>,
+    content: Option<Content>,
 }
 
 /// `follow = { links = "css", same_host = true, max = 200, pages = 1,
@@ -685,6 +689,7 @@ fn validate(
         confirm_delay: d.confirm_delay.unwrap_or(DEFAULT_CONFIRM_DELAY),
         failing_after: d.failing_after.unwrap_or(DEFAULT_FAILING_AFTER),
         flap_window: d.flap_window.unwrap_or(DEFAULT_FLAP_WINDOW),
+        content: d.content.unwrap_or_default(),
     };
 
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -777,6 +782,7 @@ fn validate(
             select: select_compiled,
             exclude: exclude_compiled,
             ignore: ignore_compiled,
+            content: w.content.unwrap_or(daemon.content),
         };
         let (select, exclude, ignore) =
             (strings(&w.select), strings(&w.exclude), strings(&w.ignore));
@@ -1136,6 +1142,14 @@ impl Watch {
     /// changed and the baseline must be normalized again.
     pub fn filters_sha256(&self) -> String {
         let mut canonical = String::new();
+        // `full` is what every watch was before `content` existed: its
+        // fingerprint stays the same, so upgrading rebaselines only the
+        // watches whose text `auto` changes.
+        if self.filters.content != Content::Full {
+            canonical.push_str("content\u{1f}");
+            canonical.push_str(self.filters.content.as_str());
+            canonical.push('\u{1e}');
+        }
         for (label, list) in [
             ("select", &self.select),
             ("exclude", &self.exclude),
@@ -1435,6 +1449,27 @@ match = ["Taiwan", "台湾"]
 changes = "additions"
 "#;
         let c = parse_str(text).expect("valid");
+        assert_eq!(c.daemon.content, Content::Auto, "auto by default");
+        let c2 = parse_str(
+            &text
+                .replace("[daemon]\n", "[daemon]\ncontent = \"full\"\n")
+                .replace(
+                    "confirm_delay = \"2m\"",
+                    "confirm_delay = \"2m\"\ncontent = \"auto\"",
+                ),
+        )
+        .expect("valid");
+        assert_eq!(c2.watches[0].filters.content, Content::Auto);
+        assert_eq!(
+            c2.watches[1].filters.content,
+            Content::Full,
+            "daemon default"
+        );
+        assert_ne!(
+            c2.watches[0].filters_sha256(),
+            c2.watches[1].filters_sha256(),
+            "the content mode is part of the fingerprint"
+        );
         assert_eq!(c.daemon.flap_window, Duration::from_secs(7200));
         assert_eq!(c.watches[0].confirm_delay, Duration::from_secs(120));
         assert_eq!(c.watches[1].confirm_delay, Duration::ZERO);

@@ -480,6 +480,7 @@ fn same_watch(a: &Watch, b: &Watch) -> bool {
         && a.exclude == b.exclude
         && a.ignore == b.ignore
         && a.notify == b.notify
+        && a.filters.content == b.filters.content
         && a.confirm_delay == b.confirm_delay
         && a.failing_after == b.failing_after
         && a.child_interval == b.child_interval

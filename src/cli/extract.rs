@@ -2,6 +2,7 @@
 //! a saved file or a live page, so filters can be tried before a watch is
 //! added.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -10,7 +11,7 @@ use url::Url;
 use crate::cli::output::load_config_readonly;
 use crate::cli::{Exit, UsageError};
 use crate::fetch::{FetchOptions, Fetcher, Validators};
-use crate::normalize::{Filters, Input, normalize};
+use crate::normalize::{Content, Filters, Input, normalize};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,6 +29,9 @@ pub struct Args {
     /// Drop the parts matching this CSS selector (repeatable)
     #[arg(long, value_name = "CSS")]
     exclude: Vec<String>,
+    /// Main content only (auto) or all visible text (full); ignored with --select
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_content)]
+    content: Content,
     /// Remove text matching this regex (repeatable)
     #[arg(long, value_name = "REGEX")]
     ignore: Vec<String>,
@@ -37,8 +41,9 @@ pub struct Args {
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
-    let filters = Filters::new(&args.select, &args.exclude, &args.ignore)
+    let mut filters = Filters::new(&args.select, &args.exclude, &args.ignore)
         .map_err(|e| UsageError(e.to_string()))?;
+    filters.content = args.content;
     let live = Url::parse(&args.source)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"));
@@ -70,8 +75,14 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             crate::hash::sha256_hex(normalized.text.as_bytes())
         );
     }
-    println!("{}", normalized.text);
-    Ok(Exit::Success)
+    // `extract … | head` closes the pipe early; that is not an error.
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{}", normalized.text).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(Exit::Success),
+    }
 }
 
 type Fetched = (Vec<u8>, Option<String>, Option<Url>);
@@ -101,6 +112,14 @@ fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
         response.content_type,
         Some(response.final_url),
     ))
+}
+
+fn parse_content(value: &str) -> Result<Content, String> {
+    match value {
+        "auto" => Ok(Content::Auto),
+        "full" => Ok(Content::Full),
+        _ => Err(format!("expected auto or full, got {value:?}")),
+    }
 }
 
 fn guess_content_type(path: &Path) -> Option<&'static str> {

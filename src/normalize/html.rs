@@ -8,13 +8,14 @@
 
 use scraper::{ElementRef, Html, Node};
 
-use super::Filters;
 use super::depth;
+use super::extract::{self, Plan};
 use super::text::Lines;
+use super::{Content, Filters};
 
 /// ego_tree's node handle, named through scraper (ego_tree is not a direct
 /// dependency).
-type NodeRef<'a> = <ElementRef<'a> as std::ops::Deref>::Target;
+pub(crate) type NodeRef<'a> = <ElementRef<'a> as std::ops::Deref>::Target;
 
 /// Which tag set gets its own lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +41,7 @@ pub(crate) struct Extracted {
 /// with site redesigns, not with the statement; `rt`/`rp` are ruby
 /// annotations (furigana), which would split every annotated word; a
 /// `dialog` without `open` is not rendered.
-fn is_dropped(name: &str) -> bool {
+pub(crate) fn is_dropped(name: &str) -> bool {
     matches!(
         name,
         "head"
@@ -74,7 +75,7 @@ fn is_dropped(name: &str) -> bool {
 }
 
 /// Elements that start and end a line.
-fn is_block(name: &str) -> bool {
+pub(crate) fn is_block(name: &str) -> bool {
     matches!(
         name,
         "address"
@@ -139,7 +140,7 @@ fn is_preformatted(name: &str) -> bool {
 /// Hidden by attribute: `hidden`, `aria-hidden="true"`, an inline style
 /// with `display: none` or `visibility: hidden`, `<input type=hidden>`,
 /// a `<dialog>` that is not `open`.
-fn is_hidden(element: &scraper::node::Element) -> bool {
+pub(crate) fn is_hidden(element: &scraper::node::Element) -> bool {
     let mut dialog_open = false;
     for (name, value) in element.attrs() {
         match name {
@@ -200,7 +201,17 @@ pub(crate) fn extract(source: &str, filters: &Filters, markup: Markup) -> Extrac
     };
     let document = Html::parse_document(&depth::prepare(source));
     let title = title(&document);
-    let text = walk(document.tree.root(), filters, markup, source.len());
+    let root = document.tree.root();
+    // `select` overrides `content`; XML has no page chrome to find.
+    let plan = if filters.select.is_empty()
+        && filters.content == Content::Auto
+        && markup == Markup::Html
+    {
+        extract::plan(root, filters)
+    } else {
+        None
+    };
+    let text = walk(root, filters, plan.as_ref(), markup, source.len());
     Extracted { text, title }
 }
 
@@ -228,6 +239,8 @@ enum Enter {
 
 struct Walker<'a, 'f> {
     filters: &'f Filters,
+    /// The main content, under `content = "auto"` when one was found.
+    plan: Option<&'f Plan>,
     markup: Markup,
     lines: Lines,
     /// The `select` match we are inside, if `select` is in use.
@@ -237,9 +250,9 @@ struct Walker<'a, 'f> {
 }
 
 impl<'a> Walker<'a, '_> {
-    /// Text is kept when there is no `select`, or inside a match.
+    /// Text is kept when there is no `select` (or plan), or inside a match.
     fn keeping(&self) -> bool {
-        self.filters.select.is_empty() || self.selected.is_some()
+        (self.filters.select.is_empty() && self.plan.is_none()) || self.selected.is_some()
     }
 
     fn enter(&mut self, node: NodeRef<'a>) -> Enter {
@@ -263,6 +276,15 @@ impl<'a> Walker<'a, '_> {
         let name = element.name();
         if is_dropped(name) || is_hidden(element) {
             return Enter::Skip;
+        }
+        if let Some(plan) = self.plan {
+            if plan.drops(node) {
+                return Enter::Skip;
+            }
+            if self.selected.is_none() && plan.keeps(node) {
+                self.selected = Some(node);
+                self.lines.line_break();
+            }
         }
         let needs_match = !self.filters.exclude.is_empty()
             || (!self.filters.select.is_empty() && self.selected.is_none());
@@ -311,9 +333,16 @@ impl<'a> Walker<'a, '_> {
 
 /// Pre-order walk with explicit first-child / next-sibling / parent moves:
 /// constant stack, and skipped subtrees are never visited.
-fn walk(root: NodeRef<'_>, filters: &Filters, markup: Markup, source_len: usize) -> String {
+fn walk(
+    root: NodeRef<'_>,
+    filters: &Filters,
+    plan: Option<&Plan>,
+    markup: Markup,
+    source_len: usize,
+) -> String {
     let mut walker = Walker {
         filters,
+        plan,
         markup,
         // Visible text is usually well under half of the markup.
         lines: Lines::with_capacity(source_len / 4),
@@ -366,6 +395,7 @@ mod tests {
                 walk(
                     document.tree.root(),
                     &Filters::default(),
+                    None,
                     Markup::Html,
                     body.len(),
                 )

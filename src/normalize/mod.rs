@@ -9,6 +9,7 @@
 
 pub mod charset;
 pub(crate) mod depth;
+mod extract;
 mod html;
 mod pdf;
 mod sniff;
@@ -37,6 +38,34 @@ pub struct Filters {
     pub exclude: Vec<Arc<Selector>>,
     /// Remove text matching any of these before hashing.
     pub ignore: Vec<Arc<Regex>>,
+    /// How much of an HTML page counts when `select` is empty.
+    pub content: Content,
+}
+
+/// Which text of an HTML page is the statement, when no `select` says so.
+///
+/// `Auto` is the default because a page's menus, banners, share bars and
+/// counters change far more often than its statement, and every such
+/// change would otherwise be an alert. `Full` is the escape hatch for pages
+/// where the scorer guesses wrong (see `docs/extraction.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Content {
+    /// The main content: title and body, without navigation and chrome.
+    #[default]
+    Auto,
+    /// All visible text.
+    Full,
+}
+
+impl Content {
+    /// The config spelling, for fingerprints and messages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Content::Auto => "auto",
+            Content::Full => "full",
+        }
+    }
 }
 
 /// A filter that does not compile; `index` is its position in its list.
@@ -101,6 +130,7 @@ impl Filters {
             select: selectors(select)?,
             exclude: selectors(exclude)?,
             ignore,
+            content: Content::default(),
         })
     }
 }
@@ -250,7 +280,19 @@ fn canonical_json(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Full-page text: these tests are about the walk's structure, not
+    /// about which part of the page is the statement.
     fn html(body: &str) -> String {
+        html_with(
+            body,
+            &Filters {
+                content: Content::Full,
+                ..Filters::default()
+            },
+        )
+    }
+
+    fn auto(body: &str) -> String {
         html_with(body, &Filters::default())
     }
 
@@ -265,7 +307,10 @@ mod tests {
 
     fn filters(select: &[&str], exclude: &[&str], ignore: &[&str]) -> Filters {
         let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        Filters::new(&owned(select), &owned(exclude), &owned(ignore)).expect("test filters compile")
+        let mut filters = Filters::new(&owned(select), &owned(exclude), &owned(ignore))
+            .expect("test filters compile");
+        filters.content = Content::Full;
+        filters
     }
 
     #[test]
@@ -406,6 +451,239 @@ mod tests {
             .join()
             .expect("no stack overflow");
         assert_eq!(text, "deep");
+    }
+
+    /// A statement page with every kind of chrome `auto` must drop.
+    fn chrome_page(menu: &str, counter: u32) -> String {
+        format!(
+            "<html><head><title>T</title></head><body>\
+             <div id=cookie-banner>We use cookies. <a href=/ok>Accept</a></div>\
+             <header><a href=/>Home</a> <a href=/news>News</a></header>\
+             <nav><ul>{menu}</ul></nav>\
+             <div class=container><aside><h3>Latest</h3><ul><li><a href=/1>Other story one</a></li>\
+             <li><a href=/2>Other story two</a></li></ul></aside>\
+             <div class=main-text><h1>Statement on the talks</h1><p class=date>29 November 2026</p>\
+             <p>The delegations met in Geneva for three days of talks, and agreed on a framework \
+             for the next round, which will open in January.</p>\
+             <p>Both sides welcomed the progress made, and committed to report back to their \
+             governments, in writing, before the end of the year.</p>\
+             <ul><li>First, a ceasefire monitoring group will be set up.</li>\
+             <li>Second, humanitarian corridors will stay open.</li></ul>\
+             <table><tr><td>Delegation</td><td>Head</td></tr><tr><td>A</td><td>Minister X</td></tr></table>\
+             <div class=share-bar><a href=/fb>Facebook</a> <a href=/tw>Twitter</a> <a href=/m>Mail</a></div>\
+             <div class=related><h3>Related</h3><ul><li><a href=/r1>Earlier statement</a></li>\
+             <li><a href=/r2>Press briefing</a></li></ul></div>\
+             <div id=comments><p>Great news, thanks for sharing this with everyone!</p></div>\
+             </div></div><footer>Visits: {counter} <a href=/imprint>Imprint</a></footer></body></html>"
+        )
+    }
+
+    #[test]
+    fn auto_keeps_title_body_lists_tables_and_drops_chrome() {
+        let menu = "<li><a href=/a>About</a></li><li><a href=/b>Press</a></li>";
+        assert_eq!(
+            auto(&chrome_page(menu, 1)),
+            "Statement on the talks\n29 November 2026\n\
+             The delegations met in Geneva for three days of talks, and agreed on a framework for the next round, which will open in January.\n\
+             Both sides welcomed the progress made, and committed to report back to their governments, in writing, before the end of the year.\n\
+             First, a ceasefire monitoring group will be set up.\n\
+             Second, humanitarian corridors will stay open.\n\
+             Delegation | Head\nA | Minister X"
+        );
+        // The same page in full keeps the chrome.
+        let full = html(&chrome_page(menu, 1));
+        for chrome in [
+            "We use cookies.",
+            "About",
+            "Other story one",
+            "Facebook",
+            "Earlier statement",
+            "Visits: 1",
+        ] {
+            assert!(full.contains(chrome), "full lost {chrome:?}");
+        }
+    }
+
+    #[test]
+    fn auto_is_stable_across_chrome_changes() {
+        let a = auto(&chrome_page("<li><a href=/a>About</a></li>", 4099));
+        let b = auto(&chrome_page(
+            "<li><a href=/a>About us</a></li><li><a href=/n>New section</a></li>",
+            4116,
+        ));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn auto_table_layout_chinese_statement() {
+        let menu: String = (1..=20)
+            .map(|i| format!("<tr><td><a href=/m{i}>栏目{i}</a></td></tr>"))
+            .collect();
+        let body = format!(
+            "<html><body><table><tr><td><table>{menu}</table></td><td>\
+             <table><tr><td>外交部发言人就有关问题答记者问</td></tr>\
+             <tr><td>2026年11月29日</td></tr>\
+             <tr><td>问：据报道，有关国家近日宣布了新的措施。中方对此有何评论？<br>\
+             答：我们注意到有关报道。中方一贯主张通过对话协商，和平解决争端，\
+             希望有关各方保持冷静克制，多做有利于地区和平稳定的事。\
+             中方愿同各方一道，继续为推动问题的政治解决发挥建设性作用。</td></tr>\
+             <tr><td><a href=/s>推荐给朋友</a> <a href=/p>打印本页</a> <a href=/c>关闭窗口</a></td></tr></table>\
+             </td></tr></table></body></html>"
+        );
+        let text = auto(&body);
+        assert!(!text.contains("栏目"), "{text}");
+        assert!(!text.contains("推荐给朋友"), "{text}");
+        assert!(
+            text.contains("中方一贯主张通过对话协商，和平解决争端，希望有关各方保持冷静克制"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("外交部发言人就有关问题答记者问\n2026年11月29日\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn auto_falls_back_to_full_without_main_content() {
+        // Too little prose to tell content from chrome.
+        let tiny = "<nav><a href=/>Home</a></nav><p>Closed today.</p>";
+        assert_eq!(auto(tiny), html(tiny));
+        // A listing: nothing but links.
+        let listing: String = (1..=30)
+            .map(|i| format!("<li><a href=/n{i}>News item number {i} of the ministry</a></li>"))
+            .collect();
+        let listing = format!("<ul>{listing}</ul>");
+        assert_eq!(auto(&listing), html(&listing));
+        // Plain text has no markup to score.
+        let input = Input {
+            body: b"one\ntwo",
+            content_type: Some("text/plain"),
+            url: None,
+        };
+        assert_eq!(
+            normalize(&input, &Filters::default()).expect("text").text,
+            "one\ntwo"
+        );
+    }
+
+    const PROSE: &str = "<p>The delegations met in Geneva for three days of talks, and agreed on a \
+        framework for the next round, which will open in January.</p><p>Both sides welcomed the \
+        progress made, and committed to report back to their governments, in writing, before the \
+        end of the year.</p><p>A joint working group, chaired in turn by each side, will meet \
+        every month, and publish its findings, with a summary, on both ministries' websites.</p>";
+
+    #[test]
+    fn auto_retries_when_class_words_hide_everything() {
+        // A layout class naming a sidebar wraps the whole article (as on
+        // aclu.org): the first pass finds nothing, the retry trusts names.
+        let body = format!(
+            "<nav><a href=/>Home</a></nav><div class=\"panel-two-col-sidebar-right\">\
+             <div class=body>{PROSE}</div></div>"
+        );
+        let text = auto(&body);
+        assert!(text.starts_with("The delegations met"), "{text}");
+        assert!(!text.contains("Home"), "{text}");
+    }
+
+    #[test]
+    fn auto_drops_figure_captions_and_credits() {
+        let body = format!(
+            "<div class=article><figure><img src=a.jpg><figcaption>The minister arrives</figcaption></figure>\
+             {PROSE}<p class=image-credit>© Photo agency | Jane Doe</p></div>"
+        );
+        let text = auto(&body);
+        assert!(
+            !text.contains("minister arrives") && !text.contains("Jane Doe"),
+            "{text}"
+        );
+        assert!(text.contains("Both sides welcomed"), "{text}");
+    }
+
+    #[test]
+    fn auto_keeps_a_lead_split_off_into_a_header_block() {
+        // umweltbundesamt.de: headline and lead paragraph in one block, the
+        // date and body in a sibling block beside a sidebar.
+        let body = format!(
+            "<nav><a href=/>Home</a></nav><article><div class=wrap><h2>Gas is not green</h2>\
+             <div class=lead><strong><p>The draft would stop the taxonomy from being a tool.</p></strong></div>\
+             <div class=row><div class=col><div class=meta>25.01.2022</div><div class=text>{PROSE}</div></div>\
+             <aside><a href=/x>Links</a></aside></div></div></article>"
+        );
+        let text = auto(&body);
+        assert!(
+            text.starts_with("Gas is not green\nThe draft would stop the taxonomy from being a tool.\n25.01.2022\nThe delegations"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn auto_real_statement_ignores_menu_banner_teasers_and_counter() {
+        // The BMZ press statement (tests/fixtures/README.md) with the
+        // changes EDGI's false positives are made of.
+        let page = include_str!("../../tests/fixtures/bmz-wfp-statement.html");
+        let edit = |page: &str, old: &str, new: &str| {
+            assert_eq!(page.matches(old).count(), 1, "{old:?} must occur once");
+            page.replacen(old, new, 1)
+        };
+        let mut changed = edit(
+            page,
+            "<nav class=\"main-nav\" aria-label=\"Haupt-Navigation\">",
+            "<nav class=\"main-nav\" aria-label=\"Haupt-Navigation\"><a href=/neu>Neue Rubrik</a>",
+        );
+        changed = edit(
+            &changed,
+            "<main class=\"l-content\">",
+            "<div class=\"cookie-banner\">Diese Website verwendet Cookies. <a href=/ok>OK</a></div>\
+             <main class=\"l-content\">",
+        );
+        changed = edit(
+            &changed,
+            "Sonderinitiative EINEWELT ohne Hunger </span>",
+            "Neue Sonderinitiative </span>",
+        );
+        changed = edit(&changed, "</body>", "<footer>Besuche: 4116</footer></body>");
+        let before = auto(page);
+        assert!(before.contains("Die Bundesregierung war 2021 mit 1,2 Milliarden Euro"));
+        assert_eq!(auto(&changed), before);
+        assert_ne!(html(&changed), html(page), "full sees every change");
+        // A real edit of the statement is still one.
+        let edited = edit(page, "mit 1,2 Milliarden Euro", "mit 1,4 Milliarden Euro");
+        assert_ne!(auto(&edited), before);
+    }
+
+    #[test]
+    fn select_overrides_auto() {
+        let page = chrome_page("<li><a href=/a>About</a></li>", 7);
+        let mut f = filters(&["footer"], &[], &[]);
+        f.content = Content::Auto;
+        assert_eq!(html_with(&page, &f), "Visits: 7 Imprint");
+    }
+
+    #[test]
+    fn auto_exclude_still_applies() {
+        let page = chrome_page("<li><a href=/a>About</a></li>", 7);
+        let mut f = filters(&[], &["table", ".date"], &[]);
+        f.content = Content::Auto;
+        let text = html_with(&page, &f);
+        assert!(
+            !text.contains("Minister X") && !text.contains("29 November"),
+            "{text}"
+        );
+        assert!(text.contains("The delegations met"), "{text}");
+    }
+
+    #[test]
+    fn auto_deep_nesting_does_not_overflow_the_stack() {
+        let depth = 100_000;
+        let para = "<p>Words of the statement, with commas, and more, words.</p>".repeat(10);
+        let body = format!("{}{para}{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        let text = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || auto(&body))
+            .expect("spawn test thread")
+            .join()
+            .expect("no stack overflow");
+        assert!(text.starts_with("Words of the statement"), "{text}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod crash;
 mod daemon;
 mod email;
 mod export;
+mod extraction;
 mod follow;
 mod notify;
 mod pdf;

@@ -120,7 +120,9 @@ fn counter_outside_select_never_produces_a_change() {
     let watches = format!(
         "{}{}",
         one_watch(&server, "with-select", "/counted", "select = [\"main\"]"),
-        one_watch(&server, "no-select", "/control", "")
+        // `select = ["body"]` keeps the whole page: without it, `content =
+        // "auto"` would drop the counter as page chrome on its own.
+        one_watch(&server, "no-select", "/control", "select = [\"body\"]")
     );
     let env = Env::new("", &watches);
     env.run(&["check"]).ok();
@@ -472,4 +474,44 @@ fn changing_a_filter_rebaselines_instead_of_reporting_an_edit() {
         list[0]["n_changes"], 1,
         "baselines are not changes: {list:#}"
     );
+}
+
+#[test]
+fn switching_content_mode_rebaselines_instead_of_reporting_an_edit() {
+    let server = Server::start();
+    let page = bmz();
+    server.set("/statement", Route::html(page.clone()));
+    let url = server.url("/statement");
+    let env = Env::new(
+        "content = \"full\"",
+        &format!("[[watch]]\nname = \"bmz\"\nurl = \"{url}\"\n"),
+    );
+    env.run(&["check"]).ok();
+    let full = env.run(&["show", "bmz"]).ok().stdout;
+
+    // The default becomes auto: the main text is re-made from the stored
+    // raw body; nothing is reported as an edit.
+    env.write_config("", &format!("[[watch]]\nname = \"bmz\"\nurl = \"{url}\"\n"));
+    let run = env.run(&["check"]).ok();
+    assert!(run.line_for("bmz").starts_with("bmz unchanged"), "{run:?}");
+    let history = env.run(&["history", "bmz", "--json"]).ok().json();
+    assert_eq!(
+        change_kinds(&history),
+        ["rebaselined", "first-seen"],
+        "{history:#}"
+    );
+    let auto = env.run(&["show", "bmz"]).ok().stdout;
+    assert!(
+        auto.len() < full.len(),
+        "auto keeps less than the whole page"
+    );
+    assert!(auto.contains("Milliarden Euro"), "{auto}");
+
+    // A watch can ask for the whole page again.
+    env.write_config(
+        "",
+        &format!("[[watch]]\nname = \"bmz\"\nurl = \"{url}\"\ncontent = \"full\"\n"),
+    );
+    env.run(&["check"]).ok();
+    assert_eq!(env.run(&["show", "bmz"]).ok().stdout, full);
 }

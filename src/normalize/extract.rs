@@ -1,0 +1,709 @@
+//! Main-content extraction for `content = "auto"`: which parts of a page are
+//! the statement, and which are chrome (menus, headers, footers, sidebars,
+//! share bars, related links, cookie banners, comments).
+//!
+//! A scorer in the manner of Mozilla's Readability, rebuilt over scraper's
+//! tree so it shares the text walk of `full`: blocks with real sentences
+//! vote for their ancestors, link-heavy containers lose, the best container
+//! and its like siblings are kept, and link-heavy or chrome-named parts
+//! inside them are cut. `docs/extraction.md` has the rules, the measurement
+//! that chose them, and the fallback to `full`.
+//!
+//! Everything is iterative over an arena in document order (parents before
+//! children), so depth costs heap, never stack, and the whole pass is a few
+//! linear sweeps.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use scraper::Node;
+
+use super::Filters;
+use super::html::{NodeRef, is_block, is_dropped, is_hidden};
+
+/// Below this weighted length (see [`weighted_len`]) a block is not a
+/// paragraph and casts no vote: captions, buttons, menu entries.
+const MIN_PARAGRAPH_LEN: u32 = 25;
+
+/// Main content shorter than this (weighted) is not plausible: a tiny page,
+/// a listing, an error page. Then the page is taken whole (`full`).
+const MIN_CONTENT_LEN: u32 = 250;
+
+/// What the walk keeps of a page: the text of `keep` subtrees, minus the
+/// `drop` subtrees. Nodes are identified by the address of their value in
+/// the tree, which is stable while the document lives.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    keep: HashSet<usize>,
+    drop: HashSet<usize>,
+}
+
+impl Plan {
+    pub(crate) fn keeps(&self, node: NodeRef<'_>) -> bool {
+        self.keep.contains(&key(node))
+    }
+
+    pub(crate) fn drops(&self, node: NodeRef<'_>) -> bool {
+        self.drop.contains(&key(node))
+    }
+}
+
+fn key(node: NodeRef<'_>) -> usize {
+    std::ptr::from_ref(node.value()) as usize
+}
+
+/// Class or id words of page chrome (Readability's list, plus the cookie,
+/// consent, share and navigation words official sites use, and photo
+/// captions and credits, which change with every new picture).
+static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        "(?i)-ad-|ai2html|banner|breadcrumb|combx|comment|community|cover-wrap|disqus|extra|\
+         footer|gdpr|header|legends|menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|\
+         social|sponsor|supplemental|ad-break|agegate|pagination|pager|popup|yom-remote|cookie|\
+         consent|share|sharing|navbar|navigation|subnav|topnav|skip-?link|toolbar|copyright|\
+         credit|caption|image-annotation",
+    )
+    .expect("static regex compiles")
+});
+
+/// Words that make an [`UNLIKELY`] match a maybe after all.
+static MAYBE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new("(?i)and|article|body|column|content|main|mathjax|shadow")
+        .expect("static regex compiles")
+});
+
+static NEGATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        "(?i)-ad-|hidden|^hid$| hid$| hid |^hid |banner|combx|comment|com-|contact|footer|gdpr|\
+         masthead|media|meta|outbrain|promo|related|scroll|share|shoutbox|sidebar|skyscraper|\
+         sponsor|shopping|tags|widget|cookie|breadcrumb|nav",
+    )
+    .expect("static regex compiles")
+});
+
+static POSITIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        "(?i)article|body|content|entry|hentry|h-entry|main|page|pagination|post|text|blog|story",
+    )
+    .expect("static regex compiles")
+});
+
+/// ARIA roles of chrome.
+fn unlikely_role(role: &str) -> bool {
+    matches!(
+        role.trim().to_ascii_lowercase().as_str(),
+        "menu"
+            | "menubar"
+            | "complementary"
+            | "navigation"
+            | "banner"
+            | "contentinfo"
+            | "search"
+            | "alert"
+            | "alertdialog"
+            | "dialog"
+    )
+}
+
+/// Tags that are chrome wherever they are. Figure captions count: they
+/// and photo credits are not the statement, and change with every new
+/// picture. The `figure` itself stays, since it may hold a table or a
+/// quotation; an image alone has no text anyway.
+fn chrome_tag(name: &str) -> bool {
+    matches!(name, "nav" | "aside" | "footer" | "figcaption")
+}
+
+/// One element of the page, in document order.
+struct Info<'a> {
+    node: NodeRef<'a>,
+    name: &'a str,
+    parent: Option<usize>,
+    /// The nearest block-level ancestor-or-self: the paragraph its text
+    /// belongs to.
+    owner: usize,
+    in_link: bool,
+    in_table: bool,
+    class_weight: f32,
+    /// Text directly owned (not through a nested block).
+    own_len: u32,
+    own_commas: u32,
+    /// Whole subtree, after the bottom-up sweep.
+    text_len: u32,
+    link_len: u32,
+    commas: u32,
+    paragraphs: u32,
+    list_items: u32,
+    links: u32,
+    score: f32,
+    candidate: bool,
+}
+
+impl Info<'_> {
+    fn link_density(&self) -> f32 {
+        if self.text_len == 0 {
+            0.0
+        } else {
+            self.link_len as f32 / self.text_len as f32
+        }
+    }
+}
+
+/// Text length in which a CJK character counts as a short word (3 Latin
+/// letters): Readability's thresholds assume alphabetic text, and a
+/// Chinese paragraph has a third of the characters of its English
+/// translation.
+fn weighted_len(text: &str) -> (u32, u32) {
+    let mut len = 0u32;
+    let mut commas = 0u32;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            continue;
+        }
+        len += if is_cjk(c) { 3 } else { 1 };
+        if matches!(c, ',' | '，' | '、' | '،' | '﹐' | '﹑' | '､') {
+            commas += 1;
+        }
+    }
+    (len, commas)
+}
+
+/// Han, kana and hangul: scripts written without spaces between words (or
+/// with syllable blocks that carry a word's weight).
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{1100}'..='\u{11FF}'
+        | '\u{2E80}'..='\u{2FDF}'
+        | '\u{3040}'..='\u{30FF}'
+        | '\u{3100}'..='\u{31FF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{AC00}'..='\u{D7AF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{2FA1F}')
+}
+
+fn class_and_id(element: &scraper::node::Element) -> (Option<&str>, Option<&str>) {
+    (element.attr("class"), element.id())
+}
+
+fn class_weight(class: Option<&str>, id: Option<&str>) -> f32 {
+    let mut weight = 0.0;
+    for value in [class, id].into_iter().flatten() {
+        if value.is_empty() {
+            continue;
+        }
+        if NEGATIVE.is_match(value) {
+            weight -= 25.0;
+        }
+        if POSITIVE.is_match(value) {
+            weight += 25.0;
+        }
+    }
+    weight
+}
+
+/// Whether an element is chrome by its tag, role or class/id words.
+fn is_chrome(element: &scraper::node::Element, in_table: bool, names: Names) -> bool {
+    let name = element.name();
+    if chrome_tag(name) {
+        return true;
+    }
+    if matches!(
+        name,
+        "html" | "body" | "main" | "article" | "a" | "table" | "tbody" | "tr" | "td" | "th"
+    ) {
+        return false;
+    }
+    if element.attr("role").is_some_and(unlikely_role) {
+        return true;
+    }
+    if in_table || names == Names::Trusted {
+        // Table layouts name their cells after the page grid; Readability
+        // does not trust class names there either.
+        return false;
+    }
+    let (class, id) = class_and_id(element);
+    let values = [class, id];
+    let any = |regex: &Regex| values.iter().flatten().any(|v| regex.is_match(v));
+    any(&UNLIKELY) && !any(&MAYBE)
+}
+
+/// Elements that own the text inside them for scoring: blocks, plus table
+/// cells (a table layout's paragraphs).
+fn owns_text(name: &str) -> bool {
+    is_block(name) || name == "td" || name == "th"
+}
+
+/// Decides what `auto` keeps of the tree under `root`, or `None` when no
+/// plausible main content is found (the caller then keeps everything).
+pub(crate) fn plan(root: NodeRef<'_>, filters: &Filters) -> Option<Plan> {
+    plan_with(root, filters, Names::Distrusted).or_else(|| {
+        // Class words misfire (`panel-two-col-sidebar-right-mix` wraps a
+        // whole ACLU article): like Readability, try once more trusting
+        // them, before giving up on finding main content.
+        tracing::debug!("auto: retrying with chrome found by tag and role only");
+        plan_with(root, filters, Names::Trusted)
+    })
+}
+
+/// Whether class and id words may mark an element as chrome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// They may: `class="sidebar"` is dropped unseen.
+    Distrusted,
+    /// Only tags (`nav`, `aside`, `footer`) and ARIA roles mark chrome.
+    Trusted,
+}
+
+fn plan_with(root: NodeRef<'_>, filters: &Filters, names: Names) -> Option<Plan> {
+    let mut plan = Plan::default();
+    let mut arena = build(root, filters, names, &mut plan);
+    sum_up(&mut arena);
+    score(&mut arena);
+    let Some(mut top) = choose(&arena) else {
+        tracing::debug!(?names, "auto: no paragraph to score");
+        return None;
+    };
+    let mut kept = siblings(&arena, top);
+    // When the content takes in every text of its parent, the parent is
+    // the content: its own siblings may hold the lead paragraph or the
+    // headline (pages that split them off into a header block).
+    while let Some(parent) = arena[top].parent {
+        let kept_len: u32 = kept.iter().map(|&i| arena[i].text_len).sum();
+        if matches!(arena[parent].name, "body" | "html") || kept_len < arena[parent].text_len {
+            break;
+        }
+        top = parent;
+        kept = siblings(&arena, top);
+    }
+    let kept_len: u32 = kept.iter().map(|&i| arena[i].text_len).sum();
+    let describe = |i: usize| {
+        let element = arena[i].node.value().as_element();
+        format!(
+            "{}#{}.{} score {:.1}",
+            arena[i].name,
+            element.and_then(|e| e.id()).unwrap_or(""),
+            element.and_then(|e| e.attr("class")).unwrap_or(""),
+            arena[i].score
+        )
+    };
+    tracing::debug!(top = %describe(top), n_kept = kept.len(), kept_len, "auto: main content");
+    if kept_len < MIN_CONTENT_LEN {
+        tracing::debug!("auto: too short, keeping the full page");
+        return None;
+    }
+    for &i in &kept {
+        plan.keep.insert(key(arena[i].node));
+    }
+    let cut_len = prune(&arena, &kept, &mut plan);
+    if kept_len - cut_len < MIN_CONTENT_LEN {
+        tracing::debug!(
+            cut_len,
+            "auto: too short once pruned, keeping the full page"
+        );
+        return None;
+    }
+    if let Some(h1) = headline(&arena, kept[0]) {
+        plan.keep.insert(key(arena[h1].node));
+    }
+    Some(plan)
+}
+
+/// One pre-order pass: the arena of visible, non-chrome elements, with the
+/// text of each text node credited to its owning block. Chrome subtrees go
+/// to `plan.drop` and are not entered.
+fn build<'a>(root: NodeRef<'a>, filters: &Filters, names: Names, plan: &mut Plan) -> Vec<Info<'a>> {
+    let mut arena: Vec<Info<'a>> = Vec::new();
+    // Arena index of each open element on the path from the root.
+    let mut path: Vec<usize> = Vec::new();
+    let mut node = root;
+    'walk: loop {
+        let mut descend = false;
+        match node.value() {
+            Node::Document | Node::Fragment => descend = true,
+            Node::Text(text) => {
+                if let Some(&parent) = path.last() {
+                    let (len, commas) = weighted_len(text);
+                    let owner = arena[parent].owner;
+                    arena[owner].own_len += len;
+                    arena[owner].own_commas += commas;
+                    if arena[parent].in_link {
+                        arena[parent].link_len += len;
+                    }
+                }
+            }
+            Node::Element(element) => {
+                let name = element.name();
+                let parent = path.last().copied();
+                let in_table =
+                    parent.is_some_and(|p| arena[p].in_table || arena[p].name == "table");
+                let visible = !is_dropped(name) && !is_hidden(element);
+                let excluded = visible && !filters.exclude.is_empty() && {
+                    let element_ref = scraper::ElementRef::wrap(node)
+                        .expect("the node holds an element: matched just above");
+                    filters.exclude.iter().any(|s| s.matches(&element_ref))
+                };
+                if visible && !excluded && is_chrome(element, in_table, names) {
+                    plan.drop.insert(key(node));
+                } else if visible && !excluded {
+                    let index = arena.len();
+                    let (class, id) = class_and_id(element);
+                    let owner = match parent {
+                        Some(p) if !owns_text(name) => arena[p].owner,
+                        _ => index,
+                    };
+                    arena.push(Info {
+                        node,
+                        name,
+                        parent,
+                        owner,
+                        in_link: name == "a" || parent.is_some_and(|p| arena[p].in_link),
+                        in_table,
+                        class_weight: class_weight(class, id),
+                        own_len: 0,
+                        own_commas: 0,
+                        text_len: 0,
+                        link_len: 0,
+                        commas: 0,
+                        paragraphs: u32::from(name == "p"),
+                        list_items: u32::from(name == "li"),
+                        links: u32::from(name == "a"),
+                        score: 0.0,
+                        candidate: false,
+                    });
+                    path.push(index);
+                    descend = true;
+                }
+            }
+            Node::Doctype(_) | Node::Comment(_) | Node::ProcessingInstruction(_) => {}
+        }
+        if descend {
+            if let Some(child) = node.first_child() {
+                node = child;
+                continue;
+            }
+            if matches!(node.value(), Node::Element(_)) {
+                path.pop();
+            }
+        }
+        loop {
+            if node == root {
+                break 'walk;
+            }
+            if let Some(sibling) = node.next_sibling() {
+                node = sibling;
+                continue 'walk;
+            }
+            match node.parent() {
+                Some(parent) => {
+                    node = parent;
+                    if matches!(node.value(), Node::Element(_)) {
+                        path.pop();
+                    }
+                }
+                None => break 'walk,
+            }
+        }
+    }
+    arena
+}
+
+/// Children come after their parents in the arena, so one backward sweep
+/// totals every subtree.
+fn sum_up(arena: &mut [Info<'_>]) {
+    for info in arena.iter_mut() {
+        info.text_len += info.own_len;
+        info.commas += info.own_commas;
+    }
+    for i in (0..arena.len()).rev() {
+        if let Some(p) = arena[i].parent {
+            let (text, link, commas, paragraphs, items, links) = {
+                let c = &arena[i];
+                (
+                    c.text_len,
+                    c.link_len,
+                    c.commas,
+                    c.paragraphs,
+                    c.list_items,
+                    c.links,
+                )
+            };
+            let parent = &mut arena[p];
+            parent.text_len += text;
+            parent.link_len += link;
+            parent.commas += commas;
+            parent.paragraphs += paragraphs;
+            parent.list_items += items;
+            parent.links += links;
+        }
+    }
+}
+
+/// Readability's base score of a container by its tag.
+fn tag_score(name: &str) -> f32 {
+    match name {
+        "div" | "article" | "main" | "section" => 5.0,
+        "pre" | "td" | "blockquote" => 3.0,
+        "address" | "ol" | "ul" | "dl" | "dd" | "dt" | "li" | "form" => -3.0,
+        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "th" => -5.0,
+        _ => 0.0,
+    }
+}
+
+/// Every paragraph votes for its five nearest ancestors (full, half, then
+/// a third per level); each candidate is then scaled by its text share
+/// outside links.
+fn score(arena: &mut [Info<'_>]) {
+    for i in 0..arena.len() {
+        let len = arena[i].own_len;
+        if arena[i].owner != i || len < MIN_PARAGRAPH_LEN || arena[i].name.starts_with('h') {
+            continue;
+        }
+        let vote = 1.0 + arena[i].own_commas as f32 + (len / 100).min(3) as f32;
+        let mut ancestor = arena[i].parent;
+        let mut level = 0;
+        while let Some(a) = ancestor {
+            if level >= 5 || matches!(arena[a].name, "html") {
+                break;
+            }
+            let info = &mut arena[a];
+            if !info.candidate {
+                info.candidate = true;
+                info.score = tag_score(info.name) + info.class_weight;
+            }
+            info.score += match level {
+                0 => vote,
+                1 => vote / 2.0,
+                _ => vote / (level as f32 * 3.0),
+            };
+            ancestor = info.parent;
+            level += 1;
+        }
+    }
+    for info in arena.iter_mut().filter(|info| info.candidate) {
+        info.score *= 1.0 - info.link_density();
+    }
+}
+
+/// The best candidate, moved up when the runners-up share an ancestor or
+/// its parent scores higher, and past parents that only wrap it.
+fn choose(arena: &[Info<'_>]) -> Option<usize> {
+    // Ties go to the earlier element, so the choice is deterministic.
+    let mut top: Option<usize> = None;
+    for (i, info) in arena.iter().enumerate() {
+        if info.candidate && info.name != "body" && top.is_none_or(|t| info.score > arena[t].score)
+        {
+            top = Some(i);
+        }
+    }
+    let mut top = top?;
+    let ancestors = |mut i: usize| {
+        let mut list = Vec::new();
+        while let Some(p) = arena[i].parent {
+            list.push(p);
+            i = p;
+        }
+        list
+    };
+    // Runners-up: if three of them share an ancestor with the top, the
+    // content is split across siblings and that ancestor holds it all.
+    // Only the next four best count, as in Readability: that also bounds
+    // the work on a page of thousands of equal blocks.
+    let mut best: Vec<usize> = (0..arena.len())
+        .filter(|&i| i != top && arena[i].candidate && arena[i].score >= arena[top].score * 0.75)
+        .collect();
+    best.sort_by(|&a, &b| arena[b].score.total_cmp(&arena[a].score).then(a.cmp(&b)));
+    best.truncate(4);
+    let runners: Vec<Vec<usize>> = best.into_iter().map(ancestors).collect();
+    if runners.len() >= 3 {
+        for a in ancestors(top) {
+            if arena[a].name == "body" || arena[a].name == "html" {
+                break;
+            }
+            let sharing = runners.iter().filter(|list| list.contains(&a)).count();
+            if sharing >= 3 {
+                top = a;
+                break;
+            }
+        }
+    }
+    // Climb while a parent scores higher than what it wraps.
+    let threshold = arena[top].score / 3.0;
+    let mut last = arena[top].score;
+    let mut parent = arena[top].parent;
+    while let Some(p) = parent {
+        if arena[p].name == "body" || arena[p].name == "html" {
+            break;
+        }
+        if !arena[p].candidate {
+            parent = arena[p].parent;
+            continue;
+        }
+        if arena[p].score < threshold {
+            break;
+        }
+        if arena[p].score > last {
+            top = p;
+            break;
+        }
+        last = arena[p].score;
+        parent = arena[p].parent;
+    }
+    // A parent whose only visible child is the top holds the same text.
+    while let Some(p) = arena[top].parent {
+        if arena[p].name == "body"
+            || arena[p].name == "html"
+            || arena[p].text_len != arena[top].text_len
+        {
+            break;
+        }
+        top = p;
+    }
+    Some(top)
+}
+
+/// The top candidate and those of its siblings that look like more of the
+/// same, in document order.
+fn siblings(arena: &[Info<'_>], top: usize) -> Vec<usize> {
+    let Some(parent) = arena[top].parent else {
+        return vec![top];
+    };
+    let threshold = (arena[top].score * 0.2).max(10.0);
+    let top_class = arena[top]
+        .node
+        .value()
+        .as_element()
+        .and_then(|e| e.attr("class"));
+    let children: Vec<usize> = arena
+        .iter()
+        .enumerate()
+        .skip(parent + 1)
+        .filter(|(_, info)| info.parent == Some(parent))
+        .map(|(i, _)| i)
+        .collect();
+    // The run of link-free blocks right before the content is its heading
+    // and date line: table layouts and div soups keep them in rows or
+    // divs of their own, too short to score.
+    let at = children.iter().position(|&i| i == top).unwrap_or(0);
+    let lead = children[..at]
+        .iter()
+        .rev()
+        .take_while(|&&i| arena[i].link_len == 0)
+        .count();
+    let lead_start = at - lead;
+    let mut kept = Vec::new();
+    for (n, &i) in children.iter().enumerate() {
+        let info = &arena[i];
+        if i == top || (n >= lead_start && n < at && info.text_len > 0) {
+            kept.push(i);
+            continue;
+        }
+        let class = info.node.value().as_element().and_then(|e| e.attr("class"));
+        let bonus = if class.is_some() && class == top_class {
+            arena[top].score * 0.2
+        } else {
+            0.0
+        };
+        let appended = if info.candidate && info.score + bonus >= threshold {
+            true
+        } else if info.name == "p" || (info.owner == i && info.own_len == info.text_len) {
+            let density = info.link_density();
+            (info.text_len > 80 && density < 0.25)
+                || (info.text_len > 0 && info.text_len <= 80 && density == 0.0 && sentence(info))
+        } else {
+            false
+        };
+        if appended {
+            kept.push(i);
+        }
+    }
+    kept
+}
+
+/// Whether a short block reads as a sentence (Readability checks for ". ").
+fn sentence(info: &Info<'_>) -> bool {
+    let mut text = String::new();
+    for piece in info.node.descendants().filter_map(|n| n.value().as_text()) {
+        text.push_str(piece);
+    }
+    text.contains(". ") || text.contains('。') || text.trim_end().ends_with('.')
+}
+
+/// Cuts containers inside the kept content that are lists of links or
+/// negatively named, unless they carry real prose (ten commas or more).
+/// Returns the (weighted) length cut.
+fn prune(arena: &[Info<'_>], kept: &[usize], plan: &mut Plan) -> u32 {
+    let mut cut_len = 0;
+    // Parents precede children: one forward pass marks the kept subtrees.
+    let mut in_kept = vec![false; arena.len()];
+    let mut is_root = vec![false; arena.len()];
+    for &k in kept {
+        is_root[k] = true;
+    }
+    for i in kept[0]..arena.len() {
+        let root = is_root[i];
+        in_kept[i] = root || arena[i].parent.is_some_and(|p| in_kept[p]);
+        if !in_kept[i] || root {
+            continue;
+        }
+        let info = &arena[i];
+        if !matches!(
+            info.name,
+            "div" | "section" | "ul" | "ol" | "dl" | "table" | "form" | "fieldset"
+        ) {
+            continue;
+        }
+        let weight = info.class_weight;
+        let density = info.link_density();
+        // A lone short link is a button ("View this Dataset", "Full
+        // text"): part of the entry it closes, and its removal is news.
+        let cut = if info.commas >= 10 || (info.links < 2 && info.text_len < 40) {
+            false
+        } else if weight + info.score.max(0.0) < 0.0 {
+            true
+        } else {
+            let list = matches!(info.name, "ul" | "ol" | "dl");
+            (weight < 25.0 && density > 0.2 && !(list && density < 0.5))
+                || (weight >= 25.0 && density > 0.5)
+                || (!list && info.list_items > info.paragraphs.max(1) * 2 && density > 0.1)
+        };
+        if cut {
+            plan.drop.insert(key(info.node));
+            // Its descendants are gone with it.
+            in_kept[i] = false;
+            cut_len += info.text_len;
+        }
+    }
+    cut_len
+}
+
+fn descends_from(arena: &[Info<'_>], mut i: usize, ancestor: usize) -> bool {
+    while let Some(p) = arena[i].parent {
+        if p == ancestor {
+            return true;
+        }
+        if p < ancestor {
+            return false;
+        }
+        i = p;
+    }
+    false
+}
+
+/// The page's headline when the content does not include it: the last
+/// `h1` before the content starts.
+fn headline(arena: &[Info<'_>], first: usize) -> Option<usize> {
+    if arena
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take_while(|(i, _)| *i == first || descends_from(arena, *i, first))
+        .any(|(_, info)| info.name == "h1")
+    {
+        return None;
+    }
+    arena[..first]
+        .iter()
+        .rposition(|info| info.name == "h1" && info.text_len > 0)
+}
