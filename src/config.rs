@@ -1142,14 +1142,16 @@ impl Watch {
     /// changed and the baseline must be normalized again.
     pub fn filters_sha256(&self) -> String {
         let mut canonical = String::new();
-        // `full` is what every watch was before `content` existed: its
-        // fingerprint stays the same, so upgrading rebaselines only the
-        // watches whose text `auto` changes.
-        if self.filters.content != Content::Full {
-            canonical.push_str("content\u{1f}");
-            canonical.push_str(self.filters.content.as_str());
-            canonical.push('\u{1e}');
+        // The normalizer's version: an upgrade that changes texts rebaselines
+        // every watch from its stored raw body. Version 1 (no `content`
+        // key yet) is the empty prefix, as fingerprints were written then.
+        let version = crate::normalize::NORMALIZER_VERSION;
+        if version > 1 {
+            canonical.push_str(&format!("normalizer\u{1f}{version}\u{1e}"));
         }
+        canonical.push_str("content\u{1f}");
+        canonical.push_str(self.filters.content.as_str());
+        canonical.push('\u{1e}');
         for (label, list) in [
             ("select", &self.select),
             ("exclude", &self.exclude),

@@ -15,7 +15,7 @@ mod pdf;
 mod sniff;
 mod text;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use icu_normalizer::ComposingNormalizerBorrowed;
 use regex::Regex;
@@ -236,6 +236,7 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
         ),
     };
     let text = nfc(text);
+    // `ignore` first: the user's patterns see the page's own numbers.
     let text = if filters.ignore.is_empty() {
         text
     } else {
@@ -247,6 +248,11 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
         }
         text::clean(&text, indent)
     };
+    let text = if kind == Kind::Json {
+        text
+    } else {
+        mask_counters(text)
+    };
     Ok(Normalized {
         text,
         encoding: if kind == Kind::Pdf {
@@ -256,6 +262,42 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
         },
         title: title.map(nfc),
     })
+}
+
+/// Bumped whenever the same bytes and filters may normalize to a different
+/// text (a new rule, a fixed bug). It is part of every watch's filters
+/// fingerprint, so after an upgrade each watch re-makes its baseline from
+/// its stored raw body (`rebaselined`) instead of reporting an edit the page
+/// did not make.
+pub const NORMALIZER_VERSION: u32 = 2;
+
+/// Visit, view and comment counters next to their label: a number that
+/// changes on every visit is not a change of the statement.
+static COUNTER: LazyLock<Regex> = LazyLock::new(|| {
+    // A bare "visits 12" or "访问3国" is a sentence ("visits 12 countries"),
+    // so verbs count only with a colon or parenthesis; noun forms ("number
+    // of views", "浏览量", "阅读次数") count as they stand.
+    Regex::new(
+        r"(?ix)
+        (?P<label>
+            \b(?:number\s+of\s+|page\s*)(?:views?|visits?|hits|reads|visitors)\s*[:：]?\s*\(?\s*
+          | \b(?:views?|visits?|hits|reads|comments?|visitors)\s*(?:[:：]\s*\(?|\()\s*
+          | (?:浏览|阅读|点击|访问)(?:量|次数|数|人次)\s*[:：]?\s*[(（]?\s*
+          | (?:浏览|阅读|点击|访问|评论)\s*(?:[:：]\s*[(（]?|[(（])\s*
+        )
+        \d[\d,.\u{202f}\u{a0}]*",
+    )
+    .expect("the counter pattern compiles")
+});
+
+/// Replaces the number of every labelled counter ("Number of views (4116)",
+/// "浏览次数：1234") with `#`, keeping the label, so the line stays and
+/// only the count stops mattering.
+fn mask_counters(text: String) -> String {
+    match COUNTER.replace_all(&text, "${label}#") {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(masked) => masked,
+    }
 }
 
 /// NFC without a copy when the text already is (the common case).
@@ -311,6 +353,40 @@ mod tests {
             .expect("test filters compile");
         filters.content = Content::Full;
         filters
+    }
+
+    #[test]
+    fn counters_are_masked_not_their_labels_or_other_numbers() {
+        let cases = [
+            (
+                "Number of views (4116)/Comments (0)",
+                "Number of views (#)/Comments (#)",
+            ),
+            ("Views: 1,234", "Views: #"),
+            ("Page views 98", "Page views #"),
+            ("浏览次数：1234", "浏览次数：#"),
+            ("阅读量 5678", "阅读量 #"),
+            ("阅读：5678", "阅读：#"),
+            ("【点击：（321）】", "【点击：（#）】"),
+            (
+                "The President visits 12 countries",
+                "The President visits 12 countries",
+            ),
+            ("习近平访问3国", "习近平访问3国"),
+            // Numbers that are the statement's, not a counter's.
+            (
+                "The minister made 3 visits in 2026.",
+                "The minister made 3 visits in 2026.",
+            ),
+            (
+                "1,200 views were expressed at the meeting.",
+                "1,200 views were expressed at the meeting.",
+            ),
+            ("Article 14 of the treaty", "Article 14 of the treaty"),
+        ];
+        for (line, masked) in cases {
+            assert_eq!(mask_counters(line.to_owned()), masked, "{line}");
+        }
     }
 
     #[test]
@@ -412,7 +488,12 @@ mod tests {
         let f = filters(&[], &[], &[r"Visits: \d+"]);
         assert_eq!(html_with(v1, &f), "Statement text.\nPosted 1 May today");
         assert_eq!(html_with(v1, &f), html_with(v2, &f));
-        assert_ne!(html(v1), html(v2));
+        // Without `ignore` the labelled counters are masked, not removed.
+        assert_eq!(
+            html(v1),
+            "Statement text.\nVisits: #\nPosted 1 May Visits: # today"
+        );
+        assert_eq!(html(v1), html(v2));
     }
 
     #[test]
@@ -498,7 +579,7 @@ mod tests {
             "Other story one",
             "Facebook",
             "Earlier statement",
-            "Visits: 1",
+            "Visits: #",
         ] {
             assert!(full.contains(chrome), "full lost {chrome:?}");
         }
@@ -656,7 +737,7 @@ mod tests {
         let page = chrome_page("<li><a href=/a>About</a></li>", 7);
         let mut f = filters(&["footer"], &[], &[]);
         f.content = Content::Auto;
-        assert_eq!(html_with(&page, &f), "Visits: 7 Imprint");
+        assert_eq!(html_with(&page, &f), "Visits: # Imprint");
     }
 
     #[test]
