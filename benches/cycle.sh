@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 concurrency=${2:-16}
-bin=$PWD/target/release/chancery
+bin=${CHANCERY_BIN:-$PWD/target/release/chancery}
 pagesrv=${PAGESRV:-$PWD/../shared/bench/pagesrv.py}
 port=${PORT:-18480}
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }

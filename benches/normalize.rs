@@ -70,4 +70,4 @@ criterion_main!(benches);
 
 /// The allocator the binary uses (src/main.rs), so the figure is the daemon's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

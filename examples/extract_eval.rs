@@ -397,4 +397,4 @@ fn print_table(rows: &[(String, Score, Score)], markdown: bool) {
 
 /// The binary's allocator (src/main.rs), so timings are the daemon's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

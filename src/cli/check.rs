@@ -87,10 +87,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let mut pipeline = Pipeline::new(&config, store.clone())?;
     pipeline.confirm = !args.no_confirm;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::check::runtime().context("cannot start the async runtime")?;
     let json = args.json;
     let mut reports: Vec<CheckReport> = Vec::new();
     let mut failed = false;

@@ -51,7 +51,8 @@ fn parse_since(text: &str) -> Result<Timestamp, String> {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
-    known_watch(&config, &store, &args.watch)?;
+    let mut args = args;
+    args.watch = known_watch(&config, &store, &args.watch)?;
     let url = match config.watch(&args.watch) {
         Some(watch) => watch.url.to_string(),
         None => store

@@ -116,10 +116,7 @@ fn retry(
         .into());
     }
     let notifier = Notifier::new(config, SharedStore::new(store))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::check::runtime().context("cannot start the async runtime")?;
     let pass = runtime.block_on(notifier.deliver_within(std::time::Duration::from_secs(60)))?;
     println!(
         "{n} alerts rescheduled: {} delivered, {} failed, {} will be retried",

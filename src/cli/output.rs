@@ -64,6 +64,7 @@ pub fn open_existing_store(config: &Config) -> anyhow::Result<SqliteStore> {
 
 /// Resolves `name` to a watch in the config or in the history; a URL names
 /// the (child) watch with that URL.
+#[must_use = "the resolved name is the watch to use (a URL names a child)"]
 pub fn known_watch(config: &Config, store: &SqliteStore, name: &str) -> anyhow::Result<String> {
     use crate::store::Store;
     if config.watch(name).is_some() || store.watch_state(name)?.is_some() {
