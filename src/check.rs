@@ -423,7 +423,7 @@ impl Pipeline {
         // new text was seen before, and the recent changes.
         let history = if matches!(
             outcome,
-            Outcome::Edited | Outcome::Restored | Outcome::Removed
+            Outcome::Edited | Outcome::Restored | Outcome::Removed | Outcome::Rebaselined
         ) {
             let (st, sha) = (state.clone(), eval.text_sha256.clone());
             Some(
