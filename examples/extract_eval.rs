@@ -11,6 +11,7 @@
 //! The scoring is defined in `docs/extraction.md`; this file is its only
 //! implementation, so the figures there come from here.
 
+use chancery::normalize::is_cjk;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -252,19 +253,6 @@ fn tokens(text: &str) -> Vec<String> {
         out.push(word);
     }
     out
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c,
-        '\u{1100}'..='\u{11FF}'
-        | '\u{2E80}'..='\u{2FDF}'
-        | '\u{3040}'..='\u{30FF}'
-        | '\u{3100}'..='\u{31FF}'
-        | '\u{3400}'..='\u{4DBF}'
-        | '\u{4E00}'..='\u{9FFF}'
-        | '\u{AC00}'..='\u{D7AF}'
-        | '\u{F900}'..='\u{FAFF}'
-        | '\u{20000}'..='\u{2FA1F}')
 }
 
 fn shingles(tokens: &[String]) -> HashSet<String> {

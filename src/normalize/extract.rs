@@ -170,7 +170,7 @@ fn weighted_len(text: &str) -> (u32, u32) {
 
 /// Han, kana and hangul: scripts written without spaces between words (or
 /// with syllable blocks that carry a word's weight).
-pub(crate) fn is_cjk(c: char) -> bool {
+pub fn is_cjk(c: char) -> bool {
     matches!(c,
         '\u{1100}'..='\u{11FF}'
         | '\u{2E80}'..='\u{2FDF}'

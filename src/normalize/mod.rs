@@ -10,6 +10,8 @@
 pub mod charset;
 pub(crate) mod depth;
 mod extract;
+
+pub use self::extract::is_cjk;
 mod html;
 mod pdf;
 mod sniff;
