@@ -11,11 +11,10 @@
 //! The scoring is defined in `docs/extraction.md`; this file is its only
 //! implementation, so the figures there come from here.
 
-use chancery::normalize::is_cjk;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use chancery::normalize::{Content, Filters, Input, normalize};
+use chancery::normalize::{Content, Filters, Input, is_cjk, normalize};
 
 const SHINGLE: usize = 4;
 
