@@ -250,17 +250,10 @@ async fn schedule_children(
     for watch in config.watches.iter().filter(|w| w.follow.is_some()) {
         let name = watch.name.clone();
         let children = store
-            .run(move |s| match s.children(&name) {
-                Err(crate::store::StoreError::UnknownWatch(_)) => Ok(Vec::new()),
-                other => other,
-            })
+            .run(move |s| s.children(&name))
             .await
             .context("cannot read a follow watch's children from the history")?;
-        let active: Vec<(String, url::Url)> = children
-            .into_iter()
-            .filter(|c| c.state != crate::store::ChildState::Retired)
-            .filter_map(|c| Some((c.name, url::Url::parse(&c.url).ok()?)))
-            .collect();
+        let active: Vec<(String, url::Url)> = children.iter().filter_map(|c| c.active()).collect();
         let plans: HashMap<String, (Instant, u32)> = active
             .iter()
             .map(|(n, u)| {

@@ -70,17 +70,12 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         .cloned()
         .collect();
     for parent in &parents {
-        let children = match store.children(&parent.name) {
-            Err(crate::store::StoreError::UnknownWatch(_)) => Vec::new(),
-            other => other?,
-        };
-        for child in children {
-            if child.state == crate::store::ChildState::Retired {
-                continue;
-            }
-            if let Ok(url) = url::Url::parse(&child.url) {
-                selected.push(parent.child(child.name, url));
-            }
+        for (name, url) in store
+            .children(&parent.name)?
+            .iter()
+            .filter_map(|c| c.active())
+        {
+            selected.push(parent.child(name, url));
         }
     }
     let store = SharedStore::new(store);
@@ -160,11 +155,8 @@ fn child_of_config(
     let Some(parent) = config.watch(parent).filter(|p| p.follow.is_some()) else {
         return Ok(None);
     };
-    let children = match store.children(&parent.name) {
-        Err(crate::store::StoreError::UnknownWatch(_)) => return Ok(None),
-        other => other?,
-    };
-    Ok(children
+    Ok(store
+        .children(&parent.name)?
         .into_iter()
         .find(|c| c.name == name)
         .and_then(|c| Some(parent.child(c.name, url::Url::parse(&c.url).ok()?))))

@@ -95,11 +95,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         );
     }
     if let Some(checks) = &history.checks {
-        let watch_url = store
-            .watches()?
-            .into_iter()
-            .find(|w| w.name == history.watch)
-            .map(|w| w.url);
+        let watch_url = store.watch_state(&history.watch)?.map(|w| w.url);
         println!("checks:");
         for c in checks {
             let reason = c

@@ -1,5 +1,6 @@
 //! `chancery list`: every watch with its last check and last change.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -7,7 +8,7 @@ use serde::Serialize;
 use crate::cli::Exit;
 use crate::cli::output::{load_config_readonly, print_json};
 use crate::model::{Outcome, Timestamp};
-use crate::store::{Presence, SqliteStore, Store, WatchSummary};
+use crate::store::{ChildState, Presence, SqliteStore, Store, WatchSummary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -88,30 +89,33 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             .filter(|s| config.watch(&s.name).is_none() && s.parent.is_none())
             .map(|s| row(s, false)),
     );
-    // Children right after their parent, newest statement names in order.
+    // Children right after their parent.
+    let mut by_parent: HashMap<&str, Vec<&WatchSummary>> = HashMap::new();
+    for s in &summaries {
+        if let Some(parent) = s.parent.as_deref() {
+            by_parent.entry(parent).or_default().push(s);
+        }
+    }
     let mut ordered = Vec::with_capacity(summaries.len());
     for mut parent in rows {
-        let children: Vec<Row> = summaries
-            .iter()
-            .filter(|s| s.parent.as_deref() == Some(parent.name.as_str()))
-            .map(|s| row(s, parent.in_config))
-            .collect();
-        if !children.is_empty()
+        let kids = by_parent.remove(parent.name.as_str()).unwrap_or_default();
+        if !kids.is_empty()
             || config
                 .watch(&parent.name)
                 .is_some_and(|w| w.follow.is_some())
         {
             let mut counts = ChildCounts::default();
-            for c in &children {
-                match c.listing_state {
-                    Some("listed") => counts.listed += 1,
-                    Some("scrolled-off") => counts.scrolled_off += 1,
-                    Some("delisted") => counts.delisted += 1,
-                    _ => counts.retired += 1,
+            for kid in &kids {
+                match kid.child_state {
+                    Some(ChildState::Listed) => counts.listed += 1,
+                    Some(ChildState::ScrolledOff) => counts.scrolled_off += 1,
+                    Some(ChildState::Delisted) => counts.delisted += 1,
+                    Some(ChildState::Retired) | None => counts.retired += 1,
                 }
             }
             parent.children = Some(counts);
         }
+        let children: Vec<Row> = kids.iter().map(|s| row(s, parent.in_config)).collect();
         ordered.push(parent);
         ordered.extend(children);
     }

@@ -189,6 +189,16 @@ fn serialize_child_state<S: serde::Serializer>(
     s.serialize_str(child_state_str(*state))
 }
 
+impl ChildRow {
+    /// The child's name and URL, if it is still checked (not retired).
+    pub fn active(&self) -> Option<(String, url::Url)> {
+        if self.state == ChildState::Retired {
+            return None;
+        }
+        Some((self.name.clone(), url::Url::parse(&self.url).ok()?))
+    }
+}
+
 /// The stored name of a child state.
 pub fn child_state_str(state: ChildState) -> &'static str {
     match state {
@@ -513,7 +523,8 @@ pub trait Store {
     -> Result<Option<Snapshot>, StoreError>;
     /// A stored raw body by its SHA-256.
     fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// A follow watch's children, newest first (`order` descending).
+    /// A follow watch's children, newest first (`order` descending); none
+    /// for a watch never recorded.
     fn children(&self, parent: &str) -> Result<Vec<ChildRow>, StoreError>;
     /// The name of the watch with this URL: the newest child first, then
     /// any watch.

@@ -1133,13 +1133,13 @@ impl Store for SqliteStore {
     }
 
     fn children(&self, parent: &str) -> Result<Vec<ChildRow>, StoreError> {
-        let parent_id = self.watch_id(parent)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT w.name, c.url, c.state, c.ord, c.title
              FROM children c JOIN watches w ON w.id = c.watch_id
-             WHERE c.parent_id = ?1 ORDER BY c.ord DESC",
+             WHERE c.parent_id = (SELECT id FROM watches WHERE name = ?1)
+             ORDER BY c.ord DESC",
         )?;
-        collect(&mut stmt, [parent_id], |row| {
+        collect(&mut stmt, [parent], |row| {
             let state: String = row.get(2)?;
             Ok(ChildRow {
                 name: row.get(0)?,
