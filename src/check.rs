@@ -468,19 +468,22 @@ impl Pipeline {
                 }
             }
         }
-        let summary = outcome.change_kind().map(|_| {
-            let new_text = eval.text.as_deref().unwrap_or("");
-            match outcome {
-                Outcome::FirstSeen => diff::summarize("", new_text),
-                Outcome::Removed => diff::summarize(last_text, ""),
-                _ => diff::summarize(last_text, new_text),
+        let new_text = eval.text.as_deref().unwrap_or("");
+        let (summary, lines) = match outcome {
+            _ if outcome.change_kind().is_none() => (None, None),
+            Outcome::FirstSeen => (Some(diff::summarize("", new_text)), None),
+            Outcome::Removed => (Some(diff::summarize(last_text, "")), None),
+            // An edit's changed lines feed subscribers' triggers.
+            Outcome::Edited => {
+                let (summary, changed) = diff::summarize_with_lines(last_text, new_text);
+                let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+                (
+                    Some(summary),
+                    Some((owned(changed.added), owned(changed.removed))),
+                )
             }
-        });
-        let lines = (outcome == Outcome::Edited).then(|| {
-            let changed = diff::changed_lines(last_text, eval.text.as_deref().unwrap_or(""));
-            let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
-            (owned(changed.added), owned(changed.removed))
-        });
+            _ => (Some(diff::summarize(last_text, new_text)), None),
+        };
         Ok(Decided {
             outcome,
             reason,

@@ -137,8 +137,8 @@ pub struct ChangedLines<'a> {
     pub added: Vec<&'a str>,
 }
 
-/// The removed and added lines of the line diff from `old` to `new`.
-pub fn changed_lines<'a>(old: &'a str, new: &'a str) -> ChangedLines<'a> {
+/// [`summarize`], and the removed and added lines, from one line diff.
+pub fn summarize_with_lines<'a>(old: &'a str, new: &'a str) -> (DiffSummary, ChangedLines<'a>) {
     let diff = LineDiff::new(old, new);
     let mut out = ChangedLines {
         removed: Vec::new(),
@@ -151,7 +151,7 @@ pub fn changed_lines<'a>(old: &'a str, new: &'a str) -> ChangedLines<'a> {
         out.removed.extend_from_slice(&diff.old[op.old_range()]);
         out.added.extend_from_slice(&diff.new[op.new_range()]);
     }
-    out
+    (diff.summary(), out)
 }
 
 /// Renders the diff from `old` to `new` in `format`.
