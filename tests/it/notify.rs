@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
-use crate::support::{Behavior, Env, Route, Seen, Server, wait_until};
+use crate::support::{Behavior, Env, Route, Seen, Server, verify_signature, wait_until};
 
 const SECRET: &str = "s3cr3t-webhook-key-do-not-log";
 const PAGE: &str = "<html><body><h1>Statement</h1><p>The ministry notes the report.</p><p>Second paragraph.</p></body></html>";
@@ -31,18 +28,6 @@ fn posts(server: &Server) -> Vec<Seen> {
         .into_iter()
         .filter(|s| s.method == "POST")
         .collect()
-}
-
-fn verify_signature(seen: &Seen) {
-    let header = seen
-        .headers
-        .get("x-chancery-signature")
-        .expect("signature header");
-    let hex_sig = header.strip_prefix("sha256=").expect("sha256= prefix");
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-    mac.update(&seen.body);
-    mac.verify_slice(&hex::decode(hex_sig).expect("hex"))
-        .expect("signature verifies over the exact body");
 }
 
 fn edit(server: &Server) {
@@ -71,7 +56,7 @@ fn an_edit_sends_a_signed_webhook_with_the_documented_fields() {
     let got = posts(&server);
     assert_eq!(got.len(), 1);
     let post = &got[0];
-    verify_signature(post);
+    verify_signature(post, SECRET);
     assert_eq!(
         post.headers.get("content-type").map(String::as_str),
         Some("application/json")
@@ -231,7 +216,7 @@ fn alerts_pending_when_the_daemon_is_killed_are_delivered_after_restart() {
         got[0].headers["x-chancery-delivery"],
         got[got.len() - 1].headers["x-chancery-delivery"]
     );
-    verify_signature(&got[got.len() - 1]);
+    verify_signature(&got[got.len() - 1], SECRET);
     wait_until(Duration::from_secs(5), || {
         env.run(&["outbox", "--all", "--json"]).json()[0]["status"] == "delivered"
     });
@@ -290,7 +275,7 @@ fn notify_test_sends_through_the_real_path() {
     assert!(run.stdout.contains("sent to hook"), "{run:?}");
     let got = posts(&server);
     assert_eq!(got[0].headers["x-chancery-event"], "test");
-    verify_signature(&got[0]);
+    verify_signature(&got[0], SECRET);
 
     server.set("/hook", Route::status(500, "down"));
     let run = env.run_with_env(&["notify", "test", "hook"], ENV);

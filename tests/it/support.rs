@@ -1,6 +1,7 @@
 //! Test support: a real HTTP/1.1 server on 127.0.0.1 that the tests script
-//! page by page, and a runner for the real `chancery` binary with a temp
-//! config and state dir and a cleared environment.
+//! page by page, a runner for the real `chancery` binary with a temp
+//! config and state dir and a cleared environment, and readers for what
+//! alerts deliver (a parsed mail, a webhook signature check).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -11,6 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::smtp::base64_decode;
 
 /// How the server answers one path.
 #[derive(Clone, Debug)]
@@ -666,4 +672,157 @@ pub fn count(db: &Path, table: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("open db");
     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
         .expect("count")
+}
+
+/// A received multipart message, parsed enough for assertions: unfolded
+/// headers with RFC 2047 words decoded, in the order sent, and the decoded
+/// bodies of its parts (CRLF line ends turned into `\n`).
+#[derive(Debug)]
+pub struct Mail {
+    pub headers: Vec<(String, String)>,
+    pub parts: Vec<Part>,
+}
+
+/// One part of a [`Mail`].
+#[derive(Debug)]
+pub struct Part {
+    pub content_type: String,
+    /// The body after undoing its `Content-Transfer-Encoding`.
+    pub body: String,
+}
+
+impl Mail {
+    /// Parses a message as the test SMTP server received it.
+    pub fn parse(raw: &str) -> Mail {
+        let (head, body) = raw.split_once("\r\n\r\n").expect("header/body separator");
+        let headers = parse_headers(head);
+        let content_type = header_in(&headers, "Content-Type").expect("Content-Type");
+        let boundary = content_type
+            .split("boundary=")
+            .nth(1)
+            .expect("multipart boundary")
+            .trim_matches('"')
+            .to_owned();
+        let delimiter = format!("--{boundary}");
+        let parts = body
+            .split(&delimiter)
+            .skip(1)
+            .filter(|p| !p.starts_with("--"))
+            .map(|p| {
+                let p = p.strip_prefix("\r\n").unwrap_or(p);
+                let (head, body) = p.split_once("\r\n\r\n").expect("part separator");
+                let headers = parse_headers(head);
+                let encoding = header_in(&headers, "Content-Transfer-Encoding")
+                    .unwrap_or_else(|| "7bit".to_owned())
+                    .to_ascii_lowercase();
+                let bytes = match encoding.as_str() {
+                    "base64" => base64_decode(body).expect("valid base64"),
+                    "quoted-printable" => quoted_printable_decode(body),
+                    _ => body.as_bytes().to_vec(),
+                };
+                Part {
+                    content_type: header_in(&headers, "Content-Type").expect("part Content-Type"),
+                    body: String::from_utf8(bytes)
+                        .expect("utf-8 body")
+                        .replace("\r\n", "\n"),
+                }
+            })
+            .collect();
+        Mail { headers, parts }
+    }
+
+    /// The value of header `name`; fails the test when it is missing.
+    pub fn header(&self, name: &str) -> String {
+        header_in(&self.headers, name).unwrap_or_else(|| panic!("no {name} header in {self:#?}"))
+    }
+
+    /// The decoded body of the first part whose type starts with
+    /// `content_type`; fails the test when there is none.
+    pub fn part(&self, content_type: &str) -> &str {
+        &self
+            .parts
+            .iter()
+            .find(|p| p.content_type.starts_with(content_type))
+            .unwrap_or_else(|| panic!("no {content_type} part in {self:#?}"))
+            .body
+    }
+}
+
+fn header_in(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+fn parse_headers(head: &str) -> Vec<(String, String)> {
+    let mut unfolded: Vec<String> = Vec::new();
+    for line in head.split("\r\n") {
+        match unfolded.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => unfolded.push(line.to_owned()),
+        }
+    }
+    unfolded
+        .iter()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), decode_words(v.trim())))
+        .collect()
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `?q?`), dropping the
+/// whitespace between adjacent ones, and joining their bytes before UTF-8
+/// decoding (a character may be split across words).
+pub fn decode_words(value: &str) -> String {
+    let word = regex::Regex::new(r"=\?([^?]+)\?([bBqQ])\?([^?]*)\?=").expect("regex");
+    let between = regex::Regex::new(r"\?=\s+=\?").expect("regex");
+    let value = between.replace_all(value, "?==?");
+    let mut bytes = Vec::new();
+    let mut last = 0;
+    for captures in word.captures_iter(&value) {
+        let whole = captures.get(0).expect("match");
+        bytes.extend_from_slice(value[last..whole.start()].as_bytes());
+        let text = &captures[3];
+        if captures[2].eq_ignore_ascii_case("b") {
+            bytes.extend(base64_decode(text).expect("base64 word"));
+        } else {
+            bytes.extend(quoted_printable_decode(&text.replace('_', " ")));
+        }
+        last = whole.end();
+    }
+    bytes.extend_from_slice(value[last..].as_bytes());
+    String::from_utf8(bytes).expect("utf-8 header")
+}
+
+fn quoted_printable_decode(text: &str) -> Vec<u8> {
+    let text = text.replace("=\r\n", "");
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
+            out.push(u8::from_str_radix(hex, 16).expect("=XX escape"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Checks `X-Chancery-Signature` of a webhook request: `sha256=` and the
+/// hex HMAC-SHA256 of the exact body keyed with `secret`.
+#[track_caller]
+pub fn verify_signature(seen: &Seen, secret: &str) {
+    let header = seen
+        .headers
+        .get("x-chancery-signature")
+        .expect("signature header");
+    let hex_sig = header.strip_prefix("sha256=").expect("sha256= prefix");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(&seen.body);
+    mac.verify_slice(&hex::decode(hex_sig).expect("hex"))
+        .expect("signature verifies over the exact body");
 }
