@@ -8,6 +8,7 @@ mod email;
 mod export;
 mod extraction;
 mod follow;
+mod golden;
 mod notify;
 mod pdf;
 mod pipeline;

@@ -182,6 +182,10 @@ impl Server {
         Server { addr, state, stop }
     }
 
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -680,12 +684,16 @@ pub fn count(db: &Path, table: &str) -> i64 {
 #[derive(Debug)]
 pub struct Mail {
     pub headers: Vec<(String, String)>,
+    /// The multipart boundary from `Content-Type`.
+    pub boundary: String,
     pub parts: Vec<Part>,
 }
 
 /// One part of a [`Mail`].
 #[derive(Debug)]
 pub struct Part {
+    /// The part's own headers, parsed like the message's.
+    pub headers: Vec<(String, String)>,
     pub content_type: String,
     /// The body after undoing its `Content-Transfer-Encoding`.
     pub body: String,
@@ -709,7 +717,9 @@ impl Mail {
             .skip(1)
             .filter(|p| !p.starts_with("--"))
             .map(|p| {
+                // The CRLFs around a delimiter belong to it (RFC 2046 5.1.1).
                 let p = p.strip_prefix("\r\n").unwrap_or(p);
+                let p = p.strip_suffix("\r\n").unwrap_or(p);
                 let (head, body) = p.split_once("\r\n\r\n").expect("part separator");
                 let headers = parse_headers(head);
                 let encoding = header_in(&headers, "Content-Transfer-Encoding")
@@ -722,13 +732,18 @@ impl Mail {
                 };
                 Part {
                     content_type: header_in(&headers, "Content-Type").expect("part Content-Type"),
+                    headers,
                     body: String::from_utf8(bytes)
                         .expect("utf-8 body")
                         .replace("\r\n", "\n"),
                 }
             })
             .collect();
-        Mail { headers, parts }
+        Mail {
+            headers,
+            boundary,
+            parts,
+        }
     }
 
     /// The value of header `name`; fails the test when it is missing.
