@@ -1,7 +1,8 @@
 //! Golden files: what people read — the alert email as the SMTP server
-//! received it and the webhook request as the receiver got it — compared
-//! with expected files in `tests/golden/`, so that any change to rendered
-//! output shows up in review as a diff of those files.
+//! received it, the webhook request as the receiver got it, and every
+//! `chancery diff --format` — compared with expected files in
+//! `tests/golden/`, so that any change to rendered output shows up in
+//! review as a diff of those files.
 //!
 //! One scenario feeds them all: a small hand-written statement page (a
 //! title, a date line, three paragraphs) is checked by the real binary, then
@@ -148,7 +149,7 @@ impl Scenario {
 /// - `<TMP>`: the temp dir holding config and state;
 /// - `YYYY-MM-DDThh:mm:ssZ`: RFC 3339 UTC timestamps (snapshot and
 ///   detection times). The placeholder is as wide as what it replaces, so
-///   text aligned in columns stays aligned in the golden files. All times
+///   the side-by-side columns stay aligned in the golden file. All times
 ///   get the same one: the two checks often run in the same second, so
 ///   telling them apart by value would make the files flaky.
 ///
@@ -241,6 +242,80 @@ fn the_webhook_request_matches_its_golden_files() {
         ("webhook-headers.txt", normalizer.apply(&head)),
         ("webhook.json", normalizer.apply(&body)),
     ]);
+}
+
+#[test]
+fn every_diff_format_matches_its_golden_file() {
+    let scenario = Scenario::run();
+    let normalizer = scenario.normalizer();
+    let formats = diff_formats(&scenario.env);
+    let names: Vec<String> = formats.iter().map(|f| diff_file_name(f)).collect();
+    let mut files = Vec::new();
+    for (format, name) in formats.iter().zip(&names) {
+        let run = scenario
+            .env
+            .run(&["diff", WATCH, "--format", format, "--color", "never"])
+            .ok();
+        assert!(
+            !run.stdout.contains('\u{1b}'),
+            "--color never printed an escape sequence:\n{run:?}"
+        );
+        files.push((name.as_str(), normalizer.apply(&run.stdout)));
+    }
+    check_all(&files);
+
+    // A golden file for a format that no longer exists is stale.
+    let stale: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("tests/golden")
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("diff-") && !names.iter().any(|n| n == name)
+        })
+        .collect();
+    if blessing() {
+        for path in &stale {
+            std::fs::remove_file(path).expect("remove a stale golden file");
+        }
+    } else {
+        assert!(
+            stale.is_empty(),
+            "golden files for formats `chancery diff --help` does not list: {stale:?}"
+        );
+    }
+}
+
+/// The values of `--format` as `chancery diff --help` lists them, so a new
+/// format cannot go without a golden file.
+fn diff_formats(env: &Env) -> Vec<String> {
+    let help = env.run(&["diff", "--help"]).ok();
+    let lines = help
+        .stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--format"))
+        .skip_while(|l| l.trim() != "Possible values:")
+        .skip(1);
+    let mut formats = Vec::new();
+    for line in lines {
+        let Some(item) = line.trim().strip_prefix("- ") else {
+            break;
+        };
+        let name = item.split(':').next().expect("split yields one piece");
+        formats.push(name.trim().to_owned());
+    }
+    assert!(!formats.is_empty(), "no --format values in:\n{help:?}");
+    formats
+}
+
+/// `diff-unified.txt`, `diff-json.json`, `diff-html.html`: the extension
+/// says how to read the file.
+fn diff_file_name(format: &str) -> String {
+    let extension = match format {
+        "json" => "json",
+        "html" => "html",
+        _ => "txt",
+    };
+    format!("diff-{format}.{extension}")
 }
 
 fn golden_dir() -> PathBuf {
