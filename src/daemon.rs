@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::check::{CheckError, Pipeline, SharedStore};
+use crate::check::{self, CheckError, Pipeline};
 use crate::config::{self, Config, Watch};
 use crate::engine::{Engine, Finished};
 use crate::model::Timestamp;
 use crate::notify::outbox::{self, Notifier};
-use crate::schedule::Timing;
-use crate::store::{SqliteStore, WatchSummary};
+use crate::schedule::{Politeness, Timing};
+use crate::store::{SharedStore, WatchSummary};
 
 /// How long running checks may take to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -108,7 +108,9 @@ struct Signals {
 pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let state_dir = config.daemon.state_dir.clone();
     let lock = StateLock::acquire(&state_dir)?;
-    let store = SqliteStore::open_in(&state_dir)
+    let store = config
+        .store_location()
+        .open()
         .with_context(|| format!("cannot open the history in {}", state_dir.display()))?;
     let store = SharedStore::new(store);
     let pipeline = Pipeline::new(&config, store.clone())?;
@@ -357,26 +359,12 @@ impl Daemon {
     }
 
     /// Reads and builds everything a reload needs, applying nothing, so an
-    /// invalid config leaves the running one untouched.
+    /// invalid config leaves the running one untouched. Every part is built
+    /// from the new config by the function start-up uses ([`Applied::of`]
+    /// lists them), so no setting can be left off a reload.
     fn prepare_reload(&self) -> anyhow::Result<(Config, Pipeline, Notifier)> {
         let new = config::load(&self.config_path)?;
-        let (old_d, new_d) = (&self.config.daemon, &new.daemon);
-        let fetch_changed = old_d.user_agent != new_d.user_agent
-            || old_d.timeout != new_d.timeout
-            || old_d.max_body_bytes != new_d.max_body_bytes
-            || old_d.max_redirects != new_d.max_redirects
-            || old_d.respect_robots != new_d.respect_robots;
-        let pipeline = if fetch_changed {
-            Pipeline::new(&new, self.store.clone())?
-        } else {
-            // Keep the connection pool and robots cache.
-            Pipeline {
-                subscribers: Arc::new(new.subscribers.clone()),
-                flap_window: new.daemon.flap_window,
-                per_host_delay: new.daemon.per_host_delay,
-                ..self.engine.pipeline().clone()
-            }
-        };
+        let pipeline = self.engine.pipeline().reconfigured(&new)?;
         let notifier = Notifier::new(&new, self.store.clone())?;
         Ok((new, pipeline, notifier))
     }
@@ -438,7 +426,7 @@ impl Daemon {
                 .engine
                 .watches()
                 .get(&watch.name)
-                .is_some_and(|old| same_watch(old, watch));
+                .is_some_and(|old| **old == *watch);
             if same {
                 continue;
             }
@@ -465,18 +453,33 @@ impl Daemon {
     }
 }
 
-/// Whether a reload leaves a watch as it was.
-fn same_watch(a: &Watch, b: &Watch) -> bool {
-    a.url == b.url
-        && a.interval == b.interval
-        && a.select == b.select
-        && a.exclude == b.exclude
-        && a.ignore == b.ignore
-        && a.notify == b.notify
-        && a.filters.content == b.filters.content
-        && a.confirm_delay == b.confirm_delay
-        && a.failing_after == b.failing_after
-        && a.child_interval == b.child_interval
-        && a.follow.as_ref().map(|f| (f.max, f.pages))
-            == b.follow.as_ref().map(|f| (f.max, f.pages))
+/// Everything the daemon takes from its config, as it applies it: at
+/// start-up and on every reload, each part is built by the function named
+/// here. A setting that changes none of these takes effect only after a
+/// restart (`state_dir`, which the reload warns about).
+#[derive(Debug, PartialEq)]
+pub struct Applied {
+    /// The check pipeline's settings ([`Pipeline::new`], [`Pipeline::reconfigured`]).
+    pub pipeline: check::Settings,
+    /// The delivery worker's settings ([`Notifier::new`]).
+    pub notifier: outbox::Settings,
+    /// The scheduler's limits.
+    pub politeness: Politeness,
+    /// Each watch, compared whole: an unequal one is rescheduled.
+    pub watches: Vec<Watch>,
 }
+
+impl Applied {
+    /// What the daemon applies of `config`.
+    pub fn of(config: &Config) -> Applied {
+        Applied {
+            pipeline: check::Settings::of(config),
+            notifier: outbox::Settings::of(config),
+            politeness: config.daemon.politeness(),
+            watches: config.watches.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

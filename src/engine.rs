@@ -23,9 +23,10 @@ pub struct Finished {
 }
 
 /// The scheduler key of a watch: its host (without port), so that every
-/// watch on one site shares that site's limits.
+/// watch on one site shares that site's limits, the same key the fetch
+/// stage's host gate spaces requests by.
 pub fn host_key(watch: &Watch) -> String {
-    watch.url.host_str().unwrap_or("").to_ascii_lowercase()
+    crate::fetch::gate::host_key(&watch.url)
 }
 
 /// Checks in flight plus the schedule they came from.

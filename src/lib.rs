@@ -23,5 +23,6 @@ pub mod logging;
 pub mod model;
 pub mod normalize;
 pub mod notify;
+pub mod runtime;
 pub mod schedule;
 pub mod store;

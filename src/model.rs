@@ -1,5 +1,8 @@
 //! Domain words shared by every stage: outcomes of a check, kinds of change,
-//! and the timestamp type. Plain data, no behaviour beyond formatting.
+//! whether a statement is there, a watch's health, the row ids and the
+//! timestamp type. Plain data and the small rules that belong to the words
+//! themselves (which outcome keeps a snapshot, what presence it leaves);
+//! the store persists these types, it does not define them.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,6 +45,95 @@ impl serde::Serialize for Timestamp {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.rfc3339())
+    }
+}
+
+/// Row id of a watch.
+pub type WatchId = i64;
+/// Row id of a snapshot (a distinct normalized text of one watch).
+pub type SnapshotId = i64;
+/// Row id of a check.
+pub type CheckId = i64;
+/// Row id of a change.
+pub type ChangeId = i64;
+
+/// Whether a watch's statement is currently there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Presence {
+    /// No snapshot yet: the next successful check is the baseline.
+    New,
+    /// The last recorded change left the statement in place.
+    Present,
+    /// The last recorded change was a removal.
+    Removed,
+}
+
+impl Presence {
+    /// The stable name used in the database and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::New => "new",
+            Presence::Present => "present",
+            Presence::Removed => "removed",
+        }
+    }
+
+    /// Parses the name written by [`Presence::as_str`].
+    pub fn parse(s: &str) -> Option<Presence> {
+        Some(match s {
+            "new" => Presence::New,
+            "present" => Presence::Present,
+            "removed" => Presence::Removed,
+            _ => return None,
+        })
+    }
+}
+
+/// A watch's health after a check: written with every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Health {
+    /// Start of the current run of failed checks; `None` after a success.
+    pub failing_since: Option<Timestamp>,
+    /// Whether this run has raised `failing`.
+    pub reported: bool,
+}
+
+/// Where a follow watch's child stands in its listing (the rules that move
+/// it are in `follow::reconcile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChildState {
+    /// Active, on the listing at the last look.
+    Listed,
+    /// Active, pushed off the covered pages by newer statements.
+    ScrolledOff,
+    /// Active, but taken off the listing.
+    Delisted,
+    /// Beyond `max`: not checked, history kept.
+    Retired,
+}
+
+impl ChildState {
+    /// The stable name used in the database and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildState::Listed => "listed",
+            ChildState::ScrolledOff => "scrolled-off",
+            ChildState::Delisted => "delisted",
+            ChildState::Retired => "retired",
+        }
+    }
+
+    /// Parses the name written by [`ChildState::as_str`].
+    pub fn parse(s: &str) -> Option<ChildState> {
+        Some(match s {
+            "listed" => ChildState::Listed,
+            "scrolled-off" => ChildState::ScrolledOff,
+            "delisted" => ChildState::Delisted,
+            "retired" => ChildState::Retired,
+            _ => return None,
+        })
     }
 }
 
@@ -114,6 +206,20 @@ impl Outcome {
                 | Outcome::Rebaselined
                 | Outcome::Flapping
         )
+    }
+
+    /// The presence a check with this outcome leaves behind; `None` keeps
+    /// the one before (an unchanged check, an error).
+    pub fn presence_after(self) -> Option<Presence> {
+        match self {
+            Outcome::FirstSeen
+            | Outcome::Edited
+            | Outcome::Restored
+            | Outcome::Rebaselined
+            | Outcome::Flapping => Some(Presence::Present),
+            Outcome::Removed => Some(Presence::Removed),
+            Outcome::Unchanged | Outcome::Error => None,
+        }
     }
 
     /// The change this outcome records, if any.

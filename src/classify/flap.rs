@@ -6,13 +6,23 @@
 //!
 //! "Recent" is what the watch showed within `flap_window` (the snapshots at
 //! either end of its last few content changes). Pure: the caller reads the
-//! changes from the store.
+//! changes from the store and passes them as [`Step`]s.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::model::{ChangeKind, Timestamp};
-use crate::store::{ChangeRow, SnapshotId};
+use crate::model::{ChangeKind, SnapshotId, Timestamp};
+
+/// One recorded change, as much of it as flapping looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub kind: ChangeKind,
+    /// The snapshot before the change.
+    pub from: Option<SnapshotId>,
+    /// The snapshot after it (none for a removal).
+    pub to: Option<SnapshotId>,
+    pub detected_at: Timestamp,
+}
 
 /// How many recent content changes are looked at.
 pub const RECENT_CHANGES: usize = 6;
@@ -33,14 +43,14 @@ pub enum Flap {
 /// first.
 pub fn judge(
     seen_before: Option<SnapshotId>,
-    recent: &[ChangeRow],
+    recent: &[Step],
     now: Timestamp,
     window: Duration,
 ) -> Flap {
     let Some(id) = seen_before else {
         return Flap::No;
     };
-    let content: Vec<&ChangeRow> = recent
+    let content: Vec<&Step> = recent
         .iter()
         .filter(|c| !c.kind.is_event())
         .take(RECENT_CHANGES)
@@ -77,32 +87,16 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::DiffSummary;
 
     const HOUR: i64 = 3_600_000;
     const WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-    fn change(
-        id: i64,
-        kind: ChangeKind,
-        from: Option<i64>,
-        to: Option<i64>,
-        hour: i64,
-    ) -> ChangeRow {
-        ChangeRow {
-            id,
+    fn change(kind: ChangeKind, from: Option<i64>, to: Option<i64>, hour: i64) -> Step {
+        Step {
             kind,
             from,
             to,
             detected_at: Timestamp(hour * HOUR),
-            check_id: id,
-            http_status: Some(200),
-            summary: DiffSummary {
-                lines_added: 0,
-                lines_removed: 0,
-                changed_ratio: 0.0,
-                first_change: None,
-            },
         }
     }
 
@@ -110,8 +104,8 @@ mod tests {
     fn back_to_a_recent_version_starts_flapping_once() {
         // A (1) then B (2) an hour later; now A again.
         let recent = [
-            change(2, ChangeKind::Edited, Some(1), Some(2), 101),
-            change(1, ChangeKind::FirstSeen, None, Some(1), 100),
+            change(ChangeKind::Edited, Some(1), Some(2), 101),
+            change(ChangeKind::FirstSeen, None, Some(1), 100),
         ];
         assert_eq!(
             judge(Some(1), &recent, Timestamp(102 * HOUR), WINDOW),
@@ -124,9 +118,9 @@ mod tests {
         );
         // After the flapping report, both versions are quiet, even days later.
         let flapping = [
-            change(3, ChangeKind::Flapping, Some(2), Some(1), 102),
-            recent[0].clone(),
-            recent[1].clone(),
+            change(ChangeKind::Flapping, Some(2), Some(1), 102),
+            recent[0],
+            recent[1],
         ];
         for id in [1, 2] {
             assert_eq!(
@@ -139,8 +133,8 @@ mod tests {
     #[test]
     fn an_old_version_outside_the_window_is_an_edit() {
         let recent = [
-            change(2, ChangeKind::Edited, Some(1), Some(2), 10),
-            change(1, ChangeKind::FirstSeen, None, Some(1), 0),
+            change(ChangeKind::Edited, Some(1), Some(2), 10),
+            change(ChangeKind::FirstSeen, None, Some(1), 0),
         ];
         assert_eq!(
             judge(Some(1), &recent, Timestamp(100 * HOUR), WINDOW),
@@ -151,10 +145,10 @@ mod tests {
     #[test]
     fn health_events_do_not_hide_the_flapping_report() {
         let recent = [
-            change(5, ChangeKind::Recovered, Some(1), None, 103),
-            change(4, ChangeKind::Failing, Some(1), None, 102),
-            change(3, ChangeKind::Flapping, Some(2), Some(1), 101),
-            change(2, ChangeKind::Edited, Some(1), Some(2), 100),
+            change(ChangeKind::Recovered, Some(1), None, 103),
+            change(ChangeKind::Failing, Some(1), None, 102),
+            change(ChangeKind::Flapping, Some(2), Some(1), 101),
+            change(ChangeKind::Edited, Some(1), Some(2), 100),
         ];
         assert_eq!(
             judge(Some(2), &recent, Timestamp(104 * HOUR), WINDOW),

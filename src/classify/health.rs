@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use crate::model::{ChangeKind, Outcome, Timestamp};
-use crate::store::Health;
+use crate::model::{ChangeKind, Health, Outcome, Timestamp};
 
 /// The health after a check with `outcome` at `now`, and the event it
 /// raises, if any.

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::check::{CheckError, CheckReport, Pipeline, SharedStore};
-use crate::cli::output::{diffstat, load_config, print_json};
+use crate::check::{CheckError, CheckReport, Pipeline};
+use crate::cli::output::{diffstat, load_config, open_store, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::engine::Engine;
 use crate::model::Outcome;
 use crate::notify::outbox::Notifier;
-use crate::store::{AlertStatus, SqliteStore, Store};
+use crate::store::{AlertStatus, SharedStore, Store};
 
 /// Longest host pause (`Retry-After`) a one-shot run waits out; beyond it
 /// the host's remaining watches are reported as not checked.
@@ -37,17 +37,12 @@ pub struct Args {
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config(config_path)?;
-    let store = SqliteStore::open_in(&config.daemon.state_dir).with_context(|| {
-        format!(
-            "cannot open the history in {}",
-            config.daemon.state_dir.display()
-        )
-    })?;
+    let store = open_store(&config)?;
     let mut selected = Vec::new();
     for name in &args.watches {
         match config.watch(name) {
             Some(w) => selected.push(w.clone()),
-            None => match child_of_config(&config, &store, name)? {
+            None => match child_of_config(&config, store.as_ref(), name)? {
                 Some(child) => selected.push(child),
                 None => {
                     return Err(UsageError(format!(
@@ -80,9 +75,11 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     }
     let store = SharedStore::new(store);
     let mut pipeline = Pipeline::new(&config, store.clone())?;
-    pipeline.confirm = !args.no_confirm;
+    if args.no_confirm {
+        pipeline = pipeline.without_confirmation();
+    }
 
-    let runtime = crate::check::runtime().context("cannot start the async runtime")?;
+    let runtime = crate::runtime::runtime().context("cannot start the async runtime")?;
     let json = args.json;
     let mut reports: Vec<CheckReport> = Vec::new();
     let mut failed = false;
@@ -146,7 +143,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
 /// watch, if there is one in the history.
 fn child_of_config(
     config: &crate::config::Config,
-    store: &SqliteStore,
+    store: &dyn Store,
     name: &str,
 ) -> anyhow::Result<Option<crate::config::Watch>> {
     let Some((parent, _)) = name.split_once('/') else {

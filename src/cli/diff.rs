@@ -5,8 +5,8 @@ use std::path::Path;
 use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
 use crate::cli::{ColorChoice, Exit, UsageError};
 use crate::diff::{Format, RenderOptions, render};
-use crate::model::ChangeKind;
-use crate::store::{Snapshot, SnapshotId, SqliteStore, Store};
+use crate::model::{ChangeKind, SnapshotId};
+use crate::store::{Snapshot, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,8 +33,9 @@ pub struct Args {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
+    let store = &*store;
     let mut args = args;
-    args.watch = known_watch(&config, &store, &args.watch)?;
+    args.watch = known_watch(&config, store, &args.watch)?;
     let (old, new, removed) = match (args.from, args.to) {
         (None, _) => {
             let change = store
@@ -46,18 +47,18 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 })?;
             let old = change
                 .from
-                .map(|id| load(&store, &args.watch, id))
+                .map(|id| load(store, &args.watch, id))
                 .transpose()?;
             let new = change
                 .to
-                .map(|id| load(&store, &args.watch, id))
+                .map(|id| load(store, &args.watch, id))
                 .transpose()?;
             (old, new, change.kind == ChangeKind::Removed)
         }
         (Some(from), to) => {
-            let old = load(&store, &args.watch, from)?;
+            let old = load(store, &args.watch, from)?;
             let new = match to {
-                Some(id) => load(&store, &args.watch, id)?,
+                Some(id) => load(store, &args.watch, id)?,
                 None => store
                     .snapshot(&args.watch, None)?
                     .ok_or_else(|| UsageError(format!("watch {:?} has no snapshot", args.watch)))?,
@@ -82,7 +83,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn load(store: &SqliteStore, watch: &str, id: SnapshotId) -> anyhow::Result<Snapshot> {
+fn load(store: &dyn Store, watch: &str, id: SnapshotId) -> anyhow::Result<Snapshot> {
     store
         .snapshot(watch, Some(id))?
         .ok_or_else(|| UsageError(format!("watch {watch:?} has no snapshot {id}")).into())

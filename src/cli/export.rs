@@ -16,7 +16,6 @@ use crate::cli::Exit;
 use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
 use crate::export::{self, ExportSource};
 use crate::model::Timestamp;
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -51,8 +50,9 @@ fn parse_since(text: &str) -> Result<Timestamp, String> {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
+    let store = &*store;
     let mut args = args;
-    args.watch = known_watch(&config, &store, &args.watch)?;
+    args.watch = known_watch(&config, store, &args.watch)?;
     let url = match config.watch(&args.watch) {
         Some(watch) => watch.url.to_string(),
         None => store
@@ -74,7 +74,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     };
 
     let partial = Partial::create(&args.warc)?;
-    let (summary, out) = export::write_warc(&store, &source, BufWriter::new(partial.file()?))
+    let (summary, out) = export::write_warc(store, &source, BufWriter::new(partial.file()?))
         .with_context(|| format!("cannot export {:?} to {}", args.watch, args.warc.display()))?;
     let file = out
         .into_inner()

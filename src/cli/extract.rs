@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::cli::output::load_config_readonly;
 use crate::cli::{Exit, UsageError};
-use crate::fetch::{FetchOptions, Fetcher, Validators};
+use crate::fetch::{Fetcher, Validators};
 use crate::normalize::{Content, Filters, Input, normalize};
 
 #[derive(Debug, clap::Args)]
@@ -96,7 +96,7 @@ fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
         }
         Err(e) => return Err(e),
     };
-    let fetcher = Fetcher::new(FetchOptions::from_config(&daemon))?;
+    let fetcher = Fetcher::new(daemon.fetch_options())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

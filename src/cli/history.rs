@@ -8,7 +8,7 @@ use crate::cli::Exit;
 use crate::cli::output::{
     diffstat, known_watch, load_config_readonly, open_existing_store, print_json,
 };
-use crate::store::{ChangeRow, CheckRow, SnapshotRow, Store};
+use crate::store::{ChangeRow, CheckRow, SnapshotRow};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,8 +37,9 @@ struct History {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
+    let store = &*store;
     let mut args = args;
-    args.watch = known_watch(&config, &store, &args.watch)?;
+    args.watch = known_watch(&config, store, &args.watch)?;
     let history = History {
         changes: store.changes(&args.watch, args.limit)?,
         snapshots: store.snapshots(&args.watch, args.limit)?,

@@ -6,9 +6,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{load_config_readonly, print_json};
-use crate::model::{Outcome, Timestamp};
-use crate::store::{ChildState, Presence, SqliteStore, Store, WatchSummary};
+use crate::cli::output::{load_config_readonly, open_store_if_exists, print_json};
+use crate::model::{ChildState, Outcome, Presence, Timestamp};
+use crate::store::WatchSummary;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -54,11 +54,9 @@ struct ChildCounts {
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
-    let db = config.database_path();
-    let summaries: Vec<WatchSummary> = if db.exists() {
-        SqliteStore::open(&db)?.watches()?
-    } else {
-        Vec::new()
+    let summaries: Vec<WatchSummary> = match open_store_if_exists(&config)? {
+        Some(store) => store.watches()?,
+        None => Vec::new(),
     };
     let mut rows: Vec<Row> = config
         .watches
@@ -195,7 +193,7 @@ fn row(s: &WatchSummary, in_config: bool) -> Row {
         failing: s.failing_reported,
         failing_since: s.failing_since,
         parent: s.parent.clone(),
-        listing_state: s.child_state.map(crate::store::child_state_str),
+        listing_state: s.child_state.map(ChildState::as_str),
         children: None,
     }
 }

@@ -5,13 +5,12 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::check::SharedStore;
-use crate::cli::output::load_config;
+use crate::cli::output::{load_config, open_store};
 use crate::cli::{Exit, UsageError};
 use crate::model::Timestamp;
 use crate::notify::AlertData;
 use crate::notify::outbox::Notifier;
-use crate::store::SqliteStore;
+use crate::store::SharedStore;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -33,12 +32,7 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<Exit>
         .into());
     };
     // The notifier needs a store handle; a test alert writes nothing to it.
-    let store = SqliteStore::open_in(&config.daemon.state_dir).with_context(|| {
-        format!(
-            "cannot open the history in {}",
-            config.daemon.state_dir.display()
-        )
-    })?;
+    let store = open_store(&config)?;
     let notifier = Notifier::new(&config, SharedStore::new(store))?;
     let alert = AlertData::test(format!("test-{}", Timestamp::now().as_millis()), &sub.name);
     let runtime = tokio::runtime::Builder::new_current_thread()

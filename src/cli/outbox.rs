@@ -5,12 +5,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::check::SharedStore;
 use crate::cli::output::{load_config, load_config_readonly, open_existing_store, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::model::Timestamp;
 use crate::notify::outbox::Notifier;
-use crate::store::{AlertStatus, Store};
+use crate::store::{AlertStatus, SharedStore, Store};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -104,7 +103,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
 
 fn retry(
     config: &crate::config::Config,
-    mut store: crate::store::SqliteStore,
+    mut store: Box<dyn Store + Send>,
     id: Option<String>,
 ) -> anyhow::Result<Exit> {
     let n = store.retry_alerts(id.as_deref(), Timestamp::now())?;
@@ -116,7 +115,7 @@ fn retry(
         .into());
     }
     let notifier = Notifier::new(config, SharedStore::new(store))?;
-    let runtime = crate::check::runtime().context("cannot start the async runtime")?;
+    let runtime = crate::runtime::runtime().context("cannot start the async runtime")?;
     let pass = runtime.block_on(notifier.deliver_within(std::time::Duration::from_secs(60)))?;
     println!(
         "{n} alerts rescheduled: {} delivered, {} failed, {} will be retried",

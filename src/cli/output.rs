@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::cli::UsageError;
 use crate::config::{self, Config};
-use crate::store::SqliteStore;
+use crate::store::Store;
 
 /// When to colour output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -47,26 +47,46 @@ pub fn load_config_readonly(explicit: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config::load_with(&path, config::Secrets::Skip)?)
 }
 
-/// Opens the history for reading. A missing database is a clear error, not
-/// an empty history silently created somewhere unexpected.
-pub fn open_existing_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    let path = config.database_path();
-    if !path.exists() {
+/// Opens the history for reading. A missing history is a clear error, not
+/// an empty one silently created somewhere unexpected.
+pub fn open_existing_store(config: &Config) -> anyhow::Result<Box<dyn Store + Send>> {
+    let location = config.store_location();
+    if !location.exists() {
         return Err(UsageError(format!(
-            "no history at {}: run `chancery check` first (state_dir comes from {})",
-            path.display(),
+            "no history at {location}: run `chancery check` first (state_dir comes from {})",
             config.path.display()
         ))
         .into());
     }
-    SqliteStore::open(&path).with_context(|| format!("cannot open history {}", path.display()))
+    location
+        .open()
+        .with_context(|| format!("cannot open history {location}"))
+}
+
+/// Opens the history, creating it if needed: for commands that write.
+pub fn open_store(config: &Config) -> anyhow::Result<Box<dyn Store + Send>> {
+    config.store_location().open().with_context(|| {
+        format!(
+            "cannot open the history in {}",
+            config.daemon.state_dir.display()
+        )
+    })
+}
+
+/// Opens the history if there is one: for summaries that show an empty
+/// history when nothing was checked yet.
+pub fn open_store_if_exists(config: &Config) -> anyhow::Result<Option<Box<dyn Store + Send>>> {
+    if config.store_location().exists() {
+        open_existing_store(config).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Resolves `name` to a watch in the config or in the history; a URL names
 /// the (child) watch with that URL.
 #[must_use = "the resolved name is the watch to use (a URL names a child)"]
-pub fn known_watch(config: &Config, store: &SqliteStore, name: &str) -> anyhow::Result<String> {
-    use crate::store::Store;
+pub fn known_watch(config: &Config, store: &dyn Store, name: &str) -> anyhow::Result<String> {
     if config.watch(name).is_some() || store.watch_state(name)?.is_some() {
         return Ok(name.to_owned());
     }
@@ -79,13 +99,11 @@ pub fn known_watch(config: &Config, store: &SqliteStore, name: &str) -> anyhow::
             }
         }
     }
-    {
-        Err(UsageError(format!(
-            "no watch named {name:?} in {} or in the history",
-            config.path.display()
-        ))
-        .into())
-    }
+    Err(UsageError(format!(
+        "no watch named {name:?} in {} or in the history",
+        config.path.display()
+    ))
+    .into())
 }
 
 /// `+3 -1 (2.5%)`.

@@ -10,7 +10,7 @@ use crate::config;
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<Exit> {
     let path = config::locate(config_path)?;
     let config = config::load(&path)?;
-    let runtime = crate::check::runtime().context("cannot start the async runtime")?;
+    let runtime = crate::runtime::runtime().context("cannot start the async runtime")?;
     runtime.block_on(crate::daemon::run(path, config))?;
     Ok(Exit::Success)
 }

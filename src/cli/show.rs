@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
 use crate::cli::{Exit, UsageError};
-use crate::store::{SnapshotId, Store};
+use crate::model::SnapshotId;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,8 +23,9 @@ pub struct Args {
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
     let store = open_existing_store(&config)?;
+    let store = &*store;
     let mut args = args;
-    args.watch = known_watch(&config, &store, &args.watch)?;
+    args.watch = known_watch(&config, store, &args.watch)?;
     let snapshot = store.snapshot(&args.watch, args.snapshot)?.ok_or_else(|| {
         UsageError(match args.snapshot {
             Some(id) => format!("watch {:?} has no snapshot {id}", args.watch),

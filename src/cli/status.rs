@@ -8,9 +8,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{load_config_readonly, print_json};
+use crate::cli::output::{load_config_readonly, open_store_if_exists, print_json};
 use crate::model::Timestamp;
-use crate::store::{AlertStatus, SqliteStore, Store, WatchSummary};
+use crate::store::{AlertStatus, WatchSummary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,16 +49,13 @@ struct Outbox {
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
-    let db = config.database_path();
-    let (summaries, pending, failed) = if db.exists() {
-        let store = SqliteStore::open(&db)?;
-        (
+    let (summaries, pending, failed) = match open_store_if_exists(&config)? {
+        Some(store) => (
             store.watches()?,
             store.alerts(Some(AlertStatus::Pending), None)?,
             store.alerts(Some(AlertStatus::Failed), None)?.len(),
-        )
-    } else {
-        (Vec::new(), Vec::new(), 0)
+        ),
+        None => (Vec::new(), Vec::new(), 0),
     };
     let configured: Vec<&WatchSummary> = summaries
         .iter()

@@ -9,14 +9,19 @@
 //! [`Exchange`] keeps those headers, the status line and the request
 //! headers chancery set.
 //!
+//! Every request waits its turn at the [`gate::HostGate`], so requests to
+//! one host are spaced by `per_host_delay` whoever makes them.
+//!
 //! Returns plain data ([`Response`]) or a [`FetchError`] whose message is one
 //! sentence a person can act on. Nothing here decides whether a status is a
 //! change: that is `classify`'s job.
 
+pub mod gate;
 pub mod robots;
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -32,8 +37,9 @@ const ACCEPT: &str =
 /// so the request record lists exactly what was offered.
 const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
-/// How every request is made; taken from `[daemon]`.
-#[derive(Debug, Clone)]
+/// How every request is made; the config builds it from `[daemon]`
+/// (`config::Daemon::fetch_options`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchOptions {
     pub user_agent: String,
     /// Bound on the whole request, connection to last byte.
@@ -41,18 +47,8 @@ pub struct FetchOptions {
     /// Bodies beyond this many (decompressed) bytes fail the fetch.
     pub max_body_bytes: u64,
     pub max_redirects: usize,
-}
-
-impl FetchOptions {
-    /// The fetch settings of a config.
-    pub fn from_config(daemon: &crate::config::Daemon) -> FetchOptions {
-        FetchOptions {
-            user_agent: daemon.user_agent.clone(),
-            timeout: daemon.timeout,
-            max_body_bytes: daemon.max_body_bytes,
-            max_redirects: daemon.max_redirects,
-        }
-    }
+    /// Minimum time between the starts of two requests to one host.
+    pub per_host_delay: Duration,
 }
 
 /// Validators from an earlier response, sent back as `If-None-Match` /
@@ -176,11 +172,13 @@ pub enum FetchError {
     DisallowedByRobots,
 }
 
-/// An HTTP client with chancery's limits. Cheap to clone; share one.
+/// An HTTP client with chancery's limits. Cheap to clone; clones share
+/// the connection pool and the host gate.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     options: FetchOptions,
+    gate: Arc<gate::HostGate>,
 }
 
 impl Fetcher {
@@ -205,7 +203,12 @@ impl Fetcher {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| FetchError::Client(error_chain(&e)))?;
-        Ok(Fetcher { client, options })
+        let gate = Arc::new(gate::HostGate::new(options.per_host_delay));
+        Ok(Fetcher {
+            client,
+            options,
+            gate,
+        })
     }
 
     /// The limits this fetcher enforces.
@@ -213,8 +216,10 @@ impl Fetcher {
         &self.options
     }
 
-    /// Fetches `url`, sending `validators` if any.
+    /// Fetches `url`, sending `validators` if any, once the host gate lets
+    /// it start (the wait does not count against the timeout).
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Response, FetchError> {
+        self.gate.wait(url).await;
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.options.timeout;
         match tokio::time::timeout_at(deadline, self.fetch_inner(url, validators, started)).await {
@@ -241,7 +246,9 @@ impl Fetcher {
             request = request.header(header::IF_MODIFIED_SINCE, last_modified);
         }
         let requested_at = Timestamp::now();
-        let mut response = request.send().await.map_err(|e| self.classify_error(&e))?;
+        let sent = request.send().await;
+        self.gate.answered(&gate::host_key(url), Instant::now());
+        let mut response = sent.map_err(|e| self.classify_error(&e))?;
         let limit = self.options.max_body_bytes;
         let coding = ContentCoding::of(response.headers())?;
         if let Some(len) = response.content_length() {

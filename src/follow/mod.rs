@@ -84,6 +84,7 @@ use scraper::Selector;
 use url::Url;
 
 use crate::hash::sha256_hex;
+pub use crate::model::ChildState;
 
 /// Children a listing keeps active unless the config says otherwise: about
 /// a year of a busy spokesperson's daily statements.
@@ -98,7 +99,7 @@ pub const MAX_PAGES: usize = 20;
 
 /// What a follow watch reads from its index page and how many children it
 /// may keep. The config (`follow = { … }`) compiles into this.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FollowSpec {
     /// Where the statement links come from.
     pub source: Source,
@@ -147,7 +148,7 @@ impl FollowSpec {
 
 /// Config `links = "…"` or `feed = true`: exactly one of them, so the type
 /// says so.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// An HTML listing; the selector matches the statement links (an
     /// element that is not a link stands for the first link inside it).
@@ -404,19 +405,6 @@ fn slug(url: &Url) -> Option<Slug> {
         lossy = true;
     }
     (!text.is_empty()).then_some(Slug { text, lossy })
-}
-
-/// Where a child stands in its listing; see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChildState {
-    /// Active, on the listing at the last look.
-    Listed,
-    /// Active, pushed off the covered pages by newer statements.
-    ScrolledOff,
-    /// Active, but taken off the listing.
-    Delisted,
-    /// Beyond `max`: not checked, history kept.
-    Retired,
 }
 
 /// A child as the store keeps it.

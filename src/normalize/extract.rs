@@ -20,7 +20,7 @@ use regex::Regex;
 use scraper::Node;
 
 use super::Filters;
-use super::html::{NodeRef, is_block, is_dropped, is_hidden};
+use super::dom::{NodeRef, is_block, is_dropped, is_hidden};
 
 /// Below this weighted length (see [`weighted_len`]) a block is not a
 /// paragraph and casts no vote: captions, buttons, menu entries.

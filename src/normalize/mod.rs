@@ -9,6 +9,7 @@
 
 pub mod charset;
 pub(crate) mod depth;
+mod dom;
 mod extract;
 
 pub use self::extract::is_cjk;
@@ -42,6 +43,22 @@ pub struct Filters {
     pub ignore: Vec<Arc<Regex>>,
     /// How much of an HTML page counts when `select` is empty.
     pub content: Content,
+}
+
+impl PartialEq for Filters {
+    /// The same filters; regexes compare by their source text (a `Regex`
+    /// has no equality of its own).
+    fn eq(&self, other: &Filters) -> bool {
+        self.select == other.select
+            && self.exclude == other.exclude
+            && same_regexes(&self.ignore, &other.ignore)
+            && self.content == other.content
+    }
+}
+
+/// Whether two lists of regexes have the same sources, in order.
+pub fn same_regexes(a: &[Arc<Regex>], b: &[Arc<Regex>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.as_str() == y.as_str())
 }
 
 /// Which text of an HTML page is the statement, when no `select` says so.

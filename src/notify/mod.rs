@@ -15,13 +15,17 @@ use serde::Serialize;
 
 use crate::config::{Channel, Event, Subscriber, Watch};
 use crate::diff::{ChangedLines, DiffSummary};
+use crate::follow::{FollowSpec, Source};
 use crate::model::{ChangeKind, Timestamp};
 use crate::store::NewAlert;
 
 /// The alerts an event of `watch` queues: one per subscriber named in its
 /// `notify` whose `events` and `min_change` want it and, for an edit, whose
 /// `match`/`changes` triggers fire on `lines` (the edit's removed and added
-/// lines). Baselines (first-seen, rebaselined) alert nobody.
+/// lines). Baselines (first-seen, rebaselined) alert nobody, and neither do
+/// the edits of a followed listing: its text changes with every new
+/// statement, and `published`/`delisted` say what happened. (A feed's
+/// edits are alerted: they are how an edit seen only in a feed is told.)
 pub fn alerts_for(
     watch: &Watch,
     subscribers: &[Subscriber],
@@ -32,6 +36,16 @@ pub fn alerts_for(
     let Some(event) = Event::of(kind) else {
         return Vec::new();
     };
+    let listing = matches!(
+        &watch.follow,
+        Some(FollowSpec {
+            source: Source::Links(_),
+            ..
+        })
+    );
+    if listing && event == Event::Edited {
+        return Vec::new();
+    }
     watch
         .notify
         .iter()

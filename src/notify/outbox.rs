@@ -9,12 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::check::SharedStore;
 use crate::config::{Channel, Config, Smtp, Subscriber};
 use crate::model::Timestamp;
 use crate::notify::email::{self, TlsExtras};
 use crate::notify::{AlertData, DeliveryError, SnapshotData, webhook};
-use crate::store::{AlertRow, Attempt, Store, StoreError};
+use crate::store::{AlertRow, Attempt, SharedStore, Store, StoreError};
 
 /// Alerts handled per pass; the next pass takes the rest.
 const BATCH: usize = 100;
@@ -69,29 +68,50 @@ pub async fn run(
     }
 }
 
+/// What the delivery worker takes from the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub subscribers: Vec<Subscriber>,
+    pub smtp: Option<Smtp>,
+    /// Sent with webhooks.
+    pub user_agent: String,
+    /// `alert_retry`: the first retry's wait, doubled after each failure.
+    pub retry_base: Duration,
+    /// `alert_max_age`: how long an alert is retried.
+    pub max_age: Duration,
+}
+
+impl Settings {
+    /// The delivery settings of `config`.
+    pub fn of(config: &Config) -> Settings {
+        Settings {
+            subscribers: config.subscribers.clone(),
+            smtp: config.smtp.clone(),
+            user_agent: config.daemon.user_agent.clone(),
+            retry_base: config.daemon.alert_retry,
+            max_age: config.daemon.alert_max_age,
+        }
+    }
+}
+
 /// Sends alerts for one config. Cheap to clone; rebuilt on reload.
 #[derive(Clone)]
 pub struct Notifier {
     store: SharedStore,
-    subscribers: Arc<Vec<Subscriber>>,
-    smtp: Option<Smtp>,
+    settings: Arc<Settings>,
     http: reqwest::Client,
     tls: TlsExtras,
-    retry_base: Duration,
-    max_age: Duration,
 }
 
 impl Notifier {
     /// A notifier for `config`'s subscribers and retry policy.
     pub fn new(config: &Config, store: SharedStore) -> Result<Notifier, DeliveryError> {
+        let settings = Settings::of(config);
         Ok(Notifier {
             store,
-            subscribers: Arc::new(config.subscribers.clone()),
-            smtp: config.smtp.clone(),
-            http: webhook::client(&config.daemon.user_agent)?,
+            http: webhook::client(&settings.user_agent)?,
+            settings: Arc::new(settings),
             tls: TlsExtras::default(),
-            retry_base: config.daemon.alert_retry,
-            max_age: config.daemon.alert_max_age,
         })
     }
 
@@ -105,9 +125,10 @@ impl Notifier {
     /// `alert_retry`, doubled each time, at most an hour.
     pub fn retry_delay(&self, attempts: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
-        self.retry_base
+        self.settings
+            .retry_base
             .saturating_mul(factor)
-            .min(MAX_RETRY_DELAY.max(self.retry_base))
+            .min(MAX_RETRY_DELAY.max(self.settings.retry_base))
     }
 
     /// Sends one alert to one subscriber now, through the real transport.
@@ -120,7 +141,7 @@ impl Notifier {
             Channel::Webhook { url, secret } => {
                 webhook::send(&self.http, url, secret.as_ref(), alert).await
             }
-            Channel::Email(to) => match &self.smtp {
+            Channel::Email(to) => match &self.settings.smtp {
                 Some(smtp) => email::send(smtp, &self.tls, to, alert).await,
                 None => Err(DeliveryError::permanent("email needs an [smtp] table")),
             },
@@ -129,7 +150,7 @@ impl Notifier {
 
     /// The subscriber named `name` in the current config.
     pub fn subscriber(&self, name: &str) -> Option<&Subscriber> {
-        self.subscribers.iter().find(|s| s.name == name)
+        self.settings.subscribers.iter().find(|s| s.name == name)
     }
 
     /// Attempts every due alert once (up to a batch) and records the results.
@@ -226,7 +247,7 @@ impl Notifier {
                 let age = Duration::from_millis(
                     u64::try_from(now.as_millis() - alert.created_at.as_millis()).unwrap_or(0),
                 );
-                if age >= self.max_age {
+                if age >= self.settings.max_age {
                     Attempt::Failed {
                         error: format!(
                             "gave up after {} attempts over {}: {}",

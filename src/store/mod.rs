@@ -1,42 +1,76 @@
-//! The history: watches, every check, distinct snapshots, raw bodies and
-//! changes. [`Store`] is the narrow interface the pipeline and the CLI use;
-//! [`sqlite::SqliteStore`] is the embedded implementation, and a PostgreSQL
-//! one can be added beside it without touching the callers.
+//! The history: watches, every check, distinct snapshots, raw bodies,
+//! changes and the alert outbox. [`Store`] is the narrow interface every
+//! caller uses (the check driver, the delivery worker, the daemon and each
+//! CLI command), [`Location`] opens one as a `Box<dyn Store>`, and
+//! [`sqlite::SqliteStore`] is the only implementation: another backend is
+//! one new module behind the same trait.
 //!
-//! Invariant: [`Store::record_check`] is one transaction. A crash leaves
-//! either the whole check (row, blobs, snapshot, change, watch state) or none
-//! of it.
+//! The store persists the domain types of [`crate::model`]; it decides
+//! nothing about them. Invariant: [`Store::record_check`] is one
+//! transaction. A crash leaves either the whole check (row, blobs,
+//! snapshot, change, alerts, watch state) or none of it.
 
+mod shared;
 pub mod sqlite;
 
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::diff::DiffSummary;
-use crate::model::{ChangeKind, Outcome, Timestamp};
+use crate::model::{
+    ChangeId, ChangeKind, CheckId, ChildState, Health, Outcome, Presence, SnapshotId, Timestamp,
+    WatchId,
+};
 
+pub use shared::SharedStore;
 pub use sqlite::SqliteStore;
 
-/// Row id of a watch.
-pub type WatchId = i64;
-/// Row id of a snapshot (a distinct normalized text of one watch).
-pub type SnapshotId = i64;
-/// Row id of a check.
-pub type CheckId = i64;
-/// Row id of a change.
-pub type ChangeId = i64;
+/// Where a history lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (`chancery.db` in the state dir).
+    Sqlite(PathBuf),
+}
 
-/// Whether a watch's statement is currently there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Presence {
-    /// No snapshot yet: the next successful check is the baseline.
-    New,
-    /// The last recorded change left the statement in place.
-    Present,
-    /// The last recorded change was a removal.
-    Removed,
+impl Location {
+    /// The embedded default: `chancery.db` in `state_dir`.
+    pub fn in_state_dir(state_dir: &Path) -> Location {
+        Location::Sqlite(state_dir.join(sqlite::DB_FILE_NAME))
+    }
+
+    /// Whether a history exists there (read-only commands do not create one).
+    pub fn exists(&self) -> bool {
+        match self {
+            Location::Sqlite(path) => path.exists(),
+        }
+    }
+
+    /// Opens the history, creating it (and its directory) if needed, with
+    /// its schema brought up to date.
+    pub fn open(&self) -> Result<Box<dyn Store + Send>, StoreError> {
+        match self {
+            Location::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                Ok(Box::new(SqliteStore::open(path)?))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 /// A snapshot as the pipeline needs it to classify the next check.
@@ -73,15 +107,6 @@ pub struct WatchState {
     /// A follow watch's child that is a new statement: its first snapshot
     /// raises `published`.
     pub announce: bool,
-}
-
-/// A watch's health after a check: written with every check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Health {
-    /// Start of the current run of failed checks; `None` after a success.
-    pub failing_since: Option<Timestamp>,
-    /// Whether this run has raised `failing`.
-    pub reported: bool,
 }
 
 /// A health event (`failing`, `recovered`) raised by a check, with the
@@ -166,27 +191,15 @@ pub struct NewCheck<'a> {
     pub heads: Option<NewHeads>,
 }
 
-/// Where a follow watch's child stands in its listing (see
-/// [`crate::follow::ChildState`]).
-pub use crate::follow::ChildState;
-
 /// A follow watch's child as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChildRow {
     /// The child's watch name, `<parent>/<slug>`.
     pub name: String,
     pub url: String,
-    #[serde(serialize_with = "serialize_child_state")]
     pub state: ChildState,
     pub order: i64,
     pub title: Option<String>,
-}
-
-fn serialize_child_state<S: serde::Serializer>(
-    state: &ChildState,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.serialize_str(child_state_str(*state))
 }
 
 impl ChildRow {
@@ -197,27 +210,6 @@ impl ChildRow {
         }
         Some((self.name.clone(), url::Url::parse(&self.url).ok()?))
     }
-}
-
-/// The stored name of a child state.
-pub fn child_state_str(state: ChildState) -> &'static str {
-    match state {
-        ChildState::Listed => "listed",
-        ChildState::ScrolledOff => "scrolled-off",
-        ChildState::Delisted => "delisted",
-        ChildState::Retired => "retired",
-    }
-}
-
-/// Parses [`child_state_str`].
-pub fn parse_child_state(s: &str) -> Option<ChildState> {
-    Some(match s {
-        "listed" => ChildState::Listed,
-        "scrolled-off" => ChildState::ScrolledOff,
-        "delisted" => ChildState::Delisted,
-        "retired" => ChildState::Retired,
-        _ => return None,
-    })
 }
 
 /// One child after reconciling a listing.
@@ -387,18 +379,7 @@ pub struct WatchSummary {
     /// For a follow watch's child: its parent.
     pub parent: Option<String>,
     /// For a child: where it stands in the listing.
-    #[serde(serialize_with = "serialize_opt_child_state")]
     pub child_state: Option<ChildState>,
-}
-
-fn serialize_opt_child_state<S: serde::Serializer>(
-    state: &Option<ChildState>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match state {
-        Some(state) => s.serialize_str(child_state_str(*state)),
-        None => s.serialize_none(),
-    }
 }
 
 /// A recorded change, as `history` and `diff` show it.

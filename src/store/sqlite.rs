@@ -27,14 +27,15 @@ use rusqlite::{
 };
 
 use super::{
-    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeId, ChangeRow, CheckId, CheckRow, ChildRow,
-    FollowUpdate, NewAlert, NewCheck, NewEvent, NewHeads, Presence, RecordedCheck, Snapshot,
-    SnapshotId, SnapshotRef, SnapshotRow, Store, StoreError, StoredResponse, WatchId, WatchState,
-    WatchSummary,
+    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeRow, CheckRow, ChildRow, FollowUpdate,
+    NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot, SnapshotRef, SnapshotRow,
+    Store, StoreError, StoredResponse, WatchState, WatchSummary,
 };
 use crate::diff::DiffSummary;
 use crate::hash::sha256_hex;
-use crate::model::{ChangeKind, Outcome, Timestamp};
+use crate::model::{
+    ChangeId, ChangeKind, CheckId, ChildState, Outcome, Presence, SnapshotId, Timestamp, WatchId,
+};
 
 /// The database file inside the state directory.
 pub const DB_FILE_NAME: &str = "chancery.db";
@@ -344,21 +345,8 @@ fn http_status(n: Option<i64>) -> Result<Option<u16>, StoreError> {
     .transpose()
 }
 
-fn presence_str(presence: Presence) -> &'static str {
-    match presence {
-        Presence::New => "new",
-        Presence::Present => "present",
-        Presence::Removed => "removed",
-    }
-}
-
 fn parse_presence(s: &str) -> Result<Presence, StoreError> {
-    match s {
-        "new" => Ok(Presence::New),
-        "present" => Ok(Presence::Present),
-        "removed" => Ok(Presence::Removed),
-        _ => Err(StoreError::Corrupt(format!("unknown watch presence {s:?}"))),
-    }
+    Presence::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown watch presence {s:?}")))
 }
 
 fn parse_outcome(s: &str) -> Result<Outcome, StoreError> {
@@ -626,17 +614,10 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         write_follow(tx, check, follow, check_id)?;
     }
 
-    let (presence, last_snapshot_id) = match check.outcome {
-        Outcome::FirstSeen
-        | Outcome::Edited
-        | Outcome::Restored
-        | Outcome::Rebaselined
-        | Outcome::Flapping => (Some(Presence::Present), snapshot_id),
-        // The last snapshot stays: it is the last good text, the baseline
-        // a restore is compared with.
-        Outcome::Removed => (Some(Presence::Removed), None),
-        Outcome::Unchanged | Outcome::Error => (None, None),
-    };
+    // A removal keeps the last snapshot: it is the last good text, the
+    // baseline a restore is compared with.
+    let presence = check.outcome.presence_after();
+    let last_snapshot_id = snapshot_id.filter(|_| presence == Some(Presence::Present));
     let updated = tx
         .prepare_cached(
             "UPDATE watches SET
@@ -655,7 +636,7 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
             watch_id,
             check.started_at.0,
             check.outcome.as_str(),
-            presence.map(presence_str),
+            presence.map(Presence::as_str),
             last_snapshot_id,
             check.validators.is_some(),
             etag,
@@ -839,7 +820,7 @@ fn write_follow(
             child_id,
             check.watch_id,
             child.url,
-            super::child_state_str(child.state),
+            child.state.as_str(),
             child.order,
             child.title,
             child.announce,
@@ -1043,7 +1024,7 @@ impl Store for SqliteStore {
                 child_state: row
                     .get::<_, Option<String>>(13)?
                     .as_deref()
-                    .and_then(super::parse_child_state),
+                    .and_then(ChildState::parse),
             })
         })
     }
@@ -1144,7 +1125,7 @@ impl Store for SqliteStore {
             Ok(ChildRow {
                 name: row.get(0)?,
                 url: row.get(1)?,
-                state: super::parse_child_state(&state)
+                state: ChildState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt(format!("unknown child state {state:?}")))?,
                 order: row.get(3)?,
                 title: row.get(4)?,

@@ -1,0 +1,344 @@
+//! One check of one watch, through the whole pipeline:
+//! fetch → normalize → hash → judge → diff → record.
+//!
+//! [`Pipeline::check`] is the only code that runs the stages in sequence;
+//! the daemon and `chancery check` both call it (through the engine). It
+//! reads top to bottom like the pipeline, and each step that is more than a
+//! call lives in a file of its own:
+//!
+//! - [`evaluate`]: a fetched response normalized, hashed and judged (pure);
+//! - [`rebaseline`]: a filter change normalizes the stored baseline again;
+//! - [`confirm`]: a removal or a large edit is fetched a second time;
+//! - [`probe`]: each host's not-found page, for soft 404s;
+//! - [`listing`]: a follow watch's listing pages and their reconciliation;
+//! - [`record`]: the one builder of the stored check and the report.
+//!
+//! Every rule that turns what was observed into an outcome is in
+//! [`crate::classify`]; this module gathers the evidence those rules ask
+//! for and records their decision. A failed fetch is not an error here: it
+//! becomes a check with outcome `error`, recorded like any other. Only a
+//! storage failure is returned as `Err`, because then nothing could be
+//! recorded.
+
+mod confirm;
+pub mod evaluate;
+mod listing;
+pub mod probe;
+mod rebaseline;
+mod record;
+mod report;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::classify::{self, Case, Decision, History, Landing};
+use crate::config::{Config, Subscriber, Watch};
+use crate::fetch::robots::RobotsCache;
+use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
+use crate::model::{Presence, Timestamp};
+use crate::runtime::CpuPool;
+use crate::store::{SharedStore, Store, StoreError, WatchState};
+
+use self::evaluate::{Evaluated, evaluate};
+use self::probe::NotFoundPages;
+use self::record::Record;
+
+pub use self::report::{CheckError, CheckReport, ListingReport};
+
+/// What a pipeline takes from the config. Start-up and reload both build
+/// it with [`Settings::of`], so a setting cannot be forgotten by either.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub fetch: FetchOptions,
+    /// `respect_robots`.
+    pub respect_robots: bool,
+    /// `flap_window`.
+    pub flap_window: Duration,
+    /// Who gets alerts; a change queues theirs in its own transaction.
+    pub subscribers: Vec<Subscriber>,
+}
+
+impl Settings {
+    /// The pipeline settings of `config`.
+    pub fn of(config: &Config) -> Settings {
+        Settings {
+            fetch: config.daemon.fetch_options(),
+            respect_robots: config.daemon.respect_robots,
+            flap_window: config.daemon.flap_window,
+            subscribers: config.subscribers.clone(),
+        }
+    }
+}
+
+/// Everything a check needs besides the watch: the HTTP client, the store,
+/// the robots.txt cache, the not-found pages probed so far and the CPU
+/// pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    settings: Arc<Settings>,
+    fetcher: Fetcher,
+    store: SharedStore,
+    robots: Option<Arc<RobotsCache>>,
+    not_found: Arc<NotFoundPages>,
+    cpu: CpuPool,
+    /// Re-fetch a removal or a large edit after the watch's
+    /// `confirm_delay` before recording it.
+    confirm: bool,
+}
+
+/// One fetch with its evaluation and the decision it led to.
+pub(crate) struct Seen {
+    pub started_at: Timestamp,
+    pub fetched: Result<Response, FetchError>,
+    pub eval: Evaluated,
+    pub decision: Decision,
+}
+
+impl Pipeline {
+    /// A pipeline with the settings of `config`.
+    pub fn new(config: &Config, store: SharedStore) -> Result<Pipeline, FetchError> {
+        let settings = Settings::of(config);
+        Ok(Pipeline {
+            fetcher: Fetcher::new(settings.fetch.clone())?,
+            robots: robots_cache(&settings),
+            settings: Arc::new(settings),
+            store,
+            not_found: Arc::new(NotFoundPages::default()),
+            cpu: CpuPool::default(),
+            confirm: true,
+        })
+    }
+
+    /// The same pipeline under a reloaded `config`: every setting is taken
+    /// from it; the connection pool, host gate and robots cache are kept
+    /// when the fetch settings did not change.
+    pub fn reconfigured(&self, config: &Config) -> Result<Pipeline, FetchError> {
+        let settings = Settings::of(config);
+        let same_fetch = settings.fetch == self.settings.fetch;
+        let same_robots = settings.respect_robots == self.settings.respect_robots;
+        Ok(Pipeline {
+            fetcher: if same_fetch {
+                self.fetcher.clone()
+            } else {
+                Fetcher::new(settings.fetch.clone())?
+            },
+            robots: if same_fetch && same_robots {
+                self.robots.clone()
+            } else {
+                robots_cache(&settings)
+            },
+            settings: Arc::new(settings),
+            store: self.store.clone(),
+            not_found: self.not_found.clone(),
+            cpu: self.cpu.clone(),
+            confirm: self.confirm,
+        })
+    }
+
+    /// Records removals and large edits at once, without the confirming
+    /// second fetch (`check --no-confirm`).
+    pub fn without_confirmation(mut self) -> Pipeline {
+        self.confirm = false;
+        self
+    }
+
+    /// The settings in effect.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Checks one watch now and records the result.
+    pub async fn check(&self, watch: &Watch) -> Result<CheckReport, CheckError> {
+        let wrap = |source| CheckError::Store {
+            watch: watch.name.clone(),
+            source,
+        };
+        // The watch's state before this check (registered if new).
+        let (name, url) = (watch.name.clone(), watch.url.to_string());
+        let state = self
+            .store
+            .run(move |s| s.ensure_watch(&name, &url))
+            .await
+            .map_err(wrap)?;
+        // Changed filters: the stored baseline is normalized again first.
+        let (state, filters_changed) = self.rebaseline(watch, state).await.map_err(wrap)?;
+        let state = Arc::new(state);
+        // Fetch, normalize, judge.
+        let mut seen = self
+            .observe(watch, &state, filters_changed, None)
+            .await
+            .map_err(wrap)?;
+        // A removal or a large edit counts only if a second fetch agrees.
+        if self.confirm && classify::confirm::needed(&seen.decision) {
+            seen = self
+                .confirm(watch, &state, filters_changed, seen)
+                .await
+                .map_err(wrap)?;
+        }
+        // A follow watch reads its listing from the same response.
+        let items = self.read_listing(watch, &seen).await;
+        // One transaction: the check, its change, alerts and listing.
+        let (watch, subscribers) = (watch.clone(), self.settings.clone());
+        self.store
+            .run(move |s| {
+                let listing = match items {
+                    Some(items) => Some(listing::reconcile(
+                        s,
+                        &watch,
+                        &items,
+                        &subscribers.subscribers,
+                    )?),
+                    None => None,
+                };
+                let record =
+                    Record::of_check(&watch, &state, seen, &subscribers.subscribers, listing);
+                let recorded = s.record_check(&record.new_check())?;
+                Ok(record.report(recorded))
+            })
+            .await
+            .map_err(wrap)
+    }
+
+    /// One fetch of `watch`, evaluated and decided against its history.
+    /// `confirming`: the first fetch, when this one is its confirmation.
+    async fn observe(
+        &self,
+        watch: &Watch,
+        state: &Arc<WatchState>,
+        filters_changed: bool,
+        confirming: Option<classify::confirm::First<'_>>,
+    ) -> Result<Seen, StoreError> {
+        // A removed page gets no validators: if it comes back unchanged, a
+        // 304 would hide the restoration.
+        let validators = match state.presence {
+            Presence::Present => Validators {
+                etag: state.etag.clone(),
+                last_modified: state.last_modified.clone(),
+            },
+            Presence::New | Presence::Removed => Validators::default(),
+        };
+        let sent_validators = !validators.is_empty();
+        let started_at = Timestamp::now();
+        let fetched = self.fetch(watch, &validators).await;
+        // Normalizing is CPU work: off the async threads, and outside the
+        // store's lock so checks normalize in parallel.
+        let w = watch.clone();
+        let (fetched, eval) = self
+            .cpu
+            .run(move || {
+                let eval = evaluate(&w, &fetched, sent_validators);
+                (fetched, eval)
+            })
+            .await;
+
+        // The evidence the rules ask for: history, the host's not-found page.
+        let last_sha256 = state.last_snapshot.as_ref().map(|s| s.sha256.as_str());
+        let needs = classify::needs(
+            state.presence,
+            last_sha256,
+            eval.observation(),
+            filters_changed,
+        );
+        let history = if needs.history {
+            Some(self.history(state, eval.text_sha256.clone()).await?)
+        } else {
+            None
+        };
+        let not_found = match (&fetched, needs.not_found_page) {
+            (Ok(response), true) => self.not_found_page(watch, response).await,
+            _ => None,
+        };
+        let landing = match (&fetched, &eval.text) {
+            (Ok(response), Some(text)) => Some(Landing {
+                status: response.status,
+                requested: &watch.url,
+                final_url: &response.final_url,
+                text,
+            }),
+            _ => None,
+        };
+        let decision = classify::decide(&Case {
+            presence: state.presence,
+            last_sha256,
+            observation: eval.observation(),
+            reason: eval.reason,
+            filters_changed,
+            landing,
+            history: history.as_ref(),
+            not_found: not_found
+                .as_ref()
+                .map(|(host, text)| classify::NotFoundPage { host, text }),
+            confirming,
+            now: Timestamp::now(),
+            flap_window: self.settings.flap_window,
+        });
+        Ok(Seen {
+            started_at,
+            fetched,
+            eval,
+            decision,
+        })
+    }
+
+    /// Fetches the watch's URL, unless robots.txt (when respected) says no.
+    async fn fetch(&self, watch: &Watch, validators: &Validators) -> Result<Response, FetchError> {
+        if let Some(robots) = &self.robots
+            && !robots.allows(&self.fetcher, &watch.url).await
+        {
+            return Err(FetchError::DisallowedByRobots);
+        }
+        self.fetcher.fetch(&watch.url, validators).await
+    }
+
+    /// The watch's history that judging a would-be change needs.
+    async fn history(
+        &self,
+        state: &Arc<WatchState>,
+        text_sha256: Option<String>,
+    ) -> Result<History, StoreError> {
+        let state = state.clone();
+        self.store
+            .run(move |s| read_history(s, &state, text_sha256.as_deref()))
+            .await
+    }
+}
+
+/// The robots.txt cache, when the settings respect robots.txt.
+fn robots_cache(settings: &Settings) -> Option<Arc<RobotsCache>> {
+    settings
+        .respect_robots
+        .then(|| Arc::new(RobotsCache::new(&settings.fetch.user_agent)))
+}
+
+fn read_history(
+    store: &mut dyn Store,
+    state: &WatchState,
+    text_sha256: Option<&str>,
+) -> Result<History, StoreError> {
+    let last_text = match &state.last_snapshot {
+        Some(last) => store
+            .snapshot(&state.name, Some(last.id))?
+            .map(|s| s.text)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let seen_before = match text_sha256 {
+        Some(sha) => store.snapshot_id_of(state.watch_id, sha)?,
+        None => None,
+    };
+    let recent = store
+        .changes(&state.name, Some(4 * classify::flap::RECENT_CHANGES))?
+        .into_iter()
+        .map(|c| classify::flap::Step {
+            kind: c.kind,
+            from: c.from,
+            to: c.to,
+            detected_at: c.detected_at,
+        })
+        .collect();
+    Ok(History {
+        last_text,
+        seen_before,
+        recent,
+    })
+}

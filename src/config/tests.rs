@@ -1,0 +1,347 @@
+use super::validate::{DEFAULT_INTERVAL, DEFAULT_MAX_BODY_BYTES};
+use super::*;
+
+fn parse_str(text: &str) -> Result<Config, ConfigError> {
+    parse(Path::new("conf/test.toml"), text, None)
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match parse_str(text) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("config was accepted:\n{text}"),
+    }
+}
+
+const GOOD: &str = r##"
+[daemon]
+state_dir = "state"
+user_agent = "chancery-test"
+timeout = "20s"
+max_body = "2MiB"
+default_interval = "1h"
+
+[[watch]]
+name = "uk-embassy.remarks_1"
+url = "https://example.gov/eng/remarks/"
+interval = "10m"
+select = ["#content"]
+exclude = [".share", "nav"]
+ignore = ['Visits: \d+']
+notify = ["desk"]
+
+[[watch]]
+name = "mfa"
+url = "http://example.org/"
+
+[[subscriber]]
+name = "desk"
+webhook = "https://hooks.example.org/chancery"
+"##;
+
+#[test]
+fn full_config_parses_with_units() {
+    let c = parse_str(GOOD).expect("valid");
+    assert_eq!(c.daemon.state_dir, Path::new("conf/state"));
+    assert_eq!(c.daemon.timeout, Duration::from_secs(20));
+    assert_eq!(c.daemon.max_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(c.watches.len(), 2);
+    let w = &c.watches[0];
+    assert_eq!(w.interval, Duration::from_secs(600));
+    assert_eq!(w.filters.select.len(), 1);
+    assert_eq!(w.filters.exclude.len(), 2);
+    assert_eq!(w.filters.ignore.len(), 1);
+    assert_eq!(w.notify, vec!["desk".to_owned()]);
+    assert_eq!(
+        c.watches[1].interval,
+        Duration::from_secs(3600),
+        "default_interval applies"
+    );
+}
+
+#[test]
+fn defaults_and_state_directory_env() {
+    let c = parse(
+        Path::new("x.toml"),
+        "",
+        Some(Path::new("/var/lib/chancery")),
+    )
+    .expect("empty is valid");
+    assert_eq!(c.daemon.state_dir, Path::new("/var/lib/chancery"));
+    assert_eq!(c.daemon.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(c.daemon.default_interval, DEFAULT_INTERVAL);
+    let c = parse(Path::new("x.toml"), "", None).expect("empty is valid");
+    assert_eq!(c.daemon.state_dir, Path::new("chancery-state"));
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let p = problems(
+        "[daemon]\ntimeout = \"5s\"\n\n[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nintervall = \"5m\"\n",
+    );
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].line, 7);
+    assert!(p[0].key.starts_with("watch[0]"), "{:?}", p[0]);
+    assert!(p[0].message.contains("intervall"), "{:?}", p[0]);
+}
+
+#[test]
+fn bad_duration_names_line_and_key() {
+    let p = problems("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n");
+    assert_eq!((p[0].line, p[0].key.as_str()), (4, "watch[0].interval"));
+    assert!(
+        p[0].message.contains("\"5x\" is not a duration"),
+        "{:?}",
+        p[0]
+    );
+}
+
+#[test]
+fn bad_size_names_key() {
+    let p = problems("[daemon]\nmax_body = \"lots\"\n");
+    assert_eq!((p[0].line, p[0].key.as_str()), (2, "daemon.max_body"));
+}
+
+#[test]
+fn duplicate_names_bad_urls_regexes_selectors_all_reported() {
+    let text = r#"
+[[watch]]
+name = "a"
+url = "https://a.example/"
+
+[[watch]]
+name = "a"
+url = "ftp://a.example/"
+
+[[watch]]
+name = "Bad Name"
+url = "not a url"
+ignore = ["ok", "(unclosed"]
+select = ["div[["]
+"#;
+    let p = problems(text);
+    let summary: Vec<(usize, &str)> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
+    assert!(summary.contains(&(7, "watch[1].name")), "{summary:?}");
+    assert!(summary.contains(&(8, "watch[1].url")), "{summary:?}");
+    assert!(summary.contains(&(11, "watch[2].name")), "{summary:?}");
+    assert!(summary.contains(&(12, "watch[2].url")), "{summary:?}");
+    assert!(summary.contains(&(14, "watch[2].select[0]")), "{summary:?}");
+    let dup = p
+        .iter()
+        .find(|p| p.key == "watch[1].name")
+        .expect("dup reported");
+    assert!(dup.message.contains("duplicate"), "{dup:?}");
+}
+
+#[test]
+fn bad_regex_points_at_the_element() {
+    let p = problems(
+        "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nignore = [\n  \"ok\",\n  \"(unclosed\",\n]\n",
+    );
+    assert_eq!((p[0].line, p[0].key.as_str()), (6, "watch[0].ignore[1]"));
+}
+
+#[test]
+fn bad_exclude_selector_is_attributed_to_exclude() {
+    let p = problems(
+        "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\nselect = [\"p\"]\nexclude = [\"nav\", \"::\"]\n",
+    );
+    assert_eq!((p[0].line, p[0].key.as_str()), (5, "watch[0].exclude[1]"));
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let p = problems("[daemon\n");
+    assert_eq!(p[0].line, 1);
+    let err =
+        parse_str("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n")
+            .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("conf/test.toml:4:"), "{msg}");
+    assert!(msg.contains("watch[0].interval"), "{msg}");
+}
+
+#[test]
+fn notification_config_and_its_errors() {
+    let text = r#"
+[smtp]
+host = "smtp.example.org"
+tls = "starttls"
+username = "alerts@example.org"
+password_file = "no-such-password-file"
+from = "Chancery <alerts@example.org>"
+
+[[subscriber]]
+name = "desk"
+email = ["desk@example.org", "not-an-address"]
+events = ["edited", "removed"]
+min_change = 0.05
+
+[[subscriber]]
+name = "hook"
+webhook = "https://hooks.example.org/chancery"
+secret_env = "CHANCERY_TEST_SURELY_UNSET_VARIABLE"
+
+[[watch]]
+name = "a"
+url = "https://a.example/"
+notify = ["desk", "nobody"]
+"#;
+    let p = problems(text);
+    let keys: Vec<(usize, &str)> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
+    assert!(keys.contains(&(6, "smtp.password_file")), "{p:?}");
+    assert!(keys.contains(&(11, "subscriber[0].email[1]")), "{p:?}");
+    assert!(keys.contains(&(18, "subscriber[1].secret_env")), "{p:?}");
+    assert!(keys.contains(&(23, "watch[0].notify[1]")), "{p:?}");
+    let unset = p
+        .iter()
+        .find(|p| p.key == "subscriber[1].secret_env")
+        .expect("reported");
+    assert!(
+        unset
+            .message
+            .contains("CHANCERY_TEST_SURELY_UNSET_VARIABLE is not set"),
+        "{unset:?}"
+    );
+
+    let p = problems("[[subscriber]]\nname = \"desk\"\nemail = [\"desk@example.org\"]\n");
+    assert_eq!(
+        (p[0].line, p[0].key.as_str()),
+        (2, "subscriber[0].email"),
+        "{p:?}"
+    );
+    assert!(p[0].message.contains("[smtp]"), "{p:?}");
+}
+
+#[test]
+fn secrets_come_from_files_and_never_print() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("smtp.pw"), "hunter2-secret\n").expect("write");
+    let text = "[smtp]\nhost = \"h\"\nusername = \"u\"\npassword_file = \"smtp.pw\"\nfrom = \"a@b.example\"\n";
+    let c = parse(&dir.path().join("c.toml"), text, None).expect("valid");
+    let smtp = c.smtp.expect("smtp");
+    assert_eq!(smtp.port, 587, "starttls by default");
+    assert!(!format!("{smtp:?}").contains("hunter2"));
+    let password = smtp.password.expect("password");
+    assert_eq!(password.expose(), "hunter2-secret");
+    assert_eq!(password.to_string(), "***");
+}
+
+#[test]
+fn subscriber_filters() {
+    let c = parse_str(GOOD).expect("valid");
+    let desk = &c.subscribers[0];
+    assert!(desk.wants(Event::Edited, 0.0));
+    let picky = Subscriber {
+        events: vec![Event::Edited],
+        min_change: 0.1,
+        ..desk.clone()
+    };
+    assert!(!picky.wants(Event::Edited, 0.05));
+    assert!(picky.wants(Event::Edited, 0.2));
+    assert!(!picky.wants(Event::Removed, 1.0));
+}
+
+#[test]
+fn triggers_confirm_and_health_keys() {
+    let text = r#"
+[daemon]
+confirm_delay = "0s"
+failing_after = "6h"
+flap_window = "2h"
+
+[[watch]]
+name = "a"
+url = "https://a.example/"
+notify = ["hook"]
+confirm_delay = "2m"
+
+[[watch]]
+name = "b"
+url = "https://b.example/"
+
+[[subscriber]]
+name = "hook"
+webhook = "https://hooks.example.org/"
+match = ["Taiwan", "台湾"]
+changes = "additions"
+"#;
+    let c = parse_str(text).expect("valid");
+    assert_eq!(c.daemon.content, Content::Auto, "auto by default");
+    let c2 = parse_str(
+        &text
+            .replace("[daemon]\n", "[daemon]\ncontent = \"full\"\n")
+            .replace(
+                "confirm_delay = \"2m\"",
+                "confirm_delay = \"2m\"\ncontent = \"auto\"",
+            ),
+    )
+    .expect("valid");
+    assert_eq!(c2.watches[0].filters.content, Content::Auto);
+    assert_eq!(
+        c2.watches[1].filters.content,
+        Content::Full,
+        "daemon default"
+    );
+    assert_ne!(
+        c2.watches[0].filters_sha256(),
+        c2.watches[1].filters_sha256(),
+        "the content mode is part of the fingerprint"
+    );
+    assert_eq!(c.daemon.flap_window, Duration::from_secs(7200));
+    assert_eq!(c.watches[0].confirm_delay, Duration::from_secs(120));
+    assert_eq!(c.watches[1].confirm_delay, Duration::ZERO);
+    assert_eq!(c.watches[1].failing_after, Duration::from_secs(6 * 3600));
+    let hook = &c.subscribers[0];
+    assert_eq!(
+        hook.events,
+        Event::DEFAULT,
+        "default: every event but published"
+    );
+    assert_eq!(hook.changes, Changes::Additions);
+    // Only added lines count, and one of them must match.
+    assert!(hook.triggered_by(&["Remarks on 台湾 affairs"], &[]));
+    assert!(!hook.triggered_by(&["Remarks on trade"], &["Taiwan"]));
+    assert!(!hook.triggered_by(&[], &["Taiwan"]));
+    let any = Subscriber {
+        patterns: Vec::new(),
+        changes: Changes::Any,
+        ..hook.clone()
+    };
+    assert!(any.triggered_by(&[], &["anything"]));
+    assert!(
+        !any.triggered_by(&[], &[]),
+        "no changed line, nothing to alert"
+    );
+
+    let p = problems(
+        "[[subscriber]]\nname = \"h\"\nwebhook = \"https://h.example/\"\nmatch = [\"ok\", \"(\"]\nchanges = \"some\"\n",
+    );
+    assert_eq!(
+        (p[0].line, p[0].key.as_str()),
+        (5, "subscriber[0].changes"),
+        "{p:?}"
+    );
+    let p = problems(
+        "[[subscriber]]\nname = \"h\"\nwebhook = \"https://h.example/\"\nmatch = [\"ok\", \"(\"]\n",
+    );
+    assert_eq!(
+        (p[0].line, p[0].key.as_str()),
+        (4, "subscriber[0].match[1]"),
+        "{p:?}"
+    );
+    let p = problems("[daemon]\nfailing_after = \"soon\"\n");
+    assert_eq!(
+        (p[0].line, p[0].key.as_str()),
+        (2, "daemon.failing_after"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn example_config_is_valid() {
+    let text = include_str!("../../config/chancery.example.toml");
+    let c = parse(Path::new("config/chancery.example.toml"), text, None)
+        .expect("example config must be valid");
+    assert!(c.watches.len() >= 3);
+}

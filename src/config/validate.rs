@@ -1,0 +1,508 @@
+//! Raw TOML → validated [`Config`]: defaults filled in, every value
+//! checked, filters and follow specs compiled, every problem collected
+//! (not just the first) with its line and key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+use toml::Spanned;
+use url::Url;
+
+use super::raw::{RawConfig, RawFollow, RawSmtp, RawSubscriber, line_col};
+use super::secret::{Secrets, read_secret};
+use super::{Channel, Config, Daemon, Event, Problem, Smtp, SmtpTls, Subscriber, Watch};
+use crate::follow::{FollowSpec, Hosts};
+use crate::normalize::{Filters, compile_selector};
+
+const DEFAULT_USER_AGENT: &str = concat!(
+    "chancery/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://example.invalid/chancery)"
+);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+const DEFAULT_MAX_REDIRECTS: usize = 10;
+pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_CONCURRENCY: usize = 16;
+const DEFAULT_PER_HOST_CONCURRENCY: usize = 2;
+const DEFAULT_PER_HOST_DELAY: Duration = Duration::from_secs(1);
+const DEFAULT_CONFIRM_DELAY: Duration = Duration::from_secs(60);
+const DEFAULT_FAILING_AFTER: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Collects problems, each located in the config text.
+pub(super) struct Validator<'a> {
+    text: &'a str,
+    problems: &'a mut Vec<Problem>,
+    /// Whether secrets are read or left unread.
+    pub(super) secrets: Secrets,
+}
+
+impl Validator<'_> {
+    /// Records a problem at `at`'s position under `key`.
+    pub(super) fn report<T>(&mut self, at: &Spanned<T>, key: String, message: impl fmt::Display) {
+        let (line, column) = line_col(self.text, at.span().start);
+        self.problems.push(Problem {
+            line,
+            column,
+            key,
+            message: message.to_string(),
+        });
+    }
+
+    fn count(
+        &mut self,
+        value: &Option<Spanned<i64>>,
+        key: &str,
+        default: usize,
+        min: i64,
+    ) -> usize {
+        match value {
+            None => default,
+            Some(v) => match usize::try_from(*v.get_ref()) {
+                Ok(n) if *v.get_ref() >= min => n,
+                _ => {
+                    self.report(
+                        v,
+                        format!("daemon.{key}"),
+                        format!("must be a whole number of at least {min}"),
+                    );
+                    default
+                }
+            },
+        }
+    }
+}
+
+pub(super) fn validate(
+    path: &Path,
+    text: &str,
+    raw: RawConfig,
+    state_directory: Option<&Path>,
+    problems: &mut Vec<Problem>,
+    secrets: Secrets,
+) -> Config {
+    let mut v = Validator {
+        text,
+        problems,
+        secrets,
+    };
+    let d = raw.daemon;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let state_dir = match d.state_dir {
+        Some(dir) => base_dir.join(dir),
+        None => state_directory.map_or_else(|| PathBuf::from("chancery-state"), Path::to_owned),
+    };
+    let daemon = Daemon {
+        state_dir,
+        user_agent: d
+            .user_agent
+            .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        max_body_bytes: d.max_body.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        max_redirects: v.count(&d.max_redirects, "max_redirects", DEFAULT_MAX_REDIRECTS, 0),
+        default_interval: d.default_interval.unwrap_or(DEFAULT_INTERVAL),
+        concurrency: v.count(&d.concurrency, "concurrency", DEFAULT_CONCURRENCY, 1),
+        per_host_concurrency: v.count(
+            &d.per_host_concurrency,
+            "per_host_concurrency",
+            DEFAULT_PER_HOST_CONCURRENCY,
+            1,
+        ),
+        per_host_delay: d.per_host_delay.unwrap_or(DEFAULT_PER_HOST_DELAY),
+        respect_robots: d.respect_robots.unwrap_or(false),
+        alert_retry: d.alert_retry.unwrap_or(Duration::from_secs(30)),
+        alert_max_age: d
+            .alert_max_age
+            .unwrap_or(Duration::from_secs(3 * 24 * 3600)),
+        confirm_delay: d.confirm_delay.unwrap_or(DEFAULT_CONFIRM_DELAY),
+        failing_after: d.failing_after.unwrap_or(DEFAULT_FAILING_AFTER),
+        flap_window: d.flap_window.unwrap_or(DEFAULT_FLAP_WINDOW),
+        content: d.content.unwrap_or_default(),
+    };
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut watches = Vec::with_capacity(raw.watch.len());
+    let notify_spans: Vec<Vec<Spanned<String>>> =
+        raw.watch.iter().map(|w| w.notify.clone()).collect();
+    // Watch lists repeat the same filters across hundreds of watches:
+    // compile each distinct one once (compiled regexes share their program).
+    let mut regex_cache: HashMap<String, Arc<Regex>> = HashMap::new();
+    let mut selector_cache: HashMap<String, Arc<scraper::Selector>> = HashMap::new();
+    for (i, w) in raw.watch.into_iter().enumerate() {
+        let name = w.name.get_ref().clone();
+        let key = |field: &str| format!("watch[{i}].{field}");
+        if !valid_name(&name) {
+            v.report(
+                &w.name,
+                key("name"),
+                format!(
+                    "{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"
+                ),
+            );
+        } else if let Some(first) = seen.insert(name.clone(), i) {
+            v.report(
+                &w.name,
+                key("name"),
+                format!("duplicate watch name {name:?} (first used by watch[{first}])"),
+            );
+        }
+        let url = match Url::parse(w.url.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(u) => {
+                v.report(
+                    &w.url,
+                    key("url"),
+                    format!(
+                        "{:?} is not an http or https URL (scheme {:?})",
+                        w.url.get_ref(),
+                        u.scheme()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                v.report(
+                    &w.url,
+                    key("url"),
+                    format!("{:?} is not a valid URL: {e}", w.url.get_ref()),
+                );
+                None
+            }
+        };
+        let strings =
+            |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
+        let mut selectors = |field: &str, list: &[Spanned<String>]| {
+            let mut compiled = Vec::with_capacity(list.len());
+            for (j, css) in list.iter().enumerate() {
+                let cached = selector_cache.get(css.get_ref()).cloned();
+                match cached.map_or_else(|| compile_selector(css.get_ref()).map(Arc::new), Ok) {
+                    Ok(sel) => {
+                        selector_cache.insert(css.get_ref().clone(), sel.clone());
+                        compiled.push(sel);
+                    }
+                    Err(e) => v.report(
+                        css,
+                        key(&format!("{field}[{j}]")),
+                        format!("invalid CSS selector {:?}: {e}", css.get_ref()),
+                    ),
+                }
+            }
+            compiled
+        };
+        let select_compiled = selectors("select", &w.select);
+        let exclude_compiled = selectors("exclude", &w.exclude);
+        let mut ignore_compiled = Vec::with_capacity(w.ignore.len());
+        for (j, pattern) in w.ignore.iter().enumerate() {
+            let cached = regex_cache.get(pattern.get_ref()).cloned();
+            match cached.map_or_else(|| Regex::new(pattern.get_ref()).map(Arc::new), Ok) {
+                Ok(re) => {
+                    regex_cache.insert(pattern.get_ref().clone(), re.clone());
+                    ignore_compiled.push(re);
+                }
+                Err(e) => v.report(
+                    pattern,
+                    key(&format!("ignore[{j}]")),
+                    format!("invalid regex {:?}: {e}", pattern.get_ref()),
+                ),
+            }
+        }
+        let filters = Filters {
+            select: select_compiled,
+            exclude: exclude_compiled,
+            ignore: ignore_compiled,
+            content: w.content.unwrap_or(daemon.content),
+        };
+        let (select, exclude, ignore) =
+            (strings(&w.select), strings(&w.exclude), strings(&w.ignore));
+        for n in &w.notify {
+            if n.get_ref().trim().is_empty() {
+                v.report(n, key("notify"), "subscriber names cannot be empty");
+            }
+        }
+        let follow = w
+            .follow
+            .as_ref()
+            .and_then(|f| validate_follow(&mut v, &key("follow"), f));
+        let interval = w.interval.unwrap_or(daemon.default_interval);
+        if let Some(url) = url {
+            watches.push(Watch {
+                name,
+                url,
+                interval,
+                select,
+                exclude,
+                ignore,
+                filters,
+                notify: strings(&w.notify),
+                confirm_delay: w.confirm_delay.unwrap_or(daemon.confirm_delay),
+                failing_after: w.failing_after.unwrap_or(daemon.failing_after),
+                follow,
+                child_interval: w.child_interval.unwrap_or(interval * 4),
+                parent: None,
+            });
+        }
+    }
+    let smtp = raw.smtp.map(|smtp| validate_smtp(&mut v, base_dir, smtp));
+    let subscribers = validate_subscribers(&mut v, base_dir, raw.subscriber, smtp.is_some());
+    for (i, spans) in notify_spans.iter().enumerate() {
+        for (j, n) in spans.iter().enumerate() {
+            if !n.get_ref().trim().is_empty() && !subscribers.iter().any(|s| &s.name == n.get_ref())
+            {
+                v.report(
+                    n,
+                    format!("watch[{i}].notify[{j}]"),
+                    format!("no [[subscriber]] named {:?}", n.get_ref()),
+                );
+            }
+        }
+    }
+    Config {
+        path: path.to_owned(),
+        daemon,
+        watches,
+        smtp,
+        subscribers,
+    }
+}
+
+/// Compiles `follow = { … }`; problems are reported at the key that has them.
+fn validate_follow(
+    v: &mut Validator<'_>,
+    key: &str,
+    raw: &Spanned<RawFollow>,
+) -> Option<FollowSpec> {
+    let f = raw.get_ref();
+    let compile = |v: &mut Validator<'_>, css: &Spanned<String>, field: &str| match compile_selector(
+        css.get_ref(),
+    ) {
+        Ok(sel) => Some(Arc::new(sel)),
+        Err(e) => {
+            v.report(
+                css,
+                format!("{key}.{field}"),
+                format!("invalid CSS selector {:?}: {e}", css.get_ref()),
+            );
+            None
+        }
+    };
+    let mut spec = match (&f.links, f.feed) {
+        (Some(links), None | Some(false)) => FollowSpec::links(compile(v, links, "links")?),
+        (None, Some(true)) => FollowSpec::feed(),
+        (Some(links), Some(true)) => {
+            v.report(
+                links,
+                format!("{key}.links"),
+                "set links or feed = true, not both",
+            );
+            return None;
+        }
+        (None, _) => {
+            v.report(
+                raw,
+                key.to_owned(),
+                "needs links = \"CSS selector\" or feed = true",
+            );
+            return None;
+        }
+    };
+    if let Some(same) = f.same_host {
+        spec.hosts = if same { Hosts::Same } else { Hosts::Any };
+    }
+    if let Some(max) = &f.max {
+        match usize::try_from(*max.get_ref()) {
+            Ok(n) => spec.max = n,
+            Err(_) => v.report(max, format!("{key}.max"), "must be a whole number ≥ 0"),
+        }
+    }
+    if let Some(pages) = &f.pages {
+        match usize::try_from(*pages.get_ref()) {
+            Ok(n) if (1..=crate::follow::MAX_PAGES).contains(&n) => spec.pages = n,
+            _ => v.report(
+                pages,
+                format!("{key}.pages"),
+                format!("must be between 1 and {}", crate::follow::MAX_PAGES),
+            ),
+        }
+    }
+    if let Some(next) = &f.next {
+        spec.next = Some(compile(v, next, "next")?);
+    }
+    Some(spec)
+}
+
+fn validate_smtp(v: &mut Validator<'_>, base_dir: &Path, raw: Spanned<RawSmtp>) -> Smtp {
+    let at = raw.span();
+    let raw = raw.into_inner();
+    let tls = raw.tls.unwrap_or(SmtpTls::Starttls);
+    let password = read_secret(
+        v,
+        base_dir,
+        "smtp.password",
+        raw.password_env.as_ref(),
+        raw.password_file.as_ref(),
+    );
+    if password.is_some() && raw.username.is_none() {
+        let spanned = Spanned::new(at.clone(), ());
+        v.report(
+            &spanned,
+            "smtp.username".to_owned(),
+            "a password needs a username",
+        );
+    }
+    if !raw.from.get_ref().contains('@') {
+        v.report(
+            &raw.from,
+            "smtp.from".to_owned(),
+            format!(
+                "{:?} is not a mailbox like \"Chancery <alerts@example.org>\"",
+                raw.from.get_ref()
+            ),
+        );
+    }
+    Smtp {
+        host: raw.host,
+        port: raw.port.unwrap_or(match tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        }),
+        tls,
+        username: raw.username,
+        password,
+        from: raw.from.into_inner(),
+        timeout: raw.timeout.unwrap_or(Duration::from_secs(30)),
+    }
+}
+
+fn validate_subscribers(
+    v: &mut Validator<'_>,
+    base_dir: &Path,
+    raw: Vec<RawSubscriber>,
+    have_smtp: bool,
+) -> Vec<Subscriber> {
+    let mut out: Vec<Subscriber> = Vec::with_capacity(raw.len());
+    for (i, s) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("subscriber[{i}].{field}");
+        let name = s.name.get_ref().clone();
+        if !valid_name(&name) {
+            v.report(
+                &s.name,
+                key("name"),
+                format!(
+                    "{name:?} is not a valid name: use lowercase letters, digits, '.', '_' and '-'"
+                ),
+            );
+        } else if out.iter().any(|o| o.name == name) {
+            v.report(
+                &s.name,
+                key("name"),
+                format!("duplicate subscriber name {name:?}"),
+            );
+        }
+        let channel = match (s.email.is_empty(), &s.webhook) {
+            (false, Some(hook)) => {
+                v.report(
+                    hook,
+                    key("webhook"),
+                    "a subscriber has email or webhook, not both: define two subscribers",
+                );
+                None
+            }
+            (false, None) => {
+                for (j, addr) in s.email.iter().enumerate() {
+                    let a = addr.get_ref();
+                    if a.parse::<lettre::Address>().is_err() {
+                        v.report(
+                            addr,
+                            key(&format!("email[{j}]")),
+                            format!("{a:?} is not an email address"),
+                        );
+                    }
+                }
+                if !have_smtp {
+                    v.report(&s.name, key("email"), "email needs an [smtp] table");
+                }
+                Some(Channel::Email(
+                    s.email.iter().map(|e| e.get_ref().clone()).collect(),
+                ))
+            }
+            (true, Some(hook)) => match Url::parse(hook.get_ref()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                    let secret = read_secret(
+                        v,
+                        base_dir,
+                        &key("secret"),
+                        s.secret_env.as_ref(),
+                        s.secret_file.as_ref(),
+                    );
+                    Some(Channel::Webhook { url, secret })
+                }
+                _ => {
+                    v.report(
+                        hook,
+                        key("webhook"),
+                        format!("{:?} is not an http or https URL", hook.get_ref()),
+                    );
+                    None
+                }
+            },
+            (true, None) => {
+                v.report(&s.name, key("name"), "a subscriber needs email or webhook");
+                None
+            }
+        };
+        if s.webhook.is_none()
+            && let Some(at) = s.secret_env.as_ref().or(s.secret_file.as_ref())
+        {
+            v.report(at, key("secret_env"), "a secret is only used with webhook");
+        }
+        let min_change = match &s.min_change {
+            Some(m) if !(0.0..=1.0).contains(m.get_ref()) => {
+                v.report(
+                    m,
+                    key("min_change"),
+                    "must be between 0.0 and 1.0 (a share of the text)",
+                );
+                0.0
+            }
+            Some(m) => *m.get_ref(),
+            None => 0.0,
+        };
+        let mut patterns = Vec::with_capacity(s.patterns.len());
+        for (j, pattern) in s.patterns.iter().enumerate() {
+            match Regex::new(pattern.get_ref()) {
+                Ok(re) => patterns.push(Arc::new(re)),
+                Err(e) => v.report(
+                    pattern,
+                    key(&format!("match[{j}]")),
+                    format!("invalid regex {:?}: {e}", pattern.get_ref()),
+                ),
+            }
+        }
+        if let Some(channel) = channel {
+            out.push(Subscriber {
+                name,
+                channel,
+                events: s.events.unwrap_or_else(|| Event::DEFAULT.to_vec()),
+                min_change,
+                patterns,
+                changes: s.changes.unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+/// `[a-z0-9._-]+`, not starting with a dot (names become CLI arguments).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
