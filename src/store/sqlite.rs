@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{
-    Connection, OptionalExtension, Params, Row, Statement, Transaction, TransactionBehavior, params,
+    Connection, OptionalExtension, Params, Row, Statement, Transaction, TransactionBehavior,
+    named_params, params,
 };
 
 use super::{
@@ -477,8 +478,9 @@ fn find_snapshot(
 }
 
 /// Writes everything one check produced inside `tx` (which the caller
-/// commits). Later features that must be atomic with a check, such as an
-/// alert outbox row per change, belong here.
+/// commits): blobs, snapshot, check row, heads, change, alerts, events,
+/// follow children and the watch's new state. Anything that must be atomic
+/// with a check belongs here.
 fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
     let watch_id = check.watch_id;
     if let Some(body) = check.body {
@@ -536,28 +538,30 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
             "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status,
                                  final_url, error, bytes, content_type, charset, raw_sha256,
                                  text_sha256, snapshot_id, etag, last_modified, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             VALUES (:watch_id, :started_at, :duration_ms, :outcome, :http_status,
+                     :final_url, :error, :bytes, :content_type, :charset, :raw_sha256,
+                     :text_sha256, :snapshot_id, :etag, :last_modified, :reason)
              RETURNING id",
         )?
         .query_row(
-            params![
-                watch_id,
-                check.started_at.0,
-                to_sql_int(duration_ms),
-                check.outcome.as_str(),
-                check.http_status,
-                check.final_url,
-                check.error,
-                to_sql_int(check.bytes),
-                check.content_type,
-                check.charset,
-                check.raw_sha256,
-                check.text_sha256,
-                snapshot_id,
-                etag,
-                last_modified,
-                check.reason,
-            ],
+            named_params! {
+                ":watch_id": watch_id,
+                ":started_at": check.started_at.0,
+                ":duration_ms": to_sql_int(duration_ms),
+                ":outcome": check.outcome.as_str(),
+                ":http_status": check.http_status,
+                ":final_url": check.final_url,
+                ":error": check.error,
+                ":bytes": to_sql_int(check.bytes),
+                ":content_type": check.content_type,
+                ":charset": check.charset,
+                ":raw_sha256": check.raw_sha256,
+                ":text_sha256": check.text_sha256,
+                ":snapshot_id": snapshot_id,
+                ":etag": etag,
+                ":last_modified": last_modified,
+                ":reason": check.reason,
+            },
             |row| row.get(0),
         )?;
     if let Some(id) = new_snapshot {
@@ -621,30 +625,30 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
     let updated = tx
         .prepare_cached(
             "UPDATE watches SET
-                 last_check_at = ?2,
-                 last_outcome = ?3,
-                 presence = COALESCE(?4, presence),
-                 last_snapshot_id = COALESCE(?5, last_snapshot_id),
-                 etag = CASE WHEN ?6 THEN ?7 ELSE etag END,
-                 last_modified = CASE WHEN ?6 THEN ?8 ELSE last_modified END,
-                 filters_sha256 = COALESCE(?9, filters_sha256),
-                 failing_since = ?10,
-                 failing_reported = ?11
-             WHERE id = ?1",
+                 last_check_at = :at,
+                 last_outcome = :outcome,
+                 presence = COALESCE(:presence, presence),
+                 last_snapshot_id = COALESCE(:last_snapshot_id, last_snapshot_id),
+                 etag = CASE WHEN :new_validators THEN :etag ELSE etag END,
+                 last_modified = CASE WHEN :new_validators THEN :last_modified ELSE last_modified END,
+                 filters_sha256 = COALESCE(:filters_sha256, filters_sha256),
+                 failing_since = :failing_since,
+                 failing_reported = :failing_reported
+             WHERE id = :watch_id",
         )?
-        .execute(params![
-            watch_id,
-            check.started_at.0,
-            check.outcome.as_str(),
-            presence.map(Presence::as_str),
-            last_snapshot_id,
-            check.validators.is_some(),
-            etag,
-            last_modified,
-            check.filters_sha256,
-            check.health.failing_since.map(|t| t.0),
-            check.health.reported,
-        ])?;
+        .execute(named_params! {
+            ":watch_id": watch_id,
+            ":at": check.started_at.0,
+            ":outcome": check.outcome.as_str(),
+            ":presence": presence.map(Presence::as_str),
+            ":last_snapshot_id": last_snapshot_id,
+            ":new_validators": check.validators.is_some(),
+            ":etag": etag,
+            ":last_modified": last_modified,
+            ":filters_sha256": check.filters_sha256,
+            ":failing_since": check.health.failing_since.map(|t| t.0),
+            ":failing_reported": check.health.reported,
+        })?;
     if updated != 1 {
         // Unreachable while foreign keys are on (the check row would have
         // failed first), but cheap to make sure.
