@@ -3,10 +3,12 @@
 //! The library is the whole program; `main.rs` only parses arguments and
 //! maps errors to exit codes. Checks flow through one pipeline:
 //!
-//! `config → fetch → normalize → hash → store → diff`, with [`check`]
-//! driving one watch through it and [`cli`] (and later the daemon) calling
-//! [`check`]. Stages exchange plain data; only `fetch` and `store` touch the
-//! network or the disk.
+//! `config → schedule → fetch → normalize → hash → classify → diff → store
+//! → notify`, with [`check`] driving one watch through it, [`engine`]
+//! running checks on the [`schedule`], and both the daemon ([`daemon`]) and
+//! the one-shot commands ([`cli`]) calling the engine. Stages exchange
+//! plain data; only `fetch`, `store` and `notify` touch the network or the
+//! disk. `ARCHITECTURE.md` is the map.
 
 pub mod check;
 pub mod classify;

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time, as milliseconds since the Unix epoch (UTC).
 ///
-/// Stored as an integer so that the SQLite schema and a later PostgreSQL
-/// one agree to the millisecond, and rendered as RFC 3339.
+/// Stored as an integer, so any store keeps it to the millisecond without
+/// time-zone or format questions, and rendered as RFC 3339.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 

@@ -2,14 +2,15 @@
 //!
 //! Pure bookkeeping: every method takes `now` as an argument and nothing
 //! here sleeps, spawns or reads a clock, so the whole policy is unit-tested
-//! with made-up instants. The engine (`crate::engine`) owns the clock and
-//! the tasks; it asks [`Schedule::pop_ready`] what to start and tells
-//! [`Schedule::complete`] how it went.
+//! with made-up instants. The engine owns the clock and the tasks; it asks
+//! [`Schedule::pop_ready`] what to start and tells [`Schedule::complete`]
+//! how it went.
 //!
-//! Politeness lives here too, because it decides *when* a request may start:
+//! Politeness lives here too, because it decides *when* a check may start:
 //! a global bound on checks in flight, a per-host bound, a minimum gap between
-//! two requests to one host, and a host-wide pause when a server answers 429
-//! or 503 with `Retry-After`. Memory is one small entry per watch and one
+//! two checks of one host, and a host-wide pause when a server answers 429
+//! or 503 with `Retry-After`. (Inside a check, the fetch stage's host gate
+//! spaces every request the same way, a check's extra requests included.) Memory is one small entry per watch and one
 //! per host; no task exists for a watch that is not running.
 
 use std::cmp::Reverse;

@@ -1,3 +1,6 @@
+//! Parsing and validation of config files: what is accepted, with which
+//! defaults, and the message (file, line, key) for what is not.
+
 use super::validate::{DEFAULT_INTERVAL, DEFAULT_MAX_BODY_BYTES};
 use super::*;
 

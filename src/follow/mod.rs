@@ -1,9 +1,10 @@
 //! Follow mode's pure stage: from a fetched index page (an HTML listing of
 //! statement links, or an RSS/Atom/JSON feed) to the set of *child* watches
-//! the engine keeps, one per statement URL.
+//! a follow watch keeps, one per statement URL.
 //!
 //! A follow watch is checked like any watch; what is new is what happens
-//! with its body. The engine calls, in order:
+//! with its body. The check's listing step (`check/listing.rs`) calls, in
+//! order:
 //!
 //! 1. [`read_index`] on each listing page it fetched (up to
 //!    [`FollowSpec::pages`], following [`IndexRead::next`] and stopping at
@@ -26,13 +27,13 @@
 //!
 //! # Listings are newest first
 //!
-//! As the issue assumes, index pages list the latest statement on top and
+//! Index pages list the latest statement on top and
 //! push older ones down and, with pagination, off the covered pages. The
 //! rules below rest on that; feeds are put in date order first
 //! ([`feed::newest_first`]).
 //!
 //! Each child has an `order`, larger = newer, assigned by [`reconcile`]
-//! and stored by the engine. On the first look the links are numbered by
+//! and stored with the parent's check. On the first look the links are numbered by
 //! position, the top one highest. Later, new statements get numbers above
 //! every known child (discovered later, so newer), and *backfill* (older
 //! statements that move up into view when one is taken off a fixed-size
@@ -94,7 +95,7 @@ pub const DEFAULT_MAX: usize = 200;
 pub const DEFAULT_PAGES: usize = 1;
 
 /// Listing pages a config may ask for at most: each is a request per look,
-/// and the issue's use is "the first few pages".
+/// and following a listing is about "the first few pages", not an archive.
 pub const MAX_PAGES: usize = 20;
 
 /// What a follow watch reads from its index page and how many children it
