@@ -161,9 +161,15 @@ fn utf8_state(body: &[u8]) -> Utf8State {
     }
 }
 
+/// chardetng's guess for unlabelled bytes, with one rescue: chardetng rules
+/// out any encoding the bytes are not valid in, so a single stray byte (a
+/// character cut in half by a CMS, a UTF-8 "©" pasted into a GBK page)
+/// turns a Chinese page into windows-1252 mojibake. When the guess is not
+/// a multi-byte encoding, each multi-byte candidate is tried again on the
+/// body with its few malformed sequences blanked out; one that chardetng
+/// then confirms, with at most one in [`MAX_STRAY_SHARE_INVERSE`] of the
+/// non-ASCII bytes blanked, wins (fewest blanked first).
 fn guess(body: &[u8], tld_hint: Option<&str>) -> &'static Encoding {
-    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
-    detector.feed(body, true);
     // chardetng asserts on upper case, dots and non-ASCII; pass only a clean
     // label.
     let tld = tld_hint
@@ -172,10 +178,104 @@ fn guess(body: &[u8], tld_hint: Option<&str>) -> &'static Encoding {
             !tld.is_empty() && tld.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
         .map(str::to_ascii_lowercase);
-    detector.guess(
-        tld.as_deref().map(str::as_bytes),
-        chardetng::Utf8Detection::Allow,
-    )
+    let tld = tld.as_deref().map(str::as_bytes);
+    let first = chardetng_guess(body, tld);
+    if MULTI_BYTE.contains(&first) {
+        return first;
+    }
+    let non_ascii = body.iter().filter(|b| !b.is_ascii()).count();
+    let mut best: Option<(usize, &'static Encoding)> = None;
+    for &candidate in MULTI_BYTE {
+        let Some((blanked, stray)) = blank_malformed(body, candidate) else {
+            continue;
+        };
+        if stray * MAX_STRAY_SHARE_INVERSE > non_ascii || best.is_some_and(|(n, _)| n <= stray) {
+            continue;
+        }
+        if chardetng_guess(&blanked, tld) == candidate
+            && (candidate == UTF_8 || reads_as_cjk(&candidate.decode_without_bom_handling(body).0))
+        {
+            best = Some((stray, candidate));
+        }
+    }
+    best.map_or(first, |(_, encoding)| encoding)
+}
+
+/// Whether a decoding reads as Chinese, Japanese or Korean text: its CJK
+/// characters come in runs, as words do. Latin-1 text misread as a
+/// double-byte encoding pairs each accented letter with the ASCII letter
+/// after it, giving CJK characters that stand alone between Latin words
+/// ("d\u{e9}clar\u{e9}" in Big5 is `d`, one Han character, `ar`, …).
+fn reads_as_cjk(text: &str) -> bool {
+    let cjk = |c: char| {
+        super::is_cjk(c)
+            || ('\u{3000}'..='\u{303F}').contains(&c)
+            || ('\u{FF00}'..='\u{FFEF}').contains(&c)
+    };
+    let (mut total, mut in_runs) = (0usize, 0usize);
+    let mut previous = ' ';
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if cjk(c) {
+            total += 1;
+            if cjk(previous) || chars.peek().is_some_and(|&next| cjk(next)) {
+                in_runs += 1;
+            }
+        }
+        previous = c;
+    }
+    total >= 4 && in_runs * 10 >= total * 7
+}
+
+/// The encodings a stray byte can hide: chardetng's multi-byte ones.
+const MULTI_BYTE: &[&Encoding] = &[
+    UTF_8,
+    encoding_rs::GBK,
+    encoding_rs::BIG5,
+    encoding_rs::SHIFT_JIS,
+    encoding_rs::EUC_JP,
+    encoding_rs::EUC_KR,
+];
+
+/// Malformed bytes may be at most one in this many non-ASCII bytes (2 %)
+/// for a rescue: a few stray bytes, not a wrong guess.
+const MAX_STRAY_SHARE_INVERSE: usize = 50;
+
+fn chardetng_guess(body: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
+    detector.feed(body, true);
+    detector.guess(tld, chardetng::Utf8Detection::Allow)
+}
+
+/// `body` with every byte of a sequence malformed in `encoding` replaced by
+/// a space, and how many bytes that was; `None` when nothing is malformed
+/// (chardetng already judged those bytes as they are).
+fn blank_malformed(body: &[u8], encoding: &'static Encoding) -> Option<(Vec<u8>, usize)> {
+    use encoding_rs::DecoderResult;
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut out = vec![0u8; 4096];
+    let mut blanked = body.to_vec();
+    let mut stray = 0;
+    let mut at = 0;
+    loop {
+        let (result, read, _) =
+            decoder.decode_to_utf8_without_replacement(&body[at..], &mut out, true);
+        at += read;
+        match result {
+            DecoderResult::InputEmpty => break,
+            DecoderResult::OutputFull => {}
+            DecoderResult::Malformed(bad, pending) => {
+                // The malformed bytes end `pending` bytes before `at`.
+                let end = at - usize::from(pending);
+                let start = end.saturating_sub(usize::from(bad));
+                for b in &mut blanked[start..end] {
+                    *b = b' ';
+                }
+                stray += end - start;
+            }
+        }
+    }
+    (stray > 0).then_some((blanked, stray))
 }
 
 /// The encoding declared in the first [`PRESCAN_LIMIT_BYTES`] of an HTML
@@ -542,6 +642,124 @@ mod tests {
             (d.encoding, d.source, d.text.as_str()),
             (GBK, CharsetSource::Detected, text)
         );
+    }
+
+    /// 6 KB of inline CSS and script before the first Chinese byte, and no
+    /// label anywhere: detection sees the whole body, not a window of it.
+    fn long_ascii_head(body: &str) -> String {
+        let mut head = String::from("<html><head><title>t</title><style>\n");
+        while head.len() < 4 * 1024 {
+            head.push_str(".menu td a { color: #003366; font-family: Arial, sans-serif; }\n");
+        }
+        head.push_str("</style><script>\n");
+        while head.len() < 6 * 1024 {
+            head.push_str("function zoom(size) { document.body.style.fontSize = size + 'px'; }\n");
+        }
+        head.push_str("</script></head><body>");
+        head.push_str(body);
+        head.push_str("</body></html>");
+        head
+    }
+
+    const STATEMENT_ZH: &str = "<h1>中国驻英国大使馆发言人答记者问</h1><p>问：英方近日发表涉港言论，请问对此有何评论？</p>\
+        <p>答：香港回归祖国以来，“一国两制”实践取得举世公认的成功。香港事务纯属中国内政，任何外国无权干涉。</p>";
+
+    #[test]
+    fn unlabelled_gbk_after_a_long_ascii_head_is_gbk_on_any_domain() {
+        let text = long_ascii_head(STATEMENT_ZH);
+        let (bytes, _, unmappable) = GBK.encode(&text);
+        assert!(!unmappable);
+        assert!(bytes.iter().position(|b| !b.is_ascii()).expect("non-ASCII") > 6 * 1024);
+        for tld in [Some("uk"), Some("cn"), Some("com"), None] {
+            let d = decode(&bytes, Some("text/html"), tld);
+            assert_eq!(
+                (d.encoding, d.text.as_str()),
+                (GBK, text.as_str()),
+                "{tld:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stray_byte_does_not_turn_a_chinese_page_into_latin_mojibake() {
+        let text = long_ascii_head(STATEMENT_ZH);
+        let (gbk, _, _) = GBK.encode(&text);
+        let end = gbk.len() - "</body></html>".len();
+        let strays: [&[u8]; 3] = [
+            // A character cut in half by a template.
+            b"<p>\xD6</p>",
+            // A UTF-8 snippet pasted into the GBK page.
+            "<p>© 2020 – Embassy</p>".as_bytes(),
+            // A lone byte GBK has no place for.
+            b"<p>\xFF</p>",
+        ];
+        for stray in strays {
+            let mut bytes = gbk[..end].to_vec();
+            bytes.extend_from_slice(stray);
+            bytes.extend_from_slice(&gbk[end..]);
+            for tld in [Some("uk"), Some("cn"), None] {
+                let d = decode(&bytes, Some("text/html"), tld);
+                assert_eq!(d.encoding, GBK, "{stray:?} {tld:?}");
+                assert!(d.text.contains("任何外国无权干涉"), "{stray:?} {tld:?}");
+            }
+        }
+        // The same for Big5 (traditional Chinese) and for a UTF-8 page.
+        let (big5, _, unmappable) = BIG5.encode(
+            "<p>中華民國外交部新聞稿：外交部對相關報導表示嚴正關切，並呼籲各方尊重事實。</p>",
+        );
+        assert!(!unmappable);
+        let mut bytes = big5.to_vec();
+        bytes.extend_from_slice(b"<p>\xFF</p>");
+        assert_eq!(decode(&bytes, None, Some("tw")).encoding, BIG5);
+        let mut bytes = long_ascii_head(STATEMENT_ZH).into_bytes();
+        bytes.extend_from_slice(b"\xFF");
+        let d = decode(&bytes, None, Some("uk"));
+        assert_eq!(d.encoding, UTF_8);
+        assert!(d.text.contains("任何外国无权干涉"));
+    }
+
+    #[test]
+    fn single_byte_pages_stay_single_byte() {
+        let rows: &[(&Encoding, &str, &str)] = &[
+            (
+                WINDOWS_1252,
+                "<p>Die Bundesregierung begrüßt die Einigung. Außenministerin: «Ein wichtiger Schritt für Europa», sagte sie am Montag in Brüssel. Größere Änderungen folgen.</p>",
+                "de",
+            ),
+            (
+                WINDOWS_1252,
+                "<p>Le ministère des Affaires étrangères salue l’accord conclu à Genève. « Une étape décisive », a déclaré la porte-parole. Également présents : délégués français.</p>",
+                "fr",
+            ),
+            (
+                encoding_rs::WINDOWS_1250,
+                "<p>Ciężar dyskusji przeniesie się na forum Parlamentu Europejskiego. Minister spraw zagranicznych zapowiedział, że Polska złoży wniosek w przyszłym tygodniu.</p>",
+                "pl",
+            ),
+        ];
+        for &(encoding, text, tld) in rows {
+            let (bytes, _, unmappable) = encoding.encode(text);
+            assert!(!unmappable);
+            // Some with a stray byte (0x81 is undefined in windows-1252).
+            for extra in [&b""[..], b"\x81"] {
+                let mut body = bytes.to_vec();
+                body.extend_from_slice(extra);
+                let d = decode(&body, None, Some(tld));
+                // chardetng may name a twin (ISO-8859-2 for windows-1250
+                // Polish): what matters is the text and no CJK rescue.
+                assert!(
+                    !MULTI_BYTE.contains(&d.encoding),
+                    "{text}: {}",
+                    d.encoding.name()
+                );
+                assert!(
+                    d.text.starts_with(text),
+                    "{} read {:?}",
+                    encoding.name(),
+                    d.text
+                );
+            }
+        }
     }
 
     #[test]
