@@ -35,7 +35,7 @@ use crate::classify::{self, Case, Decision, History, Landing};
 use crate::config::{Config, Subscriber, Watch};
 use crate::fetch::robots::RobotsCache;
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
-use crate::model::{Presence, Timestamp};
+use crate::model::{Outcome, Presence, Timestamp};
 use crate::runtime::CpuPool;
 use crate::store::{SharedStore, Store, StoreError, WatchState};
 
@@ -240,7 +240,10 @@ impl Pipeline {
             filters_changed,
         );
         let history = if needs.history {
-            Some(self.history(state, eval.text_sha256.clone()).await?)
+            Some(
+                self.history(state, eval.text_sha256.clone(), watch.flap_settle)
+                    .await?,
+            )
         } else {
             None
         };
@@ -271,6 +274,7 @@ impl Pipeline {
             confirming,
             now: Timestamp::now(),
             flap_window: self.settings.flap_window,
+            flap_settle: watch.flap_settle,
         });
         Ok(Seen {
             started_at,
@@ -295,10 +299,11 @@ impl Pipeline {
         &self,
         state: &Arc<WatchState>,
         text_sha256: Option<String>,
+        flap_settle: u32,
     ) -> Result<History, StoreError> {
         let state = state.clone();
         self.store
-            .run(move |s| read_history(s, &state, text_sha256.as_deref()))
+            .run(move |s| read_history(s, &state, text_sha256.as_deref(), flap_settle))
             .await
     }
 }
@@ -314,6 +319,7 @@ fn read_history(
     store: &mut dyn Store,
     state: &WatchState,
     text_sha256: Option<&str>,
+    flap_settle: u32,
 ) -> Result<History, StoreError> {
     let last_text = match &state.last_snapshot {
         Some(last) => store
@@ -325,6 +331,16 @@ fn read_history(
     let seen_before = match text_sha256 {
         Some(sha) => store.snapshot_id_of(state.watch_id, sha)?,
         None => None,
+    };
+    let seen_before_at = match seen_before {
+        Some(id) => store
+            .snapshot(&state.name, Some(id))?
+            .map(|s| s.meta.fetched_at),
+        None => None,
+    };
+    let held = match &state.last_snapshot {
+        Some(last) => held(store, &state.name, &last.sha256, flap_settle)?,
+        None => 0,
     };
     let recent = store
         .changes(&state.name, Some(4 * classify::flap::RECENT_CHANGES))?
@@ -339,6 +355,33 @@ fn read_history(
     Ok(History {
         last_text,
         seen_before,
+        seen_before_at,
+        held,
         recent,
     })
+}
+
+/// How many of the watch's latest checks, newest first, saw `current_sha256`
+/// (a 304 counts as seeing it; failed checks are skipped, they saw nothing),
+/// counting up to `enough`.
+fn held(
+    store: &mut dyn Store,
+    watch: &str,
+    current_sha256: &str,
+    enough: u32,
+) -> Result<u32, StoreError> {
+    // Failures in between are skipped, so read more than `enough` rows.
+    let rows = store.checks(watch, Some(enough as usize * 4 + 8))?;
+    let mut held = 0;
+    for row in rows.iter().filter(|c| c.outcome != Outcome::Error) {
+        let saw_it = match row.text_sha256.as_deref() {
+            Some(sha) => sha == current_sha256,
+            None => row.outcome == Outcome::Unchanged,
+        };
+        if !saw_it || held >= enough {
+            break;
+        }
+        held += 1;
+    }
+    Ok(held)
 }

@@ -116,6 +116,7 @@ fn rebaselined(
         body: None,
         text_sha256: Some(text_sha256),
         snapshot: Some(normalized.text),
+        current: true,
         validators: None,
         change: Some(NewChange {
             kind: ChangeKind::Rebaselined,

@@ -43,6 +43,8 @@ pub(super) struct Record {
     pub text_sha256: Option<String>,
     /// The text to keep as a snapshot (outcomes that keep one).
     pub snapshot: Option<String>,
+    /// The text becomes the watch's current text.
+    pub current: bool,
     pub validators: Option<(Option<String>, Option<String>)>,
     pub change: Option<NewChange>,
     pub summary: Option<DiffSummary>,
@@ -180,6 +182,7 @@ impl Record {
             raw_sha256,
             text_sha256,
             snapshot,
+            current: decision.current,
             validators,
             change,
             summary: decision.summary,
@@ -221,6 +224,7 @@ impl Record {
             validators: self.validators.clone(),
             body,
             snapshot,
+            current: self.current,
             change: self.change.clone(),
             filters_sha256: Some(self.filters_sha256.clone()),
             alerts: self.alerts.clone(),

@@ -65,6 +65,7 @@ pub fn settle(first: &First<'_>, mut second: Decision, observed: Observation<'_>
         second.summary = None;
         second.lines = None;
         second.keep_validators = false;
+        second.current = false;
     }
     if second.outcome != Outcome::Error {
         second.reason = Some("unconfirmed");

@@ -1,8 +1,15 @@
-//! Flapping: a page served by load-balanced servers with different builds
-//! alternates between versions. Each alternation would look like an edit;
-//! instead the first return to a recent version is reported once as
-//! `flapping`, and later alternations between the same versions stay
-//! quiet until a genuinely new version appears.
+//! Flapping: versions alternating *without settling*, as a page behind
+//! load-balanced servers with different builds does. Each alternation would
+//! look like an edit; instead the first return to a recent version is
+//! reported once as `flapping`, and later alternations between the same
+//! versions stay quiet (the watch's current text still follows the page)
+//! until a version settles or a genuinely new one appears.
+//!
+//! A version *settles* when it holds for `flap_settle` checks in a row: it
+//! is then the page's current version, and moving away from it is a real
+//! change, even back to an earlier version (a walk-back, or an edit that is
+//! re-applied after one). For a journalist that is the story, so it is
+//! alerted as `edited`, never silenced.
 //!
 //! "Recent" is what the watch showed within `flap_window` (the snapshots at
 //! either end of its last few content changes). Pure: the caller reads the
@@ -40,16 +47,20 @@ pub enum Flap {
 
 /// Judges an edit to the text that snapshot `seen_before` holds (`None`:
 /// the text is new to this watch). `recent` is the watch's changes, newest
-/// first.
+/// first; `settled`: the current version held for `flap_settle` checks.
 pub fn judge(
     seen_before: Option<SnapshotId>,
     recent: &[Step],
     now: Timestamp,
     window: Duration,
+    settled: bool,
 ) -> Flap {
     let Some(id) = seen_before else {
         return Flap::No;
     };
+    if settled {
+        return Flap::No;
+    }
     let content: Vec<&Step> = recent
         .iter()
         .filter(|c| !c.kind.is_event())
@@ -108,12 +119,12 @@ mod tests {
             change(ChangeKind::FirstSeen, None, Some(1), 100),
         ];
         assert_eq!(
-            judge(Some(1), &recent, Timestamp(102 * HOUR), WINDOW),
+            judge(Some(1), &recent, Timestamp(102 * HOUR), WINDOW, false),
             Flap::Start
         );
         // A brand-new text is an edit.
         assert_eq!(
-            judge(None, &recent, Timestamp(102 * HOUR), WINDOW),
+            judge(None, &recent, Timestamp(102 * HOUR), WINDOW, false),
             Flap::No
         );
         // After the flapping report, both versions are quiet, even days later.
@@ -124,10 +135,37 @@ mod tests {
         ];
         for id in [1, 2] {
             assert_eq!(
-                judge(Some(id), &flapping, Timestamp(500 * HOUR), WINDOW),
+                judge(Some(id), &flapping, Timestamp(500 * HOUR), WINDOW, false),
                 Flap::Quiet
             );
         }
+    }
+
+    #[test]
+    fn leaving_a_settled_version_is_an_edit_even_back_to_a_recent_one() {
+        // A, then B, then A again, each long enough to settle.
+        let recent = [
+            change(ChangeKind::Edited, Some(1), Some(2), 101),
+            change(ChangeKind::FirstSeen, None, Some(1), 100),
+        ];
+        assert_eq!(
+            judge(Some(1), &recent, Timestamp(102 * HOUR), WINDOW, true),
+            Flap::No
+        );
+        // Even while flapping is reported: a version that settled ends it.
+        let flapping = [
+            change(ChangeKind::Flapping, Some(2), Some(1), 102),
+            recent[0],
+            recent[1],
+        ];
+        assert_eq!(
+            judge(Some(2), &flapping, Timestamp(103 * HOUR), WINDOW, true),
+            Flap::No
+        );
+        assert_eq!(
+            judge(Some(2), &flapping, Timestamp(103 * HOUR), WINDOW, false),
+            Flap::Quiet
+        );
     }
 
     #[test]
@@ -137,7 +175,7 @@ mod tests {
             change(ChangeKind::FirstSeen, None, Some(1), 0),
         ];
         assert_eq!(
-            judge(Some(1), &recent, Timestamp(100 * HOUR), WINDOW),
+            judge(Some(1), &recent, Timestamp(100 * HOUR), WINDOW, false),
             Flap::No
         );
     }
@@ -151,7 +189,7 @@ mod tests {
             change(ChangeKind::Edited, Some(1), Some(2), 100),
         ];
         assert_eq!(
-            judge(Some(2), &recent, Timestamp(104 * HOUR), WINDOW),
+            judge(Some(2), &recent, Timestamp(104 * HOUR), WINDOW, false),
             Flap::Quiet
         );
     }

@@ -19,6 +19,7 @@
 pub mod confirm;
 pub mod flap;
 pub mod health;
+pub mod not_found;
 pub mod page;
 pub mod removal;
 
@@ -72,8 +73,13 @@ pub struct NotFoundPage<'a> {
 pub struct History {
     /// The last good snapshot's text ("" if none).
     pub last_text: String,
-    /// The snapshot that already holds the new text, if any.
+    /// The snapshot that already holds the new text, if any, and when that
+    /// text was first seen.
     pub seen_before: Option<SnapshotId>,
+    pub seen_before_at: Option<Timestamp>,
+    /// Checks in a row, newest first and failures skipped, that saw the
+    /// current text: it is settled once this reaches `flap_settle`.
+    pub held: u32,
     /// The watch's latest changes, newest first.
     pub recent: Vec<flap::Step>,
 }
@@ -102,6 +108,8 @@ pub struct Case<'a> {
     pub now: Timestamp,
     /// `flap_window`.
     pub flap_window: Duration,
+    /// `flap_settle`.
+    pub flap_settle: u32,
 }
 
 /// The outcome of a check and what it implies.
@@ -123,6 +131,10 @@ pub struct Decision {
     /// The response's validators may replace the stored ones. False when a
     /// change is held back unconfirmed: a 304 next time would hide it.
     pub keep_validators: bool,
+    /// The response's text becomes the watch's current text (what `show`
+    /// prints and the next check compares with): every outcome that keeps a
+    /// snapshot, and an alternation kept quiet as flapping.
+    pub current: bool,
 }
 
 /// An edit's changed lines, owned.
@@ -181,6 +193,7 @@ pub fn decide(case: &Case<'_>) -> Decision {
         let takedown = case
             .not_found
             .and_then(|page| removal::like_not_found(landing.text, last_text, page))
+            .or_else(|| removal::error_page(landing.text, last_text))
             .map(|why| ("soft-404", why))
             .or_else(|| {
                 (outcome == Outcome::Edited)
@@ -199,21 +212,32 @@ pub fn decide(case: &Case<'_>) -> Decision {
         }
     }
 
-    // An edit back to a recent version.
+    // An edit back to a version the page showed before: flapping while the
+    // versions alternate without settling, else a real change that says
+    // which version it returns to.
+    let mut quiet = false;
     if outcome == Outcome::Edited
         && let Some(history) = case.history
     {
+        let settled = history.held >= case.flap_settle;
         match flap::judge(
             history.seen_before,
             &history.recent,
             case.now,
             case.flap_window,
+            settled,
         ) {
-            flap::Flap::No => {}
+            flap::Flap::No => {
+                if let Some(at) = history.seen_before_at {
+                    reason = Some("reverted");
+                    detail = Some(format!("returns to the version first seen {at}"));
+                }
+            }
             flap::Flap::Start => outcome = Outcome::Flapping,
             flap::Flap::Quiet => {
                 outcome = Outcome::Unchanged;
                 reason = Some("flapping");
+                quiet = true;
             }
         }
     }
@@ -231,6 +255,7 @@ pub fn decide(case: &Case<'_>) -> Decision {
         summary,
         lines,
         keep_validators: true,
+        current: outcome.keeps_snapshot() || quiet,
     };
     match &case.confirming {
         Some(first) => confirm::settle(first, decision, case.observation),

@@ -13,6 +13,8 @@
 
 use url::Url;
 
+use super::not_found::segments;
+
 /// A response reduced to what judging it needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Page<'a> {
@@ -45,7 +47,8 @@ pub enum Verdict {
 pub enum Removal {
     /// 404 or 410.
     NotFound(u16),
-    /// A 2xx whose title or heading says "not found".
+    /// A 2xx whose title or a short line says "not found" (see
+    /// [`super::not_found`]).
     Soft404(String),
     /// Redirected to the site's home page or to a listing above the page.
     Redirected(String),
@@ -158,18 +161,6 @@ fn head(text: &str) -> String {
     text[..end].to_lowercase()
 }
 
-fn segments(title: &str) -> impl Iterator<Item = String> + '_ {
-    let lower = title.trim().to_lowercase();
-    let mut out = vec![lower.clone()];
-    out.extend(
-        lower
-            .split(['|', '–', '—', '-', ':', '·', '_'])
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
-    );
-    out.into_iter()
-}
-
 fn block_marker(page: &Page<'_>) -> Option<String> {
     if let Some(title) = page.title
         && segments(title).any(|s| BLOCK_TITLES.contains(&s.as_str()))
@@ -193,54 +184,8 @@ fn block_marker(page: &Page<'_>) -> Option<String> {
         .map(|phrase| format!("block page saying {phrase:?} (HTTP {})", page.status))
 }
 
-/// Whole title segments that mean "not found".
-const NOT_FOUND_TITLES: &[&str] = &[
-    "404",
-    "not found",
-    "page not found",
-    "404 not found",
-    "404 page not found",
-    "error 404",
-    "page cannot be found",
-    "the page cannot be found",
-    "page does not exist",
-    "file or directory not found",
-    "页面不存在",
-    "您访问的页面不存在",
-    "页面未找到",
-    "找不到页面",
-    "网页不存在",
-    "页面没有找到",
-    "404错误",
-    "404 错误",
-    "ページが見つかりません",
-];
-
-/// Phrases that mean "not found" wherever they appear in a title or the
-/// first line of text.
-const NOT_FOUND_PHRASES: &[&str] = &[
-    "page not found",
-    "page you requested could not be found",
-    "page you are looking for",
-    "页面不存在",
-    "您访问的页面不存在",
-    "您所访问的页面不存在",
-    "页面未找到",
-    "找不到您要的页面",
-    "抱歉，您访问的页面",
-];
-
 fn not_found_phrase(page: &Page<'_>) -> Option<String> {
-    let first_line = page.text.lines().find(|l| !l.trim().is_empty());
-    for candidate in page.title.into_iter().chain(first_line) {
-        let lower = candidate.trim().to_lowercase();
-        if segments(candidate).any(|s| NOT_FOUND_TITLES.contains(&s.as_str()))
-            || NOT_FOUND_PHRASES.iter().any(|p| lower.contains(p))
-        {
-            return Some(format!("the page says {:?}", candidate.trim()));
-        }
-    }
-    None
+    super::not_found::says_not_found(page.title, page.text)
 }
 
 /// Index file names that stand for their directory.

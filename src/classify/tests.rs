@@ -42,6 +42,7 @@ fn case(
         confirming: None,
         now: NOW,
         flap_window: Duration::from_secs(24 * 3600),
+        flap_settle: 2,
     }
 }
 
@@ -66,6 +67,8 @@ fn history(
     Box::leak(Box::new(History {
         last_text: last_text.to_owned(),
         seen_before,
+        seen_before_at: seen_before.map(|_| Timestamp(998 * HOUR)),
+        held: 1,
         recent,
     }))
 }
@@ -224,6 +227,47 @@ fn a_return_to_a_recent_version_flaps_once_then_is_quiet() {
         (Outcome::Unchanged, Some("flapping"))
     );
     assert!(d.summary.is_none());
+    // Kept quiet, but the watch's text follows the page.
+    assert!(d.current);
+}
+
+#[test]
+fn leaving_a_settled_version_is_an_edit_that_says_where_it_returns() {
+    let step = |kind, from, to, hour| flap::Step {
+        kind,
+        from,
+        to,
+        detected_at: Timestamp(hour * HOUR),
+    };
+    // A, B, then A again: B held for two checks.
+    let mut settled = History {
+        last_text: EDITED.to_owned(),
+        seen_before: Some(1),
+        seen_before_at: Some(Timestamp(998 * HOUR)),
+        held: 2,
+        recent: vec![
+            step(ChangeKind::Edited, Some(1), Some(2), 999),
+            step(ChangeKind::FirstSeen, None, Some(1), 998),
+        ],
+    };
+    let mut c = case(Presence::Present, Some(B), text(A));
+    c.landing = landing(page(), STATEMENT);
+    c.history = Some(Box::leak(Box::new(settled.clone())));
+    let d = decide(&c);
+    assert_eq!((d.outcome, d.reason), (Outcome::Edited, Some("reverted")));
+    let note = d.detail.expect("note");
+    assert!(note.contains(&Timestamp(998 * HOUR).to_string()), "{note}");
+    assert!(d.current);
+    // A higher flap_settle: the same walk-back is still alternation.
+    c.flap_settle = 3;
+    assert_eq!(decide(&c).outcome, Outcome::Flapping);
+    // After flapping was reported, a version that settles ends the quiet.
+    c.flap_settle = 2;
+    settled
+        .recent
+        .insert(0, step(ChangeKind::Flapping, Some(2), Some(1), 1000));
+    c.history = Some(Box::leak(Box::new(settled)));
+    assert_eq!(decide(&c).outcome, Outcome::Edited);
 }
 
 #[test]

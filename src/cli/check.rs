@@ -190,7 +190,7 @@ fn line(report: &CheckReport) -> String {
         out.push_str(&format!(" ({reason})"));
     }
     let explained = matches!(report.outcome, Outcome::Error | Outcome::Removed)
-        || report.reason.as_deref() == Some("unconfirmed");
+        || matches!(report.reason.as_deref(), Some("unconfirmed" | "reverted"));
     if explained && let Some(error) = &report.error {
         out.push_str(&format!(": {error}"));
     }

@@ -247,8 +247,11 @@ pub struct Daemon {
     /// Default length of a run of failed checks that raises `failing`.
     pub failing_after: Duration,
     /// A new text equal to one of the watch's recent snapshots seen within
-    /// this window is flapping, not an edit.
+    /// this window, while the current text has not settled, is flapping.
     pub flap_window: Duration,
+    /// Default for watches: checks in a row a version must hold to be the
+    /// page's current version (moving away from it is then an edit).
+    pub flap_settle: u32,
     /// What watches keep of a page unless they say otherwise.
     pub content: Content,
 }
@@ -298,6 +301,9 @@ pub struct Watch {
     pub confirm_delay: Duration,
     /// A run of failed checks this long raises `failing`.
     pub failing_after: Duration,
+    /// Checks in a row a version must hold to be settled: moving away from
+    /// a settled version is an edit, never flapping.
+    pub flap_settle: u32,
     /// `follow = { … }`: this watch is an index page or feed whose
     /// statements are watched as children.
     pub follow: Option<FollowSpec>,

@@ -110,6 +110,7 @@ pub(super) struct RawDaemon {
     pub(super) failing_after: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration")]
     pub(super) flap_window: Option<Duration>,
+    pub(super) flap_settle: Option<Spanned<i64>>,
     pub(super) content: Option<Content>,
 }
 
@@ -132,6 +133,7 @@ pub(super) struct RawWatch {
     pub(super) confirm_delay: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration")]
     pub(super) failing_after: Option<Duration>,
+    pub(super) flap_settle: Option<Spanned<i64>>,
     pub(super) follow: Option<Spanned<RawFollow>>,
     #[serde(default, deserialize_with = "de_duration")]
     pub(super) child_interval: Option<Duration>,

@@ -33,6 +33,13 @@ const DEFAULT_PER_HOST_DELAY: Duration = Duration::from_secs(1);
 const DEFAULT_CONFIRM_DELAY: Duration = Duration::from_secs(60);
 const DEFAULT_FAILING_AFTER: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_FLAP_SETTLE: usize = 2;
+
+/// A settle count as stored (a check count far beyond any sane setting is
+/// capped, not wrapped).
+fn settle(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 /// Collects problems, each located in the config text.
 pub(super) struct Validator<'a> {
@@ -68,7 +75,7 @@ impl Validator<'_> {
                 _ => {
                     self.report(
                         v,
-                        format!("daemon.{key}"),
+                        key.to_owned(),
                         format!("must be a whole number of at least {min}"),
                     );
                     default
@@ -104,12 +111,17 @@ pub(super) fn validate(
             .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
         timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
         max_body_bytes: d.max_body.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-        max_redirects: v.count(&d.max_redirects, "max_redirects", DEFAULT_MAX_REDIRECTS, 0),
+        max_redirects: v.count(
+            &d.max_redirects,
+            "daemon.max_redirects",
+            DEFAULT_MAX_REDIRECTS,
+            0,
+        ),
         default_interval: d.default_interval.unwrap_or(DEFAULT_INTERVAL),
-        concurrency: v.count(&d.concurrency, "concurrency", DEFAULT_CONCURRENCY, 1),
+        concurrency: v.count(&d.concurrency, "daemon.concurrency", DEFAULT_CONCURRENCY, 1),
         per_host_concurrency: v.count(
             &d.per_host_concurrency,
-            "per_host_concurrency",
+            "daemon.per_host_concurrency",
             DEFAULT_PER_HOST_CONCURRENCY,
             1,
         ),
@@ -122,6 +134,7 @@ pub(super) fn validate(
         confirm_delay: d.confirm_delay.unwrap_or(DEFAULT_CONFIRM_DELAY),
         failing_after: d.failing_after.unwrap_or(DEFAULT_FAILING_AFTER),
         flap_window: d.flap_window.unwrap_or(DEFAULT_FLAP_WINDOW),
+        flap_settle: settle(v.count(&d.flap_settle, "daemon.flap_settle", DEFAULT_FLAP_SETTLE, 1)),
         content: d.content.unwrap_or_default(),
     };
 
@@ -241,6 +254,12 @@ pub(super) fn validate(
                 notify: strings(&w.notify),
                 confirm_delay: w.confirm_delay.unwrap_or(daemon.confirm_delay),
                 failing_after: w.failing_after.unwrap_or(daemon.failing_after),
+                flap_settle: settle(v.count(
+                    &w.flap_settle,
+                    &key("flap_settle"),
+                    daemon.flap_settle as usize,
+                    1,
+                )),
                 follow,
                 child_interval: w.child_interval.unwrap_or(interval * 4),
                 parent: None,

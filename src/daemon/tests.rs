@@ -152,6 +152,7 @@ fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>
             "daemon",
             vec!["flap_window = \"1h\""],
         ),
+        ("daemon", "flap_settle", "daemon", vec!["flap_settle = 3"]),
         ("daemon", "content", "daemon", vec!["content = \"full\""]),
         ("smtp", "host", "smtp", vec!["host = \"mail2.example.org\""]),
         ("smtp", "port", "smtp", vec!["port = 2525"]),
@@ -244,6 +245,7 @@ fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>
             "watch",
             vec!["failing_after = \"1h\""],
         ),
+        ("watch", "flap_settle", "watch", vec!["flap_settle = 4"]),
         ("watch", "follow", "watch", vec!["follow = { feed = true }"]),
         (
             "watch",

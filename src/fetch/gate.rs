@@ -68,10 +68,17 @@ impl HostGate {
             .or_insert(after);
     }
 
-    /// Waits for the next slot of `url`'s host.
+    /// Waits for the next slot of `url`'s host (without a timer when the
+    /// slot is now: most requests, and every one with no delay).
     pub async fn wait(&self, url: &Url) {
-        let start = self.reserve(&host_key(url), Instant::now());
-        tokio::time::sleep_until(start.into()).await;
+        if self.delay.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let start = self.reserve(&host_key(url), now);
+        if start > now {
+            tokio::time::sleep_until(start.into()).await;
+        }
     }
 }
 

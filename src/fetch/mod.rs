@@ -247,7 +247,9 @@ impl Fetcher {
         }
         let requested_at = Timestamp::now();
         let sent = request.send().await;
-        self.gate.answered(&gate::host_key(url), Instant::now());
+        if !self.options.per_host_delay.is_zero() {
+            self.gate.answered(&gate::host_key(url), Instant::now());
+        }
         let mut response = sent.map_err(|e| self.classify_error(&e))?;
         let limit = self.options.max_body_bytes;
         let coding = ContentCoding::of(response.headers())?;

@@ -74,7 +74,12 @@ fn one_line(text: &str) -> String {
 fn headline(alert: &AlertData) -> String {
     let name = &alert.watch_name;
     match alert.event.as_str() {
-        "edited" => format!("The statement page watched as \"{name}\" was edited."),
+        "edited" => match alert.returns_to() {
+            Some(at) => format!(
+                "The statement page watched as \"{name}\" was edited back to the version first seen {at}."
+            ),
+            None => format!("The statement page watched as \"{name}\" was edited."),
+        },
         "removed" => format!(
             "The statement page watched as \"{name}\" was removed, or its statement text is gone."
         ),
@@ -490,7 +495,9 @@ mod tests {
             event: event.to_owned(),
             watch_name: "uk-embassy".to_owned(),
             watch_url: "https://embassy.example/statements?id=7&lang=en".to_owned(),
-            detected_at: Timestamp(NOON + 3_605_000),
+            // A new text's snapshot is made by the check that detects the
+            // change: same instant.
+            detected_at: Timestamp(NOON + 3_600_000),
             previous: old.map(|t| snapshot(12, NOON, t)),
             current: new.map(|t| snapshot(13, NOON + 3_600_000, t)),
             status: Some(200),
@@ -555,7 +562,7 @@ mod tests {
              \x20 Event:       edited\n\
              \x20 Before:      snapshot 12, fetched 2026-11-28T12:00:00Z\n\
              \x20 After:       snapshot 13, fetched 2026-11-28T13:00:00Z\n\
-             \x20 Detected:    2026-11-28T13:00:05Z\n\
+             \x20 Detected:    2026-11-28T13:00:00Z\n\
              \x20 Changed:     1 line added, 1 removed (33% of the text)\n\
              \x20 HTTP status: 200\n\
              \n\
@@ -579,6 +586,26 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_back_to_an_earlier_version_says_so() {
+        let mut reverted = alert("edited", Some(NEW), Some(OLD));
+        reverted.current = Some(snapshot(11, NOON - 3_600_000, OLD));
+        assert_eq!(reverted.returns_to(), Some(Timestamp(NOON - 3_600_000)));
+        assert!(
+            text_body(&reverted).starts_with(
+                "The statement page watched as \"uk-embassy\" was edited back to the version first seen 2026-11-28T11:00:00Z."
+            ),
+            "{}",
+            text_body(&reverted)
+        );
+        assert!(html_body(&reverted).contains("back to the version first seen"));
+        let webhook = crate::notify::webhook::body(&reverted);
+        let json: serde_json::Value = serde_json::from_slice(&webhook).expect("JSON");
+        assert_eq!(json["returns_to"], "2026-11-28T11:00:00Z");
+        // A new text is not a return.
+        assert_eq!(alert("edited", Some(OLD), Some(NEW)).returns_to(), None);
+    }
+
+    #[test]
     fn html_body_marks_words_links_the_url_and_escapes() {
         let html = html_body(&alert("edited", Some(OLD), Some(NEW)));
         assert!(html.contains("<meta charset=\"utf-8\">"), "{html}");
@@ -598,7 +625,6 @@ mod tests {
         for fact in [
             "2026-11-28T12:00:00Z",
             "2026-11-28T13:00:00Z",
-            "2026-11-28T13:00:05Z",
             "chancery history uk-embassy",
             "chancery diff uk-embassy",
         ] {

@@ -129,6 +129,16 @@ impl AlertData {
         }
     }
 
+    /// When an edit brings back a version the page showed before (a
+    /// walk-back, or an edit re-applied after one): when that version was
+    /// first seen. Snapshots are kept once per text and stamped with the
+    /// check that first saw them, so a new text's snapshot is as old as
+    /// the change and a returning one is older.
+    pub fn returns_to(&self) -> Option<Timestamp> {
+        let after = self.current.as_ref()?;
+        (self.event == "edited" && after.fetched_at < self.detected_at).then_some(after.fetched_at)
+    }
+
     /// The text before and after (empty when absent).
     pub fn texts(&self) -> (&str, &str) {
         (

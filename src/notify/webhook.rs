@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::config::Secret;
 use crate::diff::DiffSummary;
+use crate::model::Timestamp;
 use crate::notify::{AlertData, DeliveryError};
 
 /// Bound on one webhook delivery.
@@ -28,6 +29,9 @@ struct Body<'a> {
     previous: Option<Side>,
     current: Side,
     summary: &'a DiffSummary,
+    /// For an edit back to an earlier version: when it was first seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    returns_to: Option<String>,
     diff: String,
 }
 
@@ -80,6 +84,7 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
         previous,
         current,
         summary: &alert.summary,
+        returns_to: alert.returns_to().map(Timestamp::rfc3339),
         diff: alert.unified_diff(),
     };
     // Serializing plain structs of strings and numbers cannot fail.

@@ -169,6 +169,10 @@ pub struct NewCheck<'a> {
     /// The normalized text this check observed, when it is a (possibly
     /// reused) snapshot: first-seen, edited, restored.
     pub snapshot: Option<NewSnapshot<'a>>,
+    /// The text this check saw becomes the watch's current snapshot: with
+    /// `snapshot`, or for an unchanged check whose text is a stored
+    /// snapshot (an alternation kept quiet as flapping).
+    pub current: bool,
     pub change: Option<NewChange>,
     /// The fingerprint of the filters this check normalized with; `None`
     /// keeps the stored one.

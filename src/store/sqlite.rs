@@ -437,6 +437,12 @@ fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
     if let Some(event) = check.events.iter().find(|e| !e.kind.is_event()) {
         return invalid(format!("{} is not an event", event.kind));
     }
+    if check.current && !(check.outcome.keeps_snapshot() || check.outcome == Outcome::Unchanged) {
+        return invalid(format!(
+            "outcome {} cannot move the current text",
+            check.outcome
+        ));
+    }
     let needs_snapshot = check.outcome.keeps_snapshot();
     if needs_snapshot != check.snapshot.is_some() {
         return invalid(format!(
@@ -621,7 +627,7 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
     // A removal keeps the last snapshot: it is the last good text, the
     // baseline a restore is compared with.
     let presence = check.outcome.presence_after();
-    let last_snapshot_id = snapshot_id.filter(|_| presence == Some(Presence::Present));
+    let last_snapshot_id = snapshot_id.filter(|_| check.current);
     let updated = tx
         .prepare_cached(
             "UPDATE watches SET
@@ -1350,6 +1356,7 @@ mod tests {
             validators: None,
             body: None,
             snapshot: None,
+            current: false,
             change: None,
             filters_sha256: None,
             alerts: Vec::new(),
@@ -1385,6 +1392,7 @@ mod tests {
                 sha256: &page.text_sha,
                 text: &page.text,
             }),
+            current: outcome.keeps_snapshot(),
             change: outcome.change_kind().map(|kind| NewChange {
                 kind,
                 from,

@@ -12,6 +12,8 @@ mod golden;
 mod notify;
 mod pdf;
 mod pipeline;
+mod seed;
 mod signal;
 mod smtp;
 mod support;
+mod trust;

@@ -1,0 +1,240 @@
+//! Alerts one can trust on pages shaped like real statement pages
+//! (`seed.rs`): re-edits never silenced and `show` never stale, every
+//! not-found wording a removal, unlabelled legacy Chinese decoded.
+
+use crate::seed::{self, SHORT, ZH};
+use crate::support::{Env, Route, Server, edit_once};
+
+const SECRET: &[(&str, &str)] = &[("TRUST_SECRET", "trust-secret")];
+
+fn env_with_hook(server: &Server, extra: &str) -> Env {
+    let watches = format!(
+        "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\nnotify = [\"desk\"]\n{extra}\n\n\
+         [[subscriber]]\nname = \"desk\"\nwebhook = \"{}\"\nsecret_env = \"TRUST_SECRET\"\n",
+        server.url("/statement"),
+        server.url("/hook"),
+    );
+    Env::new("per_host_delay = \"0s\"", &watches)
+}
+
+/// The webhook bodies received so far.
+fn hooks(server: &Server) -> Vec<serde_json::Value> {
+    server
+        .requests("/hook")
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON body"))
+        .collect()
+}
+
+fn check(env: &Env) -> String {
+    env.run_with_env(&["check"], SECRET).ok().line_for("mfa")
+}
+
+fn show(env: &Env) -> String {
+    env.run(&["show", "mfa"]).ok().stdout
+}
+
+#[test]
+fn a_walk_back_and_its_re_application_are_both_alerted_and_shown() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    let a = seed::page_en(seed::TITLE, &SHORT[..3], 1);
+    let b = edit_once(&a, "stop interfering", "cease interfering");
+    let env = env_with_hook(&server, "");
+
+    let mut lines = Vec::new();
+    for page in [&a, &a, &b, &b, &a, &a, &b] {
+        server.set("/statement", Route::html(page.clone()));
+        lines.push(check(&env));
+        let shown = show(&env);
+        let expected = if *page == b {
+            "cease interfering"
+        } else {
+            "stop interfering"
+        };
+        assert!(
+            shown.contains(expected),
+            "show is stale after {lines:?}:\n{shown}"
+        );
+    }
+    assert!(lines[0].starts_with("mfa first-seen"), "{lines:?}");
+    assert!(lines[2].starts_with("mfa edited"), "{lines:?}");
+    // Back to A after B settled: an edit that says where it returns.
+    assert!(lines[4].starts_with("mfa edited"), "{lines:?}");
+    assert!(lines[4].contains("(reverted)"), "{lines:?}");
+    assert!(
+        lines[4].contains("returns to the version first seen"),
+        "{lines:?}"
+    );
+    // B re-applied after the walk-back settled: alerted too.
+    assert!(lines[6].starts_with("mfa edited"), "{lines:?}");
+    assert!(lines[6].contains("(reverted)"), "{lines:?}");
+    for i in [1, 3, 5] {
+        assert!(lines[i].starts_with("mfa unchanged"), "{lines:?}");
+    }
+
+    let received = hooks(&server);
+    let events: Vec<&str> = received
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(events, ["edited", "edited", "edited"]);
+    assert!(received[0].get("returns_to").is_none(), "{:#}", received[0]);
+    for hook in &received[1..] {
+        assert!(hook["returns_to"].is_string(), "{hook:#}");
+    }
+}
+
+#[test]
+fn versions_alternating_without_settling_flap_quietly_but_show_follows_the_page() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    let a = seed::page_en(seed::TITLE, &SHORT[..3], 1);
+    let b = edit_once(&a, "stop interfering", "cease interfering");
+    let env = env_with_hook(&server, "");
+    server.set("/statement", Route::html(a.clone()));
+    check(&env);
+
+    let mut lines = Vec::new();
+    for page in [&b, &a, &b, &a] {
+        server.set("/statement", Route::html(page.clone()));
+        lines.push(check(&env));
+        let shown = show(&env);
+        let expected = if *page == b {
+            "cease interfering"
+        } else {
+            "stop interfering"
+        };
+        assert!(shown.contains(expected), "show is stale after {lines:?}");
+    }
+    assert!(lines[0].starts_with("mfa edited"), "{lines:?}");
+    assert!(lines[1].starts_with("mfa flapping"), "{lines:?}");
+    assert!(
+        lines[2].starts_with("mfa unchanged") && lines[2].contains("(flapping)"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].starts_with("mfa unchanged") && lines[3].contains("(flapping)"),
+        "{lines:?}"
+    );
+    let events: Vec<String> = hooks(&server)
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(events, ["edited", "flapping"]);
+
+    // A higher flap_settle keeps a two-check walk-back in the flapping.
+    let env = env_with_hook(&server, "flap_settle = 3");
+    for page in [&a, &a, &b, &b] {
+        server.set("/statement", Route::html(page.clone()));
+        check(&env);
+    }
+    server.set("/statement", Route::html(a.clone()));
+    assert!(check(&env).starts_with("mfa flapping"));
+}
+
+#[test]
+fn every_not_found_wording_under_the_sites_own_title_is_a_removal() {
+    let server = Server::start();
+    let statement_en = seed::page_en(seed::TITLE, &SHORT[..3], 1);
+    let statement_zh = seed::page_zh("驻英国使馆发言人答记者问", &ZH, 1);
+    let pages = [
+        (
+            &statement_en,
+            seed::not_found_en("Sorry, the page you requested cannot be found."),
+        ),
+        (
+            &statement_en,
+            seed::not_found_en(
+                "The page you are looking for has been removed or is temporarily unavailable.",
+            ),
+        ),
+        (
+            &statement_zh,
+            seed::not_found_zh("对不起，您要访问的页面已被删除或不存在。"),
+        ),
+        (
+            &statement_zh,
+            seed::not_found_zh("抱歉！您访问的页面不存在或已被删除"),
+        ),
+        (
+            &statement_en,
+            seed::not_found_en("Désolé, la page que vous recherchez est introuvable."),
+        ),
+        (
+            &statement_en,
+            seed::not_found_en("Lo sentimos, la página que busca no existe."),
+        ),
+        (
+            &statement_en,
+            seed::not_found_en("Извините, страница не найдена."),
+        ),
+        (&statement_en, seed::not_found_en("عذراً، الصفحة غير موجودة")),
+        (
+            &statement_en,
+            seed::not_found_en("Die angeforderte Seite wurde nicht gefunden."),
+        ),
+        (
+            &statement_en,
+            seed::not_found_en("お探しのページは見つかりませんでした。"),
+        ),
+        (
+            &statement_zh,
+            seed::not_found_zh("很抱歉，您訪問的頁面不存在。"),
+        ),
+    ];
+    for (i, (statement, gone)) in pages.iter().enumerate() {
+        let watches = format!(
+            "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\n",
+            server.url(&format!("/s{i}"))
+        );
+        let env = Env::new("per_host_delay = \"0s\"", &watches);
+        server.set(&format!("/s{i}"), Route::html((*statement).clone()));
+        let first = env.run(&["check"]).ok().line_for("mfa");
+        assert!(first.starts_with("mfa first-seen"), "{first}");
+        server.set(&format!("/s{i}"), Route::html(gone.clone()));
+        let line = env.run(&["check"]).ok().line_for("mfa");
+        assert!(
+            line.starts_with("mfa removed") && line.contains("(soft-404)"),
+            "{i}: {line}"
+        );
+    }
+}
+
+#[test]
+fn an_unlabelled_gbk_page_with_a_long_head_and_a_stray_byte_is_read_as_chinese() {
+    let server = Server::start();
+    let mut head = String::from("<style>\n");
+    while head.len() < 6 * 1024 {
+        head.push_str(".nav li a { color: #a80000; font-family: SimSun, Arial, sans-serif; }\n");
+    }
+    head.push_str("</style>");
+    let page = seed::page_zh("驻英国使馆发言人答记者问", &ZH, 1)
+        .replace(
+            "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\" />",
+            "",
+        )
+        .replacen("<head>", &format!("<head>{head}"), 1);
+    assert!(!page.to_lowercase().contains("charset"));
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(&page);
+    assert!(!unmappable);
+    // A character cut in half by the template, near the end.
+    let end = gbk.len() - "</body>\n</html>\n".len();
+    let mut body = gbk[..end].to_vec();
+    body.extend_from_slice(b"<p>\xD6</p>");
+    body.extend_from_slice(&gbk[end..]);
+    assert!(body.iter().position(|b| !b.is_ascii()).expect("Chinese") > 6 * 1024);
+    server.set("/statement", Route::html_unlabelled(body));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!(
+            "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\n",
+            server.url("/statement")
+        ),
+    );
+    let line = env.run(&["check"]).ok().line_for("mfa");
+    assert!(line.starts_with("mfa first-seen"), "{line}");
+    let shown = show(&env);
+    assert!(shown.contains(ZH[1]), "{shown}");
+}
