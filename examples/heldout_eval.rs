@@ -549,6 +549,21 @@ fn print_table(rows: &[Row], markdown: bool) {
 /// the reference (kept wrongly) and the reference lines of which `auto`
 /// has less than half the shingles (missed). For snippet references, the
 /// snippets found or missing.
+/// For `--explain`: the share of a line's 4-token windows (the whole line
+/// when it is shorter; a Han run is one token, so Chinese lines often are)
+/// that occur contiguously in `other`. `None` for a line without tokens.
+fn line_share(line: &str, other: &[&str]) -> Option<f64> {
+    let tokens = benchmark_tokens(line);
+    if tokens.is_empty() {
+        return None;
+    }
+    let size = SHINGLE.min(tokens.len());
+    let windows: Vec<&[&str]> = tokens.windows(size).collect();
+    let found: HashSet<&[&str]> = other.windows(size).collect();
+    let hits = windows.iter().filter(|w| found.contains(*w)).count();
+    Some(hits as f64 / windows.len() as f64)
+}
+
 fn explain_page(dir: &Path, stem: &str) {
     let auto = extract(&dir.join(format!("{stem}.html")), Content::Auto);
     let Some(reference) = Reference::load(dir, stem) else {
@@ -557,20 +572,17 @@ fn explain_page(dir: &Path, stem: &str) {
     };
     match reference {
         Reference::Text(expected) => {
-            let truth = benchmark_shingles(&expected);
-            let got = benchmark_shingles(&auto);
+            let expected_tokens = benchmark_tokens(&expected);
+            let auto_tokens = benchmark_tokens(&auto);
             println!("== kept by auto, not in the reference ==");
             for line in auto.lines() {
-                let shingles = benchmark_shingles(line);
-                if !shingles.is_empty() && shingles.keys().all(|s| !truth.contains_key(s)) {
+                if line_share(line, &expected_tokens) == Some(0.0) {
                     println!("+ {line}");
                 }
             }
             println!("== in the reference, missed by auto ==");
             for line in expected.lines() {
-                let shingles = benchmark_shingles(line);
-                let found = shingles.keys().filter(|s| got.contains_key(*s)).count();
-                if !shingles.is_empty() && found * 2 < shingles.len() {
+                if line_share(line, &auto_tokens).is_some_and(|share| share < 0.5) {
                     println!("- {line}");
                 }
             }
