@@ -289,7 +289,15 @@ fn plan_with(root: NodeRef<'_>, filters: &Filters, names: Names) -> Option<Plan>
         )
     };
     tracing::debug!(top = %describe(top), n_kept = kept.len(), kept_len, "auto: main content");
-    if kept_len < MIN_CONTENT_LEN {
+    // A short statement is still the statement when it holds most of the
+    // page's prose (a two-paragraph statement among menus); a short block
+    // among many (a teaser on a home page) is not the page's content.
+    let short_but_alone = |plan: &Plan| {
+        let (kept_prose, all_prose) = prose(&arena, &kept, plan);
+        tracing::debug!(kept_prose, all_prose, "auto: short content");
+        kept_prose * 2 > all_prose
+    };
+    if kept_len < MIN_CONTENT_LEN && !short_but_alone(&plan) {
         tracing::debug!("auto: too short, keeping the full page");
         return None;
     }
@@ -297,7 +305,7 @@ fn plan_with(root: NodeRef<'_>, filters: &Filters, names: Names) -> Option<Plan>
         plan.keep.insert(key(arena[i].node));
     }
     let cut_len = prune(&arena, &kept, &mut plan);
-    if kept_len - cut_len < MIN_CONTENT_LEN {
+    if kept_len - cut_len < MIN_CONTENT_LEN && !short_but_alone(&plan) {
         tracing::debug!(
             cut_len,
             "auto: too short once pruned, keeping the full page"
@@ -584,18 +592,24 @@ fn siblings(arena: &[Info<'_>], top: usize) -> Vec<usize> {
         .collect();
     // The run of link-free blocks right before the content is its heading
     // and date line: table layouts and div soups keep them in rows or
-    // divs of their own, too short to score.
+    // divs of their own, too short to score. A small bar of links between
+    // them and the content (a font-size switch) is passed over, not kept.
     let at = children.iter().position(|&i| i == top).unwrap_or(0);
-    let lead = children[..at]
-        .iter()
-        .rev()
-        .take_while(|&&i| arena[i].link_len == 0)
-        .count();
-    let lead_start = at - lead;
-    let mut kept = Vec::new();
-    for (n, &i) in children.iter().enumerate() {
+    let mut lead = Vec::new();
+    for &i in children[..at].iter().rev() {
         let info = &arena[i];
-        if i == top || (n >= lead_start && n < at && info.text_len > 0) {
+        if info.link_len == 0 {
+            if info.text_len > 0 {
+                lead.push(i);
+            }
+        } else if !link_bar(info) {
+            break;
+        }
+    }
+    let mut kept = Vec::new();
+    for &i in &children {
+        let info = &arena[i];
+        if i == top || lead.contains(&i) {
             kept.push(i);
             continue;
         }
@@ -619,6 +633,56 @@ fn siblings(arena: &[Info<'_>], top: usize) -> Vec<usize> {
         }
     }
     kept
+}
+
+/// A short row of a few links and nothing else: `[Large Medium Small]`,
+/// `Print | Share`.
+fn link_bar(info: &Info<'_>) -> bool {
+    info.links <= 4 && info.text_len <= 40 && info.link_density() >= 0.5
+}
+
+/// The weighted length of prose (blocks with a paragraph's worth of their
+/// own text, mostly outside links) inside the `kept` subtrees less what
+/// the plan cuts from them, and on the whole page.
+fn prose(arena: &[Info<'_>], kept: &[usize], plan: &Plan) -> (u32, u32) {
+    let mut in_kept = vec![false; arena.len()];
+    for &k in kept {
+        in_kept[k] = true;
+    }
+    let (mut kept_len, mut all_len) = (0, 0);
+    for (i, info) in arena.iter().enumerate() {
+        if let Some(p) = info.parent
+            && in_kept[p]
+        {
+            in_kept[i] = true;
+        }
+        if plan.drops(info.node) {
+            in_kept[i] = false;
+        }
+        let paragraph = info.owner == i
+            && info.own_len >= MIN_PARAGRAPH_LEN
+            && !info.in_link
+            && info.link_density() < 0.5
+            && !furniture(info);
+        if paragraph {
+            all_len += info.own_len;
+            if in_kept[i] {
+                kept_len += info.own_len;
+            }
+        }
+    }
+    (kept_len, all_len)
+}
+
+/// Whether a block's text is page furniture (a copyright line).
+fn furniture(info: &Info<'_>) -> bool {
+    let text: String = info
+        .node
+        .descendants()
+        .filter_map(|n| n.value().as_text())
+        .map(|t| &**t)
+        .collect();
+    super::boilerplate::is_furniture(&text)
 }
 
 /// Whether a short block reads as a sentence (Readability checks for ". ").

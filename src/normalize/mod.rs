@@ -7,6 +7,7 @@
 //! text, so its SHA-256 is a sound change signal. `chancery extract` and
 //! every check call [`normalize`]; nothing else turns pages into text.
 
+mod boilerplate;
 pub mod charset;
 pub(crate) mod depth;
 mod dom;
@@ -272,6 +273,15 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
     } else {
         mask_counters(text)
     };
+    // Main content only: furniture lines inside or next to the statement
+    // go too (after masking, so a counter line is recognized as one).
+    let main_content =
+        matches!(kind, Kind::Html) && filters.select.is_empty() && filters.content == Content::Auto;
+    let text = if main_content {
+        boilerplate::strip(text)
+    } else {
+        text
+    };
     Ok(Normalized {
         text,
         encoding: if kind == Kind::Pdf {
@@ -288,7 +298,7 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
 /// fingerprint, so after an upgrade each watch re-makes its baseline from
 /// its stored raw body (`rebaselined`) instead of reporting an edit the page
 /// did not make.
-pub const NORMALIZER_VERSION: u32 = 2;
+pub const NORMALIZER_VERSION: u32 = 3;
 
 /// Visit, view and comment counters next to their label: a number that
 /// changes on every visit is not a change of the statement.

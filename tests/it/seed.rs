@@ -10,6 +10,20 @@ use crate::support::fixture;
 /// The seed statement's title.
 pub const TITLE: &str = "Ambassador Liu Xiaoming Holds Press Conference on China-UK Relationship";
 
+/// The statement's paragraphs, from the seed capture.
+pub fn paragraphs() -> Vec<String> {
+    let text = String::from_utf8(fixture("seed/embassy-uk-liu-presser-2020-07-30.txt"))
+        .expect("UTF-8 seed text");
+    text.lines()
+        .skip_while(|l| *l != TITLE)
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| *l != "Suggest to a Friend")
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Short paragraphs of the kind a two-paragraph statement has.
 pub const SHORT: [&str; 4] = [
     "The Chinese Embassy in the UK firmly opposes the so-called statement by the UK side on Hong Kong.",

@@ -238,3 +238,111 @@ fn an_unlabelled_gbk_page_with_a_long_head_and_a_stray_byte_is_read_as_chinese()
     let shown = show(&env);
     assert!(shown.contains(ZH[1]), "{shown}");
 }
+
+/// The main text `chancery extract` gives for `page`.
+fn extract(server: &Server, path: &str, page: String) -> String {
+    server.set(path, Route::html(page));
+    let env = Env::new("", "");
+    env.run(&["extract", &server.url(path)]).ok().stdout
+}
+
+#[test]
+fn the_statement_region_does_not_move_when_a_short_statement_grows() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    let watches = format!(
+        "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\nnotify = [\"taiwan\", \"hongkong\"]\n\n\
+         [[subscriber]]\nname = \"taiwan\"\nwebhook = \"{}\"\nsecret_env = \"TRUST_SECRET\"\nmatch = [\"Taiwan\"]\n\n\
+         [[subscriber]]\nname = \"hongkong\"\nwebhook = \"{}\"\nsecret_env = \"TRUST_SECRET\"\nmatch = [\"Hong Kong\"]\n",
+        server.url("/statement"),
+        server.url("/hook/taiwan"),
+        server.url("/hook/hongkong"),
+    );
+    let env = Env::new("per_host_delay = \"0s\"", &watches);
+    let versions = [
+        // Two paragraphs; a third added; the second edited; the third removed.
+        (vec![SHORT[0], SHORT[1]], None),
+        (vec![SHORT[0], SHORT[1], SHORT[2]], Some((1, 0))),
+        (
+            vec![SHORT[0], "We urge the UK to stop interfering.", SHORT[2]],
+            Some((1, 1)),
+        ),
+        (
+            vec![SHORT[0], "We urge the UK to stop interfering."],
+            Some((0, 1)),
+        ),
+    ];
+    for (n, (paragraphs, lines)) in versions.iter().enumerate() {
+        let page = seed::page_en(seed::TITLE, paragraphs, 4000 + n as u32);
+        server.set("/statement", Route::html(page));
+        let run = env.run_with_env(&["check", "--json"], SECRET).ok();
+        let report = &run.json()[0];
+        let shown = show(&env);
+        for chrome in [
+            "Taiwan Question",
+            "Suggest to a Friend",
+            "All Rights Reserved",
+            "WeChat",
+        ] {
+            assert!(!shown.contains(chrome), "{chrome:?} in the text:\n{shown}");
+        }
+        assert!(shown.starts_with(seed::TITLE), "{shown}");
+        if let Some((added, removed)) = lines {
+            assert_eq!(report["outcome"], "edited", "{run:?}");
+            assert_eq!(report["summary"]["lines_added"], *added, "{run:?}");
+            assert_eq!(report["summary"]["lines_removed"], *removed, "{run:?}");
+        }
+    }
+    // The menu says "Taiwan Question"; no statement line mentions Taiwan.
+    let posts = |hook: &str| {
+        server
+            .requests(hook)
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count()
+    };
+    assert_eq!(posts("/hook/taiwan"), 0);
+    // The added paragraph and, later, its removal mention Hong Kong; the
+    // edit of the second paragraph does not.
+    assert_eq!(posts("/hook/hongkong"), 2);
+}
+
+#[test]
+fn the_footer_share_bar_and_menu_stay_out_of_the_statement() {
+    let server = Server::start();
+    let paragraphs = seed::paragraphs();
+    let paragraphs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+    assert!(paragraphs.len() >= 20, "{}", paragraphs.len());
+    for n in [1, 2, 3, paragraphs.len()] {
+        let text = extract(
+            &server,
+            "/en",
+            seed::page_en(seed::TITLE, &paragraphs[..n], 7),
+        );
+        let expected: Vec<&str> = [seed::TITLE, "2020/07/30"]
+            .into_iter()
+            .chain(paragraphs[..n].iter().copied())
+            .collect();
+        assert_eq!(
+            text.trim_end().lines().collect::<Vec<_>>(),
+            expected,
+            "{n} paragraphs"
+        );
+    }
+    for n in [1, 2, ZH.len()] {
+        let text = extract(
+            &server,
+            "/zh",
+            seed::page_zh("驻英国使馆发言人答记者问", &ZH[..n], 7),
+        );
+        let expected: Vec<&str> = ["驻英国使馆发言人答记者问"]
+            .into_iter()
+            .chain(ZH[..n].iter().copied())
+            .collect();
+        assert_eq!(
+            text.trim_end().lines().collect::<Vec<_>>(),
+            expected,
+            "{n} paragraphs"
+        );
+    }
+}
