@@ -20,7 +20,20 @@ pub fn is_furniture(line: &str) -> bool {
     if line.is_empty() {
         return false;
     }
-    rights(line) || tool_bar(line) || metadata(line) || caption(line)
+    rights(line)
+        || tool_bar(line)
+        || metadata(line)
+        || caption(line)
+        || byline(line)
+        || pointer(line)
+        || count(line)
+}
+
+/// A number alone on its line: a view, like or share count ("4", "+1").
+/// A statement's numbers sit in sentences or table rows, not alone.
+fn count(line: &str) -> bool {
+    let digits = line.strip_prefix('+').unwrap_or(line);
+    (1..=6).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Drops furniture lines from `text` (lines separated by `\n`).
@@ -94,6 +107,26 @@ const TOOL_WORDS: &[&str] = &[
     "return to top",
     "top",
     "bookmark",
+    "skip to content",
+    "skip to main content",
+    "skip navigation",
+    "back to blog",
+    "back to news",
+    "next page",
+    "previous page",
+    "next",
+    "previous",
+    "discuss this article",
+    "comments",
+    "leave a comment",
+    "leave a reply",
+    "newer post",
+    "older post",
+    "show",
+    "hide",
+    "blog comments powered by",
+    "you might also like",
+    "图集",
     "打印",
     "打印本页",
     "打印此页",
@@ -342,6 +375,34 @@ fn date_then_fields(lower: &str) -> bool {
     !rest.trim().is_empty() && metadata(rest)
 }
 
+/// A byline: "By Clark Hoyt", "Posted on Tuesday 15 October 2019 at 09:11
+/// by Bradley M. Kuhn.", "半月谈记者 史卫燕", "Dan Goodin - Apr 16, 2015 8:02 pm UTC".
+fn byline(line: &str) -> bool {
+    if line.chars().count() > 80 {
+        return false;
+    }
+    static BYLINE: LazyLock<Regex> = LazyLock::new(|| {
+        let name = r"\p{Lu}[\p{L}.'’-]*";
+        Regex::new(&format!(
+            r"^(?:(?i:by|von|par|por)\s+{name}(?:\s+(?:{name}|and|und|et|y|&|de|van|von))*(?:,\s*[\p{{L}} ]+)?\.?$|(?i:posted\s+(?:on|at)\s.*\sby\s){name}(?:\s+{name})*\.?$|.*\d{{4}}\s+(?i:by)\s+{name}(?:\s+{name})*\.?$|{name}(?:\s+{name}){{1,3}}\s+[-–|]\s+\p{{L}}{{3,9}}\.?\s+\d{{1,2}},?\s+\d{{4}}.*$|(?:\S{{0,8}}记者|通讯员)\s+\S{{2,4}}(?:[\s、，,]+\S{{2,4}}){{0,3}}$)"
+        ))
+        .expect("static regex compiles")
+    });
+    BYLINE.is_match(line)
+}
+
+/// A pointer to other articles: "Read more: …", "See also: …", "阅读更多：…".
+fn pointer(line: &str) -> bool {
+    if line.chars().count() > MAX_CHARS {
+        return false;
+    }
+    static POINTER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(?:read more|see also|related|more|also read|lire aussi|à lire aussi|mehr zum thema|lesen sie auch|lea también|читайте также|阅读更多|延伸阅读|相关阅读)\s*[:：]")
+            .expect("static regex compiles")
+    });
+    POINTER.is_match(line)
+}
+
 /// A photo caption by its words: "图为…（刘通摄）", "李尕 摄", "(Photo: …)".
 fn caption(line: &str) -> bool {
     if line.chars().count() > MAX_CHARS {
@@ -394,6 +455,16 @@ mod tests {
             "Aktualizacja: 05.05.2021, 05:53",
             "图为山西品牌丝路行（南美站）启动仪式。（刘通摄）",
             "为了上网推介、售卖家乡特产，安化县一块花生地里正录制视频 李尕 摄",
+            "By Clark Hoyt",
+            "Posted on Tuesday 15 October 2019 at 09:11 by Bradley M. Kuhn.",
+            "Tuesday 15 October 2019 by Bradley M. Kuhn",
+            "Dan Goodin - Apr 16, 2015 8:02 pm UTC",
+            "半月谈记者 史卫燕",
+            "Read more: Recognizing Germany colonial crimes: Work in progress",
+            "Next page >>",
+            "Skip to content",
+            "4",
+            "+1",
         ] {
             assert!(is_furniture(line), "{line:?} is furniture");
         }
@@ -418,6 +489,12 @@ mod tests {
             "他指出，来源于各方的信息表明，局势正在好转。",
             "A",
             "Top officials met in Geneva.",
+            "By order of the Minister, the embassy will close on Friday.",
+            "By 2030, emissions must fall by half.",
+            "Comments by the spokesperson on the report",
+            "More than 300 people attended.",
+            "Next, the minister addressed the press.",
+            "记者：请问中方对此有何评论？",
         ] {
             assert!(!is_furniture(line), "{line:?} is statement text");
         }

@@ -135,6 +135,8 @@ struct Info<'a> {
     paragraphs: u32,
     list_items: u32,
     links: u32,
+    /// `img` elements in the subtree.
+    images: u32,
     score: f32,
     candidate: bool,
 }
@@ -156,14 +158,19 @@ impl Info<'_> {
 fn weighted_len(text: &str) -> (u32, u32) {
     let mut len = 0u32;
     let mut commas = 0u32;
+    let mut previous = ' ';
     for c in text.chars() {
         if c.is_whitespace() {
+            previous = c;
             continue;
         }
         len += if is_cjk(c) { 3 } else { 1 };
-        if matches!(c, ',' | '，' | '、' | '،' | '﹐' | '﹑' | '､') {
+        // "1、" numbers a list item; it is not a pause in a sentence.
+        let numbering = c == '、' && previous.is_ascii_digit();
+        if matches!(c, ',' | '，' | '、' | '،' | '﹐' | '﹑' | '､') && !numbering {
             commas += 1;
         }
+        previous = c;
     }
     (len, commas)
 }
@@ -209,10 +216,14 @@ fn is_chrome(element: &scraper::node::Element, in_table: bool, names: Names) -> 
     if chrome_tag(name) {
         return true;
     }
+    // A `<header>` element is an article's header as often as the site's
+    // (its headline, byline, date): class words do not drop it; a site
+    // banner says so with `role="banner"`, and its menu loses on links.
     if matches!(
         name,
         "html" | "body" | "main" | "article" | "a" | "table" | "tbody" | "tr" | "td" | "th"
-    ) {
+    ) || (name == "header" && element.attr("role").is_none())
+    {
         return false;
     }
     if element.attr("role").is_some_and(unlikely_role) {
@@ -237,13 +248,13 @@ fn owns_text(name: &str) -> bool {
 
 /// Decides what `auto` keeps of the tree under `root`, or `None` when no
 /// plausible main content is found (the caller then keeps everything).
-pub(crate) fn plan(root: NodeRef<'_>, filters: &Filters) -> Option<Plan> {
-    plan_with(root, filters, Names::Distrusted).or_else(|| {
+pub(crate) fn plan(root: NodeRef<'_>, filters: &Filters, title: Option<&str>) -> Option<Plan> {
+    plan_with(root, filters, Names::Distrusted, title).or_else(|| {
         // Class words misfire (`panel-two-col-sidebar-right-mix` wraps a
         // whole ACLU article): like Readability, try once more trusting
         // them, before giving up on finding main content.
         tracing::debug!("auto: retrying with chrome found by tag and role only");
-        plan_with(root, filters, Names::Trusted)
+        plan_with(root, filters, Names::Trusted, title)
     })
 }
 
@@ -256,7 +267,12 @@ enum Names {
     Trusted,
 }
 
-fn plan_with(root: NodeRef<'_>, filters: &Filters, names: Names) -> Option<Plan> {
+fn plan_with(
+    root: NodeRef<'_>,
+    filters: &Filters,
+    names: Names,
+    title: Option<&str>,
+) -> Option<Plan> {
     let mut plan = Plan::default();
     let mut arena = build(root, filters, names, &mut plan);
     sum_up(&mut arena);
@@ -312,9 +328,10 @@ fn plan_with(root: NodeRef<'_>, filters: &Filters, names: Names) -> Option<Plan>
         );
         return None;
     }
-    if let Some(h1) = headline(&arena, kept[0]) {
+    if let Some(h1) = headline(&arena, kept[0], title) {
         plan.keep.insert(key(arena[h1].node));
     }
+    captions(&arena, &kept, &mut plan);
     Some(plan)
 }
 
@@ -335,7 +352,11 @@ fn build<'a>(root: NodeRef<'a>, filters: &Filters, names: Names, plan: &mut Plan
                     let (len, commas) = weighted_len(text);
                     let owner = arena[parent].owner;
                     arena[owner].own_len += len;
-                    arena[owner].own_commas += commas;
+                    // Commas mark prose; in link text ("1、…" in a ranked
+                    // list of headlines) they do not.
+                    if !arena[parent].in_link {
+                        arena[owner].own_commas += commas;
+                    }
                     if arena[parent].in_link {
                         arena[parent].link_len += len;
                     }
@@ -377,6 +398,7 @@ fn build<'a>(root: NodeRef<'a>, filters: &Filters, names: Names, plan: &mut Plan
                         paragraphs: u32::from(name == "p"),
                         list_items: u32::from(name == "li"),
                         links: u32::from(name == "a"),
+                        images: u32::from(name == "img"),
                         score: 0.0,
                         candidate: false,
                     });
@@ -426,7 +448,7 @@ fn sum_up(arena: &mut [Info<'_>]) {
     }
     for i in (0..arena.len()).rev() {
         if let Some(p) = arena[i].parent {
-            let (text, link, commas, paragraphs, items, links) = {
+            let (text, link, commas, paragraphs, items, links, images) = {
                 let c = &arena[i];
                 (
                     c.text_len,
@@ -435,6 +457,7 @@ fn sum_up(arena: &mut [Info<'_>]) {
                     c.paragraphs,
                     c.list_items,
                     c.links,
+                    c.images,
                 )
             };
             let parent = &mut arena[p];
@@ -444,6 +467,7 @@ fn sum_up(arena: &mut [Info<'_>]) {
             parent.paragraphs += paragraphs;
             parent.list_items += items;
             parent.links += links;
+            parent.images += images;
         }
     }
 }
@@ -722,7 +746,12 @@ fn prune(arena: &[Info<'_>], kept: &[usize], plan: &mut Plan) -> u32 {
         let density = info.link_density();
         // A lone short link is a button ("View this Dataset", "Full
         // text"): part of the entry it closes, and its removal is news.
-        let cut = if info.commas >= 10 || (info.links < 2 && info.text_len < 40) {
+        // A form inside the content (a comment form, a search box) is
+        // never the statement; related-article lists and comment threads
+        // under their label are not either.
+        let cut = if info.name == "form" || related(arena, i) {
+            true
+        } else if info.commas >= 10 || (info.links < 2 && info.text_len < 40) {
             false
         } else if weight + info.score.max(0.0) < 0.0 {
             true
@@ -742,6 +771,32 @@ fn prune(arena: &[Info<'_>], kept: &[usize], plan: &mut Plan) -> u32 {
     cut_len
 }
 
+/// Whether container `i` is a list of other articles under a label of its
+/// own ("为你推荐", "相关新闻", "Related articles", "Read more"): its first
+/// text is such a label.
+fn related(arena: &[Info<'_>], i: usize) -> bool {
+    static RELATED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)^\W*(?:为你推荐|为您推荐|相关新闻|相关阅读|相关文章|相关报道|相关链接|推荐阅读|热门推荐|热点推荐|精彩推荐|猜你喜欢|延伸阅读|更多新闻|热门文章|相關新聞|相關閱讀|延伸閱讀|related|related articles|related stories|related news|related content|read more|more on this|more stories|you may also like|recommended|most read|most popular|see also|further reading|lire aussi|à lire aussi|sur le même sujet|mehr zum thema|auch interessant|das könnte sie auch interessieren|lea también|te puede interesar|читайте также|по теме|comments|kommentare|kommentar schreiben|kommentare schreiben|leave a comment|leave a reply|add a comment|commentaires|comentarios|комментарии|评论|网友评论|发表评论|我要评论)\W*$",
+        )
+        .expect("static regex compiles")
+    });
+    let first_text = arena
+        .iter()
+        .enumerate()
+        .skip(i + 1)
+        .take_while(|(j, _)| descends_from(arena, *j, i))
+        .find(|(j, info)| info.owner == *j && info.own_len > 0);
+    // A label, not a button: "Read more" as a link expands the article
+    // itself on some sites.
+    first_text.is_some_and(|(_, info)| {
+        info.own_len <= 60
+            && info.link_len == 0
+            && !info.in_link
+            && RELATED.is_match(block_text(info).trim())
+    })
+}
+
 fn descends_from(arena: &[Info<'_>], mut i: usize, ancestor: usize) -> bool {
     while let Some(p) = arena[i].parent {
         if p == ancestor {
@@ -756,18 +811,135 @@ fn descends_from(arena: &[Info<'_>], mut i: usize, ancestor: usize) -> bool {
 }
 
 /// The page's headline when the content does not include it: the last
-/// `h1` before the content starts.
-fn headline(arena: &[Info<'_>], first: usize) -> Option<usize> {
-    if arena
+/// `h1` before the content starts, else the last block before it whose
+/// text is the document's `<title>` (or one part of it: "Headline - Site"),
+/// as pages with the headline in a `div` or an `h2` outside the article
+/// have it.
+fn headline(arena: &[Info<'_>], first: usize, title: Option<&str>) -> Option<usize> {
+    let inside = |i: usize| i == first || descends_from(arena, i, first);
+    let in_content = arena
         .iter()
         .enumerate()
         .skip(first)
-        .take_while(|(i, _)| *i == first || descends_from(arena, *i, first))
-        .any(|(_, info)| info.name == "h1")
-    {
+        .take_while(|(i, _)| inside(*i))
+        .map(|(_, info)| info);
+    let mut has_h1 = false;
+    let mut has_heading = false;
+    for info in in_content {
+        has_h1 |= info.name == "h1";
+        has_heading |= matches!(info.name, "h1" | "h2" | "h3");
+    }
+    if has_h1 {
         return None;
     }
-    arena[..first]
+    if let Some(h1) = arena[..first]
         .iter()
         .rposition(|info| info.name == "h1" && info.text_len > 0)
+    {
+        return Some(h1);
+    }
+    let title = fold(title?);
+    if has_heading || title.is_empty() {
+        return None;
+    }
+    // Blocks of their own text, not links, of a headline's length, looked
+    // for backwards from the content (a bounded number of them).
+    arena[..first]
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(i, info)| {
+            info.owner == *i
+                && (8..=600).contains(&info.own_len)
+                && info.link_len == 0
+                && !info.in_link
+        })
+        .take(12)
+        .find(|(_, info)| {
+            let text = fold(&block_text(info));
+            text.chars().count() >= 4
+                && (title == text
+                    || title
+                        .split(['|', '-', '–', '—', '_', '·'])
+                        .any(|part| part.trim() == text))
+        })
+        .map(|(i, _)| i)
+}
+
+/// Lower case, whitespace collapsed.
+fn fold(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The text of a block and its descendants.
+fn block_text(info: &Info<'_>) -> String {
+    info.node
+        .descendants()
+        .filter_map(|n| n.value().as_text())
+        .map(|t| &**t)
+        .collect()
+}
+
+/// Photo captions inside the content: a short block without a sentence's
+/// end that holds an image, or that follows a block holding only an image
+/// (`<p><img></p><p>大会开幕式</p>`). They name the picture, not the
+/// statement, and change with every new photo.
+fn captions(arena: &[Info<'_>], kept: &[usize], plan: &mut Plan) {
+    let mut in_kept = vec![false; arena.len()];
+    for &k in kept {
+        in_kept[k] = true;
+    }
+    // The previous element sibling of each element, as the sweep meets them.
+    let mut last_child: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (i, info) in arena.iter().enumerate() {
+        let Some(parent) = info.parent else {
+            continue;
+        };
+        if in_kept[parent] {
+            in_kept[i] = true;
+        }
+        let previous = last_child.insert(parent, i);
+        // A small block of its own: never a kept root, never a container.
+        if !in_kept[i]
+            || kept.contains(&i)
+            || info.owner != i
+            || info.own_len == 0
+            || info.text_len > 60
+        {
+            continue;
+        }
+        let after_image = previous.is_some_and(|p| arena[p].images > 0 && arena[p].text_len == 0);
+        if (info.images > 0 || after_image)
+            && !ends_sentence(&block_text(info))
+            && !heading_like(info.node)
+        {
+            plan.drop.insert(key(info.node));
+        }
+    }
+}
+
+/// Whether a short block is a section heading rather than a caption: a
+/// heading tag, bold text, or a heading-like class (`bjh-h3`, `subtitle`).
+fn heading_like(node: NodeRef<'_>) -> bool {
+    static HEADING: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)(?:^|[^a-z])h[1-6](?:$|[^0-9])|title|heading|strong|bold")
+            .expect("static regex compiles")
+    });
+    node.descendants()
+        .filter_map(|n| n.value().as_element())
+        .any(|e| {
+            matches!(
+                e.name(),
+                "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "strong" | "b"
+            ) || e.attr("class").is_some_and(|c| HEADING.is_match(c))
+        })
+}
+
+/// Whether a text ends like a sentence.
+fn ends_sentence(text: &str) -> bool {
+    text.trim_end()
+        .ends_with(['.', '。', '!', '！', '?', '？', ':', '：', ';', '；'])
 }

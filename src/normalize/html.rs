@@ -51,7 +51,7 @@ pub(crate) fn extract(source: &str, filters: &Filters, markup: Markup) -> Extrac
         && filters.content == Content::Auto
         && markup == Markup::Html
     {
-        extract::plan(root, filters)
+        extract::plan(root, filters, title.as_deref())
     } else {
         None
     };
