@@ -29,6 +29,11 @@ pub struct Evaluated {
     pub error: Option<String>,
     /// The rule behind it (`blocked`, `not-found`, `timeout`, …).
     pub reason: Option<&'static str>,
+    /// Where `content = "auto"` found the statement (`None`: the whole
+    /// page, or not HTML), for a response that was read.
+    pub region: Option<String>,
+    /// The remembered region is gone or outgrown: chosen again.
+    pub region_moved: bool,
 }
 
 /// An owned [`Observation`], so the hash can live beside it.
@@ -64,6 +69,8 @@ impl Evaluated {
             charset: None,
             error,
             reason,
+            region: None,
+            region_moved: false,
         }
     }
 }
@@ -83,11 +90,13 @@ pub fn fetch_reason(error: &FetchError) -> &'static str {
 }
 
 /// Normalizes and judges one fetch of `watch`. `sent_validators`: the
-/// request was conditional, so a 304 means "as it was".
+/// request was conditional, so a 304 means "as it was"; `sticky`: the
+/// main-content region found last time.
 pub fn evaluate(
     watch: &Watch,
     response: &Result<Response, FetchError>,
     sent_validators: bool,
+    sticky: Option<&str>,
 ) -> Evaluated {
     let response = match response {
         Ok(r) => r,
@@ -104,7 +113,7 @@ pub fn evaluate(
         url: Some(&response.final_url),
     };
     let success = (200..300).contains(&response.status);
-    let normalized = match normalize::normalize(&input, &watch.filters) {
+    let normalized = match normalize::normalize_sticky(&input, &watch.filters, sticky) {
         Ok(n) => Some(n),
         Err(e) if success => {
             return Evaluated::bare(Kind::Failed, Some(e.to_string()), Some("content"));
@@ -158,6 +167,8 @@ pub fn evaluate(
                 charset,
                 error: None,
                 reason: None,
+                region: n.region,
+                region_moved: n.region_moved,
             },
             None => Evaluated::bare(Kind::Failed, Some("no text".to_owned()), Some("content")),
         },

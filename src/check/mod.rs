@@ -222,16 +222,40 @@ impl Pipeline {
         let fetched = self.fetch(watch, &validators).await;
         // Normalizing is CPU work: off the async threads, and outside the
         // store's lock so checks normalize in parallel.
-        let w = watch.clone();
+        let (w, sticky) = (watch.clone(), state.region.clone());
         let (fetched, eval) = self
             .cpu
             .run(move || {
-                let eval = evaluate(&w, &fetched, sent_validators);
+                let eval = evaluate(&w, &fetched, sent_validators, sticky.as_deref());
                 (fetched, eval)
             })
             .await;
+        self.judge(
+            watch,
+            state,
+            filters_changed,
+            started_at,
+            fetched,
+            eval,
+            confirming,
+        )
+        .await
+    }
 
-        // The evidence the rules ask for: history, the host's not-found page.
+    /// Decides what an evaluated fetch means for the watch in `state`,
+    /// gathering the evidence the rules ask for (history, the host's
+    /// not-found page).
+    #[allow(clippy::too_many_arguments)]
+    async fn judge(
+        &self,
+        watch: &Watch,
+        state: &Arc<WatchState>,
+        filters_changed: bool,
+        started_at: Timestamp,
+        fetched: Result<Response, FetchError>,
+        eval: Evaluated,
+        confirming: Option<classify::confirm::First<'_>>,
+    ) -> Result<Seen, StoreError> {
         let last_sha256 = state.last_snapshot.as_ref().map(|s| s.sha256.as_str());
         let needs = classify::needs(
             state.presence,
@@ -266,6 +290,7 @@ impl Pipeline {
             observation: eval.observation(),
             reason: eval.reason,
             filters_changed,
+            region_moved: eval.region_moved,
             landing,
             history: history.as_ref(),
             not_found: not_found

@@ -117,6 +117,7 @@ fn rebaselined(
         text_sha256: Some(text_sha256),
         snapshot: Some(normalized.text),
         current: true,
+        region: Some(normalized.region),
         validators: None,
         change: Some(NewChange {
             kind: ChangeKind::Rebaselined,

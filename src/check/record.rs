@@ -45,6 +45,8 @@ pub(super) struct Record {
     pub snapshot: Option<String>,
     /// The text becomes the watch's current text.
     pub current: bool,
+    /// The main-content region to remember (see `NewCheck::region`).
+    pub region: Option<Option<String>>,
     pub validators: Option<(Option<String>, Option<String>)>,
     pub change: Option<NewChange>,
     pub summary: Option<DiffSummary>,
@@ -78,6 +80,9 @@ impl Record {
         } = seen;
         let outcome = decision.outcome;
         let response = fetched.ok();
+        // A page that was read (whatever it was judged) says where its
+        // content is; a failure or a 304 leaves the stored region.
+        let region = eval.text.is_some().then(|| eval.region.clone());
         let (text, text_sha256) = if decision.text_rejected {
             (None, None)
         } else {
@@ -183,6 +188,7 @@ impl Record {
             text_sha256,
             snapshot,
             current: decision.current,
+            region,
             validators,
             change,
             summary: decision.summary,
@@ -225,6 +231,7 @@ impl Record {
             body,
             snapshot,
             current: self.current,
+            region: self.region.clone(),
             change: self.change.clone(),
             filters_sha256: Some(self.filters_sha256.clone()),
             alerts: self.alerts.clone(),

@@ -97,6 +97,8 @@ pub struct Case<'a> {
     /// The watch's filters changed and the baseline could not be normalized
     /// again: a different text is a new baseline, not an edit.
     pub filters_changed: bool,
+    /// `content = "auto"` chose the statement's region again on this page.
+    pub region_moved: bool,
     /// Where a response with text landed (none for failures and 304s).
     pub landing: Option<Landing<'a>>,
     /// Read when [`needs`] asks for it.
@@ -242,6 +244,26 @@ pub fn decide(case: &Case<'_>) -> Decision {
         }
     }
 
+    // The statement's region was chosen again (a redesign, a block that
+    // outgrew it). Recorded on the check; and when the statement's own
+    // text — its prose lines — is what it was, the new text is a new
+    // baseline, not an edit: only short lines around it (a date, a label)
+    // moved in or out with the region.
+    if case.region_moved && reason.is_none() {
+        match outcome {
+            Outcome::Unchanged => reason = Some("region-moved"),
+            Outcome::Edited => {
+                reason = Some("region-moved");
+                if let Some(landing) = case.landing
+                    && prose_lines(last_text).eq(prose_lines(landing.text))
+                {
+                    outcome = Outcome::Rebaselined;
+                }
+            }
+            _ => {}
+        }
+    }
+
     let new_text = case
         .landing
         .filter(|_| !text_rejected)
@@ -285,6 +307,22 @@ fn summarize(
         _ => (Some(diff::summarize(last_text, new_text)), None),
     }
 }
+
+/// The lines of a text that are prose (at least [`PROSE_CHARS`] weighted
+/// characters, a CJK character counting three): what a statement says, as
+/// against its date, labels and headings of a few words.
+fn prose_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|line| {
+        let weight: usize = line
+            .chars()
+            .map(|c| if crate::normalize::is_cjk(c) { 3 } else { 1 })
+            .sum();
+        weight >= PROSE_CHARS
+    })
+}
+
+/// See [`prose_lines`].
+const PROSE_CHARS: usize = 40;
 
 /// After a filter change that could not be rebaselined, a new text is the
 /// new baseline, not an edit the page made.

@@ -36,6 +36,7 @@ fn case(
         observation,
         reason: None,
         filters_changed: false,
+        region_moved: false,
         landing: None,
         history: None,
         not_found: None,
@@ -344,4 +345,36 @@ fn confirmation_is_needed_for_removals_and_large_edits() {
     assert!(confirm::needed(&decide(&c)));
     let c = case(Presence::New, None, text(A));
     assert!(!confirm::needed(&decide(&c)));
+}
+
+#[test]
+fn a_region_chosen_again_rebaselines_when_the_statements_prose_is_unchanged() {
+    let last = "Statement on the talks\n2026/11/29\nThe ministry welcomes the talks held in Geneva this week.\nBoth sides agreed to meet again in the spring.";
+    // A redesign moved the date out of the region; the prose is the same.
+    let mut c = case(Presence::Present, Some(A), text(B));
+    c.region_moved = true;
+    c.landing = landing(
+        page(),
+        "Statement on the talks\nThe ministry welcomes the talks held in Geneva this week.\nBoth sides agreed to meet again in the spring.",
+    );
+    c.history = Some(history(last, None, Vec::new()));
+    let d = decide(&c);
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rebaselined, Some("region-moved"))
+    );
+    // A real edit of the prose with the move is an edit, and says so.
+    c.landing = landing(
+        page(),
+        "Statement on the talks\nThe ministry regrets the talks held in Geneva this week.\nBoth sides agreed to meet again in the spring.",
+    );
+    let d = decide(&c);
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Edited, Some("region-moved"))
+    );
+    // Unchanged text, moved region: recorded on the check.
+    let mut c = case(Presence::Present, Some(A), text(A));
+    c.region_moved = true;
+    assert_eq!(decide(&c).reason, Some("region-moved"));
 }

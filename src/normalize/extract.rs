@@ -246,16 +246,107 @@ fn owns_text(name: &str) -> bool {
     is_block(name) || name == "td" || name == "th"
 }
 
-/// Decides what `auto` keeps of the tree under `root`, or `None` when no
-/// plausible main content is found (the caller then keeps everything).
-pub(crate) fn plan(root: NodeRef<'_>, filters: &Filters, title: Option<&str>) -> Option<Plan> {
-    plan_with(root, filters, Names::Distrusted, title).or_else(|| {
-        // Class words misfire (`panel-two-col-sidebar-right-mix` wraps a
-        // whole ACLU article): like Readability, try once more trusting
-        // them, before giving up on finding main content.
-        tracing::debug!("auto: retrying with chrome found by tag and role only");
-        plan_with(root, filters, Names::Trusted, title)
-    })
+/// What `auto` chose for a page.
+pub(crate) struct Choice {
+    /// What to keep; `None` when no plausible main content is found (the
+    /// caller then keeps everything).
+    pub(crate) plan: Option<Plan>,
+    /// Where the content is, to prefer next time (see [`plan`]).
+    pub(crate) region: Option<String>,
+    /// A region was remembered and this page's content is elsewhere (or
+    /// nowhere): the choice moved.
+    pub(crate) moved: bool,
+}
+
+/// Decides what `auto` keeps of the tree under `root`.
+///
+/// `sticky` is the region chosen on an earlier version of the page. It is
+/// preferred while it still exists (same path, tag, id and class) and
+/// still holds at least half as much text as the fresh choice: so the
+/// region does not flip between two close candidates as a statement is
+/// edited, and a short statement stays a statement. When it is gone or
+/// clearly smaller than what the page now holds, the fresh choice is taken
+/// and [`Choice::moved`] says so.
+pub(crate) fn plan(
+    root: NodeRef<'_>,
+    filters: &Filters,
+    title: Option<&str>,
+    sticky: Option<&str>,
+) -> Choice {
+    let hinted = sticky.and_then(|path| resolve(root, path));
+    for names in [Names::Distrusted, Names::Trusted] {
+        if names == Names::Trusted {
+            // Class words misfire (`panel-two-col-sidebar-right-mix` wraps a
+            // whole ACLU article): like Readability, try once more trusting
+            // them, before giving up on finding main content.
+            tracing::debug!("auto: retrying with chrome found by tag and role only");
+        }
+        if let Some((plan, top)) = plan_with(root, filters, names, title, hinted) {
+            let region = region_of(top);
+            let moved = sticky.is_some_and(|old| old != region);
+            if moved {
+                tracing::debug!(from = sticky.unwrap_or(""), to = %region, "auto: the content moved");
+            }
+            return Choice {
+                plan: Some(plan),
+                region: Some(region),
+                moved,
+            };
+        }
+    }
+    Choice {
+        plan: None,
+        region: None,
+        moved: sticky.is_some(),
+    }
+}
+
+/// A region: the element's path from the document root by tag and position
+/// among same-tag siblings (`html:0/body:0/div:2/td:1`), then its tag, id
+/// and class, so a redesign that reuses the path is not mistaken for it.
+fn region_of(node: NodeRef<'_>) -> String {
+    let mut steps = Vec::new();
+    let mut current = Some(node);
+    while let Some(n) = current {
+        let Some(element) = n.value().as_element() else {
+            break;
+        };
+        let nth = n
+            .prev_siblings()
+            .filter(|s| {
+                s.value()
+                    .as_element()
+                    .is_some_and(|e| e.name() == element.name())
+            })
+            .count();
+        steps.push(format!("{}:{nth}", element.name()));
+        current = n.parent();
+    }
+    steps.reverse();
+    let element = node.value().as_element();
+    format!(
+        "{}|{}#{}.{}",
+        steps.join("/"),
+        element.map_or("", |e| e.name()),
+        element.and_then(|e| e.id()).unwrap_or(""),
+        element.and_then(|e| e.attr("class")).unwrap_or("")
+    )
+}
+
+/// The element a region names in this document, if it is still there with
+/// the same tag, id and class.
+fn resolve<'a>(root: NodeRef<'a>, region: &str) -> Option<NodeRef<'a>> {
+    let (path, fingerprint) = region.split_once('|')?;
+    let mut node = root;
+    for step in path.split('/') {
+        let (name, nth) = step.split_once(':')?;
+        let nth: usize = nth.parse().ok()?;
+        node = node
+            .children()
+            .filter(|c| c.value().as_element().is_some_and(|e| e.name() == name))
+            .nth(nth)?;
+    }
+    (region_of(node).split_once('|').map(|(_, f)| f) == Some(fingerprint)).then_some(node)
 }
 
 /// Whether class and id words may mark an element as chrome.
@@ -267,32 +358,43 @@ enum Names {
     Trusted,
 }
 
-fn plan_with(
-    root: NodeRef<'_>,
+fn plan_with<'a>(
+    root: NodeRef<'a>,
     filters: &Filters,
     names: Names,
     title: Option<&str>,
-) -> Option<Plan> {
+    sticky: Option<NodeRef<'a>>,
+) -> Option<(Plan, NodeRef<'a>)> {
     let mut plan = Plan::default();
     let mut arena = build(root, filters, names, &mut plan);
     sum_up(&mut arena);
     score(&mut arena);
-    let Some(mut top) = choose(&arena) else {
-        tracing::debug!(?names, "auto: no paragraph to score");
-        return None;
-    };
-    let mut kept = siblings(&arena, top);
-    // When the content takes in every text of its parent, the parent is
-    // the content: its own siblings may hold the lead paragraph or the
-    // headline (pages that split them off into a header block).
-    while let Some(parent) = arena[top].parent {
-        let kept_len: u32 = kept.iter().map(|&i| arena[i].text_len).sum();
-        if matches!(arena[parent].name, "body" | "html") || kept_len < arena[parent].text_len {
-            break;
+    let fresh = choose(&arena).map(|top| climb(&arena, top));
+    // The remembered region, if it is in the arena and not clearly
+    // outgrown by what the page now holds.
+    let sticky = sticky
+        .and_then(|node| arena.iter().position(|info| info.node == node))
+        .filter(|&s| {
+            arena[s].text_len > 0
+                && fresh
+                    .as_ref()
+                    .is_none_or(|(top, _)| arena[s].text_len * 2 >= arena[*top].text_len)
+        });
+    let (top, kept) = match (sticky, fresh) {
+        (Some(s), Some((top, kept))) if s == top => (top, kept),
+        // Around a remembered region, a sibling that outscores it is the
+        // block that tried to outgrow it, not more of the same.
+        (Some(s), _) => {
+            let mut kept = siblings(&arena, s);
+            kept.retain(|&i| i == s || !arena[i].candidate || arena[i].score <= arena[s].score);
+            (s, kept)
         }
-        top = parent;
-        kept = siblings(&arena, top);
-    }
+        (None, Some(fresh)) => fresh,
+        (None, None) => {
+            tracing::debug!(?names, "auto: no paragraph to score");
+            return None;
+        }
+    };
     let kept_len: u32 = kept.iter().map(|&i| arena[i].text_len).sum();
     let describe = |i: usize| {
         let element = arena[i].node.value().as_element();
@@ -313,7 +415,9 @@ fn plan_with(
         tracing::debug!(kept_prose, all_prose, "auto: short content");
         kept_prose * 2 > all_prose
     };
-    if kept_len < MIN_CONTENT_LEN && !short_but_alone(&plan) {
+    // A remembered region is known to be the statement, however short.
+    let known = sticky.is_some();
+    if kept_len < MIN_CONTENT_LEN && !known && !short_but_alone(&plan) {
         tracing::debug!("auto: too short, keeping the full page");
         return None;
     }
@@ -321,7 +425,7 @@ fn plan_with(
         plan.keep.insert(key(arena[i].node));
     }
     let cut_len = prune(&arena, &kept, &mut plan);
-    if kept_len - cut_len < MIN_CONTENT_LEN && !short_but_alone(&plan) {
+    if kept_len - cut_len < MIN_CONTENT_LEN && !known && !short_but_alone(&plan) {
         tracing::debug!(
             cut_len,
             "auto: too short once pruned, keeping the full page"
@@ -332,7 +436,24 @@ fn plan_with(
         plan.keep.insert(key(arena[h1].node));
     }
     captions(&arena, &kept, &mut plan);
-    Some(plan)
+    Some((plan, arena[top].node))
+}
+
+/// The chosen top and its kept siblings, moved up while the kept blocks
+/// are all of their parent's text: the parent is then the content, and its
+/// own siblings may hold the lead paragraph or the headline (pages that
+/// split them off into a header block).
+fn climb(arena: &[Info<'_>], mut top: usize) -> (usize, Vec<usize>) {
+    let mut kept = siblings(arena, top);
+    while let Some(parent) = arena[top].parent {
+        let kept_len: u32 = kept.iter().map(|&i| arena[i].text_len).sum();
+        if matches!(arena[parent].name, "body" | "html") || kept_len < arena[parent].text_len {
+            break;
+        }
+        top = parent;
+        kept = siblings(arena, top);
+    }
+    (top, kept)
 }
 
 /// One pre-order pass: the arena of visible, non-chrome elements, with the

@@ -28,11 +28,20 @@ pub(crate) enum Markup {
 pub(crate) struct Extracted {
     pub(crate) text: String,
     pub(crate) title: Option<String>,
+    /// With `content = "auto"`: where the content was found.
+    pub(crate) region: Option<String>,
+    /// A remembered region was given and the content is elsewhere now.
+    pub(crate) region_moved: bool,
 }
 
 /// Extracts a document's text under `filters` (select, exclude; `ignore`
 /// applies later, to the text).
-pub(crate) fn extract(source: &str, filters: &Filters, markup: Markup) -> Extracted {
+pub(crate) fn extract(
+    source: &str,
+    filters: &Filters,
+    markup: Markup,
+    sticky: Option<&str>,
+) -> Extracted {
     let unwrapped;
     let source = match markup {
         // CDATA is a bogus comment to the HTML parser; feeds keep their
@@ -47,16 +56,20 @@ pub(crate) fn extract(source: &str, filters: &Filters, markup: Markup) -> Extrac
     let title = title(&document);
     let root = document.tree.root();
     // `select` overrides `content`; XML has no page chrome to find.
-    let plan = if filters.select.is_empty()
-        && filters.content == Content::Auto
-        && markup == Markup::Html
-    {
-        extract::plan(root, filters, title.as_deref())
-    } else {
-        None
+    let choice =
+        (filters.select.is_empty() && filters.content == Content::Auto && markup == Markup::Html)
+            .then(|| extract::plan(root, filters, title.as_deref(), sticky));
+    let (plan, region, region_moved) = match choice {
+        Some(c) => (c.plan, c.region, c.moved),
+        None => (None, None, false),
     };
     let text = walk(root, filters, plan.as_ref(), markup, source.len());
-    Extracted { text, title }
+    Extracted {
+        text,
+        title,
+        region,
+        region_moved,
+    }
 }
 
 /// The first `<title>` in `<head>`, whitespace-collapsed; `None` if blank.

@@ -175,6 +175,12 @@ pub struct Normalized {
     pub encoding: &'static str,
     /// The document title (`<title>`), whitespace-collapsed, if any.
     pub title: Option<String>,
+    /// With `content = "auto"` on HTML: where the main content was found
+    /// (an element path), to pass back as `sticky` next time.
+    pub region: Option<String>,
+    /// A sticky region was given and the content is elsewhere now: the
+    /// region was chosen again.
+    pub region_moved: bool,
 }
 
 /// A body that cannot be turned into text.
@@ -199,6 +205,19 @@ pub enum NormalizeError {
 /// `exclude` mean nothing outside markup and are not applied there.
 /// Errors only for bodies that are not text at all.
 pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, NormalizeError> {
+    normalize_sticky(input, filters, None)
+}
+
+/// [`normalize`], preferring the main-content region `sticky` that an
+/// earlier version of the page gave ([`Normalized::region`]): while that
+/// region still exists and holds most of the text, `content = "auto"`
+/// keeps it rather than choosing again, so the text's boundaries do not
+/// move as the statement is edited.
+pub fn normalize_sticky(
+    input: &Input<'_>,
+    filters: &Filters,
+    sticky: Option<&str>,
+) -> Result<Normalized, NormalizeError> {
     let kind = sniff::kind(input.body, input.content_type);
     if kind == Kind::Unsupported {
         let essence = sniff::essence(input.content_type);
@@ -221,6 +240,7 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
         input.body
     };
     let decoded = charset::decode(body, input.content_type, tld);
+    let (mut region, mut region_moved) = (None, false);
 
     let (text, title, indent) = match kind {
         Kind::Html | Kind::Xml => {
@@ -229,7 +249,9 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
             } else {
                 Markup::Xml
             };
-            let extracted = html::extract(&decoded.text, filters, markup);
+            let extracted = html::extract(&decoded.text, filters, markup, sticky);
+            region = extracted.region;
+            region_moved = extracted.region_moved;
             (extracted.text, extracted.title, Indent::Collapse)
         }
         Kind::Json => match canonical_json(&decoded.text) {
@@ -290,6 +312,8 @@ pub fn normalize(input: &Input<'_>, filters: &Filters) -> Result<Normalized, Nor
             decoded.encoding.name()
         },
         title: title.map(nfc),
+        region,
+        region_moved,
     })
 }
 
@@ -961,5 +985,59 @@ mod tests {
                 "{encoding}: replacement characters"
             );
         }
+    }
+
+    /// Two blocks that could be the content: the statement, and a "latest
+    /// news" block that grows between versions until it would win a fresh
+    /// choice.
+    fn two_candidates(teasers: usize, statement: &str) -> String {
+        let teaser = "<p>Minister visits the northern provinces, meets local officials, and opens a new school, a clinic and a bridge.</p>";
+        format!(
+            "<html><head><title>Statement</title></head><body>\
+             <div id=\"statement\"><h1>Statement on the talks</h1>{statement}</div>\
+             <div id=\"latest\"><h2>Latest news</h2>{}</div></body></html>",
+            teaser.repeat(teasers)
+        )
+    }
+
+    #[test]
+    fn a_sticky_region_holds_while_it_exists_and_is_not_outgrown() {
+        let statement = "<p>The ministry welcomes the talks held in Geneva this week, and thanks the hosts, the mediators and both delegations.</p>\
+            <p>Both sides agreed to meet again in the spring, in Oslo, with the same mediators.</p>";
+        let html =
+            |teasers: usize, statement: &str| two_candidates(teasers, statement).into_bytes();
+        let normalized = |body: &[u8], sticky: Option<&str>| {
+            let input = Input {
+                body,
+                content_type: Some("text/html"),
+                url: None,
+            };
+            normalize_sticky(&input, &Filters::default(), sticky).expect("normalizes")
+        };
+        let first = normalized(&html(1, statement), None);
+        assert!(first.text.contains("Geneva"), "{}", first.text);
+        assert!(!first.text.contains("northern provinces"), "{}", first.text);
+        let region = first.region.clone().expect("a region");
+        assert!(region.contains("#statement"), "{region}");
+        assert!(!first.region_moved);
+
+        // The news block grows: a fresh choice takes it, the sticky one not.
+        let grown = html(3, statement);
+        let fresh = normalized(&grown, None);
+        assert!(fresh.text.contains("northern provinces"), "{}", fresh.text);
+        let sticky = normalized(&grown, Some(&region));
+        assert_eq!(sticky.text, first.text);
+        assert!(!sticky.region_moved);
+
+        // Outgrown many times over: chosen again, and said so.
+        let outgrown = normalized(&html(12, statement), Some(&region));
+        assert!(outgrown.region_moved);
+        assert!(outgrown.text.contains("northern provinces"));
+
+        // The region gone (a redesign): chosen again.
+        let redesigned = two_candidates(1, statement).replace("id=\"statement\"", "id=\"article\"");
+        let moved = normalized(redesigned.as_bytes(), Some(&region));
+        assert!(moved.region_moved);
+        assert!(moved.text.contains("Geneva"));
     }
 }

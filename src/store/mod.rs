@@ -107,6 +107,8 @@ pub struct WatchState {
     /// A follow watch's child that is a new statement: its first snapshot
     /// raises `published`.
     pub announce: bool,
+    /// Where `content = "auto"` found the statement last time.
+    pub region: Option<String>,
 }
 
 /// A health event (`failing`, `recovered`) raised by a check, with the
@@ -189,6 +191,9 @@ pub struct NewCheck<'a> {
     pub events: Vec<NewEvent>,
     /// For a follow watch: the reconciled listing, written with the check.
     pub follow: Option<FollowUpdate>,
+    /// The main-content region to remember: `None` keeps the stored one,
+    /// `Some(None)` forgets it (the whole page was kept).
+    pub region: Option<Option<String>>,
     /// The HTTP heads, when the check got a response. Kept for the
     /// evidence export when the body is in the store (this check's `body`,
     /// or the same bytes kept earlier), dropped otherwise.

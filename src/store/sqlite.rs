@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_signal.sql"),
     include_str!("migrations/0005_response_headers.sql"),
     include_str!("migrations/0006_follow.sql"),
+    include_str!("migrations/0007_sticky_region.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -381,7 +382,7 @@ fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, Store
     let mut stmt = conn.prepare_cached(
         "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
                 s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256,
-                w.failing_since, w.failing_reported, coalesce(c.announce, 0)
+                w.failing_since, w.failing_reported, coalesce(c.announce, 0), w.region
          FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
               LEFT JOIN children c ON c.watch_id = w.id
          WHERE w.name = ?1",
@@ -408,6 +409,7 @@ fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, Store
             failing_since: row.get::<_, Option<i64>>(11)?.map(Timestamp),
             failing_reported: row.get(12)?,
             announce: row.get(13)?,
+            region: row.get(14)?,
         })
     })?;
     Ok(states.pop())
@@ -639,7 +641,8 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
                  last_modified = CASE WHEN :new_validators THEN :last_modified ELSE last_modified END,
                  filters_sha256 = COALESCE(:filters_sha256, filters_sha256),
                  failing_since = :failing_since,
-                 failing_reported = :failing_reported
+                 failing_reported = :failing_reported,
+                 region = CASE WHEN :new_region THEN :region ELSE region END
              WHERE id = :watch_id",
         )?
         .execute(named_params! {
@@ -654,6 +657,8 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
             ":filters_sha256": check.filters_sha256,
             ":failing_since": check.health.failing_since.map(|t| t.0),
             ":failing_reported": check.health.reported,
+            ":new_region": check.region.is_some(),
+            ":region": check.region.as_ref().and_then(|r| r.as_deref()),
         })?;
     if updated != 1 {
         // Unreachable while foreign keys are on (the check row would have
@@ -1357,6 +1362,7 @@ mod tests {
             body: None,
             snapshot: None,
             current: false,
+            region: None,
             change: None,
             filters_sha256: None,
             alerts: Vec::new(),

@@ -346,3 +346,48 @@ fn the_footer_share_bar_and_menu_stay_out_of_the_statement() {
         );
     }
 }
+
+#[test]
+fn a_redesign_that_moves_the_statement_rebaselines_instead_of_alerting() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    let env = env_with_hook(&server, "");
+    let v1 = seed::page_en(seed::TITLE, &SHORT[..3], 1);
+    server.set("/statement", Route::html(v1.clone()));
+    check(&env);
+    // The redesign: a new wrapper around the statement, the date written
+    // out; the statement's paragraphs are what they were.
+    let v2 = edit_once(
+        &edit_once(
+            &v1,
+            "<table width=\"94%\"",
+            "<div class=\"article-wrap\"><table width=\"94%\"",
+        ),
+        "2020/07/30",
+        "30 July 2020",
+    )
+    .replace(
+        "</table>\n    </td>\n  </tr>\n</table>",
+        "</table></div>\n    </td>\n  </tr>\n</table>",
+    );
+    server.set("/statement", Route::html(v2.clone()));
+    let line = check(&env);
+    assert!(
+        line.starts_with("mfa rebaselined") && line.contains("(region-moved)"),
+        "{line}"
+    );
+    assert!(show(&env).contains("30 July 2020"));
+    // Settled in the new region: unchanged, then a real edit is an edit.
+    assert!(check(&env).starts_with("mfa unchanged"));
+    server.set(
+        "/statement",
+        Route::html(edit_once(&v2, "stop interfering", "cease interfering")),
+    );
+    let line = check(&env);
+    assert!(line.starts_with("mfa edited +1 -1"), "{line}");
+    let events: Vec<String> = hooks(&server)
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(events, ["edited"], "the redesign alerted nobody");
+}

@@ -97,7 +97,7 @@ fn responses_become_observations_with_reasons() {
         (500, PAGE, "oops", false, Kind::Failed, Some("http")),
     ];
     for &(status, final_url, body, sent, kind, reason) in rows {
-        let e = evaluate(&w, &Ok(response(status, final_url, body)), sent);
+        let e = evaluate(&w, &Ok(response(status, final_url, body)), sent, None);
         assert_eq!(
             (e.observation, e.reason),
             (kind, reason),
@@ -118,6 +118,7 @@ fn a_select_matching_nothing_says_so() {
         &watch("select = [\"#gone\"]"),
         &Ok(response(200, PAGE, STATEMENT)),
         false,
+        None,
     );
     assert_eq!(e.observation, Kind::Empty);
     assert!(
@@ -150,7 +151,7 @@ fn a_failed_fetch_keeps_its_reason() {
     ];
     for (error, reason) in rows {
         let message = error.to_string();
-        let e = evaluate(&watch(""), &Err(error), false);
+        let e = evaluate(&watch(""), &Err(error), false, None);
         assert_eq!((e.observation, e.reason), (Kind::Failed, Some(reason)));
         assert_eq!(e.error.as_deref(), Some(message.as_str()));
     }
