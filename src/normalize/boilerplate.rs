@@ -27,6 +27,23 @@ pub fn is_furniture(line: &str) -> bool {
         || byline(line)
         || pointer(line)
         || count(line)
+        || notice(line)
+}
+
+/// Standing notices of a site, not of a statement: how to read PDFs, that
+/// external links are not the site's responsibility, when the page was
+/// last updated.
+fn notice(line: &str) -> bool {
+    if line.chars().count() > 2 * MAX_CHARS {
+        return false;
+    }
+    static NOTICE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)adobe\W*(?:acrobat\W*)?reader\W*(?:is\s+)?(?:required|needed)|(?:get|download)\s+(?:the\s+)?(?:free\s+)?adobe\W*(?:acrobat\W*)?reader|not responsible for the content of external|^(?:last\s+(?:updated|modified|reviewed)|page\s+last\s+(?:updated|reviewed))\b.{0,60}$",
+        )
+        .expect("static regex compiles")
+    });
+    NOTICE.is_match(line)
 }
 
 /// A number alone on its line: a view, like or share count ("4", "+1").
@@ -465,6 +482,10 @@ mod tests {
             "Skip to content",
             "4",
             "+1",
+            "This page contains documents in Portable Document Format (PDF). The Adobe Acrobat® Reader® is required to view PDF documents.",
+            "The BBC is not responsible for the content of external sites listed.",
+            "Last updated on October 5th at 2:35 PM.",
+            "Page last reviewed: 12 March 2026",
         ] {
             assert!(is_furniture(line), "{line:?} is furniture");
         }
@@ -495,6 +516,7 @@ mod tests {
             "More than 300 people attended.",
             "Next, the minister addressed the press.",
             "记者：请问中方对此有何评论？",
+            "The report was last updated by the ministry in 2019, the spokesperson said, and it will be revised after the consultation ends in March.",
         ] {
             assert!(!is_furniture(line), "{line:?} is statement text");
         }
