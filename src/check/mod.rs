@@ -178,20 +178,15 @@ impl Pipeline {
         // A follow watch reads its listing from the same response.
         let items = self.read_listing(watch, &seen).await;
         // One transaction: the check, its change, alerts and listing.
-        let (watch, subscribers) = (watch.clone(), self.settings.clone());
+        let (watch, settings) = (watch.clone(), self.settings.clone());
         self.store
             .run(move |s| {
+                let subscribers = &settings.subscribers;
                 let listing = match items {
-                    Some(items) => Some(listing::reconcile(
-                        s,
-                        &watch,
-                        &items,
-                        &subscribers.subscribers,
-                    )?),
+                    Some(items) => Some(listing::reconcile(s, &watch, &items, subscribers)?),
                     None => None,
                 };
-                let record =
-                    Record::of_check(&watch, &state, seen, &subscribers.subscribers, listing);
+                let record = Record::of_check(&watch, &state, seen, subscribers, listing);
                 let recorded = s.record_check(&record.new_check())?;
                 Ok(record.report(recorded))
             })
@@ -230,32 +225,8 @@ impl Pipeline {
                 (fetched, eval)
             })
             .await;
-        self.judge(
-            watch,
-            state,
-            filters_changed,
-            started_at,
-            fetched,
-            eval,
-            confirming,
-        )
-        .await
-    }
 
-    /// Decides what an evaluated fetch means for the watch in `state`,
-    /// gathering the evidence the rules ask for (history, the host's
-    /// not-found page).
-    #[allow(clippy::too_many_arguments)]
-    async fn judge(
-        &self,
-        watch: &Watch,
-        state: &Arc<WatchState>,
-        filters_changed: bool,
-        started_at: Timestamp,
-        fetched: Result<Response, FetchError>,
-        eval: Evaluated,
-        confirming: Option<classify::confirm::First<'_>>,
-    ) -> Result<Seen, StoreError> {
+        // The evidence the rules ask for: history, the host's not-found page.
         let last_sha256 = state.last_snapshot.as_ref().map(|s| s.sha256.as_str());
         let needs = classify::needs(
             state.presence,

@@ -19,6 +19,10 @@
 //! To add a wording: add it to [`PHRASES`] (the shortest unambiguous part)
 //! and a row to the test table below.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 /// Whole title segments (lower-cased) that mean "not found".
 pub const TITLES: &[&str] = &[
     "404",
@@ -206,15 +210,18 @@ pub fn says_not_found(title: Option<&str>, text: &str) -> Option<String> {
         .map(|line| format!("the page says {line:?}"))
 }
 
+/// All of [`PHRASES`] in one automaton: a line is searched once, however
+/// long the table grows.
+static SEARCH: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(PHRASES).expect("the phrase table builds"));
+
 /// The share of `text`'s characters that not-found phrases cover (0 when
 /// it has none). Phrases may overlap ("您访问的页面" and "页面不存在").
 fn phrase_share(text: &str) -> f64 {
     let folded = fold(text);
     let mut covered = vec![false; folded.len()];
-    for phrase in PHRASES {
-        for (at, _) in folded.match_indices(phrase) {
-            covered[at..at + phrase.len()].fill(true);
-        }
+    for found in SEARCH.find_overlapping_iter(folded.as_str()) {
+        covered[found.start()..found.end()].fill(true);
     }
     let chars = folded.chars().count();
     if chars == 0 {

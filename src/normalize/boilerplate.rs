@@ -17,33 +17,45 @@ use regex::Regex;
 /// Whether `line` is page furniture, never statement text.
 pub fn is_furniture(line: &str) -> bool {
     let line = line.trim();
-    if line.is_empty() {
+    let chars = line.chars().count();
+    // Furniture is short; a paragraph of prose is none of it. Every rule
+    // below looks at lines of at most 240 characters.
+    if line.is_empty() || chars > 2 * MAX_CHARS {
         return false;
     }
-    rights(line)
-        || tool_bar(line)
-        || metadata(line)
-        || caption(line)
-        || byline(line)
-        || pointer(line)
-        || count(line)
-        || notice(line)
+    let lower = line.to_lowercase();
+    let short = chars <= MAX_CHARS;
+    rights(&lower)
+        || notice(&lower, chars)
+        || (short
+            && (tool_bar(&lower)
+                || metadata(&lower)
+                || caption(line, &lower)
+                || byline(line, chars)
+                || pointer(&lower)
+                || count(line)))
 }
 
 /// Standing notices of a site, not of a statement: how to read PDFs, that
 /// external links are not the site's responsibility, when the page was
 /// last updated.
-fn notice(line: &str) -> bool {
-    if line.chars().count() > 2 * MAX_CHARS {
-        return false;
-    }
-    static NOTICE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"(?i)adobe\W*(?:acrobat\W*)?reader\W*(?:is\s+)?(?:required|needed)|(?:get|download)\s+(?:the\s+)?(?:free\s+)?adobe\W*(?:acrobat\W*)?reader|not responsible for the content of external|^(?:last\s+(?:updated|modified|reviewed)|page\s+last\s+(?:updated|reviewed))\b.{0,60}$",
-        )
-        .expect("static regex compiles")
-    });
-    NOTICE.is_match(line)
+fn notice(lower: &str, chars: usize) -> bool {
+    (lower.contains("adobe")
+        && lower.contains("reader")
+        && ["required", "needed", "get ", "download"]
+            .iter()
+            .any(|w| lower.contains(w)))
+        || lower.contains("not responsible for the content of external")
+        || (chars <= 80
+            && [
+                "last updated",
+                "last modified",
+                "last reviewed",
+                "page last updated",
+                "page last reviewed",
+            ]
+            .iter()
+            .any(|p| lower.starts_with(p)))
 }
 
 /// A number alone on its line: a view, like or share count ("4", "+1").
@@ -75,14 +87,32 @@ pub fn strip(text: String) -> String {
 const MAX_CHARS: usize = 120;
 
 /// "Copyright © 2020 Embassy … All Rights Reserved", "版权所有：…".
-fn rights(line: &str) -> bool {
-    static RIGHTS: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"(?i)^(?:copyright\s*(?:©|\(c\)|\d{4}|by\b|:)|\(c\)\s*\d|©|版权所有|版權所有|版权声明)|all rights reserved|版权所有|版權所有|保留所有权利|tous droits réservés|todos los derechos reservados|alle rechte vorbehalten|все права защищены|جميع الحقوق محفوظة|無断転載",
-        )
-        .expect("static regex compiles")
-    });
-    line.chars().count() <= 2 * MAX_CHARS && RIGHTS.is_match(line)
+fn rights(lower: &str) -> bool {
+    const ANYWHERE: &[&str] = &[
+        "all rights reserved",
+        "版权所有",
+        "版權所有",
+        "保留所有权利",
+        "tous droits réservés",
+        "todos los derechos reservados",
+        "alle rechte vorbehalten",
+        "все права защищены",
+        "جميع الحقوق محفوظة",
+        "無断転載",
+    ];
+    const FIRST: &[&str] = &["©", "版权声明", "(c) "];
+    if ANYWHERE.iter().any(|p| lower.contains(p)) || FIRST.iter().any(|p| lower.starts_with(p)) {
+        return true;
+    }
+    // "Copyright © …", "Copyright 2020 …", "Copyright by …", "Copyright: …";
+    // not "Copyright reform is …".
+    lower.strip_prefix("copyright").is_some_and(|rest| {
+        let rest = rest.trim_start();
+        rest.starts_with(['©', ':'])
+            || rest.starts_with("(c)")
+            || rest.starts_with("by ")
+            || rest.chars().take(4).filter(char::is_ascii_digit).count() == 4
+    })
 }
 
 /// Words (lower-cased) that make up print, share, font-size and
@@ -188,11 +218,7 @@ const WEAK: &[&str] = &[
 /// A line made only of tool words, with brackets, bars, colons and the
 /// like between them: `[Print] | [Suggest to a Friend]`, `【打印本页】【关闭窗口】`,
 /// `字号：大 中 小`.
-fn tool_bar(line: &str) -> bool {
-    if line.chars().count() > MAX_CHARS {
-        return false;
-    }
-    let lower = line.to_lowercase();
+fn tool_bar(lower: &str) -> bool {
     let (mut words, mut strong) = (0, false);
     for part in lower.split(|c: char| {
         c.is_whitespace()
@@ -227,7 +253,7 @@ fn tool_bar(line: &str) -> bool {
         if !TOOL_WORDS.contains(&part) {
             // Multi-word tool words ("suggest to a friend") are matched on
             // the whole line below.
-            return multi_word_bar(&lower);
+            return multi_word_bar(lower);
         }
         words += 1;
         strong |= !WEAK.contains(&part);
@@ -329,8 +355,10 @@ const LABELS: &[&str] = &[
 /// `时间：2019年10月31日 23:00 浏览：#`, `(责编：汤诗瑶、丁涛)`, `Visits: #` —
 /// with at least one label. A bare date stays: a statement's date is
 /// part of it, and a changed date is news.
-fn metadata(line: &str) -> bool {
-    if line.chars().count() > MAX_CHARS {
+fn metadata(lower: &str) -> bool {
+    // Fields need a colon (or the slash of "摄影/张艳"); a date-first line
+    // starts with a digit.
+    if !lower.contains([':', '：', '/']) {
         return false;
     }
     static FIELD: LazyLock<Regex> = LazyLock::new(|| {
@@ -338,7 +366,6 @@ fn metadata(line: &str) -> bool {
         // to the next label.
         Regex::new(r"^\s*[\(（【\[]?\s*([^\s:：/]{1,12}?)\s*[:：/]").expect("static regex compiles")
     });
-    let lower = line.to_lowercase();
     // "【纠错】 责任编辑：…": a tool word may lead the fields.
     let mut rest = lower
         .trim()
@@ -362,7 +389,7 @@ fn metadata(line: &str) -> bool {
         }
     }
     // "2019-09-26 12:11来源：…" — a date first, fields after.
-    labels > 0 && rest.trim().is_empty() || (labels == 0 && date_then_fields(&lower))
+    labels > 0 && rest.trim().is_empty() || (labels == 0 && date_then_fields(lower))
 }
 
 /// Where the next `label:` field starts in `rest`, if one does.
@@ -394,44 +421,132 @@ fn date_then_fields(lower: &str) -> bool {
 
 /// A byline: "By Clark Hoyt", "Posted on Tuesday 15 October 2019 at 09:11
 /// by Bradley M. Kuhn.", "半月谈记者 史卫燕", "Dan Goodin - Apr 16, 2015 8:02 pm UTC".
-fn byline(line: &str) -> bool {
-    if line.chars().count() > 80 {
+fn byline(line: &str, chars: usize) -> bool {
+    if chars > 80 {
         return false;
     }
-    static BYLINE: LazyLock<Regex> = LazyLock::new(|| {
-        let name = r"\p{Lu}[\p{L}.'’-]*";
-        Regex::new(&format!(
-            r"^(?:(?i:by|von|par|por)\s+{name}(?:\s+(?:{name}|and|und|et|y|&|de|van|von))*(?:,\s*[\p{{L}} ]+)?\.?$|(?i:posted\s+(?:on|at)\s.*\sby\s){name}(?:\s+{name})*\.?$|.*\d{{4}}\s+(?i:by)\s+{name}(?:\s+{name})*\.?$|{name}(?:\s+{name}){{1,3}}\s+[-–|]\s+\p{{L}}{{3,9}}\.?\s+\d{{1,2}},?\s+\d{{4}}.*$|(?:\S{{0,8}}记者|通讯员)\s+\S{{2,4}}(?:[\s、，,]+\S{{2,4}}){{0,3}}$)"
-        ))
-        .expect("static regex compiles")
-    });
-    BYLINE.is_match(line)
+    let line = line.trim_end_matches('.');
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let name = |w: &&str| w.chars().next().is_some_and(char::is_uppercase);
+    let joiner = |w: &&str| matches!(*w, "and" | "und" | "et" | "y" | "&" | "de" | "van" | "von");
+    let names =
+        |ws: &[&str]| !ws.is_empty() && ws.len() <= 6 && ws.iter().all(|w| name(w) || joiner(w));
+    // "By Clark Hoyt", "Von Anna Schmidt", "Par Jean Dupont, envoyé spécial".
+    if let [first, rest @ ..] = words.as_slice()
+        && matches!(first.to_lowercase().as_str(), "by" | "von" | "par" | "por")
+    {
+        let before_comma: Vec<&str> = rest
+            .iter()
+            .take_while(|w| !w.ends_with(','))
+            .copied()
+            .chain(
+                rest.iter()
+                    .find(|w| w.ends_with(','))
+                    .map(|w| w.trim_end_matches(',')),
+            )
+            .collect();
+        return names(&before_comma);
+    }
+    // "… 2019 by Bradley M. Kuhn", "Posted on … by …".
+    if let Some(at) = words.iter().rposition(|w| w.eq_ignore_ascii_case("by"))
+        && at > 0
+        && names(&words[at + 1..])
+    {
+        let lead = words[..at].join(" ").to_lowercase();
+        let dated = words[..at]
+            .iter()
+            .any(|w| w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit()));
+        if lead.starts_with("posted") || dated {
+            return true;
+        }
+    }
+    // "Dan Goodin - Apr 16, 2015 8:02 pm UTC": a name, a dash, a date.
+    if let Some(dash) = words.iter().position(|w| matches!(*w, "-" | "–" | "|"))
+        && (2..=4).contains(&dash)
+        && names(&words[..dash])
+        && words[dash + 1..].iter().any(|w| {
+            w.trim_end_matches(',').len() == 4
+                && w.trim_end_matches(',').bytes().all(|b| b.is_ascii_digit())
+        })
+    {
+        return true;
+    }
+    // "半月谈记者 史卫燕", "通讯员 李明 王芳".
+    match words.as_slice() {
+        [role, names @ ..]
+            if (role.ends_with("记者") || *role == "通讯员") && (1..=4).contains(&names.len()) =>
+        {
+            names.iter().all(|n| {
+                (2..=4).contains(&n.chars().count()) && n.chars().all(crate::normalize::is_cjk)
+            })
+        }
+        _ => false,
+    }
 }
 
 /// A pointer to other articles: "Read more: …", "See also: …", "阅读更多：…".
-fn pointer(line: &str) -> bool {
-    if line.chars().count() > MAX_CHARS {
-        return false;
-    }
-    static POINTER: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(?:read more|see also|related|more|also read|lire aussi|à lire aussi|mehr zum thema|lesen sie auch|lea también|читайте также|阅读更多|延伸阅读|相关阅读)\s*[:：]")
-            .expect("static regex compiles")
-    });
-    POINTER.is_match(line)
+fn pointer(lower: &str) -> bool {
+    const LABELS: &[&str] = &[
+        "read more",
+        "see also",
+        "related",
+        "more",
+        "also read",
+        "lire aussi",
+        "à lire aussi",
+        "mehr zum thema",
+        "lesen sie auch",
+        "lea también",
+        "читайте также",
+        "阅读更多",
+        "延伸阅读",
+        "相关阅读",
+    ];
+    LABELS.iter().any(|label| {
+        lower
+            .strip_prefix(label)
+            .is_some_and(|rest| rest.trim_start().starts_with([':', '：']))
+    })
 }
 
 /// A photo caption by its words: "图为…（刘通摄）", "李尕 摄", "(Photo: …)".
-fn caption(line: &str) -> bool {
-    if line.chars().count() > MAX_CHARS {
-        return false;
+fn caption(line: &str, lower: &str) -> bool {
+    if line.starts_with("图为") || line.starts_with("圖為") {
+        return true;
     }
-    static CAPTION: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"(?i)^图为|^圖為|[（(]\s*[^）)]{0,12}摄\s*[）)]\s*$|\s\S{1,6}\s*摄\s*$|^(?:photo|picture|image)\s*(?:credit)?\s*[:：]|^[（(]\s*(?:photo|图片来源|图片)[^)）]*[)）]\s*$",
-        )
-        .expect("static regex compiles")
-    });
-    CAPTION.is_match(line)
+    if [
+        "photo:",
+        "photo：",
+        "picture:",
+        "image:",
+        "photo credit:",
+        "（图片来源",
+        "(图片来源",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
+    {
+        return true;
+    }
+    // "…（刘通摄）", "…(新华社记者 程敏 摄)": a credit in brackets at the end.
+    let trimmed = line.trim_end();
+    if let Some(inner) = trimmed
+        .strip_suffix('）')
+        .or_else(|| trimmed.strip_suffix(')'))
+        && let Some(open) = inner.rfind(['（', '('])
+    {
+        let credit = inner[open..].trim_start_matches(['（', '(']).trim_end();
+        if credit.ends_with('摄') && credit.chars().count() <= 13 {
+            return true;
+        }
+    }
+    // "… 李尕 摄": a short name and 摄 after a space.
+    trimmed.strip_suffix('摄').is_some_and(|before| {
+        let before = before.trim_end();
+        before
+            .rsplit_once(char::is_whitespace)
+            .is_some_and(|(_, name)| (1..=6).contains(&name.chars().count()))
+    })
 }
 
 #[cfg(test)]

@@ -23,8 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{
-    Connection, OptionalExtension, Params, Row, Statement, Transaction, TransactionBehavior,
-    named_params, params,
+    Connection, OptionalExtension, Params, Row, Statement, Transaction, TransactionBehavior, params,
 };
 
 use super::{
@@ -485,6 +484,27 @@ fn find_snapshot(
         .optional()?)
 }
 
+/// Binds `values` to the statement's parameters, which the SQL names in
+/// this order. Named in the SQL for the reader, bound by position for
+/// speed: rusqlite's by-name binding looks each name up on every call (a
+/// tenth of an unchanged check's CPU). Debug builds check the names.
+fn bind_in_order(
+    stmt: &mut Statement<'_>,
+    values: &[(&str, &dyn rusqlite::ToSql)],
+) -> rusqlite::Result<()> {
+    debug_assert_eq!(stmt.parameter_count(), values.len(), "parameter count");
+    for (i, (name, value)) in values.iter().enumerate() {
+        debug_assert_eq!(
+            stmt.parameter_name(i + 1),
+            Some(*name),
+            "parameter {}",
+            i + 1
+        );
+        stmt.raw_bind_parameter(i + 1, value)?;
+    }
+    Ok(())
+}
+
 /// Writes everything one check produced inside `tx` (which the caller
 /// commits): blobs, snapshot, check row, heads, change, alerts, events,
 /// follow children and the watch's new state. Anything that must be atomic
@@ -541,37 +561,40 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
         None => (None, None),
     };
     let duration_ms = u64::try_from(check.duration.as_millis()).unwrap_or(u64::MAX);
-    let check_id: i64 = tx
-        .prepare_cached(
-            "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status,
-                                 final_url, error, bytes, content_type, charset, raw_sha256,
-                                 text_sha256, snapshot_id, etag, last_modified, reason)
-             VALUES (:watch_id, :started_at, :duration_ms, :outcome, :http_status,
-                     :final_url, :error, :bytes, :content_type, :charset, :raw_sha256,
-                     :text_sha256, :snapshot_id, :etag, :last_modified, :reason)
-             RETURNING id",
-        )?
-        .query_row(
-            named_params! {
-                ":watch_id": watch_id,
-                ":started_at": check.started_at.0,
-                ":duration_ms": to_sql_int(duration_ms),
-                ":outcome": check.outcome.as_str(),
-                ":http_status": check.http_status,
-                ":final_url": check.final_url,
-                ":error": check.error,
-                ":bytes": to_sql_int(check.bytes),
-                ":content_type": check.content_type,
-                ":charset": check.charset,
-                ":raw_sha256": check.raw_sha256,
-                ":text_sha256": check.text_sha256,
-                ":snapshot_id": snapshot_id,
-                ":etag": etag,
-                ":last_modified": last_modified,
-                ":reason": check.reason,
-            },
-            |row| row.get(0),
-        )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status,
+                             final_url, error, bytes, content_type, charset, raw_sha256,
+                             text_sha256, snapshot_id, etag, last_modified, reason)
+         VALUES (:watch_id, :started_at, :duration_ms, :outcome, :http_status,
+                 :final_url, :error, :bytes, :content_type, :charset, :raw_sha256,
+                 :text_sha256, :snapshot_id, :etag, :last_modified, :reason)
+         RETURNING id",
+    )?;
+    bind_in_order(
+        &mut insert,
+        &[
+            (":watch_id", &watch_id),
+            (":started_at", &check.started_at.0),
+            (":duration_ms", &to_sql_int(duration_ms)),
+            (":outcome", &check.outcome.as_str()),
+            (":http_status", &check.http_status),
+            (":final_url", &check.final_url),
+            (":error", &check.error),
+            (":bytes", &to_sql_int(check.bytes)),
+            (":content_type", &check.content_type),
+            (":charset", &check.charset),
+            (":raw_sha256", &check.raw_sha256),
+            (":text_sha256", &check.text_sha256),
+            (":snapshot_id", &snapshot_id),
+            (":etag", &etag),
+            (":last_modified", &last_modified),
+            (":reason", &check.reason),
+        ],
+    )?;
+    let check_id: i64 = match insert.raw_query().next()? {
+        Some(row) => row.get(0)?,
+        None => return Err(rusqlite::Error::QueryReturnedNoRows.into()),
+    };
     if let Some(id) = new_snapshot {
         tx.prepare_cached("UPDATE snapshots SET check_id = ?1 WHERE id = ?2")?
             .execute(params![check_id, id])?;
@@ -630,36 +653,39 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
     // baseline a restore is compared with.
     let presence = check.outcome.presence_after();
     let last_snapshot_id = snapshot_id.filter(|_| check.current);
-    let updated = tx
-        .prepare_cached(
-            "UPDATE watches SET
-                 last_check_at = :at,
-                 last_outcome = :outcome,
-                 presence = COALESCE(:presence, presence),
-                 last_snapshot_id = COALESCE(:last_snapshot_id, last_snapshot_id),
-                 etag = CASE WHEN :new_validators THEN :etag ELSE etag END,
-                 last_modified = CASE WHEN :new_validators THEN :last_modified ELSE last_modified END,
-                 filters_sha256 = COALESCE(:filters_sha256, filters_sha256),
-                 failing_since = :failing_since,
-                 failing_reported = :failing_reported,
-                 region = CASE WHEN :new_region THEN :region ELSE region END
-             WHERE id = :watch_id",
-        )?
-        .execute(named_params! {
-            ":watch_id": watch_id,
-            ":at": check.started_at.0,
-            ":outcome": check.outcome.as_str(),
-            ":presence": presence.map(Presence::as_str),
-            ":last_snapshot_id": last_snapshot_id,
-            ":new_validators": check.validators.is_some(),
-            ":etag": etag,
-            ":last_modified": last_modified,
-            ":filters_sha256": check.filters_sha256,
-            ":failing_since": check.health.failing_since.map(|t| t.0),
-            ":failing_reported": check.health.reported,
-            ":new_region": check.region.is_some(),
-            ":region": check.region.as_ref().and_then(|r| r.as_deref()),
-        })?;
+    let mut update = tx.prepare_cached(
+        "UPDATE watches SET
+             last_check_at = :at,
+             last_outcome = :outcome,
+             presence = COALESCE(:presence, presence),
+             last_snapshot_id = COALESCE(:last_snapshot_id, last_snapshot_id),
+             etag = CASE WHEN :new_validators THEN :etag ELSE etag END,
+             last_modified = CASE WHEN :new_validators THEN :last_modified ELSE last_modified END,
+             filters_sha256 = COALESCE(:filters_sha256, filters_sha256),
+             failing_since = :failing_since,
+             failing_reported = :failing_reported,
+             region = CASE WHEN :new_region THEN :region ELSE region END
+         WHERE id = :watch_id",
+    )?;
+    bind_in_order(
+        &mut update,
+        &[
+            (":at", &check.started_at.0),
+            (":outcome", &check.outcome.as_str()),
+            (":presence", &presence.map(Presence::as_str)),
+            (":last_snapshot_id", &last_snapshot_id),
+            (":new_validators", &check.validators.is_some()),
+            (":etag", &etag),
+            (":last_modified", &last_modified),
+            (":filters_sha256", &check.filters_sha256),
+            (":failing_since", &check.health.failing_since.map(|t| t.0)),
+            (":failing_reported", &check.health.reported),
+            (":new_region", &check.region.is_some()),
+            (":region", &check.region.as_ref().and_then(|r| r.as_deref())),
+            (":watch_id", &watch_id),
+        ],
+    )?;
+    let updated = update.raw_execute()?;
     if updated != 1 {
         // Unreachable while foreign keys are on (the check row would have
         // failed first), but cheap to make sure.
