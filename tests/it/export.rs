@@ -1,4 +1,4 @@
-//! Issue 7: `chancery export --warc` writes evidence that an independent
+//! `chancery export --warc` writes evidence that an independent
 //! reader (warcio, pinned in `.ci/run`) accepts, and whose digests are the
 //! hashes `chancery history` shows.
 

@@ -1,4 +1,4 @@
-//! What counts as a change (issue: blocked vs removed, soft 404s, redirects
+//! What counts as a change (blocked vs removed, soft 404s, redirects
 //! home, confirmation, flapping, health events, subscriber triggers), each
 //! against the scripted server on 127.0.0.1 and the real binary.
 
