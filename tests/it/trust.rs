@@ -27,6 +27,14 @@ fn hooks(server: &Server) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The `event` of each webhook body received so far.
+fn events(server: &Server) -> Vec<String> {
+    hooks(server)
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
 fn check(env: &Env) -> String {
     env.run_with_env(&["check"], SECRET).ok().line_for("mfa")
 }
@@ -74,12 +82,8 @@ fn a_walk_back_and_its_re_application_are_both_alerted_and_shown() {
         assert!(lines[i].starts_with("mfa unchanged"), "{lines:?}");
     }
 
+    assert_eq!(events(&server), ["edited", "edited", "edited"]);
     let received = hooks(&server);
-    let events: Vec<&str> = received
-        .iter()
-        .map(|h| h["event"].as_str().unwrap_or(""))
-        .collect();
-    assert_eq!(events, ["edited", "edited", "edited"]);
     assert!(received[0].get("returns_to").is_none(), "{:#}", received[0]);
     for hook in &received[1..] {
         assert!(hook["returns_to"].is_string(), "{hook:#}");
@@ -118,11 +122,7 @@ fn versions_alternating_without_settling_flap_quietly_but_show_follows_the_page(
         lines[3].starts_with("mfa unchanged") && lines[3].contains("(flapping)"),
         "{lines:?}"
     );
-    let events: Vec<String> = hooks(&server)
-        .iter()
-        .map(|h| h["event"].as_str().unwrap_or("").to_owned())
-        .collect();
-    assert_eq!(events, ["edited", "flapping"]);
+    assert_eq!(events(&server), ["edited", "flapping"]);
 
     // A higher flap_settle keeps a two-check walk-back in the flapping.
     let env = env_with_hook(&server, "flap_settle = 3");
@@ -385,9 +385,5 @@ fn a_redesign_that_moves_the_statement_rebaselines_instead_of_alerting() {
     );
     let line = check(&env);
     assert!(line.starts_with("mfa edited +1 -1"), "{line}");
-    let events: Vec<String> = hooks(&server)
-        .iter()
-        .map(|h| h["event"].as_str().unwrap_or("").to_owned())
-        .collect();
-    assert_eq!(events, ["edited"], "the redesign alerted nobody");
+    assert_eq!(events(&server), ["edited"], "the redesign alerted nobody");
 }
