@@ -19,6 +19,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(Exit::Success) => ExitCode::SUCCESS,
         Ok(Exit::SomeFailed) => ExitCode::from(1),
+        // A reader that stopped reading (`chancery history W | head -1`)
+        // is not an error: end quietly, as Unix tools do.
+        Err(err) if cli::closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chancery: {err:#}");
             ExitCode::from(cli::exit_code_for(&err))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::check::{CheckError, CheckReport, Pipeline};
-use crate::cli::output::{diffstat, load_config, open_store, print_json};
+use crate::cli::output::{diffstat, load_config, open_store, outln, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::engine::Engine;
 use crate::model::Outcome;
@@ -84,6 +84,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let mut reports: Vec<CheckReport> = Vec::new();
     let mut failed = false;
     let mut fatal: Option<CheckError> = None;
+    // A closed stdout does not stop the run: every check is still made and
+    // recorded; the first write error is returned at the end.
+    let mut closed: Option<std::io::Error> = None;
     runtime.block_on(Engine::run_once(
         pipeline,
         config.daemon.politeness(),
@@ -93,16 +96,16 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             Ok(report) => {
                 report.log();
                 failed |= report.outcome == Outcome::Error;
-                if !json {
-                    println!("{}", line(&report));
+                if !json && closed.is_none() {
+                    closed = outln!("{}", line(&report)).err();
                 }
                 reports.push(report);
             }
             Err(e @ CheckError::Skipped { .. }) => {
                 failed = true;
                 tracing::warn!(watch = e.watch(), "{e}");
-                if !json {
-                    println!("{} error: {e}", e.watch());
+                if !json && closed.is_none() {
+                    closed = outln!("{} error: {e}", e.watch()).err();
                 }
             }
             Err(e @ CheckError::Store { .. }) => {
@@ -111,6 +114,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             }
         },
     ));
+    if let Some(e) = closed {
+        return Err(e.into());
+    }
     if let Some(e) = fatal {
         return Err(e.into());
     }

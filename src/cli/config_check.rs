@@ -1,5 +1,6 @@
 //! `chancery config check`: validate and summarise the config.
 
+use crate::cli::output::outln;
 use std::path::Path;
 
 use crate::cli::Exit;
@@ -7,12 +8,12 @@ use crate::cli::output::load_config;
 
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<Exit> {
     let config = load_config(config_path)?;
-    println!(
+    outln!(
         "{}: ok, {} watches, state in {}",
         config.path.display(),
         config.watches.len(),
         config.daemon.state_dir.display()
-    );
+    )?;
     for w in &config.watches {
         let mut parts = vec![format!("every {}", humantime::format_duration(w.interval))];
         for (label, list) in [
@@ -25,7 +26,7 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<Exit> {
                 parts.push(format!("{label} {}", list.join(", ")));
             }
         }
-        println!("{}  {}  {}", w.name, w.url, parts.join("; "));
+        outln!("{}  {}  {}", w.name, w.url, parts.join("; "))?;
     }
     Ok(Exit::Success)
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
+use crate::cli::output::{known_watch, load_config_readonly, open_existing_store, out};
 use crate::cli::{ColorChoice, Exit, UsageError};
 use crate::diff::{Format, RenderOptions, render};
 use crate::model::{ChangeKind, SnapshotId};
@@ -79,7 +79,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     };
     let text = |s: &Option<Snapshot>| s.as_ref().map_or("", |s| s.text.as_str()).to_owned();
     let rendered = render(&text(&old), &text(&new), args.format, &options);
-    print!("{rendered}");
+    out!("{rendered}")?;
     Ok(Exit::Success)
 }
 

@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 
 use crate::cli::Exit;
-use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
+use crate::cli::output::{known_watch, load_config_readonly, open_existing_store, outln};
 use crate::export::{self, ExportSource};
 use crate::model::Timestamp;
 
@@ -91,14 +91,14 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "exported {} responses of {} to {}: {} records, {} bytes{skipped}",
         summary.responses,
         args.watch,
         args.warc.display(),
         summary.records,
         summary.bytes
-    );
+    )?;
     Ok(Exit::Success)
 }
 

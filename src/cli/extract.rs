@@ -75,14 +75,11 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             crate::hash::sha256_hex(normalized.text.as_bytes())
         );
     }
-    // `extract … | head` closes the pipe early; that is not an error.
     let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{}", normalized.text).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(e).context("cannot write to stdout")
-        }
-        _ => Ok(Exit::Success),
-    }
+    writeln!(stdout, "{}", normalized.text)
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")?;
+    Ok(Exit::Success)
 }
 
 type Fetched = (Vec<u8>, Option<String>, Option<Url>);

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cli::Exit;
 use crate::cli::output::{
-    diffstat, known_watch, load_config_readonly, open_existing_store, print_json,
+    diffstat, known_watch, load_config_readonly, open_existing_store, outln, print_json,
 };
 use crate::store::{ChangeRow, CheckRow, SnapshotRow};
 
@@ -53,10 +53,10 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         print_json(&history)?;
         return Ok(Exit::Success);
     }
-    println!("{}", history.watch);
-    println!("changes:");
+    outln!("{}", history.watch)?;
+    outln!("changes:")?;
     if history.changes.is_empty() {
-        println!("  (none)");
+        outln!("  (none)")?;
     }
     for c in &history.changes {
         let arrow = format!("{} -> {}", snap(c.from), snap(c.to));
@@ -70,7 +70,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             .as_ref()
             .map(|f| format!(" {f:?}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  change {:<5} {}  {:<10}  {:<14}  {}{}{}",
             c.id,
             c.detected_at,
@@ -79,25 +79,25 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             diffstat(&c.summary),
             status,
             first
-        );
+        )?;
     }
-    println!("snapshots:");
+    outln!("snapshots:")?;
     if history.snapshots.is_empty() {
-        println!("  (none)");
+        outln!("  (none)")?;
     }
     for s in &history.snapshots {
-        println!(
+        outln!(
             "  snapshot {:<5} {}  text sha256 {}  {} bytes  raw sha256 {}",
             s.id,
             s.fetched_at,
             s.sha256,
             s.text_bytes,
             s.raw_sha256.as_deref().unwrap_or("-")
-        );
+        )?;
     }
     if let Some(checks) = &history.checks {
         let watch_url = store.watch_state(&history.watch)?.map(|w| w.url);
-        println!("checks:");
+        outln!("checks:")?;
         for c in checks {
             let reason = c
                 .reason
@@ -111,7 +111,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 .filter(|u| Some(*u) != watch_url.as_deref())
                 .map(|u| format!(" -> {u}"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "  check {:<5} {}  {:<10}  {:>5}  {:>6} ms  {:>8} bytes  {}{}{}",
                 c.id,
                 c.started_at,
@@ -123,7 +123,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 reason,
                 c.error.as_deref().unwrap_or(""),
                 landed
-            );
+            )?;
         }
     }
     Ok(Exit::Success)

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{load_config_readonly, open_store_if_exists, print_json};
+use crate::cli::output::{load_config_readonly, open_store_if_exists, outln, print_json};
 use crate::model::{ChildState, Outcome, Presence, Timestamp};
 use crate::store::WatchSummary;
 
@@ -128,10 +128,14 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!(
+    outln!(
         "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  URL",
-        "NAME", "LAST CHECK", "OUTCOME", "LAST CHANGE", "CHANGES"
-    );
+        "NAME",
+        "LAST CHECK",
+        "OUTCOME",
+        "LAST CHANGE",
+        "CHANGES"
+    )?;
     for r in &rows {
         let when = |t: Option<Timestamp>| t.map_or_else(|| "never".to_owned(), |t| t.rfc3339());
         let mut outcome = r.last_outcome.map_or("-", Outcome::as_str).to_owned();
@@ -166,7 +170,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         } else {
             r.name.clone()
         };
-        println!(
+        outln!(
             "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  {}",
             name,
             when(r.last_check_at),
@@ -174,7 +178,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             when(r.last_change_at),
             r.n_changes,
             url
-        );
+        )?;
     }
     Ok(Exit::Success)
 }

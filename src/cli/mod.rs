@@ -127,6 +127,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
+/// Whether the error is stdout's reader going away (a closed pipe).
+pub fn closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Exit status for an error returned by [`run`].
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     let usage = err

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::output::{load_config, open_store};
+use crate::cli::output::{load_config, open_store, outln};
 use crate::cli::{Exit, UsageError};
 use crate::model::Timestamp;
 use crate::notify::AlertData;
@@ -41,16 +41,16 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<Exit>
         .context("cannot start the async runtime")?;
     match runtime.block_on(notifier.send(sub, &alert)) {
         Ok(()) => {
-            println!(
+            outln!(
                 "test alert {} sent to {} ({})",
                 alert.id,
                 sub.name,
                 crate::notify::channel_name(&sub.channel)
-            );
+            )?;
             Ok(Exit::Success)
         }
         Err(e) => {
-            println!("test alert to {} failed: {e}", sub.name);
+            outln!("test alert to {} failed: {e}", sub.name)?;
             Ok(Exit::SomeFailed)
         }
     }

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::output::{load_config, load_config_readonly, open_existing_store, print_json};
+use crate::cli::output::{
+    load_config, load_config_readonly, open_existing_store, outln, print_json,
+};
 use crate::cli::{Exit, UsageError};
 use crate::model::Timestamp;
 use crate::notify::outbox::Notifier;
@@ -68,7 +70,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 return Ok(Exit::Success);
             }
             if alerts.is_empty() {
-                println!("no alerts");
+                outln!("no alerts")?;
             }
             for a in &alerts {
                 let when = match a.status {
@@ -79,7 +81,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                     AlertStatus::Pending => format!("next attempt {}", a.next_attempt_at),
                     AlertStatus::Failed => "failed".to_owned(),
                 };
-                println!(
+                outln!(
                     "{}  {:<9}  {}  {} {} -> {} ({})  {} attempts  {}{}",
                     a.id,
                     a.status.as_str(),
@@ -94,7 +96,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                         .as_ref()
                         .map(|e| format!("  last error: {e}"))
                         .unwrap_or_default()
-                );
+                )?;
             }
             Ok(Exit::Success)
         }
@@ -117,10 +119,12 @@ fn retry(
     let notifier = Notifier::new(config, SharedStore::new(store))?;
     let runtime = crate::runtime::runtime().context("cannot start the async runtime")?;
     let pass = runtime.block_on(notifier.deliver_within(std::time::Duration::from_secs(60)))?;
-    println!(
+    outln!(
         "{n} alerts rescheduled: {} delivered, {} failed, {} will be retried",
-        pass.delivered, pass.failed, pass.retrying
-    );
+        pass.delivered,
+        pass.failed,
+        pass.retrying
+    )?;
     Ok(if pass.failed + pass.retrying > 0 {
         Exit::SomeFailed
     } else {

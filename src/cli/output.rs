@@ -10,6 +10,30 @@ use crate::cli::UsageError;
 use crate::config::{self, Config};
 use crate::store::Store;
 
+/// `println!` for a command's results: a failed write (a reader that
+/// closed the pipe, `chancery history W | head -1`) is returned as an
+/// error, never a panic; `main` ends quietly with status 0 on a closed pipe.
+macro_rules! outln {
+    () => {
+        std::io::Write::write_all(&mut std::io::stdout().lock(), b"\n")
+    };
+    ($($arg:tt)*) => {
+        std::io::Write::write_fmt(
+            &mut std::io::stdout().lock(),
+            format_args!("{}\n", format_args!($($arg)*)),
+        )
+    };
+}
+
+/// `print!` for a command's results; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {out, outln};
+
 /// When to colour output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ColorChoice {
@@ -119,6 +143,6 @@ pub fn diffstat(summary: &crate::diff::DiffSummary) -> String {
 /// Writes `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot render JSON")?;
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }

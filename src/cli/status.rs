@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{load_config_readonly, open_store_if_exists, print_json};
+use crate::cli::output::{load_config_readonly, open_store_if_exists, out, outln, print_json};
 use crate::model::Timestamp;
 use crate::store::{AlertStatus, WatchSummary};
 
@@ -86,7 +86,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     if args.json {
         print_json(&status)?;
     } else {
-        print(&status);
+        print(&status)?;
     }
     Ok(if status.failing.is_empty() {
         Exit::Success
@@ -95,7 +95,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     })
 }
 
-fn print(status: &Status) {
+fn print(status: &Status) -> std::io::Result<()> {
     let ago = |t: Timestamp| {
         let secs = (Timestamp::now().as_millis() - t.as_millis()).max(0) / 1000;
         humantime::format_duration(std::time::Duration::from_secs(
@@ -103,27 +103,27 @@ fn print(status: &Status) {
         ))
         .to_string()
     };
-    println!("watches: {}", status.watches);
-    println!("failing: {}", status.failing.len());
+    outln!("watches: {}", status.watches)?;
+    outln!("failing: {}", status.failing.len())?;
     for f in &status.failing {
-        println!(
+        outln!(
             "  {}  since {}  {}",
             f.name,
             f.since.map_or_else(|| "-".to_owned(), |t| t.rfc3339()),
             f.last_error.as_deref().unwrap_or("")
-        );
+        )?;
     }
     if status.erroring > 0 {
-        println!("last check failed (not failing yet): {}", status.erroring);
+        outln!("last check failed (not failing yet): {}", status.erroring)?;
     }
     match status.last_check_at {
-        Some(t) => println!("last check: {t} ({} ago)", ago(t)),
-        None => println!("last check: never"),
+        Some(t) => outln!("last check: {t} ({} ago)", ago(t))?,
+        None => outln!("last check: never")?,
     }
     let o = &status.outbox;
-    print!("outbox: {} pending, {} failed", o.pending, o.failed);
+    out!("outbox: {} pending, {} failed", o.pending, o.failed)?;
     match o.oldest_pending_at {
-        Some(t) => println!(" (oldest pending since {t})"),
-        None => println!(),
+        Some(t) => outln!(" (oldest pending since {t})"),
+        None => outln!(),
     }
 }

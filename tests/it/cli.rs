@@ -265,3 +265,57 @@ fn extract_runs_the_same_normalize_as_checks() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("invalid CSS selector"), "{bad:?}");
 }
+
+/// `chancery show p | head` must end quietly: the reader closing the pipe
+/// is not an error. Every output here is larger than a pipe buffer, so the
+/// write that finds the pipe closed happens mid-output.
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    let server = Server::start();
+    let paragraphs: String = (0..4000)
+        .map(|i| format!("<p>Paragraph {i} of the statement on the incident.</p>"))
+        .collect();
+    let page = format!("<html><body><h1>Statement</h1>{paragraphs}</body></html>");
+    server.set("/p", Route::html(page.clone()));
+    let mut watches = format!("[[watch]]\nname = \"p\"\nurl = \"{}\"\n", server.url("/p"));
+    for i in 0..1500 {
+        watches.push_str(&format!(
+            "\n[[watch]]\nname = \"idle-{i}\"\nurl = \"https://idle.example/{i}\"\n"
+        ));
+    }
+    let env = Env::new("", &watches);
+    env.run(&["check", "p"]).ok();
+    server.set(
+        "/p",
+        Route::html(page.replace("of the statement", "of the amended statement")),
+    );
+    env.run(&["check", "p"]).ok();
+    let saved = env.dir.path().join("page.html");
+    std::fs::write(&saved, &page).expect("write page");
+    let saved = saved.display().to_string();
+
+    let commands: [&[&str]; 10] = [
+        &["show", "p"],
+        &["history", "p"],
+        &["diff", "p", "--color", "never"],
+        &["diff", "p", "--format", "word", "--color", "never"],
+        &["diff", "p", "--format", "side-by-side", "--color", "never"],
+        &["list"],
+        &["list", "--json"],
+        &["config", "check"],
+        &["extract", &saved],
+        &["status"],
+    ];
+    for args in commands {
+        let (code, stderr) = env.run_into_closed_pipe(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} said: {stderr}");
+    }
+
+    // A check whose reader went away still finishes and stores its result.
+    server.set("/p", Route::html(page.replace("incident", "events")));
+    let (code, stderr) = env.run_into_closed_pipe(&["check", "p"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let history = env.run(&["history", "p", "--json"]).ok().json();
+    assert_eq!(history["snapshots"].as_array().map(Vec::len), Some(3));
+}

@@ -634,6 +634,29 @@ fn command(cwd: &Path) -> Command {
     cmd
 }
 
+impl Env {
+    /// Runs `chancery --config <config> args…` with stdout a pipe whose
+    /// reader has already gone (`… | head -0`): the exit status and what
+    /// was written on stderr.
+    pub fn run_into_closed_pipe(&self, args: &[&str]) -> (Option<i32>, String) {
+        let mut child = command(self.dir.path())
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chancery");
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        if let Some(mut err) = child.stderr.take() {
+            err.read_to_string(&mut stderr).expect("read stderr");
+        }
+        let status = child.wait().expect("wait for chancery");
+        (status.code(), stderr)
+    }
+}
+
 /// Runs the binary with exactly `args`, in `cwd`, with a cleared environment.
 pub fn run_binary(args: &[String], cwd: &Path) -> Run {
     run_binary_env(args, cwd, &[])
