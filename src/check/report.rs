@@ -16,7 +16,8 @@ pub struct CheckReport {
     pub url: String,
     pub outcome: Outcome,
     pub started_at: Timestamp,
-    #[serde(serialize_with = "serialize_millis")]
+    /// How long the check took (`duration_ms` in JSON).
+    #[serde(rename = "duration_ms", serialize_with = "serialize_millis")]
     pub duration: Duration,
     pub http_status: Option<u16>,
     /// Why the check failed, or why the page counts as removed.

@@ -178,7 +178,8 @@ fn line(report: &CheckReport) -> String {
                 out.push(' ');
                 out.push_str(&diffstat(summary));
                 if let Some(first) = &summary.first_change {
-                    out.push_str(&format!(" {first:?}"));
+                    out.push(' ');
+                    out.push_str(&crate::diff::one_line(first));
                 }
             }
         }

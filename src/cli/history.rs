@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cli::Exit;
 use crate::cli::output::{
-    diffstat, known_watch, load_config_readonly, open_existing_store, outln, print_json,
+    aligned, diffstat, known_watch, load_config_readonly, open_existing_store, outln, print_json,
 };
 use crate::store::{ChangeRow, CheckRow, SnapshotRow};
 
@@ -58,72 +58,82 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     if history.changes.is_empty() {
         outln!("  (none)")?;
     }
-    for c in &history.changes {
-        let arrow = format!("{} -> {}", snap(c.from), snap(c.to));
-        let status = c
-            .http_status
-            .map(|s| format!(" [HTTP {s}]"))
-            .unwrap_or_default();
-        let first = c
-            .summary
-            .first_change
-            .as_ref()
-            .map(|f| format!(" {f:?}"))
-            .unwrap_or_default();
-        outln!(
-            "  change {:<5} {}  {:<10}  {:<14}  {}{}{}",
-            c.id,
-            c.detected_at,
-            c.kind,
-            arrow,
-            diffstat(&c.summary),
-            status,
-            first
-        )?;
+    let rows: Vec<Vec<String>> = history
+        .changes
+        .iter()
+        .map(|c| {
+            vec![
+                format!("  change {}", c.id),
+                c.detected_at.to_string(),
+                c.kind.to_string(),
+                format!("{} -> {}", snap(c.from), snap(c.to)),
+                diffstat(&c.summary),
+                c.http_status
+                    .map(|s| format!("[HTTP {s}]"))
+                    .unwrap_or_default(),
+                c.summary
+                    .first_change
+                    .as_deref()
+                    .map(crate::diff::one_line)
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    for line in aligned(&rows) {
+        outln!("{line}")?;
     }
     outln!("snapshots:")?;
     if history.snapshots.is_empty() {
         outln!("  (none)")?;
     }
-    for s in &history.snapshots {
-        outln!(
-            "  snapshot {:<5} {}  text sha256 {}  {} bytes  raw sha256 {}",
-            s.id,
-            s.fetched_at,
-            s.sha256,
-            s.text_bytes,
-            s.raw_sha256.as_deref().unwrap_or("-")
-        )?;
+    let rows: Vec<Vec<String>> = history
+        .snapshots
+        .iter()
+        .map(|s| {
+            vec![
+                format!("  snapshot {}", s.id),
+                s.fetched_at.to_string(),
+                format!("text sha256 {}", s.sha256),
+                format!("{} bytes", s.text_bytes),
+                format!("raw sha256 {}", s.raw_sha256.as_deref().unwrap_or("-")),
+            ]
+        })
+        .collect();
+    for line in aligned(&rows) {
+        outln!("{line}")?;
     }
     if let Some(checks) = &history.checks {
         let watch_url = store.watch_state(&history.watch)?.map(|w| w.url);
         outln!("checks:")?;
-        for c in checks {
-            let reason = c
-                .reason
-                .as_deref()
-                .map(|r| format!("({r}) "))
-                .unwrap_or_default();
-            // Where a redirect ended, when it did not end at the watch's URL.
-            let landed = c
-                .final_url
-                .as_deref()
-                .filter(|u| Some(*u) != watch_url.as_deref())
-                .map(|u| format!(" -> {u}"))
-                .unwrap_or_default();
-            outln!(
-                "  check {:<5} {}  {:<10}  {:>5}  {:>6} ms  {:>8} bytes  {}{}{}",
-                c.id,
-                c.started_at,
-                c.outcome,
-                c.http_status
-                    .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                c.duration_ms,
-                c.bytes,
-                reason,
-                c.error.as_deref().unwrap_or(""),
-                landed
-            )?;
+        let rows: Vec<Vec<String>> = checks
+            .iter()
+            .map(|c| {
+                // Where a redirect ended, when it did not end at the watch's URL.
+                let landed = c
+                    .final_url
+                    .as_deref()
+                    .filter(|u| Some(*u) != watch_url.as_deref())
+                    .map(|u| format!(" -> {u}"))
+                    .unwrap_or_default();
+                let reason = c
+                    .reason
+                    .as_deref()
+                    .map(|r| format!("({r}) "))
+                    .unwrap_or_default();
+                vec![
+                    format!("  check {}", c.id),
+                    c.started_at.to_string(),
+                    c.outcome.to_string(),
+                    c.http_status
+                        .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                    format!("{} ms", c.duration_ms),
+                    format!("{} bytes", c.bytes),
+                    format!("{reason}{}{landed}", c.error.as_deref().unwrap_or("")),
+                ]
+            })
+            .collect();
+        for line in aligned(&rows) {
+            outln!("{line}")?;
         }
     }
     Ok(Exit::Success)

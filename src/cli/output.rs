@@ -130,6 +130,38 @@ pub fn known_watch(config: &Config, store: &dyn Store, name: &str) -> anyhow::Re
     .into())
 }
 
+/// Lines of `rows` with every column but the last padded to the widest
+/// cell of its column (in terminal columns: CJK counts double), separated
+/// by two spaces.
+pub fn aligned(rows: &[Vec<String>]) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.width())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                if i + 1 < row.len() {
+                    line.extend(std::iter::repeat_n(' ', widths[i] - cell.width()));
+                }
+            }
+            line.trim_end().to_owned()
+        })
+        .collect()
+}
+
 /// `+3 -1 (2.5%)`.
 pub fn diffstat(summary: &crate::diff::DiffSummary) -> String {
     format!(
@@ -145,4 +177,26 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot render JSON")?;
     outln!("{text}")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aligned;
+
+    #[test]
+    fn columns_line_up_whatever_their_content() {
+        let rows = vec![
+            vec!["change 12".into(), "edited".into(), "\"a\" → \"b\"".into()],
+            vec!["change 3".into(), "first-seen".into(), "\"外交部\"".into()],
+            vec!["change 2".into(), "外交".into(), String::new()],
+        ];
+        assert_eq!(
+            aligned(&rows),
+            [
+                "change 12  edited      \"a\" → \"b\"",
+                "change 3   first-seen  \"外交部\"",
+                "change 2   外交",
+            ]
+        );
+    }
 }

@@ -55,6 +55,21 @@ fn inserted(out: &mut String, text: &str) {
     let _ = write!(out, "<ins style=\"{INSERTED}\">{}</ins>", escape(text));
 }
 
+/// One changed place in its sentence, the change struck out and inserted
+/// with the same inline styles as the diff (page text escaped).
+pub fn change(change: &super::Change) -> String {
+    let one = |text: &str| text.replace('\n', " ");
+    let mut out = escape(&change.lead);
+    if !change.before.is_empty() {
+        deleted(&mut out, &one(&change.before));
+    }
+    if !change.after.is_empty() {
+        inserted(&mut out, &one(&change.after));
+    }
+    out.push_str(&escape(&change.tail));
+    out
+}
+
 /// Lines in context with changed words marked, as one `<pre>` fragment
 /// ending in a newline; empty when the texts are equal.
 pub(super) fn render(diff: &LineDiff<'_>, opts: &RenderOptions) -> String {

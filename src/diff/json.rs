@@ -185,7 +185,7 @@ mod tests {
                     "lines_added": 1,
                     "lines_removed": 2,
                     "changed_ratio": 1.0 - 4.0 / 7.0,
-                    "first_change": "外交部发言人就该事件发表书面谈话。",
+                    "first_change": "\"此事\" → \"该事件\"",
                 },
                 "hunks": [{
                     "old_start": 1, "old_lines": 4, "new_start": 1, "new_lines": 3,

@@ -18,6 +18,7 @@
 //! unified and word output; `side` renders side by side; `json` the JSON;
 //! `html` the word output as an HTML fragment for alert emails.
 
+mod excerpt;
 mod html;
 mod json;
 mod side;
@@ -30,7 +31,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use similar::{Algorithm, DiffOp};
 
-pub use html::escape as escape_html;
+pub use excerpt::{Change, SIDE_MAX_CHARS, changes};
+pub use html::{change as change_html, escape as escape_html};
 pub use words::words;
 
 /// How two snapshots differ, in numbers a person can scan in a listing.
@@ -46,10 +48,14 @@ pub struct DiffSummary {
     /// where `unchanged` is the number of lines the line diff kept. Two empty
     /// texts give 0.0.
     pub changed_ratio: f64,
-    /// The first added (else removed) line, trimmed and shortened for display.
+    /// The first change in a few words (see [`Change::headline`]):
+    /// `"Tuesday" → "Wednesday"`, `added "…"` or `removed "…"`. For a text
+    /// that appeared or went whole, its first non-blank line, in quotes.
+    /// Ready to print: page text in it is always quoted.
     ///
-    /// Blank lines are skipped; at most [`FIRST_CHANGE_MAX_CHARS`] characters,
-    /// ending in `…` when cut, so it fits an email subject.
+    /// At most [`FIRST_CHANGE_MAX_CHARS`] characters for a line, ending in
+    /// `…` when cut, so it fits an email subject. (Changes recorded by
+    /// earlier versions hold the first changed line.)
     pub first_change: Option<String>,
 }
 
@@ -66,7 +72,7 @@ impl DiffSummary {
     }
 }
 
-/// Longest `first_change`, in characters including the `…`.
+/// Longest line in a `first_change`, in characters including the `…`.
 pub const FIRST_CHANGE_MAX_CHARS: usize = 80;
 
 /// The output formats of `chancery diff`.
@@ -124,6 +130,14 @@ const LINE_DIFF_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Bound on word-level refinement for one rendering. Past it, remaining
 /// changed lines are shown whole.
 const INLINE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// `text` with control characters (CR, LF, tabs, …) turned into spaces, so
+/// page text printed in a subject, header or listing line stays one line.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
 
 /// Summarises the line diff from `old` to `new`.
 pub fn summarize(old: &str, new: &str) -> DiffSummary {
@@ -206,8 +220,6 @@ impl<'a> LineDiff<'a> {
         let mut added = 0usize;
         let mut removed = 0usize;
         let mut unchanged = 0usize;
-        let mut first_insert = None;
-        let mut first_delete = None;
         for op in &self.ops {
             match *op {
                 DiffOp::Equal { len, .. } => unchanged += len,
@@ -215,8 +227,6 @@ impl<'a> LineDiff<'a> {
                     let (old, new) = (op.old_range(), op.new_range());
                     removed += old.len();
                     added += new.len();
-                    first_insert = first_insert.or_else(|| first_nonblank(&self.new[new]));
-                    first_delete = first_delete.or_else(|| first_nonblank(&self.old[old]));
                 }
             }
         }
@@ -230,7 +240,7 @@ impl<'a> LineDiff<'a> {
             lines_added: saturating_u32(added),
             lines_removed: saturating_u32(removed),
             changed_ratio,
-            first_change: first_insert.or(first_delete).map(shorten),
+            first_change: excerpt::first_headline(self),
         }
     }
 
@@ -350,7 +360,7 @@ mod tests {
     fn summary_of_an_added_line() {
         assert_eq!(
             summary("a\nb\nc", "a\nb\n  new line \nc"),
-            (1, 0, 1.0 - 6.0 / 7.0, Some("new line".to_owned()))
+            (1, 0, 1.0 - 6.0 / 7.0, Some("added \"new line\"".to_owned()))
         );
     }
 
@@ -358,15 +368,15 @@ mod tests {
     fn summary_of_a_removed_line() {
         assert_eq!(
             summary("a\ngone\nc\nd", "a\nc\nd"),
-            (0, 1, 1.0 - 6.0 / 7.0, Some("gone".to_owned()))
+            (0, 1, 1.0 - 6.0 / 7.0, Some("removed \"gone\"".to_owned()))
         );
     }
 
     #[test]
-    fn summary_of_a_replaced_line_names_the_insertion() {
+    fn summary_of_a_replaced_line_names_both_sides() {
         assert_eq!(
             summary("a\nold\nc", "a\nnew\nc"),
-            (1, 1, 1.0 - 4.0 / 6.0, Some("new".to_owned()))
+            (1, 1, 1.0 - 4.0 / 6.0, Some("\"old\" → \"new\"".to_owned()))
         );
     }
 
@@ -374,7 +384,7 @@ mod tests {
     fn summary_skips_blank_inserted_lines() {
         assert_eq!(
             summary("a\nold", "a\n \nnew"),
-            (2, 1, 1.0 - 2.0 / 5.0, Some("new".to_owned()))
+            (2, 1, 1.0 - 2.0 / 5.0, Some("\"old\" → \"new\"".to_owned()))
         );
     }
 
@@ -388,11 +398,11 @@ mod tests {
     fn summary_of_empty_versus_text() {
         assert_eq!(
             summary("", "first\nsecond"),
-            (2, 0, 1.0, Some("first".to_owned()))
+            (2, 0, 1.0, Some("\"first\"".to_owned()))
         );
         assert_eq!(
             summary("first\nsecond", ""),
-            (0, 2, 1.0, Some("first".to_owned()))
+            (0, 2, 1.0, Some("\"first\"".to_owned()))
         );
     }
 
@@ -401,15 +411,18 @@ mod tests {
         let line = "中华人民共和国驻英国大使馆发言人就英方近期涉华错误言论答记者问。".repeat(4);
         assert!(line.chars().count() > 80);
         let first = summarize("", &line).first_change.expect("a line was added");
-        assert_eq!(first.chars().count(), 80);
+        assert_eq!(first.chars().count(), 80 + 2, "80 and the quotes");
         let expected: String = line.chars().take(79).chain(['…']).collect();
-        assert_eq!(first, expected);
+        assert_eq!(first, format!("\"{expected}\""));
     }
 
     #[test]
     fn first_change_keeps_a_line_of_exactly_80_chars() {
         let line = "x".repeat(80);
-        assert_eq!(summarize("", &line).first_change, Some(line));
+        assert_eq!(
+            summarize("", &line).first_change,
+            Some(format!("\"{line}\""))
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{Smtp, SmtpTls};
-use crate::diff::{Format, RenderOptions, escape_html, render};
+use crate::diff::{Format, RenderOptions, change_html, escape_html, one_line, render};
 use crate::notify::{AlertData, DeliveryError, SnapshotData};
 
 /// TLS settings that differ in tests: an extra trusted root certificate
@@ -43,11 +43,13 @@ pub struct TlsExtras {
 /// locate the edit in the statement, few enough to keep the mail short.
 const CONTEXT_LINES: usize = 3;
 
-/// The subject line: `[chancery] mfa edited: "first changed line"`.
+/// The subject line: `[chancery] mfa edited: "Tuesday" → "Wednesday"`.
 ///
-/// The first change is already at most 80 characters; control characters
-/// (page text is untrusted) become spaces so the subject stays one line. A
-/// test alert says TEST first, so nobody mistakes it for a real change.
+/// An edit names its first changed words (and how many other places
+/// changed); other events their summary's first change, which names the
+/// statement or the detail. Control characters (page text is untrusted)
+/// become spaces so the subject stays one line. A test alert says TEST
+/// first, so nobody mistakes it for a real change.
 pub fn subject(alert: &AlertData) -> String {
     if alert.event == "test" {
         return "[chancery] TEST alert from `chancery notify test`: not a real change".to_owned();
@@ -57,17 +59,19 @@ pub fn subject(alert: &AlertData) -> String {
         one_line(&alert.watch_name),
         one_line(&alert.event)
     );
-    if let Some(first) = &alert.summary.first_change {
-        let _ = write!(subject, ": \"{}\"", one_line(first));
+    let (changes, total) = alert.changes();
+    let what = match changes.first() {
+        Some(first) if alert.event == "edited" => Some(match total {
+            1 => first.headline(),
+            2 => format!("{} and 1 more change", first.headline()),
+            n => format!("{} and {} more changes", first.headline(), n - 1),
+        }),
+        _ => alert.summary.first_change.clone(),
+    };
+    if let Some(what) = what {
+        let _ = write!(subject, ": {}", one_line(&what));
     }
     subject
-}
-
-/// Replaces control characters (CR, LF, tabs, ...) with spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// The sentence that opens both parts, saying what happened.
@@ -96,6 +100,15 @@ fn headline(alert: &AlertData) -> String {
         "test" => "TEST ALERT sent by `chancery notify test`: nothing changed on any watched page."
             .to_owned(),
         other => format!("The statement page watched as \"{name}\": {other}."),
+    }
+}
+
+/// What the summary's first change is, for an event that is not an edit
+/// listed word by word: the statement's first line, or the event's detail.
+fn detail_label(alert: &AlertData) -> &'static str {
+    match alert.event.as_str() {
+        "failing" | "recovered" | "flapping" => "Detail",
+        _ => "Statement",
     }
 }
 
@@ -166,15 +179,37 @@ fn render_options(alert: &AlertData) -> RenderOptions {
     }
 }
 
-/// The plain-text part: headline, facts, commands and the unified diff.
+/// Changed places an email lists before its full diff.
+const CHANGES_IN_EMAIL: usize = 5;
+
+/// The plain-text part: headline, what changed (each changed place in a
+/// few words and in its sentence), facts, commands and the unified diff.
 pub fn text_body(alert: &AlertData) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", headline(alert));
+    let (changes, total) = alert.changes();
+    if !changes.is_empty() {
+        out.push_str("What changed:\n");
+        for change in changes.iter().take(CHANGES_IN_EMAIL) {
+            let _ = writeln!(out, "  * {}", change.headline());
+            let _ = writeln!(out, "    {}", change.context().replace('\n', " "));
+        }
+        if total > CHANGES_IN_EMAIL {
+            let _ = writeln!(
+                out,
+                "  (and {} more; the whole diff is below)",
+                total - CHANGES_IN_EMAIL
+            );
+        }
+        out.push('\n');
+    }
     for (label, value) in facts(alert) {
         let _ = writeln!(out, "  {:<12} {value}", format!("{label}:"));
     }
-    if let Some(first) = &alert.summary.first_change {
-        let _ = writeln!(out, "\nFirst change: \"{first}\"");
+    if changes.is_empty()
+        && let Some(first) = &alert.summary.first_change
+    {
+        let _ = writeln!(out, "\n{}: {first}", detail_label(alert));
     }
     let _ = writeln!(out, "\nThe full history and diff, on the chancery host:");
     for command in commands(alert) {
@@ -232,10 +267,29 @@ pub fn html_body(alert: &AlertData) -> String {
         );
     }
     out.push_str("</table>\n");
-    if let Some(first) = &alert.summary.first_change {
+    let (changes, total) = alert.changes();
+    if !changes.is_empty() {
+        out.push_str("<p style=\"margin:0 0 4px 0;font-weight:bold;\">What changed</p>\n<ul style=\"margin:0 0 12px 0;padding-left:20px;\">\n");
+        for change in changes.iter().take(CHANGES_IN_EMAIL) {
+            let _ = writeln!(
+                out,
+                "<li style=\"margin:0 0 4px 0;\">{}</li>",
+                change_html(change)
+            );
+        }
+        if total > CHANGES_IN_EMAIL {
+            let _ = writeln!(
+                out,
+                "<li style=\"margin:0 0 4px 0;\">and {} more: the whole diff is below</li>",
+                total - CHANGES_IN_EMAIL
+            );
+        }
+        out.push_str("</ul>\n");
+    } else if let Some(first) = &alert.summary.first_change {
         let _ = writeln!(
             out,
-            "<p style=\"margin:0 0 12px 0;\">First change: &ldquo;{}&rdquo;</p>",
+            "<p style=\"margin:0 0 12px 0;\">{}: {}</p>",
+            detail_label(alert),
             escape_html(first)
         );
     }
@@ -514,27 +568,42 @@ mod tests {
     }
 
     #[test]
-    fn subjects_name_watch_event_and_first_change() {
+    fn subjects_name_watch_event_and_the_changed_words() {
         assert_eq!(
             subject(&alert("edited", Some(OLD), Some(NEW))),
-            "[chancery] uk-embassy edited: \"The ambassador met the minister on Wednesday.\""
+            "[chancery] uk-embassy edited: \"Tuesday\" → \"Wednesday\""
+        );
+        let two = "Statement on the visit\nThe ambassador met the minister on Wednesday.\nThe end";
+        assert_eq!(
+            subject(&alert("edited", Some(OLD), Some(two))),
+            "[chancery] uk-embassy edited: \"Tuesday\" → \"Wednesday\" and 1 more change"
         );
         assert_eq!(
             subject(&alert("restored", None, Some("Back again"))),
             "[chancery] uk-embassy restored: \"Back again\""
         );
         let mut removed = alert("removed", Some(OLD), None);
+        assert_eq!(
+            subject(&removed),
+            "[chancery] uk-embassy removed: \"Statement on the visit\""
+        );
         removed.summary.first_change = None;
         assert_eq!(subject(&removed), "[chancery] uk-embassy removed");
     }
 
     #[test]
     fn subject_keeps_page_text_on_one_line() {
-        let mut edited = alert("edited", Some(OLD), Some(NEW));
-        edited.summary.first_change = Some("evil\r\nBcc: x@example.org".to_owned());
+        let mut removed = alert("removed", Some(OLD), None);
+        removed.summary.first_change = Some("evil\r\nBcc: x@example.org".to_owned());
         assert_eq!(
-            subject(&edited),
-            "[chancery] uk-embassy edited: \"evil  Bcc: x@example.org\""
+            subject(&removed),
+            "[chancery] uk-embassy removed: evil  Bcc: x@example.org"
+        );
+        let edited = alert("edited", Some("a\nold"), Some("a\nnew\rBcc: x@example.org"));
+        assert!(
+            !subject(&edited).contains(['\r', '\n']),
+            "{}",
+            subject(&edited)
         );
     }
 
@@ -557,6 +626,10 @@ mod tests {
             text_body(&alert("edited", Some(OLD), Some(NEW))),
             "The statement page watched as \"uk-embassy\" was edited.\n\
              \n\
+             What changed:\n\
+             \x20 * \"Tuesday\" → \"Wednesday\"\n\
+             \x20   The ambassador met the minister on [-Tuesday-]{+Wednesday+}.\n\
+             \n\
              \x20 Watch:       uk-embassy\n\
              \x20 URL:         https://embassy.example/statements?id=7&lang=en\n\
              \x20 Event:       edited\n\
@@ -565,8 +638,6 @@ mod tests {
              \x20 Detected:    2026-11-28T13:00:00Z\n\
              \x20 Changed:     1 line added, 1 removed (33% of the text)\n\
              \x20 HTTP status: 200\n\
-             \n\
-             First change: \"The ambassador met the minister on Wednesday.\"\n\
              \n\
              The full history and diff, on the chancery host:\n\
              \x20 chancery history uk-embassy\n\

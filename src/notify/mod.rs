@@ -70,6 +70,10 @@ pub fn channel_name(channel: &Channel) -> &'static str {
     }
 }
 
+/// Most changed places an alert lists (the webhook's `changes`); the full
+/// diff follows them.
+pub const CHANGES_LISTED: usize = 20;
+
 /// One side of a change, as an alert shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotData {
@@ -137,6 +141,18 @@ impl AlertData {
     pub fn returns_to(&self) -> Option<Timestamp> {
         let after = self.current.as_ref()?;
         (self.event == "edited" && after.fetched_at < self.detected_at).then_some(after.fetched_at)
+    }
+
+    /// The changed places, word by word, in reading order (at most
+    /// [`CHANGES_LISTED`]), and how many there are: empty unless there is
+    /// a text on both sides (a removal is the whole text).
+    pub fn changes(&self) -> (Vec<crate::diff::Change>, usize) {
+        match (&self.previous, &self.current) {
+            (Some(before), Some(after)) => {
+                crate::diff::changes(&before.text, &after.text, CHANGES_LISTED)
+            }
+            _ => (Vec::new(), 0),
+        }
     }
 
     /// The text before and after (empty when absent).

@@ -29,10 +29,25 @@ struct Body<'a> {
     previous: Option<Side>,
     current: Side,
     summary: &'a DiffSummary,
+    /// Where the text changed, word by word, in reading order (at most
+    /// [`crate::notify::CHANGES_LISTED`]); empty when there is no text on one side.
+    changes: Vec<ChangeRef>,
+    /// How many changed places there are in all.
+    changes_total: usize,
     /// For an edit back to an earlier version: when it was first seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     returns_to: Option<String>,
     diff: String,
+}
+
+/// One changed place (README, "Webhook payload").
+#[derive(Serialize)]
+struct ChangeRef {
+    before: String,
+    after: String,
+    context: String,
+    old_line: usize,
+    new_line: usize,
 }
 
 #[derive(Serialize)]
@@ -43,7 +58,7 @@ struct WatchRef<'a> {
 
 #[derive(Serialize)]
 struct Side {
-    snapshot: Option<String>,
+    snapshot: Option<i64>,
     sha256: Option<String>,
     fetched_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,14 +68,14 @@ struct Side {
 /// The JSON body, exactly as sent (and signed).
 pub fn body(alert: &AlertData) -> Vec<u8> {
     let previous = alert.previous.as_ref().map(|s| Side {
-        snapshot: Some(s.id.to_string()),
+        snapshot: Some(s.id),
         sha256: Some(s.sha256.clone()),
         fetched_at: s.fetched_at.rfc3339(),
         status: None,
     });
     let current = match &alert.current {
         Some(s) => Side {
-            snapshot: Some(s.id.to_string()),
+            snapshot: Some(s.id),
             sha256: Some(s.sha256.clone()),
             fetched_at: s.fetched_at.rfc3339(),
             status: alert.status,
@@ -73,6 +88,17 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
             status: alert.status,
         },
     };
+    let (changes, changes_total) = alert.changes();
+    let changes = changes
+        .into_iter()
+        .map(|c| ChangeRef {
+            context: c.context(),
+            before: c.before,
+            after: c.after,
+            old_line: c.old_line,
+            new_line: c.new_line,
+        })
+        .collect();
     let body = Body {
         id: &alert.id,
         event: &alert.event,
@@ -84,6 +110,8 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
         previous,
         current,
         summary: &alert.summary,
+        changes,
+        changes_total,
         returns_to: alert.returns_to().map(Timestamp::rfc3339),
         diff: alert.unified_diff(),
     };
@@ -176,6 +204,18 @@ mod tests {
         assert!(json["previous"]["sha256"].is_string());
         assert_eq!(json["current"]["status"], 200);
         assert_eq!(json["summary"]["lines_added"], 2);
+        assert_eq!(json["previous"]["snapshot"], 0, "ids are integers");
+        // "read" → "reads", "before" → "now", and the added last line.
+        assert_eq!(json["changes_total"], 3);
+        assert_eq!(json["changes"][1]["before"], "before");
+        assert_eq!(json["changes"][1]["after"], "now");
+        assert_eq!(
+            json["changes"][1]["context"],
+            "The statement reads like this [-before-]{+now+}."
+        );
+        assert_eq!(json["changes"][1]["old_line"], 2);
+        assert_eq!(json["changes"][2]["before"], "");
+        assert_eq!(json["changes"][2]["new_line"], 3);
         assert!(
             json["diff"]
                 .as_str()

@@ -107,11 +107,11 @@ async fn plain_smtp_delivers_an_english_edit_with_both_parts_and_filter_headers(
     assert_eq!(message.from, "alerts@example.org");
     assert_eq!(message.to, ["ops@example.net", "press@example.net"]);
     assert!(!message.tls);
-    // The first change is cut to 80 characters, so the subject is non-ASCII
-    // (the ellipsis) even for an English page.
+    // The subject names the changed words, and the arrow makes it
+    // non-ASCII (encoded) even for an English page.
     assert_eq!(
         mail.header("Subject"),
-        "[chancery] uk-embassy edited: \"The Ambassador met the Foreign Minister on Wednesday to discuss trade and secur…\""
+        "[chancery] uk-embassy edited: \"Tuesday\" → \"Wednesday\""
     );
     assert_eq!(mail.header("Message-ID"), "<42-7f3a@chancery.example.org>");
     assert_eq!(mail.header("X-Chancery-Delivery"), "42-7f3a");
@@ -153,8 +153,9 @@ async fn plain_smtp_delivers_an_english_edit_with_both_parts_and_filter_headers(
         html.contains(">Tuesday</del>") && html.contains(">Wednesday</ins>"),
         "{html}"
     );
-    assert_eq!(html.matches("<del").count(), 1, "{html}");
-    assert_eq!(html.matches("<ins").count(), 1, "{html}");
+    // Once in "What changed", once in the diff: only the changed word.
+    assert_eq!(html.matches("<del").count(), 2, "{html}");
+    assert_eq!(html.matches("<ins").count(), 2, "{html}");
     assert!(
         html.contains("href=\"https://embassy.example/uk-embassy/statement?id=7&amp;lang=en\""),
         "{html}"
@@ -192,7 +193,7 @@ async fn a_chinese_edit_has_an_encoded_subject_and_marks_only_the_changed_words(
     );
     assert_eq!(
         mail.header("Subject"),
-        "[chancery] cn-embassy edited: \"外交部发言人就该事件发表书面谈话。\""
+        "[chancery] cn-embassy edited: \"此事\" → \"该事件\" and 1 more change"
     );
     let text = mail.part("text/plain");
     assert!(
@@ -207,8 +208,9 @@ async fn a_chinese_edit_has_an_encoded_subject_and_marks_only_the_changed_words(
     );
     assert!(html.contains(">该事件</ins>发表<ins"), "{html}");
     assert!(html.contains(">书面</ins>谈话。"), "{html}");
-    assert_eq!(html.matches("<del").count(), 1, "{html}");
-    assert_eq!(html.matches("<ins").count(), 2, "{html}");
+    // Once in "What changed", once in the diff.
+    assert_eq!(html.matches("<del").count(), 2, "{html}");
+    assert_eq!(html.matches("<ins").count(), 4, "{html}");
 }
 
 #[tokio::test]
@@ -497,9 +499,16 @@ fn a_check_that_finds_an_edit_mails_the_subscriber() {
     let mail = Mail::parse(&received[0].data);
     assert_eq!(
         decode_words(&mail.header("Subject")),
-        "[chancery] embassy edited: \"The embassy welcomes the report.\""
+        "[chancery] embassy edited: \"notes\" → \"welcomes\""
     );
     let text = mail.part("text/plain");
+    // What changed comes first, before the facts and the whole diff.
+    let what = text.find("What changed:").expect("a what-changed section");
+    assert!(what < text.find("Watch:").expect("facts"), "{text}");
+    assert!(
+        text.contains("The embassy [-notes-]{+welcomes+} the report."),
+        "{text}"
+    );
     assert!(text.contains("-The embassy notes the report."), "{text}");
     assert!(text.contains("+The embassy welcomes the report."), "{text}");
     assert!(text.contains("chancery history embassy"), "{text}");
@@ -508,4 +517,63 @@ fn a_check_that_finds_an_edit_mails_the_subscriber() {
     let outbox = env.run(&["outbox", "--all", "--json"]).ok().json();
     assert_eq!(outbox[0]["status"], "delivered");
     assert_eq!(outbox[0]["channel"], "email");
+}
+
+/// The statement this project exists for: one phrase edited deep inside a
+/// paragraph of more than a thousand characters. The check line, the
+/// history, the mail's subject and the top of its text part all name the
+/// changed words, not the paragraph's first 80 characters.
+#[test]
+fn an_edit_deep_in_a_long_statement_paragraph_is_named_by_its_words() {
+    use crate::seed;
+    use crate::support::{Env, Route, Server, edit_once};
+    let paragraphs = seed::paragraphs();
+    let long = paragraphs
+        .iter()
+        .find(|p| p.contains("It is the UK that has changed."))
+        .expect("the seed's long paragraph");
+    assert!(long.chars().count() > 1000, "{}", long.len());
+    let rest: Vec<&str> = paragraphs.iter().take(4).map(String::as_str).collect();
+    let page = seed::page_en(seed::TITLE, &[rest[0], long, rest[2]], 1);
+    let edited = edit_once(
+        &page,
+        "It is the UK that has changed.",
+        "It is the UK that has changed course.",
+    );
+
+    let server = Server::start();
+    server.set("/statement", Route::html(page));
+    let smtp = SmtpServer::start(Options::plain());
+    let rest = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"alerts@example.org\"\n\n\
+         [[watch]]\nname = \"embassy\"\nurl = \"{}\"\nnotify = [\"desk\"]\n\n\
+         [[subscriber]]\nname = \"desk\"\nemail = [\"desk@example.org\"]\n",
+        smtp.port(),
+        server.url("/statement")
+    );
+    let env = Env::new("per_host_delay = \"0s\"", &rest);
+    env.run(&["check"]).ok();
+    server.set("/statement", Route::html(edited));
+    let run = env.run(&["check"]).ok();
+
+    let line = run.line_for("embassy");
+    assert!(line.contains("edited"), "{line}");
+    assert!(line.ends_with("added \"course\" [HTTP 200]"), "{line}");
+    let history = env.run(&["history", "embassy"]).ok().stdout;
+    assert!(history.contains("added \"course\""), "{history}");
+
+    let received = smtp.received();
+    assert_eq!(received.len(), 1, "one alert");
+    let mail = Mail::parse(&received[0].data);
+    assert_eq!(
+        decode_words(&mail.header("Subject")),
+        "[chancery] embassy edited: added \"course\""
+    );
+    let text = mail.part("text/plain");
+    let expected = "What changed:\n  * added \"course\"\n    …changed. It is the UK that has changed {+course+}. The UK side should take full…\n";
+    assert!(text.contains(expected), "{text}");
+    assert!(
+        text.find("What changed:") < text.find("Watch:"),
+        "what changed comes first: {text}"
+    );
 }

@@ -2,7 +2,7 @@
 //! the real binary, children with their own history, `published`,
 //! `delisted`, `removed` and `max`.
 
-use crate::support::{Env, Route, Server};
+use crate::support::{Env, Route, Server, assert_webhook_schema};
 
 fn statement(n: usize, extra: &str) -> String {
     format!(
@@ -49,6 +49,7 @@ fn events(server: &Server) -> Vec<(String, String)> {
         .filter(|s| s.method == "POST")
         .map(|s| {
             let body: serde_json::Value = serde_json::from_slice(&s.body).expect("JSON");
+            assert_webhook_schema(&body);
             (
                 body["event"].as_str().unwrap_or("").to_owned(),
                 body["watch"]["name"].as_str().unwrap_or("").to_owned(),

@@ -20,7 +20,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::smtp::{Options, Received, SmtpServer};
-use crate::support::{Env, Mail, Route, Seen, Server, edit_once, verify_signature};
+use crate::support::{
+    Env, Mail, Route, Seen, Server, assert_webhook_schema, edit_once, verify_signature,
+};
 
 const SECRET: &str = "golden-webhook-secret";
 const ENV: &[(&str, &str)] = &[("CHANCERY_TEST_WEBHOOK_SECRET", SECRET)];
@@ -223,6 +225,7 @@ fn the_webhook_request_matches_its_golden_files() {
     let normalizer = scenario.normalizer();
     let post = scenario.webhook();
     verify_signature(&post, SECRET);
+    assert_webhook_schema(&serde_json::from_slice(&post.body).expect("JSON body"));
 
     // Every header the receiver got (names lowercased by the test server),
     // sorted, since the server does not keep their order.

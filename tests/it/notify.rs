@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Behavior, Env, Route, Seen, Server, verify_signature, wait_until};
+use crate::support::{
+    Behavior, Env, Route, Seen, Server, assert_webhook_schema, verify_signature, wait_until,
+};
 
 const SECRET: &str = "s3cr3t-webhook-key-do-not-log";
 const PAGE: &str = "<html><body><h1>Statement</h1><p>The ministry notes the report.</p><p>Second paragraph.</p></body></html>";
@@ -66,6 +68,7 @@ fn an_edit_sends_a_signed_webhook_with_the_documented_fields() {
         Some("edited")
     );
     let body: serde_json::Value = serde_json::from_slice(&post.body).expect("JSON body");
+    assert_webhook_schema(&body);
     assert_eq!(
         post.headers.get("x-chancery-delivery").map(String::as_str),
         body["id"].as_str()
@@ -76,9 +79,13 @@ fn an_edit_sends_a_signed_webhook_with_the_documented_fields() {
     assert_eq!(body["current"]["status"], 200);
     assert_eq!(body["summary"]["lines_added"], 1);
     assert_eq!(body["summary"]["lines_removed"], 1);
+    assert_eq!(body["summary"]["first_change"], "\"notes\" → \"rejects\"");
+    assert_eq!(body["changes_total"], 1);
+    assert_eq!(body["changes"][0]["before"], "notes");
+    assert_eq!(body["changes"][0]["after"], "rejects");
     assert_eq!(
-        body["summary"]["first_change"],
-        "The ministry rejects the report."
+        body["changes"][0]["context"],
+        "The ministry [-notes-]{+rejects+} the report."
     );
     let diff = body["diff"].as_str().expect("diff");
     assert!(diff.contains("-The ministry notes the report."), "{diff}");
@@ -88,7 +95,8 @@ fn an_edit_sends_a_signed_webhook_with_the_documented_fields() {
     let snapshots = history["snapshots"].as_array().expect("snapshots");
     assert_eq!(body["current"]["sha256"], snapshots[0]["sha256"]);
     assert_eq!(body["previous"]["sha256"], snapshots[1]["sha256"]);
-    assert_eq!(body["current"]["snapshot"], snapshots[0]["id"].to_string());
+    assert_eq!(body["current"]["snapshot"], snapshots[0]["id"]);
+    assert_eq!(body["previous"]["snapshot"], snapshots[1]["id"]);
 
     let outbox = env.run(&["outbox", "--all", "--json"]).ok().json();
     assert_eq!(outbox[0]["status"], "delivered", "{outbox:#}");
@@ -249,6 +257,7 @@ fn subscribers_choose_events_and_a_minimum_change() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].headers["x-chancery-event"], "removed");
     let body: serde_json::Value = serde_json::from_slice(&got[0].body).expect("JSON");
+    assert_webhook_schema(&body);
     assert!(body["current"]["sha256"].is_null());
     assert_eq!(body["current"]["status"], 404);
 

@@ -233,6 +233,7 @@ fn events(server: &Server, hook: &str) -> Vec<String> {
         .filter(|s| s.method == "POST")
         .map(|s| {
             let body: serde_json::Value = serde_json::from_slice(&s.body).expect("JSON");
+            crate::support::assert_webhook_schema(&body);
             body["event"].as_str().unwrap_or("").to_owned()
         })
         .collect()

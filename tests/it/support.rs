@@ -864,3 +864,25 @@ pub fn verify_signature(seen: &Seen, secret: &str) {
     mac.verify_slice(&hex::decode(hex_sig).expect("hex"))
         .expect("signature verifies over the exact body");
 }
+
+/// Checks a webhook body against the schema the README documents
+/// (`docs/webhook.schema.json`), every error listed.
+#[track_caller]
+pub fn assert_webhook_schema(body: &serde_json::Value) {
+    static SCHEMA: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/webhook.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("schema file"))
+                .expect("schema JSON");
+        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    });
+    let errors: Vec<String> = SCHEMA
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "webhook body does not match docs/webhook.schema.json:\n{}\n{body:#}",
+        errors.join("\n")
+    );
+}

@@ -3,7 +3,7 @@
 //! not-found wording a removal, unlabelled legacy Chinese decoded.
 
 use crate::seed::{self, SHORT, ZH};
-use crate::support::{Env, Route, Server, edit_once};
+use crate::support::{Env, Route, Server, assert_webhook_schema, edit_once};
 
 const SECRET: &[(&str, &str)] = &[("TRUST_SECRET", "trust-secret")];
 
@@ -24,6 +24,7 @@ fn hooks(server: &Server) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|r| r.method == "POST")
         .map(|r| serde_json::from_slice(&r.body).expect("JSON body"))
+        .inspect(assert_webhook_schema)
         .collect()
 }
 
