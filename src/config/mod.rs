@@ -422,9 +422,12 @@ pub fn parse_with(
         path: path.to_owned(),
         problems,
     };
-    let raw = raw::deserialize(text).map_err(|p| invalid(vec![p]))?;
     let mut problems = Vec::new();
+    let Some(raw) = raw::deserialize(text, &mut problems) else {
+        return Err(invalid(problems));
+    };
     let config = validate::validate(path, text, raw, state_directory, &mut problems, secrets);
+    problems.sort_by_key(|p| (p.line, p.column));
     if problems.is_empty() {
         Ok(config)
     } else {

@@ -7,30 +7,301 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use super::{Changes, Event, Problem, SmtpTls};
 use crate::normalize::Content;
 
-/// Parses the text into the raw shape; the first syntax or type problem,
-/// located.
-pub(super) fn deserialize(text: &str) -> Result<RawConfig, Problem> {
-    let located = |span: Option<Range<usize>>, key: String, message: String| {
-        let (line, column) = span.map_or((1, 1), |s| line_col(text, s.start));
-        Problem {
-            line,
-            column,
-            key,
-            message,
+/// Parses the text into the raw shape, finding every problem it can: all
+/// syntax errors, and every key of a bad type or unknown name in every table
+/// (each bad key is reported, then left out, and reading goes on). A watch
+/// or subscriber that lacks a required key is reported and left out; the
+/// others are still read, and [`RawConfig::watch_index`] keeps their
+/// positions in the file.
+pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<RawConfig> {
+    let (document, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for e in errors {
+            problems.push(located(
+                text,
+                e.span(),
+                String::new(),
+                e.message().trim().to_owned(),
+            ));
         }
+        return None;
+    }
+    let mut reader = Reader { text, problems };
+    let mut raw = RawConfig::default();
+    for (key, value) in document.into_inner() {
+        let name = key.get_ref().as_ref();
+        match name {
+            "daemon" => {
+                if let Some(daemon) = reader.read("daemon", value) {
+                    raw.daemon = daemon;
+                }
+            }
+            "smtp" => raw.smtp = reader.read("smtp", value),
+            "watch" => {
+                for (i, item) in reader.array("watch", value) {
+                    if let Some(watch) = reader.read(&format!("watch[{i}]"), item) {
+                        raw.watch.push(watch);
+                        raw.watch_index.push(i);
+                    }
+                }
+            }
+            "subscriber" => {
+                for (i, item) in reader.array("subscriber", value) {
+                    if let Some(s) = reader.read(&format!("subscriber[{i}]"), item) {
+                        raw.subscriber.push(s);
+                        raw.subscriber_index.push(i);
+                    }
+                }
+            }
+            other => {
+                let message = unknown_key(other, &["daemon", "smtp", "watch", "subscriber"]);
+                reader.problem(Some(key.span()), other.to_owned(), message);
+            }
+        }
+    }
+    Some(raw)
+}
+
+/// Reads tables into their raw shapes, collecting problems.
+struct Reader<'t, 'p> {
+    text: &'t str,
+    problems: &'p mut Vec<Problem>,
+}
+
+/// The most bad keys one table reports before giving up on it.
+const MAX_PROBLEMS_PER_TABLE: usize = 50;
+
+impl Reader<'_, '_> {
+    fn problem(&mut self, span: Option<Range<usize>>, key: String, message: String) {
+        self.problems.push(located(self.text, span, key, message));
+    }
+
+    /// The items of an array of tables (`[[watch]]`), with their indices.
+    fn array<'i>(
+        &mut self,
+        key: &str,
+        value: Spanned<DeValue<'i>>,
+    ) -> Vec<(usize, Spanned<DeValue<'i>>)> {
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(items) => items.into_iter().enumerate().collect(),
+            other => {
+                let message = format!(
+                    "must be an array of tables ([[{key}]]), not a {}",
+                    other.type_str()
+                );
+                self.problem(Some(span), key.to_owned(), message);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Deserializes one table, reporting each bad key and reading on
+    /// without it. `None` when the table itself cannot be read (a required
+    /// key missing, or not a table).
+    fn read<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        prefix: &str,
+        mut value: Spanned<DeValue<'_>>,
+    ) -> Option<T> {
+        for _ in 0..MAX_PROBLEMS_PER_TABLE {
+            let de = toml::de::ValueDeserializer::from(value.clone());
+            let error = match serde_path_to_error::deserialize::<_, T>(de) {
+                Ok(t) => return Some(t),
+                Err(e) => e,
+            };
+            let path = user_path(error.path());
+            let inner = error.into_inner();
+            let message = inner.message().trim().to_owned();
+            // An unknown key names itself in the message (and ends the
+            // path): point at it, and read on without it.
+            if let Some(unknown) = unknown_field(&message) {
+                let table = match path.last() {
+                    Some(last) if *last == unknown => &path[..path.len() - 1],
+                    _ => &path[..],
+                };
+                let mut key = join(prefix, table);
+                key = join(&key, std::slice::from_ref(&unknown));
+                let (span, removed) = remove_key(&mut value, table, &unknown);
+                let expected = expected_fields(&message);
+                let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+                self.problem(span.or(inner.span()), key, unknown_key(&unknown, &expected));
+                if !removed {
+                    return None;
+                }
+                continue;
+            }
+            // Drop the nearest key on the path (a bad item in a list drops
+            // the list, so later items keep their positions).
+            let Some(cut) = path.iter().rposition(|s| !is_index(s)) else {
+                // The table itself: a required key missing, or not a table.
+                let span = Some(value.span());
+                let message = match message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.strip_suffix('`'))
+                {
+                    Some(field) => format!("missing key {field:?}"),
+                    None => message,
+                };
+                self.problem(span, prefix.to_owned(), message);
+                return None;
+            };
+            let span = value_span(&value, &path).or(inner.span());
+            let (key_span, removed) = remove_key(&mut value, &path[..cut], &path[cut]);
+            self.problem(span.or(key_span), join(prefix, &path), message);
+            if !removed {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+fn located(text: &str, span: Option<Range<usize>>, key: String, message: String) -> Problem {
+    let (line, column) = span.map_or((1, 1), |s| line_col(text, s.start));
+    Problem {
+        line,
+        column,
+        key,
+        message,
+    }
+}
+
+/// The path serde reports, as the user wrote it: keys and `[index]`es,
+/// without the wrappers that keep spans.
+fn user_path(path: &serde_path_to_error::Path) -> Vec<String> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } if key.starts_with("$__serde_spanned") => None,
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Seq { index } => Some(format!("[{index}]")),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect()
+}
+
+fn is_index(segment: &str) -> bool {
+    segment.starts_with('[')
+}
+
+/// `watch[2]` + `[follow, links]` → `watch[2].follow.links`.
+fn join(prefix: &str, path: &[String]) -> String {
+    let mut out = prefix.to_owned();
+    for segment in path {
+        if !out.is_empty() && !is_index(segment) {
+            out.push('.');
+        }
+        out.push_str(segment);
+    }
+    out
+}
+
+/// The value at `path` under `value`.
+fn lookup<'a, 'i>(
+    value: &'a mut Spanned<DeValue<'i>>,
+    path: &[String],
+) -> Option<&'a mut Spanned<DeValue<'i>>> {
+    let mut here = value;
+    for segment in path {
+        here = match here.get_mut() {
+            DeValue::Table(table) => table
+                .iter_mut()
+                .find(|(k, _)| k.get_ref().as_ref() == segment.as_str())
+                .map(|(_, v)| v)?,
+            DeValue::Array(items) => {
+                let index: usize = segment.trim_matches(['[', ']']).parse().ok()?;
+                items.get_mut(index)?
+            }
+            _ => return None,
+        };
+    }
+    Some(here)
+}
+
+/// Where the value at `path` is in the file.
+fn value_span(value: &Spanned<DeValue<'_>>, path: &[String]) -> Option<Range<usize>> {
+    let mut copy = value.clone();
+    lookup(&mut copy, path).map(|v| v.span())
+}
+
+/// Removes `key` from the table at `path`: the key's span, and whether it
+/// was there to remove.
+fn remove_key(
+    value: &mut Spanned<DeValue<'_>>,
+    path: &[String],
+    key: &str,
+) -> (Option<Range<usize>>, bool) {
+    let Some(here) = lookup(value, path) else {
+        return (None, false);
     };
-    let de = toml::Deserializer::parse(text)
-        .map_err(|e| located(e.span(), String::new(), e.message().trim().to_owned()))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let key = if key == "." { String::new() } else { key };
-        let inner = e.into_inner();
-        located(inner.span(), key, inner.message().trim().to_owned())
-    })
+    let DeValue::Table(table) = here.get_mut() else {
+        return (None, false);
+    };
+    let Some(found) = table.keys().find(|k| k.get_ref().as_ref() == key).cloned() else {
+        return (None, false);
+    };
+    let span = found.span();
+    table.remove(&found);
+    (Some(span), true)
+}
+
+/// The key serde's `unknown field` message names.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// The keys serde's `unknown field` message lists as expected.
+fn expected_fields(message: &str) -> Vec<String> {
+    let Some((_, list)) = message.split_once("expected ") else {
+        return Vec::new();
+    };
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `unknown key "selector" (did you mean "select"?)`.
+fn unknown_key(key: &str, expected: &[&str]) -> String {
+    let closest = expected
+        .iter()
+        .map(|e| (strsim_distance(key, e), *e))
+        .filter(|(d, e)| *d <= 2.max(e.len() / 3))
+        .min();
+    match closest {
+        Some((_, e)) => format!("unknown key {key:?} (did you mean {e:?}?)"),
+        None if expected.is_empty() => format!("unknown key {key:?}"),
+        None => format!("unknown key {key:?}; known keys: {}", expected.join(", ")),
+    }
+}
+
+/// Edit distance (Levenshtein) between two short keys.
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(row[j]).min(row[j + 1])
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -41,16 +312,23 @@ pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) daemon: RawDaemon,
     #[serde(default)]
     pub(super) watch: Vec<RawWatch>,
+    /// Each read watch's position among the file's `[[watch]]` tables
+    /// (those that could not be read are left out of `watch`).
+    #[serde(skip)]
+    pub(super) watch_index: Vec<usize>,
     pub(super) smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     pub(super) subscriber: Vec<RawSubscriber>,
+    /// Likewise for `[[subscriber]]`.
+    #[serde(skip)]
+    pub(super) subscriber_index: Vec<usize>,
 }
 
 #[derive(Deserialize)]
@@ -153,19 +431,36 @@ pub(super) struct RawFollow {
     pub(super) next: Option<Spanned<String>>,
 }
 
+/// A string, or an error saying which kind of `what` was expected (`e.g.`
+/// an example) and what was found: `expected a duration in quotes, e.g.
+/// "30s"; found integer 5`.
+fn quoted<'de, D: serde::Deserializer<'de>>(
+    de: D,
+    what: &str,
+    example: &str,
+) -> Result<String, D::Error> {
+    match toml::Value::deserialize(de)? {
+        toml::Value::String(s) => Ok(s),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a {what} in quotes, e.g. {example:?}; found {} {other}",
+            other.type_str()
+        ))),
+    }
+}
+
 /// A humane duration: `90s`, `15m`, `1h 30m`, `2d`.
 fn de_duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
-    let s = String::deserialize(de)?;
-    humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
+    let s = quoted(de, "duration", "30s")?;
+    humantime::parse_duration(s.trim()).map(Some).map_err(|_| {
         serde::de::Error::custom(format!(
-            "{s:?} is not a duration ({e}); use e.g. \"30s\", \"15m\", \"2h\", \"1d\""
+            "{s:?} is not a duration; use e.g. \"30s\", \"15m\", \"2h\", \"1d\""
         ))
     })
 }
 
 /// A humane size: `10MiB`, `512KiB`, `2MB` (MB = 10^6, MiB = 2^20).
 fn de_size<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
-    let s = String::deserialize(de)?;
+    let s = quoted(de, "size", "10MiB")?;
     s.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| Some(b.as_u64()))

@@ -317,12 +317,14 @@ changes = "additions"
         "no changed line, nothing to alert"
     );
 
+    // Both problems at once, in file order.
     let p = problems(
         "[[subscriber]]\nname = \"h\"\nwebhook = \"https://h.example/\"\nmatch = [\"ok\", \"(\"]\nchanges = \"some\"\n",
     );
+    let found: Vec<(usize, &str)> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
     assert_eq!(
-        (p[0].line, p[0].key.as_str()),
-        (5, "subscriber[0].changes"),
+        found,
+        [(4, "subscriber[0].match[1]"), (5, "subscriber[0].changes")],
         "{p:?}"
     );
     let p = problems(

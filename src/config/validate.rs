@@ -146,7 +146,7 @@ pub(super) fn validate(
     // compile each distinct one once (compiled regexes share their program).
     let mut regex_cache: HashMap<String, Arc<Regex>> = HashMap::new();
     let mut selector_cache: HashMap<String, Arc<scraper::Selector>> = HashMap::new();
-    for (i, w) in raw.watch.into_iter().enumerate() {
+    for (w, i) in raw.watch.into_iter().zip(raw.watch_index.iter().copied()) {
         let name = w.name.get_ref().clone();
         let key = |field: &str| format!("watch[{i}].{field}");
         if !valid_name(&name) {
@@ -220,7 +220,11 @@ pub(super) fn validate(
                 Err(e) => v.report(
                     pattern,
                     key(&format!("ignore[{j}]")),
-                    format!("invalid regex {:?}: {e}", pattern.get_ref()),
+                    format!(
+                        "invalid regex {:?}: {}",
+                        pattern.get_ref(),
+                        crate::normalize::regex_message(&e)
+                    ),
                 ),
             }
         }
@@ -267,8 +271,13 @@ pub(super) fn validate(
         }
     }
     let smtp = raw.smtp.map(|smtp| validate_smtp(&mut v, base_dir, smtp));
-    let subscribers = validate_subscribers(&mut v, base_dir, raw.subscriber, smtp.is_some());
-    for (i, spans) in notify_spans.iter().enumerate() {
+    let subscribers = validate_subscribers(
+        &mut v,
+        base_dir,
+        raw.subscriber.into_iter().zip(raw.subscriber_index),
+        smtp.is_some(),
+    );
+    for (spans, i) in notify_spans.iter().zip(raw.watch_index.iter().copied()) {
         for (j, n) in spans.iter().enumerate() {
             if !n.get_ref().trim().is_empty() && !subscribers.iter().any(|s| &s.name == n.get_ref())
             {
@@ -401,11 +410,11 @@ fn validate_smtp(v: &mut Validator<'_>, base_dir: &Path, raw: Spanned<RawSmtp>) 
 fn validate_subscribers(
     v: &mut Validator<'_>,
     base_dir: &Path,
-    raw: Vec<RawSubscriber>,
+    raw: impl Iterator<Item = (RawSubscriber, usize)>,
     have_smtp: bool,
 ) -> Vec<Subscriber> {
-    let mut out: Vec<Subscriber> = Vec::with_capacity(raw.len());
-    for (i, s) in raw.into_iter().enumerate() {
+    let mut out: Vec<Subscriber> = Vec::new();
+    for (s, i) in raw {
         let key = |field: &str| format!("subscriber[{i}].{field}");
         let name = s.name.get_ref().clone();
         if !valid_name(&name) {
@@ -499,7 +508,11 @@ fn validate_subscribers(
                 Err(e) => v.report(
                     pattern,
                     key(&format!("match[{j}]")),
-                    format!("invalid regex {:?}: {e}", pattern.get_ref()),
+                    format!(
+                        "invalid regex {:?}: {}",
+                        pattern.get_ref(),
+                        crate::normalize::regex_message(&e)
+                    ),
                 ),
             }
         }

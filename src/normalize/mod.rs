@@ -107,9 +107,66 @@ pub enum FilterError {
     },
 }
 
-/// Compiles one CSS selector, with the parser's message on error.
+/// Compiles one CSS selector, with a one-line message on error.
 pub fn compile_selector(css: &str) -> Result<Selector, String> {
-    Selector::parse(css).map_err(|e| e.to_string())
+    Selector::parse(css).map_err(|e| selector_message(&e))
+}
+
+/// scraper's message for most selector errors is "Unexpected error
+/// occurred. Please report this to the developer" and a debug dump on a
+/// second line; this says what is wrong, in words, on one line.
+fn selector_message(error: &scraper::error::SelectorErrorKind) -> String {
+    use scraper::error::SelectorErrorKind as Kind;
+    match error {
+        Kind::UnexpectedToken => "unexpected character or token".to_owned(),
+        Kind::EndOfLine => "the selector ends too early".to_owned(),
+        Kind::UnexpectedSelectorParseError(inner) => {
+            // The variant's name in words, with its argument if any:
+            // `UnsupportedPseudoClassOrElement("hovr")` → "unsupported
+            // pseudo class or element \"hovr\"".
+            let debug = format!("{inner:?}");
+            let (name, argument) = match debug.split_once('(') {
+                Some((name, rest)) => (name, Some(rest.trim_end_matches(')'))),
+                None => (debug.as_str(), None),
+            };
+            let mut words = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    words.push(' ');
+                }
+                words.extend(c.to_lowercase());
+            }
+            let words = match words.as_str() {
+                "dangling combinator" => {
+                    "a combinator (>, +, ~ or a space) with nothing after it".to_owned()
+                }
+                "empty selector" => "empty selector".to_owned(),
+                _ => words,
+            };
+            match argument {
+                // Tokens print as `Ident("x")`; keep only what was written.
+                Some(argument) => {
+                    let shown = argument
+                        .rsplit_once('(')
+                        .map_or(argument, |(_, inner)| inner)
+                        .trim_end_matches(')');
+                    format!("{words} {shown}")
+                }
+                None => words,
+            }
+        }
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// A regex's parse error on one line: the regex crate's message draws the
+/// pattern and a caret on lines of their own; this keeps the error's words.
+pub fn regex_message(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or("").trim())
+        .to_owned()
 }
 
 impl Filters {
@@ -142,7 +199,7 @@ impl Filters {
                     .map_err(|e| FilterError::Regex {
                         index,
                         pattern: pattern.clone(),
-                        message: e.to_string(),
+                        message: regex_message(&e),
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;

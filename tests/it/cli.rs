@@ -40,6 +40,43 @@ fn bad_config_errors_name_file_line_and_key() {
     );
 }
 
+/// One run reports every problem of the file, in file order, each on one
+/// line with file:line:column, the key as written and a plain message: no
+/// internal names, no multi-line parser dumps.
+#[test]
+fn config_check_reports_every_problem_at_once() {
+    let env = Env::new(
+        "per_host_dely = \"1s\"\nmax_body = 5",
+        "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\ninterval = \"5x\"\n\n\
+         [[watch]]\nname = \"a\"\nurl = \"https://b.example/\"\nselect = [\"div >\"]\nignore = [\"(unclosed\"]\nfollow = { link = \"a\", feed = true }\n\n\
+         [[watch]]\nurl = \"https://c.example/\"\n\n\
+         [[watch]]\nname = \"d\"\nurl = \"https://d.example/\"\nselector = [\"p\"]\n",
+    );
+    let run = env.run(&["config", "check"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let config = env.config_path().display().to_string();
+    let stderr = run.stderr.strip_prefix("chancery: ").unwrap_or(&run.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let expected = [
+        // The [daemon] header and its 4 lines, then the two bad ones.
+        ":6:1: daemon.per_host_dely: unknown key \"per_host_dely\" (did you mean \"per_host_delay\"?)",
+        ":7:12: daemon.max_body: expected a size in quotes, e.g. \"10MiB\"; found integer 5",
+        ":12:12: watch[0].interval: \"5x\" is not a duration; use e.g. \"30s\", \"15m\", \"2h\", \"1d\"",
+        ":15:8: watch[1].name: duplicate watch name \"a\" (first used by watch[0])",
+        ":17:11: watch[1].select[0]: invalid CSS selector \"div >\": a combinator (>, +, ~ or a space) with nothing after it",
+        ":18:11: watch[1].ignore[0]: invalid regex \"(unclosed\": unclosed group",
+        ":19:12: watch[1].follow.link: unknown key \"link\" (did you mean \"links\"?)",
+        ":21:1: watch[2]: missing key \"name\"",
+        ":27:1: watch[3].selector: unknown key \"selector\" (did you mean \"select\"?)",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{}", run.stderr);
+    for (line, want) in lines.iter().zip(expected) {
+        assert_eq!(*line, format!("{config}{want}"), "{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("serde"), "{}", run.stderr);
+    assert!(!run.stderr.contains("report this"), "{}", run.stderr);
+}
+
 #[test]
 fn config_check_prints_one_line_per_watch() {
     let env = Env::new(
