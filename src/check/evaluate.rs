@@ -137,11 +137,9 @@ pub fn evaluate(
         ..e
     };
     match verdict {
-        Verdict::Blocked(why) => with_charset(Evaluated::bare(
-            Kind::Failed,
-            Some(format!("blocked: {why}")),
-            Some("blocked"),
-        )),
+        Verdict::Blocked(why) => {
+            with_charset(Evaluated::bare(Kind::Failed, Some(why), Some("blocked")))
+        }
         Verdict::Failed(why) => {
             with_charset(Evaluated::bare(Kind::Failed, Some(why), Some("http")))
         }

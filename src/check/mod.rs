@@ -43,6 +43,7 @@ use self::evaluate::{Evaluated, evaluate};
 use self::probe::NotFoundPages;
 use self::record::Record;
 
+pub use self::confirm::Waiting;
 pub use self::report::{CheckError, CheckReport, ListingReport};
 
 /// What a pipeline takes from the config. Start-up and reload both build
@@ -84,6 +85,8 @@ pub struct Pipeline {
     /// Re-fetch a removal or a large edit after the watch's
     /// `confirm_delay` before recording it.
     confirm: bool,
+    /// Where confirmation waits are shown, if anywhere.
+    waiting: Option<Arc<confirm::Waiting>>,
 }
 
 /// One fetch with its evaluation and the decision it led to.
@@ -106,6 +109,7 @@ impl Pipeline {
             not_found: Arc::new(NotFoundPages::default()),
             cpu: CpuPool::default(),
             confirm: true,
+            waiting: None,
         })
     }
 
@@ -132,6 +136,7 @@ impl Pipeline {
             not_found: self.not_found.clone(),
             cpu: self.cpu.clone(),
             confirm: self.confirm,
+            waiting: self.waiting.clone(),
         })
     }
 
@@ -139,6 +144,12 @@ impl Pipeline {
     /// second fetch (`check --no-confirm`).
     pub fn without_confirmation(mut self) -> Pipeline {
         self.confirm = false;
+        self
+    }
+
+    /// Lists confirmation waits in `waiting` while they last.
+    pub fn with_waiting(mut self, waiting: Arc<confirm::Waiting>) -> Pipeline {
+        self.waiting = Some(waiting);
         self
     }
 

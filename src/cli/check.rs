@@ -1,12 +1,15 @@
 //! `chancery check [WATCH…]`: check now, with the daemon's politeness, and
 //! print one line per watch as each finishes.
 
+use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::check::{CheckError, CheckReport, Pipeline};
+use crate::check::{CheckError, CheckReport, Pipeline, Waiting};
 use crate::cli::output::{diffstat, load_config, open_store, outln, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::engine::Engine;
@@ -33,6 +36,10 @@ pub struct Args {
     /// (`confirm_delay`)
     #[arg(long)]
     no_confirm: bool,
+    /// No progress line on the terminal (there is none when stderr is not
+    /// a terminal)
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
@@ -78,6 +85,11 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     if args.no_confirm {
         pipeline = pipeline.without_confirmation();
     }
+    let progress =
+        (!args.quiet && std::io::stderr().is_terminal()).then(|| Progress::start(selected.len()));
+    if let Some(p) = &progress {
+        pipeline = pipeline.with_waiting(p.waiting.clone());
+    }
 
     let runtime = crate::runtime::runtime().context("cannot start the async runtime")?;
     let json = args.json;
@@ -97,7 +109,10 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 report.log();
                 failed |= report.outcome == Outcome::Error;
                 if !json && closed.is_none() {
-                    closed = outln!("{}", line(&report)).err();
+                    closed = Progress::print(progress.as_ref(), &line(&report)).err();
+                }
+                if let Some(p) = &progress {
+                    p.done();
                 }
                 reports.push(report);
             }
@@ -105,7 +120,12 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 failed = true;
                 tracing::warn!(watch = e.watch(), "{e}");
                 if !json && closed.is_none() {
-                    closed = outln!("{} error: {e}", e.watch()).err();
+                    closed =
+                        Progress::print(progress.as_ref(), &format!("{} error: {e}", e.watch()))
+                            .err();
+                }
+                if let Some(p) = &progress {
+                    p.done();
                 }
             }
             Err(e @ CheckError::Store { .. }) => {
@@ -114,6 +134,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             }
         },
     ));
+    if let Some(p) = progress {
+        p.finish();
+    }
     if let Some(e) = closed {
         return Err(e.into());
     }
@@ -143,6 +166,86 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// A progress line on a terminal's stderr while checks run: how many are
+/// done, and which watch waits to confirm what, for how long. Result lines
+/// are printed above it.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    waiting: Arc<Waiting>,
+    done: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    ticker: std::thread::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(total: usize) -> Progress {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        let waiting = Arc::new(Waiting::default());
+        let done = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (bar, waiting, done, stop) =
+                (bar.clone(), waiting.clone(), done.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    bar.set_message(progress_message(
+                        done.load(Ordering::Relaxed),
+                        total,
+                        &waiting.now(),
+                    ));
+                    bar.tick();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        };
+        Progress {
+            bar,
+            waiting,
+            done,
+            stop,
+            ticker,
+        }
+    }
+
+    /// Prints a result line on stdout, above the progress line if any.
+    fn print(progress: Option<&Progress>, line: &str) -> std::io::Result<()> {
+        match progress {
+            Some(p) => p.bar.suspend(|| outln!("{line}")),
+            None => outln!("{line}"),
+        }
+    }
+
+    fn done(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn finish(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.ticker.join();
+        self.bar.finish_and_clear();
+    }
+}
+
+/// `checking: 2 of 5 done; waiting 58s to confirm mfa removed`.
+fn progress_message(done: usize, total: usize, waiting: &[(String, Outcome, Duration)]) -> String {
+    let mut message = format!("checking: {done} of {total} done");
+    if let Some((name, outcome, left)) = waiting.first() {
+        message.push_str(&format!(
+            "; waiting {}s to confirm {name} {outcome} with a second fetch",
+            left.as_secs_f64().ceil()
+        ));
+        if waiting.len() > 1 {
+            message.push_str(&format!(" (and {} more)", waiting.len() - 1));
+        }
+    }
+    message
 }
 
 /// The child named `name` of one of the config's follow watches, as a
@@ -198,7 +301,13 @@ fn line(report: &CheckReport) -> String {
     }
     let explained = matches!(report.outcome, Outcome::Error | Outcome::Removed)
         || matches!(report.reason.as_deref(), Some("unconfirmed" | "reverted"));
-    if explained && let Some(error) = &report.error {
+    // An error that only repeats the status (`HTTP 404`) is left out.
+    let repeats_status =
+        |e: &str| Some(e) == report.http_status.map(|s| format!("HTTP {s}")).as_deref();
+    if explained
+        && let Some(error) = &report.error
+        && !repeats_status(error)
+    {
         out.push_str(&format!(": {error}"));
     }
     if let Some(event) = report.event {

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{load_config_readonly, open_store_if_exists, outln, print_json};
-use crate::model::{ChildState, Outcome, Presence, Timestamp};
+use crate::cli::output::{aligned, load_config_readonly, open_store_if_exists, outln, print_json};
+use crate::model::{ChangeKind, ChildState, Outcome, Presence, Timestamp};
 use crate::store::WatchSummary;
 
 #[derive(Debug, clap::Args)]
@@ -24,9 +24,14 @@ struct Row {
     /// False for watches that are in the history but no longer in the config.
     in_config: bool,
     presence: Presence,
+    /// What the page is now: `ok`, `blocked`, `error`, `removed`,
+    /// `failing`, or `new` (never checked).
+    state: State,
     last_check_at: Option<Timestamp>,
     last_outcome: Option<Outcome>,
+    /// The last change (not a baseline or health event) and its kind.
     last_change_at: Option<Timestamp>,
+    last_change: Option<ChangeKind>,
     n_changes: u64,
     n_checks: u64,
     /// Reported `failing`: every check has failed for `failing_after`.
@@ -41,6 +46,65 @@ struct Row {
     /// For a follow watch: its children by listing state.
     #[serde(skip_serializing_if = "Option::is_none")]
     children: Option<ChildCounts>,
+}
+
+/// What a watched page is now, from its last check and its history; what
+/// `list` and `status` show first, apart from its last change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum State {
+    /// Reported failing: every check has failed for `failing_after`.
+    Failing,
+    /// The last check was refused (403/429, a challenge page).
+    Blocked,
+    /// The last check failed otherwise (network, HTTP error, bad body).
+    Error,
+    /// The statement was removed and has not come back.
+    Removed,
+    /// The last check worked and the statement is there.
+    Ok,
+    /// Never checked.
+    New,
+}
+
+impl State {
+    pub(super) fn of(s: &WatchSummary) -> State {
+        if s.failing_reported {
+            State::Failing
+        } else if s.last_outcome == Some(Outcome::Error) {
+            if s.last_reason.as_deref() == Some("blocked") {
+                State::Blocked
+            } else {
+                State::Error
+            }
+        } else if s.presence == Presence::Removed {
+            State::Removed
+        } else if s.last_check_at.is_none() {
+            State::New
+        } else {
+            State::Ok
+        }
+    }
+
+    /// The name in JSON and in counts.
+    pub(super) fn as_str_lower(self) -> &'static str {
+        match self {
+            State::Failing => "failing",
+            other => other.as_str(),
+        }
+    }
+
+    /// The name in the `list` table: a failing watch stands out.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            State::Failing => "FAILING",
+            State::Blocked => "blocked",
+            State::Error => "error",
+            State::Removed => "removed",
+            State::Ok => "ok",
+            State::New => "new",
+        }
+    }
 }
 
 /// How many children a follow watch has, by listing state.
@@ -68,9 +132,11 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 url: w.url.to_string(),
                 in_config: true,
                 presence: Presence::New,
+                state: State::New,
                 last_check_at: None,
                 last_outcome: None,
                 last_change_at: None,
+                last_change: None,
                 n_changes: 0,
                 n_checks: 0,
                 failing: false,
@@ -122,29 +188,20 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         print_json(&rows)?;
         return Ok(Exit::Success);
     }
-    let width = rows
-        .iter()
-        .map(|r| r.name.chars().count() + if r.parent.is_some() { 2 } else { 0 })
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    outln!(
-        "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  URL",
-        "NAME",
-        "LAST CHECK",
-        "OUTCOME",
-        "LAST CHANGE",
-        "CHANGES"
-    )?;
+    let mut table = vec![
+        [
+            "NAME",
+            "STATE",
+            "LAST CHECK",
+            "LAST CHANGE",
+            "CHANGES",
+            "URL",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
     for r in &rows {
         let when = |t: Option<Timestamp>| t.map_or_else(|| "never".to_owned(), |t| t.rfc3339());
-        let mut outcome = r.last_outcome.map_or("-", Outcome::as_str).to_owned();
-        if r.presence == Presence::Removed {
-            outcome = "removed".to_owned();
-        }
-        if r.failing {
-            outcome = "FAILING".to_owned();
-        }
         let mut url = if r.in_config || r.parent.is_some() {
             r.url.clone()
         } else {
@@ -170,15 +227,22 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         } else {
             r.name.clone()
         };
-        outln!(
-            "{:width$}  {:<20}  {:<10}  {:<20}  {:>7}  {}",
+        let last_change = match (r.last_change_at, r.last_change) {
+            (Some(at), Some(kind)) => format!("{} {kind}", at.rfc3339()),
+            (Some(at), None) => at.rfc3339(),
+            (None, _) => "never".to_owned(),
+        };
+        table.push(vec![
             name,
+            r.state.as_str().to_owned(),
             when(r.last_check_at),
-            outcome,
-            when(r.last_change_at),
-            r.n_changes,
-            url
-        )?;
+            last_change,
+            r.n_changes.to_string(),
+            url,
+        ]);
+    }
+    for line in aligned(&table) {
+        outln!("{line}")?;
     }
     Ok(Exit::Success)
 }
@@ -189,9 +253,11 @@ fn row(s: &WatchSummary, in_config: bool) -> Row {
         url: s.url.clone(),
         in_config,
         presence: s.presence,
+        state: State::of(s),
         last_check_at: s.last_check_at,
         last_outcome: s.last_outcome,
         last_change_at: s.last_change_at,
+        last_change: s.last_change_kind,
         n_changes: s.n_changes,
         n_checks: s.n_checks,
         failing: s.failing_reported,

@@ -77,10 +77,13 @@ pub enum Command {
 
 impl Command {
     /// The log level when `RUST_LOG` is unset: one-shot commands print
-    /// their results on stdout and only warnings on stderr.
+    /// their results on stdout and only warnings (`check`: errors) on
+    /// stderr.
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Run => "info",
+            // Each check's result line already says what failed.
+            Command::Check(_) => "error",
             _ => "warn",
         }
     }

@@ -3,13 +3,17 @@
 //! when a watch is failing, so `chancery status >/dev/null` can back a
 //! health check.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::cli::Exit;
-use crate::cli::output::{load_config_readonly, open_store_if_exists, out, outln, print_json};
-use crate::model::Timestamp;
+use crate::cli::list::State;
+use crate::cli::output::{
+    aligned, load_config_readonly, open_store_if_exists, out, outln, print_json,
+};
+use crate::model::{ChildState, Outcome, Timestamp};
 use crate::store::{AlertStatus, WatchSummary};
 
 #[derive(Debug, clap::Args)]
@@ -23,10 +27,15 @@ pub struct Args {
 struct Status {
     /// Watches in the config.
     watches: usize,
+    /// Children of its follow watches (statements found on their listings)
+    /// still checked, i.e. not retired.
+    children: usize,
+    /// How many watches and children are in each state now.
+    states: BTreeMap<&'static str, usize>,
     /// Watches whose checks have all failed for their `failing_after`.
     failing: Vec<Failing>,
     /// Watches whose last check failed, not yet failing long enough.
-    erroring: usize,
+    erroring: Vec<Failing>,
     /// The newest check of any watch.
     last_check_at: Option<Timestamp>,
     outbox: Outbox,
@@ -35,8 +44,22 @@ struct Status {
 #[derive(Serialize)]
 struct Failing {
     name: String,
+    /// `failing`, `blocked` or `error`.
+    state: &'static str,
+    /// When its current run of failed checks began.
     since: Option<Timestamp>,
     last_error: Option<String>,
+}
+
+impl Failing {
+    fn of(s: &WatchSummary) -> Failing {
+        Failing {
+            name: s.name.clone(),
+            state: State::of(s).as_str_lower(),
+            since: s.failing_since,
+            last_error: s.last_error.clone(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -57,26 +80,43 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         ),
         None => (Vec::new(), Vec::new(), 0),
     };
-    let configured: Vec<&WatchSummary> = summaries
+    // The config's watches and the children of its follow watches; not
+    // what is only left in the history, nor retired children.
+    let watched: Vec<&WatchSummary> = summaries
         .iter()
-        .filter(|s| config.watch(&s.name).is_some())
+        .filter(|s| match &s.parent {
+            None => config.watch(&s.name).is_some(),
+            Some(parent) => {
+                config.watch(parent).is_some() && s.child_state != Some(ChildState::Retired)
+            }
+        })
         .collect();
+    let mut states: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for w in &config.watches {
+        let state = watched
+            .iter()
+            .find(|s| s.name == w.name)
+            .map_or(State::New, |s| State::of(s));
+        *states.entry(state.as_str_lower()).or_default() += 1;
+    }
+    for s in watched.iter().filter(|s| s.parent.is_some()) {
+        *states.entry(State::of(s).as_str_lower()).or_default() += 1;
+    }
     let status = Status {
         watches: config.watches.len(),
-        failing: configured
+        children: watched.iter().filter(|s| s.parent.is_some()).count(),
+        states,
+        failing: watched
             .iter()
             .filter(|s| s.failing_reported)
-            .map(|s| Failing {
-                name: s.name.clone(),
-                since: s.failing_since,
-                last_error: s.last_error.clone(),
-            })
+            .map(|s| Failing::of(s))
             .collect(),
-        erroring: configured
+        erroring: watched
             .iter()
-            .filter(|s| s.failing_since.is_some() && !s.failing_reported)
-            .count(),
-        last_check_at: configured.iter().filter_map(|s| s.last_check_at).max(),
+            .filter(|s| s.last_outcome == Some(Outcome::Error) && !s.failing_reported)
+            .map(|s| Failing::of(s))
+            .collect(),
+        last_check_at: watched.iter().filter_map(|s| s.last_check_at).max(),
         outbox: Outbox {
             pending: pending.len(),
             failed,
@@ -103,18 +143,43 @@ fn print(status: &Status) -> std::io::Result<()> {
         ))
         .to_string()
     };
-    outln!("watches: {}", status.watches)?;
+    let states: Vec<String> = status
+        .states
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    outln!(
+        "watches: {} in the config, {} follow children ({})",
+        status.watches,
+        status.children,
+        states.join(", ")
+    )?;
+    let list = |rows: &[Failing]| -> std::io::Result<()> {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("  {}", f.name),
+                    f.state.to_owned(),
+                    f.since
+                        .map_or_else(|| "-".to_owned(), |t| format!("since {}", t.rfc3339())),
+                    f.last_error.as_deref().unwrap_or("").to_owned(),
+                ]
+            })
+            .collect();
+        for line in aligned(&table) {
+            outln!("{line}")?;
+        }
+        Ok(())
+    };
     outln!("failing: {}", status.failing.len())?;
-    for f in &status.failing {
+    list(&status.failing)?;
+    if !status.erroring.is_empty() {
         outln!(
-            "  {}  since {}  {}",
-            f.name,
-            f.since.map_or_else(|| "-".to_owned(), |t| t.rfc3339()),
-            f.last_error.as_deref().unwrap_or("")
+            "last check failed (not failing yet): {}",
+            status.erroring.len()
         )?;
-    }
-    if status.erroring > 0 {
-        outln!("last check failed (not failing yet): {}", status.erroring)?;
+        list(&status.erroring)?;
     }
     match status.last_check_at {
         Some(t) => outln!("last check: {t} ({} ago)", ago(t))?,

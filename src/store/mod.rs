@@ -374,6 +374,8 @@ pub struct WatchSummary {
     pub last_check_at: Option<Timestamp>,
     pub last_outcome: Option<Outcome>,
     pub last_change_at: Option<Timestamp>,
+    /// The kind of that change.
+    pub last_change_kind: Option<ChangeKind>,
     /// Changes recorded, not counting baselines (first-seen, rebaselined).
     pub n_changes: u64,
     pub n_checks: u64,
@@ -385,6 +387,8 @@ pub struct WatchSummary {
     pub failing_reported: bool,
     /// The last check's error, if it failed.
     pub last_error: Option<String>,
+    /// The rule behind the last check's outcome (e.g. `blocked`).
+    pub last_reason: Option<String>,
     /// For a follow watch's child: its parent.
     pub parent: Option<String>,
     /// For a child: where it stands in the listing.

@@ -1040,7 +1040,11 @@ impl Store for SqliteStore {
                     (SELECT k.error FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1),
                     (SELECT p.name FROM children c JOIN watches p ON p.id = c.parent_id
                      WHERE c.watch_id = w.id),
-                    (SELECT c.state FROM children c WHERE c.watch_id = w.id)
+                    (SELECT c.state FROM children c WHERE c.watch_id = w.id),
+                    (SELECT c.kind FROM changes c
+                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')
+                     ORDER BY c.id DESC LIMIT 1),
+                    (SELECT k.reason FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1)
              FROM watches w ORDER BY w.name",
         )?;
         collect(&mut stmt, [], |row| {
@@ -1066,6 +1070,12 @@ impl Store for SqliteStore {
                     .get::<_, Option<String>>(13)?
                     .as_deref()
                     .and_then(ChildState::parse),
+                last_change_kind: row
+                    .get::<_, Option<String>>(14)?
+                    .as_deref()
+                    .map(parse_kind)
+                    .transpose()?,
+                last_reason: row.get(15)?,
             })
         })
     }

@@ -356,3 +356,182 @@ fn a_closed_pipe_ends_every_command_quietly() {
     let history = env.run(&["history", "p", "--json"]).ok().json();
     assert_eq!(history["snapshots"].as_array().map(Vec::len), Some(3));
 }
+
+/// On a terminal, `check` shows a progress line while it waits out
+/// `confirm_delay` (it no longer looks hung); `--quiet` and a non-terminal
+/// stderr get none, and the result line is the same in all three.
+#[test]
+fn check_shows_progress_on_a_terminal_while_it_waits_to_confirm() {
+    let server = Server::start();
+    server.set(
+        "/statement",
+        Route::html(
+            "<html><body><h1>Statement</h1><p>The ministry notes the report.</p></body></html>",
+        ),
+    );
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!(
+            "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\nconfirm_delay = \"2s\"\n",
+            server.url("/statement")
+        ),
+    );
+    env.run(&["check"]).ok();
+    server.set(
+        "/statement",
+        Route::status(404, "<html><body>Not Found</body></html>"),
+    );
+    let screen = env.run_on_terminal(&["check"]);
+    assert!(
+        screen.contains(
+            "checking: 0 of 1 done; waiting 2s to confirm mfa removed with a second fetch"
+        ),
+        "{screen:?}"
+    );
+    assert!(screen.contains("mfa removed"), "{screen:?}");
+
+    // Back, then gone again: quiet on a terminal, and piped.
+    server.set(
+        "/statement",
+        Route::html(
+            "<html><body><h1>Statement</h1><p>The ministry notes the report.</p></body></html>",
+        ),
+    );
+    env.run(&["check"]).ok();
+    server.set(
+        "/statement",
+        Route::status(404, "<html><body>Not Found</body></html>"),
+    );
+    let quiet = env.run_on_terminal(&["check", "--quiet"]);
+    assert!(!quiet.contains("checking:"), "{quiet:?}");
+    assert!(quiet.contains("mfa removed"), "{quiet:?}");
+    let piped = env.run(&["check"]);
+    assert!(!piped.stderr.contains("checking:"), "{piped:?}");
+    assert!(piped.stdout.starts_with("mfa "), "{piped:?}");
+}
+
+/// `status` names every watch in trouble (text and JSON) and what state it
+/// is in; `list` shows each watch's state now apart from its last change.
+#[test]
+fn status_and_list_name_the_watches_in_trouble() {
+    let server = Server::start();
+    let page = "<html><body><h1>Statement</h1><p>The ministry notes the report.</p></body></html>";
+    server.set("/ok", Route::html(page));
+    server.set("/gone", Route::html(page));
+    server.set("/blocked", Route::html(page));
+    let closed = crate::support::closed_port();
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!(
+            "[[watch]]\nname = \"ok\"\nurl = \"{}\"\n\n[[watch]]\nname = \"gone\"\nurl = \"{}\"\n\n\
+             [[watch]]\nname = \"blocked\"\nurl = \"{}\"\n\n[[watch]]\nname = \"down\"\nurl = \"http://127.0.0.1:{closed}/\"\n\n\
+             [[watch]]\nname = \"later\"\nurl = \"{}\"\n",
+            server.url("/ok"),
+            server.url("/gone"),
+            server.url("/blocked"),
+            server.url("/later"),
+        ),
+    );
+    env.run(&["check", "ok", "gone", "blocked"]).ok();
+    server.set(
+        "/gone",
+        Route::status(404, "<html><body>Not Found</body></html>"),
+    );
+    server.set("/blocked", Route::status(429, "Too Many Requests"));
+    env.run(&["check", "ok", "gone", "blocked", "down"]);
+
+    let status = env.run(&["status"]);
+    assert_eq!(status.code, 0, "nothing is failing yet: {status:?}");
+    let text = status.stdout;
+    assert!(
+        text.starts_with("watches: 5 in the config, 0 follow children (1 blocked, 1 error, 1 new, 1 ok, 1 removed)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last check failed (not failing yet): 2\n"),
+        "{text}"
+    );
+    let named = |name: &str, state: &str| {
+        text.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() > 2 && words[0] == name && words[1] == state && words[2] == "since"
+        })
+    };
+    assert!(named("blocked", "blocked"), "{text}");
+    assert!(named("down", "error"), "{text}");
+
+    let json = env.run(&["status", "--json"]).ok().json();
+    let erroring: Vec<(String, String)> = json["erroring"]
+        .as_array()
+        .expect("a list of watches")
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or("").to_owned(),
+                e["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        erroring,
+        [
+            ("blocked".to_owned(), "blocked".to_owned()),
+            ("down".to_owned(), "error".to_owned())
+        ]
+    );
+    assert!(
+        json["erroring"][1]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused")),
+        "{json:#}"
+    );
+
+    let list = env.run(&["list", "--json"]).ok().json();
+    let states: Vec<(String, String, serde_json::Value)> = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").to_owned(),
+                r["state"].as_str().unwrap_or("").to_owned(),
+                r["last_change"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("ok".to_owned(), "ok".to_owned(), serde_json::Value::Null),
+            ("gone".to_owned(), "removed".to_owned(), "removed".into()),
+            (
+                "blocked".to_owned(),
+                "blocked".to_owned(),
+                serde_json::Value::Null
+            ),
+            (
+                "down".to_owned(),
+                "error".to_owned(),
+                serde_json::Value::Null
+            ),
+            (
+                "later".to_owned(),
+                "new".to_owned(),
+                serde_json::Value::Null
+            ),
+        ]
+    );
+    // A removed page that is then blocked is blocked now; its last change
+    // is still the removal.
+    server.set("/gone", Route::status(429, "Too Many Requests"));
+    env.run(&["check", "gone"]);
+    let list = env.run(&["list"]).ok().stdout;
+    let row: Vec<&str> = list
+        .lines()
+        .find(|l| l.starts_with("gone "))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..2], ["gone", "blocked"], "{list}");
+    assert_eq!(row[4], "removed", "last change kind after its time: {list}");
+}

@@ -111,6 +111,19 @@ fn an_index_page_drives_children_published_edited_delisted_removed() {
         text.stdout.contains("\n  press/"),
         "children indented: {text:?}"
     );
+    // `status` counts the children it watches besides the config's watch.
+    let status = env.run(&["status", "--json"]).ok().json();
+    assert_eq!(
+        (status["watches"].clone(), status["children"].clone()),
+        (1.into(), 5.into()),
+        "{status:#}"
+    );
+    assert_eq!(status["states"]["ok"], 6, "{status:#}");
+    let status = env.run(&["status"]).ok().stdout;
+    assert!(
+        status.starts_with("watches: 1 in the config, 5 follow children (6 ok)\n"),
+        "{status}"
+    );
 
     // A sixth statement appears on top: `published`, with its text.
     server.set("/press/", Route::html(index(&[6, 5, 4, 3, 2, 1])));

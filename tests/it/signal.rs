@@ -72,7 +72,17 @@ fn blocks_fail_the_check_and_never_remove_the_page() {
         let line = run.line_for("mfa");
         assert!(line.starts_with("mfa error"), "{line}");
         assert!(line.contains("(blocked)"), "{line}");
+        // Said once, by the reason: `mfa error [HTTP 403] (blocked): block page …`.
+        assert_eq!(line.matches("blocked").count(), 1, "{line}");
         assert_eq!(last_check(&env), ("error".into(), "blocked".into()));
+        let list = env.run(&["list"]).ok().stdout;
+        let row: Vec<&str> = list
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(row[..2], ["mfa", "blocked"], "{list}");
     }
     assert_eq!(change_kinds(&env), ["first-seen"]);
 

@@ -509,6 +509,35 @@ impl Env {
         run_binary_env(&all, self.dir.path(), vars)
     }
 
+    /// Runs `chancery --config <config> args…` on a pseudo-terminal (as a
+    /// person's shell does) through util-linux `script`, and returns what
+    /// the terminal received: stdout and stderr together, escapes included.
+    pub fn run_on_terminal(&self, args: &[&str]) -> String {
+        let mut line = format!(
+            "{} --config {}",
+            env!("CARGO_BIN_EXE_chancery"),
+            self.config_path().display()
+        );
+        for arg in args {
+            line.push(' ');
+            line.push_str(arg);
+        }
+        let mut cmd = Command::new("script");
+        cmd.env_clear()
+            .current_dir(self.dir.path())
+            .env("TERM", "xterm-256color")
+            .env("COLUMNS", "200")
+            .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+            .stdin(Stdio::null());
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        let output = cmd
+            .output()
+            .expect("util-linux `script` runs (Debian's bsdutils, always installed)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Starts `chancery --config <config> args…` without waiting; its
     /// output goes to files in the temp dir (a pipe nobody reads could fill).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
@@ -885,4 +914,11 @@ pub fn assert_webhook_schema(body: &serde_json::Value) {
         "webhook body does not match docs/webhook.schema.json:\n{}\n{body:#}",
         errors.join("\n")
     );
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released), for
+/// "the server is unreachable".
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
 }
