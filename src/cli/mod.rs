@@ -6,12 +6,14 @@
 //! usage or config error.
 
 mod check;
+mod completions;
 mod config_check;
 mod diff;
 mod export;
 mod extract;
 mod history;
 mod list;
+mod man;
 mod notify;
 mod outbox;
 mod output;
@@ -73,6 +75,10 @@ pub enum Command {
     /// Send a test alert
     #[command(subcommand)]
     Notify(notify::Command),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(completions::Args),
+    /// Print the man page (roff), or write one page per command with --out
+    Man(man::Args),
 }
 
 impl Command {
@@ -124,6 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),
         Command::Notify(command) => notify::run(config, command),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
