@@ -20,6 +20,7 @@ mod output;
 mod run;
 mod show;
 mod status;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -75,6 +76,9 @@ pub enum Command {
     /// Send a test alert
     #[command(subcommand)]
     Notify(notify::Command),
+    /// Add a watch to the config file, or remove one; a running daemon reloads
+    #[command(subcommand)]
+    Watch(watch::Command),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions(completions::Args),
     /// Print the man page (roff), or write one page per command with --out
@@ -130,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),
         Command::Notify(command) => notify::run(config, command),
+        Command::Watch(command) => watch::run(config, command),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     }

@@ -17,7 +17,7 @@ fn completion_scripts_know_the_subcommands() {
     let dir = tempfile::tempdir().expect("temp dir");
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let run = chancery(&["completions", shell], dir.path()).ok();
-        for word in ["history", "diff", "completions"] {
+        for word in ["history", "diff", "watch", "completions"] {
             assert!(run.stdout.contains(word), "{shell} lacks {word}:\n{run:?}");
         }
         assert!(run.stderr.is_empty(), "{run:?}");
@@ -65,7 +65,7 @@ fn the_man_page_is_roff_naming_every_subcommand() {
             .all(|l| l.starts_with(".ie") || l.starts_with(".el")),
         "only string definitions before .TH:\n{run:?}"
     );
-    for sub in ["run", "history", "diff", "completions"] {
+    for sub in ["run", "history", "diff", "watch", "completions"] {
         assert!(
             run.stdout.contains(&format!("chancery\\-{sub}(1)")),
             "no {sub}:\n{run:?}"

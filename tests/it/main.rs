@@ -18,3 +18,4 @@ mod signal;
 mod smtp;
 mod support;
 mod trust;
+mod watch;
