@@ -33,11 +33,23 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Longest the delivery worker sleeps between passes when nothing is due.
 const DELIVERY_IDLE: Duration = Duration::from_secs(5);
 
-/// The exclusive lock of a state dir, held for the daemon's lifetime.
+/// The exclusive lock of a state dir, held for the daemon's lifetime. Once
+/// the daemon listens for signals the file holds its pid, so `chancery
+/// watch add|remove` can ask it to reload.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+/// Who holds a state dir's lock, as seen by another process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockHolder {
+    /// The lock is free: no daemon runs on this state dir.
+    Free,
+    /// A daemon holds the lock; `pid` is `None` while it is still starting
+    /// (it writes its pid once it handles SIGHUP).
+    Daemon { pid: Option<u32> },
 }
 
 /// Why the daemon could not start.
@@ -72,7 +84,11 @@ impl StateLock {
             .open(&path)
             .map_err(lock_err)?;
         match file.try_lock() {
-            Ok(()) => Ok(StateLock { _file: file, path }),
+            Ok(()) => {
+                // A pid left by an earlier daemon must never be signalled.
+                file.set_len(0).map_err(lock_err)?;
+                Ok(StateLock { file, path })
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(DaemonError::AlreadyRunning {
                 state_dir: state_dir.to_owned(),
                 lock: path,
@@ -84,6 +100,41 @@ impl StateLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Writes this process's pid into the lock file. Call it only once
+    /// SIGHUP is handled: whoever reads the pid may send one at once.
+    pub fn record_pid(&mut self) -> std::io::Result<()> {
+        use std::io::{Seek, Write};
+        self.file.set_len(0)?;
+        self.file.rewind()?;
+        writeln!(self.file, "{}", std::process::id())?;
+        self.file.flush()
+    }
+
+    /// Whether a daemon holds `state_dir`'s lock, and its pid if it wrote
+    /// it. Creates nothing: a missing lock file means no daemon. The lock is
+    /// probed with a shared lock released at once, never written.
+    pub fn holder(state_dir: &Path) -> Result<LockHolder, DaemonError> {
+        let path = state_dir.join("chancery.lock");
+        let lock_err = |source| DaemonError::Lock {
+            path: path.clone(),
+            source,
+        };
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockHolder::Free),
+            Err(e) => return Err(lock_err(e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(LockHolder::Free),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let text = std::fs::read_to_string(&path).map_err(lock_err)?;
+                let pid = text.trim().parse::<u32>().ok().filter(|&pid| pid > 1);
+                Ok(LockHolder::Daemon { pid })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(lock_err(e)),
+        }
     }
 }
 
@@ -107,7 +158,7 @@ struct Signals {
 /// `config_path`, which SIGHUP re-reads.
 pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let state_dir = config.daemon.state_dir.clone();
-    let lock = StateLock::acquire(&state_dir)?;
+    let mut lock = StateLock::acquire(&state_dir)?;
     let store = config
         .store_location()
         .open()
@@ -136,6 +187,9 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
         int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
     };
+    if let Err(e) = lock.record_pid() {
+        tracing::warn!(lock = %lock.path().display(), error = %e, "cannot write the pid; `chancery watch` cannot ask for a reload");
+    }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config_path.display(),

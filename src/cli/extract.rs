@@ -93,6 +93,12 @@ fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
         }
         Err(e) => return Err(e),
     };
+    fetch_with(&daemon, url)
+}
+
+/// Fetches `url` once with `daemon`'s fetch settings, as a check would;
+/// anything but a 2xx answer is an error.
+pub(super) fn fetch_with(daemon: &crate::config::Daemon, url: &Url) -> anyhow::Result<Fetched> {
     let fetcher = Fetcher::new(daemon.fetch_options())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

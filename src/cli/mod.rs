@@ -6,18 +6,21 @@
 //! usage or config error.
 
 mod check;
+mod completions;
 mod config_check;
 mod diff;
 mod export;
 mod extract;
 mod history;
 mod list;
+mod man;
 mod notify;
 mod outbox;
 mod output;
 mod run;
 mod show;
 mod status;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -73,6 +76,13 @@ pub enum Command {
     /// Send a test alert
     #[command(subcommand)]
     Notify(notify::Command),
+    /// Add a watch to the config file, or remove one; a running daemon reloads
+    #[command(subcommand)]
+    Watch(watch::Command),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(completions::Args),
+    /// Print the man page (roff), or write one page per command with --out
+    Man(man::Args),
 }
 
 impl Command {
@@ -127,6 +137,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),
         Command::Notify(command) => notify::run(config, command),
+        Command::Watch(command) => watch::run(config, command),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

@@ -10,6 +10,7 @@
 //! secrets from the environment or a file without ever showing them. The
 //! types here are what the rest of the program sees.
 
+pub mod edit;
 mod raw;
 mod secret;
 mod validate;
@@ -391,6 +392,12 @@ pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
         source,
     })?;
     parse_with(path, &text, state_directory_env().as_deref(), secrets)
+}
+
+/// Parses `text` as if it were the contents of `path`, exactly as
+/// [`load_with`] would: for a proposed edit, checked before it is written.
+pub fn parse_in_place(path: &Path, text: &str, secrets: Secrets) -> Result<Config, ConfigError> {
+    parse_with(path, text, state_directory_env().as_deref(), secrets)
 }
 
 /// `$STATE_DIRECTORY` as systemd sets it (the first of a colon-separated list).

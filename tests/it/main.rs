@@ -2,6 +2,7 @@
 //! start on 127.0.0.1, with real SQLite files in temp dirs.
 
 mod cli;
+mod completions;
 mod crash;
 mod daemon;
 mod email;
@@ -17,3 +18,4 @@ mod signal;
 mod smtp;
 mod support;
 mod trust;
+mod watch;
