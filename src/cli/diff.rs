@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::output::{known_watch, load_config_readonly, open_existing_store, out};
+use crate::cli::output::{known_watch, load_config_readonly, open_existing_store, out, outln};
 use crate::cli::{ColorChoice, Exit, UsageError};
 use crate::diff::{Format, RenderOptions, render};
 use crate::model::{ChangeKind, SnapshotId};
@@ -36,15 +36,25 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let store = &*store;
     let mut args = args;
     args.watch = known_watch(&config, store, &args.watch)?;
+    if store.watch_state(&args.watch)?.is_none() {
+        // In the config, never checked.
+        outln!(
+            "{}: nothing to compare yet: no check has recorded its text",
+            args.watch
+        )?;
+        return Ok(Exit::Success);
+    }
+    let mut latest = None;
     let (old, new, removed) = match (args.from, args.to) {
         (None, _) => {
-            let change = store
-                .changes(&args.watch, Some(1))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    UsageError(format!("watch {:?} has no recorded change yet", args.watch))
-                })?;
+            let Some(change) = store.changes(&args.watch, Some(1))?.into_iter().next() else {
+                outln!(
+                    "{}: nothing to compare yet: no check has recorded its text",
+                    args.watch
+                )?;
+                return Ok(Exit::Success);
+            };
+            latest = Some((change.kind, change.detected_at));
             let old = change
                 .from
                 .map(|id| load(store, &args.watch, id))
@@ -79,6 +89,34 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     };
     let text = |s: &Option<Snapshot>| s.as_ref().map_or("", |s| s.text.as_str()).to_owned();
     let rendered = render(&text(&old), &text(&new), args.format, &options);
+    if rendered.is_empty()
+        && let (Some(old), Some(new)) = (&old, &new)
+    {
+        // Text formats print nothing for equal texts; say so instead.
+        let what = match latest {
+            Some((kind, at)) if old.meta.id == new.meta.id => format!(
+                "the latest change ({kind}, {at}) brought back snapshot {}, the text it had before",
+                old.meta.id
+            ),
+            Some((kind, at)) => format!(
+                "the latest change ({kind}, {at}) brought back the text of snapshot {}: snapshot {} is identical",
+                old.meta.id, new.meta.id
+            ),
+            None if old.meta.id == new.meta.id => {
+                format!("snapshot {} compared with itself", old.meta.id)
+            }
+            None => format!(
+                "snapshots {} and {} have identical texts",
+                old.meta.id, new.meta.id
+            ),
+        };
+        outln!(
+            "{}: no difference: {what} (sha256 {})",
+            args.watch,
+            new.meta.sha256
+        )?;
+        return Ok(Exit::Success);
+    }
     out!("{rendered}")?;
     Ok(Exit::Success)
 }

@@ -40,14 +40,25 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let store = &*store;
     let mut args = args;
     args.watch = known_watch(&config, store, &args.watch)?;
-    let history = History {
-        changes: store.changes(&args.watch, args.limit)?,
-        snapshots: store.snapshots(&args.watch, args.limit)?,
-        checks: args
-            .checks
-            .map(|n| store.checks(&args.watch, Some(n)))
-            .transpose()?,
-        watch: args.watch,
+    // In the config but never checked: an empty history.
+    let checked = store.watch_state(&args.watch)?.is_some();
+    let history = if !checked {
+        History {
+            changes: Vec::new(),
+            snapshots: Vec::new(),
+            checks: args.checks.map(|_| Vec::new()),
+            watch: args.watch,
+        }
+    } else {
+        History {
+            changes: store.changes(&args.watch, args.limit)?,
+            snapshots: store.snapshots(&args.watch, args.limit)?,
+            checks: args
+                .checks
+                .map(|n| store.checks(&args.watch, Some(n)))
+                .transpose()?,
+            watch: args.watch,
+        }
     };
     if args.json {
         print_json(&history)?;

@@ -26,6 +26,12 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let store = &*store;
     let mut args = args;
     args.watch = known_watch(&config, store, &args.watch)?;
+    if store.watch_state(&args.watch)?.is_none() {
+        anyhow::bail!(
+            "watch {:?} has not been checked yet: no snapshot to show",
+            args.watch
+        );
+    }
     let snapshot = store.snapshot(&args.watch, args.snapshot)?.ok_or_else(|| {
         UsageError(match args.snapshot {
             Some(id) => format!("watch {:?} has no snapshot {id}", args.watch),

@@ -112,9 +112,16 @@ fn detail_label(alert: &AlertData) -> &'static str {
     }
 }
 
-/// `snapshot 12, fetched 2026-11-28T12:00:00Z`, or why there is none.
+/// `snapshot 12, fetched 2026-11-28T12:00:00Z` (and when its text was
+/// first seen, if earlier), or why there is none.
 fn snapshot_fact(snapshot: Option<&SnapshotData>, absent: &str) -> String {
     match snapshot {
+        Some(s) if s.first_seen_at < s.fetched_at => format!(
+            "snapshot {}, fetched {} (this text was first seen {})",
+            s.id,
+            s.fetched_at.rfc3339(),
+            s.first_seen_at.rfc3339()
+        ),
         Some(s) => format!("snapshot {}, fetched {}", s.id, s.fetched_at.rfc3339()),
         None => absent.to_owned(),
     }
@@ -538,6 +545,7 @@ mod tests {
             id,
             sha256: crate::hash::sha256_hex(text.as_bytes()),
             fetched_at: Timestamp(at),
+            first_seen_at: Timestamp(at),
             text: text.to_owned(),
         }
     }
@@ -659,7 +667,10 @@ mod tests {
     #[test]
     fn an_edit_back_to_an_earlier_version_says_so() {
         let mut reverted = alert("edited", Some(NEW), Some(OLD));
-        reverted.current = Some(snapshot(11, NOON - 3_600_000, OLD));
+        reverted.current = Some(SnapshotData {
+            first_seen_at: Timestamp(NOON - 3_600_000),
+            ..snapshot(11, NOON + 3_600_000, OLD)
+        });
         assert_eq!(reverted.returns_to(), Some(Timestamp(NOON - 3_600_000)));
         assert!(
             text_body(&reverted).starts_with(

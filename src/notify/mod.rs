@@ -81,7 +81,12 @@ pub struct SnapshotData {
     pub id: i64,
     /// SHA-256 of the normalized text.
     pub sha256: String,
+    /// When a fetch saw this text: for the text after a change, the check
+    /// that detected the change (a restore is the fetch that saw the page
+    /// again, not when its text was first seen).
     pub fetched_at: Timestamp,
+    /// When this text was first seen (snapshots are kept once per text).
+    pub first_seen_at: Timestamp,
     pub text: String,
 }
 
@@ -117,6 +122,7 @@ impl AlertData {
             id,
             sha256: crate::hash::sha256_hex(text.as_bytes()),
             fetched_at: now,
+            first_seen_at: now,
             text,
         };
         let summary = crate::diff::summarize(&previous, &current);
@@ -140,7 +146,8 @@ impl AlertData {
     /// the change and a returning one is older.
     pub fn returns_to(&self) -> Option<Timestamp> {
         let after = self.current.as_ref()?;
-        (self.event == "edited" && after.fetched_at < self.detected_at).then_some(after.fetched_at)
+        (self.event == "edited" && after.first_seen_at < self.detected_at)
+            .then_some(after.first_seen_at)
     }
 
     /// The changed places, word by word, in reading order (at most

@@ -291,6 +291,7 @@ pub fn load_alert(
                 id: s.meta.id,
                 sha256: s.meta.sha256,
                 fetched_at: s.meta.fetched_at,
+                first_seen_at: s.meta.fetched_at,
                 text: s.text,
             }))
     };
@@ -300,7 +301,12 @@ pub fn load_alert(
     let current = if alert.event.is_health() {
         previous.clone()
     } else {
-        side(detail.change.to)?
+        // The text after the change was fetched by the check that found
+        // the change, whenever that text was first seen.
+        side(detail.change.to)?.map(|s| SnapshotData {
+            fetched_at: detail.change.detected_at,
+            ..s
+        })
     };
     Ok(Some(AlertData {
         id: alert.id.clone(),

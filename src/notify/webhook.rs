@@ -61,6 +61,9 @@ struct Side {
     snapshot: Option<i64>,
     sha256: Option<String>,
     fetched_at: String,
+    /// When this text was first seen (absent for a removal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_seen_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
 }
@@ -71,6 +74,7 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
         snapshot: Some(s.id),
         sha256: Some(s.sha256.clone()),
         fetched_at: s.fetched_at.rfc3339(),
+        first_seen_at: Some(s.first_seen_at.rfc3339()),
         status: None,
     });
     let current = match &alert.current {
@@ -78,6 +82,7 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
             snapshot: Some(s.id),
             sha256: Some(s.sha256.clone()),
             fetched_at: s.fetched_at.rfc3339(),
+            first_seen_at: Some(s.first_seen_at.rfc3339()),
             status: alert.status,
         },
         // A removal: no text, but the status that said so.
@@ -85,6 +90,7 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
             snapshot: None,
             sha256: None,
             fetched_at: alert.detected_at.rfc3339(),
+            first_seen_at: None,
             status: alert.status,
         },
     };

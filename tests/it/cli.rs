@@ -521,6 +521,20 @@ fn status_and_list_name_the_watches_in_trouble() {
             ),
         ]
     );
+    // Nothing to compare yet is not a usage error.
+    let diff = env.run(&["diff", "later"]);
+    assert_eq!(diff.code, 0, "{diff:?}");
+    assert_eq!(
+        diff.stdout,
+        "later: nothing to compare yet: no check has recorded its text\n"
+    );
+
+    let history = env.run(&["history", "later"]).ok();
+    assert_eq!(history.stdout, "later\nchanges:\n  (none)\nsnapshots:\n  (none)\n");
+    let show = env.run(&["show", "later"]);
+    assert_eq!(show.code, 1, "{show:?}");
+    assert!(show.stderr.contains("has not been checked yet"), "{show:?}");
+
     // A removed page that is then blocked is blocked now; its last change
     // is still the removal.
     server.set("/gone", Route::status(429, "Too Many Requests"));

@@ -33,6 +33,7 @@ fn snapshot(id: i64, at: i64, text: &str) -> SnapshotData {
         id,
         sha256: chancery::hash::sha256_hex(text.as_bytes()),
         fetched_at: Timestamp(at),
+        first_seen_at: Timestamp(at),
         text: text.to_owned(),
     }
 }

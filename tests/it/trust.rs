@@ -388,3 +388,50 @@ fn a_redesign_that_moves_the_statement_rebaselines_instead_of_alerting() {
     assert!(line.starts_with("mfa edited +1 -1"), "{line}");
     assert_eq!(events(&server), ["edited"], "the redesign alerted nobody");
 }
+
+/// A statement taken down and put back as it was: the `restored` alert
+/// carries the time of the fetch that saw it again (and when its text was
+/// first seen, apart), and `diff` says the text is the one it had before
+/// instead of printing nothing.
+#[test]
+fn a_restore_is_dated_by_the_fetch_that_saw_the_page_again() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    let page = seed::page_en(seed::TITLE, &SHORT[..3], 1);
+    server.set("/statement", Route::html(page.clone()));
+    let env = env_with_hook(&server, "");
+    check(&env);
+    server.set(
+        "/statement",
+        Route::status(404, &seed::not_found_en("Page not found")),
+    );
+    assert!(check(&env).starts_with("mfa removed"));
+    // Timestamps have whole seconds: let one pass so the times differ.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    server.set("/statement", Route::html(page));
+    assert!(check(&env).starts_with("mfa restored"));
+
+    let hooks = hooks(&server);
+    let restored = hooks.last().expect("a restored alert");
+    assert_eq!(restored["event"], "restored");
+    let current = &restored["current"];
+    assert_eq!(
+        current["fetched_at"], restored["detected_at"],
+        "{restored:#}"
+    );
+    assert_ne!(
+        current["fetched_at"], current["first_seen_at"],
+        "{restored:#}"
+    );
+    let history = env.run(&["history", "mfa", "--json"]).ok().json();
+    let first_seen = history["snapshots"][0]["fetched_at"].clone();
+    assert_eq!(current["first_seen_at"], first_seen, "{history:#}");
+
+    let diff = env.run(&["diff", "mfa"]).ok();
+    assert!(
+        diff.stdout
+            .starts_with("mfa: no difference: the latest change (restored, "),
+        "{diff:?}"
+    );
+    assert!(diff.stdout.contains("the text it had before"), "{diff:?}");
+}
