@@ -530,7 +530,10 @@ fn status_and_list_name_the_watches_in_trouble() {
     );
 
     let history = env.run(&["history", "later"]).ok();
-    assert_eq!(history.stdout, "later\nchanges:\n  (none)\nsnapshots:\n  (none)\n");
+    assert_eq!(
+        history.stdout,
+        "later\nchanges:\n  (none)\nsnapshots:\n  (none)\n"
+    );
     let show = env.run(&["show", "later"]);
     assert_eq!(show.code, 1, "{show:?}");
     assert!(show.stderr.contains("has not been checked yet"), "{show:?}");
