@@ -127,15 +127,17 @@ impl Event {
         }
     }
 
-    /// What a subscriber gets when it names no `events`: every event but
-    /// `published` (a busy press room publishes daily; opt in to it).
-    pub const DEFAULT: [Event; 7] = [
+    /// What a subscriber gets when it names no `events`: every event. A
+    /// subscriber of a followed press room wants its new statements
+    /// (`published`); one who does not lists the events it wants.
+    pub const DEFAULT: [Event; 8] = [
         Event::Edited,
         Event::Removed,
         Event::Restored,
         Event::Flapping,
         Event::Failing,
         Event::Recovered,
+        Event::Published,
         Event::Delisted,
     ];
 }

@@ -99,6 +99,28 @@ fn headline(alert: &AlertData) -> String {
         ),
         "test" => "TEST ALERT sent by `chancery notify test`: nothing changed on any watched page."
             .to_owned(),
+        "delisted" => match &alert.delisting {
+            Some(d) => {
+                let what = match &d.title {
+                    Some(title) => format!(
+                        "The statement \"{}\" (watched as \"{name}\")",
+                        one_line(title)
+                    ),
+                    None => format!("The statement watched as \"{name}\""),
+                };
+                format!(
+                    "{what} is no longer listed on {}; {}.",
+                    d.listing_url,
+                    d.page()
+                )
+            }
+            None => {
+                format!("The statement watched as \"{name}\" is no longer listed on its index.")
+            }
+        },
+        "published" => {
+            format!("A new statement was published: chancery now watches it as \"{name}\".")
+        }
         other => format!("The statement page watched as \"{name}\": {other}."),
     }
 }
@@ -139,10 +161,26 @@ fn facts(alert: &AlertData) -> Vec<(&'static str, String)> {
         ("Watch", alert.watch_name.clone()),
         ("URL", alert.watch_url.clone()),
         ("Event", alert.event.clone()),
-        ("Before", snapshot_fact(alert.previous.as_ref(), "none")),
-        ("After", snapshot_fact(alert.current.as_ref(), after_absent)),
-        ("Detected", alert.detected_at.rfc3339()),
-        (
+    ];
+    // Events that are not a change of the text (health, a delisting) show
+    // the text they are about once, with no change counts.
+    let text_changed = !matches!(alert.event.as_str(), "failing" | "recovered" | "delisted");
+    if let Some(d) = &alert.delisting {
+        rows.push(("Listing", d.listing_url.clone()));
+        rows.push(("Page", d.page()));
+    }
+    if text_changed {
+        rows.push(("Before", snapshot_fact(alert.previous.as_ref(), "none")));
+        rows.push(("After", snapshot_fact(alert.current.as_ref(), after_absent)));
+    } else {
+        rows.push((
+            "Text",
+            snapshot_fact(alert.current.as_ref(), "none recorded"),
+        ));
+    }
+    rows.push(("Detected", alert.detected_at.rfc3339()));
+    if text_changed {
+        rows.push((
             "Changed",
             format!(
                 "{} added, {} removed ({:.0}% of the text)",
@@ -150,8 +188,8 @@ fn facts(alert: &AlertData) -> Vec<(&'static str, String)> {
                 summary.lines_removed,
                 summary.changed_ratio * 100.0
             ),
-        ),
-    ];
+        ));
+    }
     if let Some(status) = alert.status {
         rows.push(("HTTP status", status.to_string()));
     }
@@ -225,7 +263,9 @@ pub fn text_body(alert: &AlertData) -> String {
     out.push('\n');
     let (old, new) = alert.texts();
     let diff = render(old, new, Format::Unified, &render_options(alert));
-    if diff.is_empty() {
+    if alert.event == "delisted" {
+        out.push_str("(The statement's text did not change: it was taken off the listing.)\n");
+    } else if diff.is_empty() {
         out.push_str("(The normalized texts are identical.)\n");
     } else {
         out.push_str(&diff);
@@ -310,7 +350,11 @@ pub fn html_body(alert: &AlertData) -> String {
     );
     let (old, new) = alert.texts();
     let diff = render(old, new, Format::Html, &render_options(alert));
-    if diff.is_empty() {
+    if alert.event == "delisted" {
+        out.push_str(
+            "<p>(The statement&rsquo;s text did not change: it was taken off the listing.)</p>\n",
+        );
+    } else if diff.is_empty() {
         out.push_str("<p>(The normalized texts are identical.)</p>\n");
     } else {
         out.push_str(&diff);
@@ -564,6 +608,7 @@ mod tests {
             current: new.map(|t| snapshot(13, NOON + 3_600_000, t)),
             status: Some(200),
             summary,
+            delisting: None,
         }
     }
 
@@ -746,6 +791,57 @@ mod tests {
         assert!(
             html.contains(">The ambassador met the minister on Tuesday.</del>"),
             "{html}"
+        );
+    }
+
+    #[test]
+    fn a_delisting_names_the_statement_its_listing_and_its_page() {
+        let mut delisted = alert("delisted", Some(OLD), Some(OLD));
+        delisted.watch_name = "press/t7".to_owned();
+        delisted.summary =
+            crate::diff::DiffSummary::none(Some("\"Statement on the visit\"".to_owned()));
+        delisted.delisting = Some(crate::notify::Delisting {
+            listing_url: "https://embassy.example/press/".to_owned(),
+            title: Some("Statement on the visit".to_owned()),
+            page_checked_at: Some(Timestamp(NOON + 3_600_000)),
+            page_status: Some(200),
+            page_outcome: Some(crate::model::Outcome::Unchanged),
+        });
+        assert_eq!(
+            subject(&delisted),
+            "[chancery] press/t7 delisted: \"Statement on the visit\""
+        );
+        let text = text_body(&delisted);
+        assert!(
+            text.starts_with(
+                "The statement \"Statement on the visit\" (watched as \"press/t7\") is no longer listed on \
+                 https://embassy.example/press/; the page itself still answers HTTP 200 (checked 2026-11-28T13:00:00Z).\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  Text:        snapshot 13, fetched"),
+            "{text}"
+        );
+        for absent in [
+            "Changed:",
+            "Before:",
+            "After:",
+            "\n-The ambassador",
+            "0 lines",
+        ] {
+            assert!(!text.contains(absent), "{absent:?} in {text}");
+        }
+        assert!(text.contains("it was taken off the listing"), "{text}");
+
+        let gone = crate::notify::Delisting {
+            page_status: Some(404),
+            page_outcome: Some(crate::model::Outcome::Removed),
+            ..delisted.delisting.clone().expect("set above")
+        };
+        assert_eq!(
+            gone.page(),
+            "the page itself is gone (HTTP 404, checked 2026-11-28T13:00:00Z)"
         );
     }
 

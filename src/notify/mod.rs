@@ -107,6 +107,52 @@ pub struct AlertData {
     /// The HTTP status of the check that detected the change.
     pub status: Option<u16>,
     pub summary: DiffSummary,
+    /// For `delisted`: the listing, the statement's title, and what its
+    /// own page answered last.
+    pub delisting: Option<Delisting>,
+}
+
+/// A statement taken off a followed listing: where, which, and whether its
+/// page is still there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delisting {
+    /// The listing (index page or feed) it was taken off.
+    pub listing_url: String,
+    /// Its title as the listing showed it.
+    pub title: Option<String>,
+    /// The statement page's latest check: when, its HTTP status (none if
+    /// the fetch failed) and its outcome.
+    pub page_checked_at: Option<Timestamp>,
+    pub page_status: Option<u16>,
+    pub page_outcome: Option<crate::model::Outcome>,
+}
+
+impl Delisting {
+    /// What the statement's own page did: `the page itself still answers
+    /// HTTP 200 (checked …)`, `the page itself is gone (HTTP 404, checked
+    /// …)`.
+    pub fn page(&self) -> String {
+        use crate::model::Outcome;
+        let at = self
+            .page_checked_at
+            .map(|t| format!("checked {}", t.rfc3339()))
+            .unwrap_or_default();
+        match (self.page_outcome, self.page_status) {
+            (None, _) => "the page itself has not been checked yet".to_owned(),
+            (Some(Outcome::Removed), Some(status)) => {
+                format!("the page itself is gone (HTTP {status}, {at})")
+            }
+            (Some(Outcome::Removed), None) => format!("the page itself is gone ({at})"),
+            (Some(Outcome::Error), Some(status)) => {
+                format!("the page itself could not be read (HTTP {status}, {at})")
+            }
+            (Some(Outcome::Error), None) => format!("the page itself could not be read ({at})"),
+            (Some(_), Some(status)) => {
+                format!("the page itself still answers HTTP {status} ({at})")
+            }
+            (Some(_), None) => format!("the page itself is still there ({at})"),
+        }
+    }
 }
 
 impl AlertData {
@@ -136,6 +182,7 @@ impl AlertData {
             current: Some(snapshot(0, current)),
             status: Some(200),
             summary,
+            delisting: None,
         }
     }
 

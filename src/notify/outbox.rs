@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Channel, Config, Smtp, Subscriber};
-use crate::model::Timestamp;
+use crate::model::{ChangeKind, Timestamp};
 use crate::notify::email::{self, TlsExtras};
-use crate::notify::{AlertData, DeliveryError, SnapshotData, webhook};
+use crate::notify::{AlertData, Delisting, DeliveryError, SnapshotData, webhook};
 use crate::store::{AlertRow, Attempt, SharedStore, Store, StoreError};
 
 /// Alerts handled per pass; the next pass takes the rest.
@@ -296,9 +296,11 @@ pub fn load_alert(
             }))
     };
     let previous = side(detail.change.from)?;
-    // A health event is about the watch, not the text: both sides are the
-    // last good snapshot, so the alert carries it with an empty diff.
-    let current = if alert.event.is_health() {
+    let delisted = alert.event == ChangeKind::Delisted;
+    // A health event is about the watch, not the text, and a delisting is
+    // about the listing: both sides are the last good snapshot, so the
+    // alert carries it with an empty diff.
+    let current = if alert.event.is_health() || delisted {
         previous.clone()
     } else {
         // The text after the change was fetched by the check that found
@@ -307,6 +309,16 @@ pub fn load_alert(
             fetched_at: detail.change.detected_at,
             ..s
         })
+    };
+    let mut summary = detail.change.summary;
+    let delisting = if delisted {
+        let d = delisting(store, &detail.watch)?;
+        if let Some(title) = &d.title {
+            summary.first_change = Some(format!("\"{}\"", crate::diff::one_line(title)));
+        }
+        Some(d)
+    } else {
+        None
     };
     Ok(Some(AlertData {
         id: alert.id.clone(),
@@ -317,6 +329,29 @@ pub fn load_alert(
         previous,
         current,
         status: detail.change.http_status,
-        summary: detail.change.summary,
+        summary,
+        delisting,
     }))
+}
+
+/// A delisted child's listing, title and latest check.
+fn delisting(store: &mut dyn Store, child: &str) -> Result<Delisting, StoreError> {
+    let parent = child.split_once('/').map_or(child, |(p, _)| p);
+    let listing_url = store
+        .watch_state(parent)?
+        .map(|w| w.url)
+        .unwrap_or_default();
+    let title = store
+        .children(parent)?
+        .into_iter()
+        .find(|c| c.name == child)
+        .and_then(|c| c.title);
+    let latest = store.checks(child, Some(1))?.into_iter().next();
+    Ok(Delisting {
+        listing_url,
+        title,
+        page_checked_at: latest.as_ref().map(|c| c.started_at),
+        page_status: latest.as_ref().and_then(|c| c.http_status),
+        page_outcome: latest.map(|c| c.outcome),
+    })
 }

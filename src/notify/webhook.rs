@@ -37,7 +37,19 @@ struct Body<'a> {
     /// For an edit back to an earlier version: when it was first seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     returns_to: Option<String>,
+    /// For `delisted`: the listing, the title, and the page's latest check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delisting: Option<DelistingRef<'a>>,
     diff: String,
+}
+
+#[derive(Serialize)]
+struct DelistingRef<'a> {
+    listing_url: &'a str,
+    title: Option<&'a str>,
+    page_status: Option<u16>,
+    page_checked_at: Option<String>,
+    page_outcome: Option<crate::model::Outcome>,
 }
 
 /// One changed place (README, "Webhook payload").
@@ -119,6 +131,13 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
         changes,
         changes_total,
         returns_to: alert.returns_to().map(Timestamp::rfc3339),
+        delisting: alert.delisting.as_ref().map(|d| DelistingRef {
+            listing_url: &d.listing_url,
+            title: d.title.as_deref(),
+            page_status: d.page_status,
+            page_checked_at: d.page_checked_at.map(Timestamp::rfc3339),
+            page_outcome: d.page_outcome,
+        }),
         diff: alert.unified_diff(),
     };
     // Serializing plain structs of strings and numbers cannot fail.

@@ -49,6 +49,7 @@ fn alert(id: &str, event: &str, watch: &str, old: Option<&str>, new: Option<&str
         current: new.map(|t| snapshot(13, NOON + 3_600_000, t)),
         status: Some(if new.is_some() { 200 } else { 404 }),
         summary: chancery::diff::summarize(old.unwrap_or(""), new.unwrap_or("")),
+        delisting: None,
     }
 }
 

@@ -32,11 +32,12 @@ fn serve_statements(server: &Server, ids: impl IntoIterator<Item = usize>) {
     }
 }
 
+/// A follow watch and a webhook subscriber with the default events: every
+/// event, `published` and `delisted` included.
 fn config(server: &Server, follow: &str) -> String {
     format!(
         "[[watch]]\nname = \"press\"\nurl = \"{}\"\nfollow = {follow}\nnotify = [\"desk\"]\n\n\
-         [[subscriber]]\nname = \"desk\"\nwebhook = \"{}\"\n\
-         events = [\"published\", \"delisted\", \"edited\", \"removed\"]\n",
+         [[subscriber]]\nname = \"desk\"\nwebhook = \"{}\"\n",
         server.url("/press/"),
         server.url("/hook")
     )
@@ -176,6 +177,32 @@ fn an_index_page_drives_children_published_edited_delisted_removed() {
     let delisted: Vec<&(String, String)> = got.iter().filter(|(e, _)| e == "delisted").collect();
     assert_eq!(delisted.len(), 1, "{got:?}");
     assert!(delisted[0].1.starts_with("press/s4"), "{got:?}");
+    // The alert names the statement by its title, says where it was
+    // listed and that its page still answers; no diff of a text that did
+    // not change.
+    let body: serde_json::Value = server
+        .requests("/hook")
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON"))
+        .find(|b: &serde_json::Value| b["event"] == "delisted")
+        .expect("the delisted webhook");
+    assert_eq!(
+        body["summary"]["first_change"], "\"Statement 4\"",
+        "{body:#}"
+    );
+    assert_eq!(body["delisting"]["title"], "Statement 4", "{body:#}");
+    assert_eq!(
+        body["delisting"]["listing_url"],
+        server.url("/press/"),
+        "{body:#}"
+    );
+    assert_eq!(body["delisting"]["page_status"], 200, "{body:#}");
+    assert_eq!(body["diff"], "", "{body:#}");
+    assert_eq!(
+        body["current"]["sha256"], body["previous"]["sha256"],
+        "{body:#}"
+    );
     let list = env.run(&["list", "--json"]).ok().json();
     let s4 = list
         .as_array()
