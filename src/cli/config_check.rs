@@ -1,13 +1,83 @@
 //! `chancery config check`: validate and summarise the config.
 
-use crate::cli::output::outln;
 use std::path::Path;
 
-use crate::cli::Exit;
-use crate::cli::output::load_config;
+use serde::Serialize;
 
-pub fn run(config_path: Option<&Path>) -> anyhow::Result<Exit> {
-    let config = load_config(config_path)?;
+use crate::cli::Exit;
+use crate::cli::output::{outln, print_json};
+use crate::config::{self, ConfigError, Problem};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the result as JSON: the watches, or every problem (with file,
+    /// line, column, key and message)
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `config check --json` prints.
+#[derive(Serialize)]
+struct Checked<'a> {
+    file: String,
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_dir: Option<String>,
+    watches: Vec<WatchLine<'a>>,
+    problems: &'a [Problem],
+}
+
+#[derive(Serialize)]
+struct WatchLine<'a> {
+    name: &'a str,
+    url: String,
+    interval_secs: u64,
+    select: &'a [String],
+    exclude: &'a [String],
+    ignore: &'a [String],
+    notify: &'a [String],
+    follow: bool,
+}
+
+pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
+    let path = config::locate(config_path)?;
+    let config = match config::load(&path) {
+        Ok(config) => config,
+        Err(ConfigError::Invalid { path, problems }) if args.json => {
+            print_json(&Checked {
+                file: path.display().to_string(),
+                valid: false,
+                state_dir: None,
+                watches: Vec::new(),
+                problems: &problems,
+            })?;
+            return Err(ConfigError::Invalid { path, problems }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        print_json(&Checked {
+            file: config.path.display().to_string(),
+            valid: true,
+            state_dir: Some(config.daemon.state_dir.display().to_string()),
+            watches: config
+                .watches
+                .iter()
+                .map(|w| WatchLine {
+                    name: &w.name,
+                    url: w.url.to_string(),
+                    interval_secs: w.interval.as_secs(),
+                    select: &w.select,
+                    exclude: &w.exclude,
+                    ignore: &w.ignore,
+                    notify: &w.notify,
+                    follow: w.follow.is_some(),
+                })
+                .collect(),
+            problems: &[],
+        })?;
+        return Ok(Exit::Success);
+    }
     outln!(
         "{}: ok, {} watches, state in {}",
         config.path.display(),

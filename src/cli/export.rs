@@ -13,7 +13,9 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 
 use crate::cli::Exit;
-use crate::cli::output::{known_watch, load_config_readonly, open_existing_store, outln};
+use crate::cli::output::{
+    known_watch, load_config_readonly, open_existing_store, outln, plural, print_json,
+};
 use crate::export::{self, ExportSource};
 use crate::model::Timestamp;
 
@@ -27,6 +29,21 @@ pub struct Args {
     /// Write a WARC 1.1 file (one gzip member per record) here
     #[arg(long, value_name = "FILE")]
     warc: PathBuf,
+    /// Print what was written as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `export --json` prints.
+#[derive(serde::Serialize)]
+struct Exported<'a> {
+    watch: &'a str,
+    file: String,
+    responses: u64,
+    records: u64,
+    bytes: u64,
+    /// Checks with a response but no stored body, left out.
+    skipped_checks: u64,
 }
 
 /// A day means its first millisecond, UTC.
@@ -83,21 +100,32 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         .with_context(|| format!("cannot write {}", partial.path.display()))?;
     drop(file);
     partial.commit(&args.warc)?;
+    if args.json {
+        print_json(&Exported {
+            watch: &args.watch,
+            file: args.warc.display().to_string(),
+            responses: summary.responses,
+            records: summary.records,
+            bytes: summary.bytes,
+            skipped_checks: summary.skipped,
+        })?;
+        return Ok(Exit::Success);
+    }
     let skipped = if summary.skipped > 0 {
         format!(
-            "; {} checks without a stored body left out",
-            summary.skipped
+            "; {} without a stored body left out",
+            plural(summary.skipped, "check", "checks")
         )
     } else {
         String::new()
     };
     outln!(
-        "exported {} responses of {} to {}: {} records, {} bytes{skipped}",
-        summary.responses,
+        "exported {} of {} to {}: {}, {}{skipped}",
+        plural(summary.responses, "response", "responses"),
         args.watch,
         args.warc.display(),
-        summary.records,
-        summary.bytes
+        plural(summary.records, "record", "records"),
+        plural(summary.bytes, "byte", "bytes")
     )?;
     Ok(Exit::Success)
 }

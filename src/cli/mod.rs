@@ -103,7 +103,7 @@ impl Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the config and print one line per watch
-    Check,
+    Check(config_check::Args),
 }
 
 /// How a command that did its job ended.
@@ -133,7 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diff(args) => diff::run(config, args),
         Command::Show(args) => show::run(config, args),
         Command::Export(args) => export::run(config, args),
-        Command::Config(ConfigCommand::Check) => config_check::run(config),
+        Command::Config(ConfigCommand::Check(args)) => config_check::run(config, args),
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),
         Command::Notify(command) => notify::run(config, command),

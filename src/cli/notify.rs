@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::output::{load_config, open_store, outln};
+use crate::cli::output::{load_config, open_store, outln, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::model::Timestamp;
 use crate::notify::AlertData;
@@ -18,11 +18,27 @@ pub enum Command {
     Test {
         /// The subscriber's name from the config
         subscriber: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
+/// What `notify test --json` prints.
+#[derive(serde::Serialize)]
+struct Sent<'a> {
+    subscriber: &'a str,
+    channel: &'a str,
+    alert_id: &'a str,
+    delivered: bool,
+    /// Why not, when not (never contains a secret).
+    error: Option<String>,
+    /// Whether retrying could help (false: e.g. a rejected address).
+    permanent: Option<bool>,
+}
+
 pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<Exit> {
-    let Command::Test { subscriber } = command;
+    let Command::Test { subscriber, json } = command;
     let config = load_config(config_path)?;
     let Some(sub) = config.subscribers.iter().find(|s| s.name == subscriber) else {
         return Err(UsageError(format!(
@@ -39,7 +55,24 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<Exit>
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match runtime.block_on(notifier.send(sub, &alert)) {
+    let result = runtime.block_on(notifier.send(sub, &alert));
+    if json {
+        let channel = crate::notify::channel_name(&sub.channel);
+        print_json(&Sent {
+            subscriber: &sub.name,
+            channel,
+            alert_id: &alert.id,
+            delivered: result.is_ok(),
+            error: result.as_ref().err().map(|e| e.message.clone()),
+            permanent: result.as_ref().err().map(|e| e.permanent),
+        })?;
+        return Ok(if result.is_ok() {
+            Exit::Success
+        } else {
+            Exit::SomeFailed
+        });
+    }
+    match result {
         Ok(()) => {
             outln!(
                 "test alert {} sent to {} ({})",

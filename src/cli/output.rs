@@ -162,6 +162,15 @@ pub fn aligned(rows: &[Vec<String>]) -> Vec<String> {
         .collect()
 }
 
+/// `1 response`, `3 responses`: a count and its noun.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// `+3 -1 (2.5%)`.
 pub fn diffstat(summary: &crate::diff::DiffSummary) -> String {
     format!(
@@ -182,6 +191,13 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::aligned;
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(super::plural(0, "response", "responses"), "0 responses");
+        assert_eq!(super::plural(1, "response", "responses"), "1 response");
+        assert_eq!(super::plural(2, "check", "checks"), "2 checks");
+    }
 
     #[test]
     fn columns_line_up_whatever_their_content() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::output::{known_watch, load_config_readonly, open_existing_store};
+use crate::cli::output::{known_watch, load_config_readonly, open_existing_store, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::model::SnapshotId;
 
@@ -16,8 +16,23 @@ pub struct Args {
     /// Snapshot id, as listed by `history` (default: the latest)
     snapshot: Option<SnapshotId>,
     /// Write the raw body the snapshot was made from, byte for byte
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     raw: bool,
+    /// Print the snapshot as JSON: id, times, hashes and text
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `show --json` prints.
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    watch: &'a str,
+    snapshot: SnapshotId,
+    /// When the text was first seen.
+    fetched_at: crate::model::Timestamp,
+    sha256: &'a str,
+    raw_sha256: Option<&'a str>,
+    text: &'a str,
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
@@ -38,6 +53,17 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             None => format!("watch {:?} has no snapshot yet", args.watch),
         })
     })?;
+    if args.json {
+        print_json(&Shown {
+            watch: &args.watch,
+            snapshot: snapshot.meta.id,
+            fetched_at: snapshot.meta.fetched_at,
+            sha256: &snapshot.meta.sha256,
+            raw_sha256: snapshot.meta.raw_sha256.as_deref(),
+            text: &snapshot.text,
+        })?;
+        return Ok(Exit::Success);
+    }
     let mut stdout = std::io::stdout().lock();
     if args.raw {
         let sha = snapshot.meta.raw_sha256.as_deref().ok_or_else(|| {

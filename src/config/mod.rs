@@ -318,7 +318,7 @@ pub struct Watch {
 }
 
 /// One problem in a config file, located.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     pub line: usize,
     pub column: usize,

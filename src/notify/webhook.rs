@@ -181,27 +181,64 @@ pub async fn send(
     if let Some(secret) = secret {
         request = request.header("X-Chancery-Signature", signature(secret, &body));
     }
-    let host = url.host_str().unwrap_or("?");
+    let endpoint = endpoint(url);
     let response = request.body(body).send().await.map_err(|e| {
         let why = if e.is_timeout() {
             format!("timed out after {}s", TIMEOUT.as_secs())
         } else {
             crate::fetch::root_cause(&e)
         };
-        DeliveryError::transient(format!("webhook {host}: {why}"))
+        DeliveryError::transient(format!("webhook {endpoint}: {why}"))
     })?;
-    let status = response.status().as_u16();
-    match status {
-        200..=299 => Ok(()),
-        408 | 429 | 500..=599 => Err(DeliveryError::transient(format!(
-            "webhook {host} answered HTTP {status}"
-        ))),
+    let status = response.status();
+    let code = status.as_u16();
+    if status.is_success() {
+        return Ok(());
+    }
+    // What the receiver said, in a line: often the reason ("invalid
+    // signature", "unknown channel").
+    let reason = status
+        .canonical_reason()
+        .map(|r| format!(" {r}"))
+        .unwrap_or_default();
+    let said = tokio::time::timeout(Duration::from_secs(2), response.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|b| reply_excerpt(&b))
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(": {s:?}"))
+        .unwrap_or_default();
+    let message = format!("webhook {endpoint} answered HTTP {code}{reason}{said}");
+    match code {
+        408 | 429 | 500..=599 => Err(DeliveryError::transient(message)),
         300..=399 => Err(DeliveryError::permanent(format!(
-            "webhook {host} answered HTTP {status} (redirects are not followed: fix the URL)"
+            "{message} (redirects are not followed: fix the URL)"
         ))),
-        _ => Err(DeliveryError::permanent(format!(
-            "webhook {host} answered HTTP {status}"
-        ))),
+        _ => Err(DeliveryError::permanent(message)),
+    }
+}
+
+/// `https://hooks.example.org:8443/…`: where a webhook goes, for messages.
+/// The path is left out (`/…`): services put the secret of a webhook in it.
+fn endpoint(url: &Url) -> String {
+    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or("?"));
+    if let Some(port) = url.port() {
+        out.push_str(&format!(":{port}"));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        out.push_str("/…");
+    }
+    out
+}
+
+/// The first 200 characters of a reply body, on one line.
+fn reply_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
     }
 }
 
@@ -247,6 +284,26 @@ mod tests {
                 .expect("diff")
                 .contains("+The statement reads like this now.")
         );
+    }
+
+    #[test]
+    fn endpoints_in_messages_never_show_the_path() {
+        let url = |s: &str| Url::parse(s).expect("url");
+        assert_eq!(
+            endpoint(&url(
+                "https://hooks.slack.example/services/T000/B000/XXXXSECRET"
+            )),
+            "https://hooks.slack.example/…"
+        );
+        assert_eq!(
+            endpoint(&url("http://127.0.0.1:8080/")),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            reply_excerpt(b"  invalid\n signature "),
+            "invalid signature"
+        );
+        assert_eq!(reply_excerpt(&[b'x'; 300]).chars().count(), 201);
     }
 
     #[test]

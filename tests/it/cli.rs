@@ -552,3 +552,83 @@ fn status_and_list_name_the_watches_in_trouble() {
     assert_eq!(row[..2], ["gone", "blocked"], "{list}");
     assert_eq!(row[4], "removed", "last change kind after its time: {list}");
 }
+
+/// `--json` on the commands that print data: `show`, `config check` (its
+/// problems too), `notify test`; ids are integers everywhere.
+#[test]
+fn json_on_show_config_check_and_notify_test() {
+    let server = Server::start();
+    server.set(
+        "/p",
+        Route::html(
+            "<html><body><h1>Statement</h1><p>The ministry notes the report.</p></body></html>",
+        ),
+    );
+    server.set("/hook", Route::status(204, ""));
+    server.set("/broken", Route::status(500, "down"));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!(
+            "[[watch]]\nname = \"p\"\nurl = \"{}\"\nselect = [\"p\"]\n\n\
+             [[subscriber]]\nname = \"hook\"\nwebhook = \"{}\"\n\n\
+             [[subscriber]]\nname = \"broken\"\nwebhook = \"{}\"\n",
+            server.url("/p"),
+            server.url("/hook"),
+            server.url("/broken"),
+        ),
+    );
+    env.run(&["check"]).ok();
+
+    let show = env.run(&["show", "p", "--json"]).ok().json();
+    assert_eq!(show["text"], "The ministry notes the report.", "{show:#}");
+    assert!(show["snapshot"].is_u64(), "{show:#}");
+    let history = env.run(&["history", "p", "--json"]).ok().json();
+    assert_eq!(show["sha256"], history["snapshots"][0]["sha256"]);
+
+    let checked = env.run(&["config", "check", "--json"]).ok().json();
+    assert_eq!(checked["valid"], true, "{checked:#}");
+    assert_eq!(checked["watches"][0]["name"], "p");
+    assert_eq!(checked["watches"][0]["select"][0], "p");
+    assert_eq!(checked["watches"][0]["interval_secs"], 900, "{checked:#}");
+
+    let sent = env.run(&["notify", "test", "hook", "--json"]).ok().json();
+    assert_eq!(sent["delivered"], true, "{sent:#}");
+    assert_eq!(sent["channel"], "webhook");
+    let failed = env.run(&["notify", "test", "broken", "--json"]);
+    assert_eq!(failed.code, 1, "{failed:?}");
+    let failed = failed.json();
+    assert_eq!(failed["delivered"], false, "{failed:#}");
+    // The failure says where (without the path, which may hold a secret),
+    // the status and what the receiver answered.
+    let port = server
+        .url("/")
+        .split(':')
+        .nth(2)
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_owned();
+    assert_eq!(
+        failed["error"],
+        format!(
+            "webhook http://127.0.0.1:{port}/… answered HTTP 500 Internal Server Error: \"down\""
+        ),
+        "{failed:#}"
+    );
+
+    env.write_config(
+        "",
+        "[[watch]]\nname = \"p\"\nurl = \"https://p.example/\"\ninterval = \"5x\"\nselect = [\"div >\"]\n",
+    );
+    let bad = env.run(&["config", "check", "--json"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    let bad = bad.json();
+    assert_eq!(bad["valid"], false, "{bad:#}");
+    let keys: Vec<&str> = bad["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["watch[0].interval", "watch[0].select[0]"], "{bad:#}");
+    assert_eq!(bad["problems"][0]["line"], 11, "{bad:#}");
+}

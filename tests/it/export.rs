@@ -116,7 +116,7 @@ fn warc_export_is_accepted_by_warcio_and_matches_the_history() {
         export.stdout,
         format!(
             "exported 3 responses of mfa to {warc_arg}: 10 records, {} bytes; \
-             1 checks without a stored body left out\n",
+             1 check without a stored body left out\n",
             std::fs::metadata(&warc).expect("warc written").len()
         ),
         "{export:?}"
@@ -313,9 +313,24 @@ fn export_fails_cleanly_and_leaves_no_file() {
         .run(&["export", "ok", "--since", "2020-01-01", "--warc", &warc])
         .ok();
     assert!(
-        past.stdout.starts_with("exported 1 responses of ok"),
+        past.stdout.starts_with("exported 1 response of ok"),
         "{past:?}"
     );
+    let json = env
+        .run(&[
+            "export",
+            "ok",
+            "--since",
+            "2020-01-01",
+            "--warc",
+            &warc,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(json["responses"], 1, "{json:#}");
+    assert_eq!(json["watch"], "ok", "{json:#}");
+    assert!(json["bytes"].as_u64().is_some_and(|b| b > 0), "{json:#}");
     assert_eq!(files_in(&out_dir), ["x.warc.gz"]);
 }
 
