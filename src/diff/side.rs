@@ -173,25 +173,37 @@ fn layout(
         if let Some(s) = style {
             let _ = write!(cur, "{}", s.render());
         }
-        for ch in text.chars() {
-            let w = char_width(ch);
-            if cur_width + w > limit {
-                if let Some(s) = style {
-                    let _ = write!(cur, "{}", s.render_reset());
+        // Whole words move to the next row (Unicode word boundaries, with
+        // dictionaries for Chinese and Japanese); only a word wider than
+        // the column is cut.
+        for token in words::words(text) {
+            let width = str_width(token);
+            if overflow == Overflow::Wrap && cur_width + width > limit && cur_width > 0 {
+                if token.chars().all(char::is_whitespace) {
+                    // A space at the end of a row is dropped.
+                    new_row(&mut rows, &mut cur, &mut cur_width, style);
+                    continue;
                 }
-                if overflow == Overflow::Truncate {
-                    cur.push('…');
-                    cur_width += 1;
-                    break 'spans;
-                }
-                rows.push((std::mem::take(&mut cur), cur_width));
-                cur_width = 0;
-                if let Some(s) = style {
-                    let _ = write!(cur, "{}", s.render());
+                if width <= limit {
+                    new_row(&mut rows, &mut cur, &mut cur_width, style);
                 }
             }
-            cur.push(ch);
-            cur_width += w;
+            for ch in token.chars() {
+                let w = char_width(ch);
+                if cur_width + w > limit {
+                    if overflow == Overflow::Truncate {
+                        if let Some(s) = style {
+                            let _ = write!(cur, "{}", s.render_reset());
+                        }
+                        cur.push('…');
+                        cur_width += 1;
+                        break 'spans;
+                    }
+                    new_row(&mut rows, &mut cur, &mut cur_width, style);
+                }
+                cur.push(ch);
+                cur_width += w;
+            }
         }
         if let Some(s) = style {
             let _ = write!(cur, "{}", s.render_reset());
@@ -199,6 +211,23 @@ fn layout(
     }
     rows.push((cur, cur_width));
     rows
+}
+
+/// Ends the current row (closing and reopening `style` around the break).
+fn new_row(
+    rows: &mut Vec<(String, usize)>,
+    cur: &mut String,
+    cur_width: &mut usize,
+    style: Option<Style>,
+) {
+    if let Some(s) = style {
+        let _ = write!(cur, "{}", s.render_reset());
+    }
+    rows.push((std::mem::take(cur), *cur_width));
+    *cur_width = 0;
+    if let Some(s) = style {
+        let _ = write!(cur, "{}", s.render());
+    }
 }
 
 /// Display columns of `ch`; control characters count as zero.
@@ -215,7 +244,10 @@ fn write_row(out: &mut String, row: &TableRow<'_>, column: usize, color: bool, o
     let right = layout(&row.right, column, color, overflow);
     for k in 0..left.len().max(right.len()) {
         let (l, lw) = left.get(k).map_or(("", 0), |(s, w)| (s.as_str(), *w));
-        let r = right.get(k).map_or("", |(s, _)| s.as_str());
+        // A row broken after a space would end in it.
+        let r = right
+            .get(k)
+            .map_or("", |(s, _)| s.as_str().trim_end_matches(' '));
         out.push_str(l);
         out.extend(std::iter::repeat_n(' ', column - lw));
         out.push(' ');
@@ -294,9 +326,36 @@ mod tests {
     }
 
     #[test]
+    fn rows_break_between_words_not_inside_them() {
+        let rows = layout(
+            &[(None, "The ambassador met the foreign minister")],
+            16,
+            false,
+            Overflow::Wrap,
+        );
+        let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["The ambassador ", "met the foreign ", "minister"]);
+        // A word wider than the column is cut, as it must be.
+        let rows = layout(&[(None, "Counterterrorism")], 7, false, Overflow::Wrap);
+        let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["Counter", "terrori", "sm"]);
+        // Chinese breaks between dictionary words.
+        let rows = layout(
+            &[(None, "外交部发言人就此事发表谈话")],
+            10,
+            false,
+            Overflow::Wrap,
+        );
+        let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["外交部发言", "人就此事", "发表谈话"]);
+    }
+
+    #[test]
     fn wide_chars_move_to_the_next_row_instead_of_splitting() {
         let rows = layout(&[(None, "a中文")], 4, false, Overflow::Wrap);
-        assert_eq!(rows, [("a中".to_owned(), 3), ("文".to_owned(), 2)]);
+        assert_eq!(rows, [("a".to_owned(), 1), ("中文".to_owned(), 4)]);
+        let rows = layout(&[(None, "中文字典")], 3, false, Overflow::Wrap);
+        assert!(rows.iter().all(|(_, w)| *w <= 3), "{rows:?}");
         let rows = layout(&[(None, "a中文字")], 5, false, Overflow::Truncate);
         assert_eq!(rows, [("a中…".to_owned(), 4)]);
     }
