@@ -54,9 +54,9 @@ pub enum Command {
     Run,
     /// Check watches now (all, or the named ones) and record the results
     Check(check::Args),
-    /// List watches with their last check and last change
+    /// List watches: each one's state now, last check and last change
     List(list::Args),
-    /// Summarize health: failing watches, last check, alert backlog (exit 1 if failing)
+    /// Summarize health: watches in trouble by name, last check, alert backlog (exit 1 if failing)
     Status(status::Args),
     /// Show the changes and snapshots of a watch, newest first
     History(history::Args),

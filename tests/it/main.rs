@@ -13,6 +13,7 @@ mod golden;
 mod notify;
 mod pdf;
 mod pipeline;
+mod readme;
 mod seed;
 mod signal;
 mod smtp;
