@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::check::{CheckError, CheckReport, Pipeline, Waiting};
-use crate::cli::output::{diffstat, load_config, open_store, outln, print_json};
+use crate::cli::output::{diffstat, load_config, open_store, outln, plural, print_json};
 use crate::cli::{Exit, UsageError};
 use crate::engine::Engine;
 use crate::model::Outcome;
@@ -279,7 +279,14 @@ fn line(report: &CheckReport) -> String {
         | Outcome::Flapping => {
             if let Some(summary) = &report.summary {
                 out.push(' ');
-                out.push_str(&diffstat(summary));
+                if report.outcome == Outcome::Restored
+                    && summary.lines_added == 0
+                    && summary.lines_removed == 0
+                {
+                    out.push_str("with the text it had before");
+                } else {
+                    out.push_str(&diffstat(summary));
+                }
                 if let Some(first) = &summary.first_change {
                     out.push(' ');
                     out.push_str(&crate::diff::one_line(first));
@@ -288,7 +295,8 @@ fn line(report: &CheckReport) -> String {
         }
         Outcome::FirstSeen => {
             if let Some(summary) = &report.summary {
-                out.push_str(&format!(" {} lines", summary.lines_added));
+                out.push(' ');
+                out.push_str(&plural(u64::from(summary.lines_added), "line", "lines"));
             }
         }
         Outcome::Unchanged | Outcome::Error => {}

@@ -409,7 +409,10 @@ fn a_restore_is_dated_by_the_fetch_that_saw_the_page_again() {
     // Timestamps have whole seconds: let one pass so the times differ.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     server.set("/statement", Route::html(page));
-    assert!(check(&env).starts_with("mfa restored"));
+    assert_eq!(
+        check(&env),
+        "mfa restored with the text it had before [HTTP 200]"
+    );
 
     let hooks = hooks(&server);
     let restored = hooks.last().expect("a restored alert");
