@@ -283,7 +283,7 @@ fn saturating_u32(n: usize) -> u32 {
 }
 
 /// Cuts `line` to [`FIRST_CHANGE_MAX_CHARS`] characters, marking a cut with `…`.
-fn shorten(line: &str) -> String {
+pub fn shorten(line: &str) -> String {
     match line.char_indices().nth(FIRST_CHANGE_MAX_CHARS) {
         None => line.to_owned(),
         Some(_) => {

@@ -66,7 +66,15 @@ pub fn subject(alert: &AlertData) -> String {
             2 => format!("{} and 1 more change", first.headline()),
             n => format!("{} and {} more changes", first.headline(), n - 1),
         }),
-        _ => alert.summary.first_change.clone(),
+        _ => alert.summary.first_change.clone().or_else(|| {
+            // A restore to the same text has no change to name: name the
+            // statement by its first line.
+            let (_, text) = alert.texts();
+            text.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(|l| format!("\"{}\"", crate::diff::shorten(l)))
+        }),
     };
     if let Some(what) = what {
         let _ = write!(subject, ": {}", one_line(&what));
@@ -87,7 +95,12 @@ fn headline(alert: &AlertData) -> String {
         "removed" => format!(
             "The statement page watched as \"{name}\" was removed, or its statement text is gone."
         ),
-        "restored" => format!("The statement page watched as \"{name}\" is back after a removal."),
+        "restored" if same_text(alert) => format!(
+            "The statement page watched as \"{name}\" is back after a removal, with the text it had before."
+        ),
+        "restored" => format!(
+            "The statement page watched as \"{name}\" is back after a removal, with a different text."
+        ),
         "flapping" => format!(
             "The statement page watched as \"{name}\" alternates between versions (e.g. servers with different builds); further alternations between them will not be alerted."
         ),
@@ -132,6 +145,11 @@ fn detail_label(alert: &AlertData) -> &'static str {
         "failing" | "recovered" | "flapping" => "Detail",
         _ => "Statement",
     }
+}
+
+/// Whether the texts on both sides are the same.
+fn same_text(alert: &AlertData) -> bool {
+    matches!((&alert.previous, &alert.current), (Some(a), Some(b)) if a.sha256 == b.sha256)
 }
 
 /// `snapshot 12, fetched 2026-11-28T12:00:00Z` (and when its text was
@@ -179,7 +197,9 @@ fn facts(alert: &AlertData) -> Vec<(&'static str, String)> {
         ));
     }
     rows.push(("Detected", alert.detected_at.rfc3339()));
-    if text_changed {
+    if text_changed && same_text(alert) {
+        rows.push(("Changed", "nothing: the same text as before".to_owned()));
+    } else if text_changed {
         rows.push((
             "Changed",
             format!(

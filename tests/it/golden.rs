@@ -219,6 +219,47 @@ fn the_alert_email_matches_its_golden_files() {
     ]);
 }
 
+/// The rest of the statement's life: taken down (404), then put back as it
+/// was. The plain-text part of each alert mail, as the desk reads it.
+#[test]
+fn the_removal_and_restore_emails_match_their_golden_files() {
+    let scenario = Scenario::run();
+    let edited = edit_once(PAGE, OLD_SENTENCE, NEW_SENTENCE);
+    scenario.server.set(
+        "/statement",
+        Route::status(404, "<html><body><h1>Not Found</h1></body></html>"),
+    );
+    let run = scenario
+        .env
+        .run_with_env(&["check", "--no-confirm"], ENV)
+        .ok();
+    assert!(run.line_for(WATCH).contains("removed"), "{run:?}");
+    scenario.server.set("/statement", Route::html(edited));
+    let run = scenario
+        .env
+        .run_with_env(&["check", "--no-confirm"], ENV)
+        .ok();
+    assert!(run.line_for(WATCH).contains("restored"), "{run:?}");
+
+    let normalizer = scenario.normalizer();
+    let texts: Vec<String> = scenario
+        .smtp
+        .received()
+        .iter()
+        .map(|m| normalizer.apply(Mail::parse(&m.data).part("text/plain")))
+        .collect();
+    assert_eq!(texts.len(), 3, "edited, removed, restored");
+    let restored = Mail::parse(&scenario.smtp.received()[2].data);
+    assert_eq!(
+        crate::support::decode_words(&restored.header("Subject")),
+        "[chancery] harbour-statement restored: \"Statement by the Spokesperson on the Harbour & Fisheries Agreement\""
+    );
+    check_all(&[
+        ("email-removed.txt", texts[1].clone()),
+        ("email-restored.txt", texts[2].clone()),
+    ]);
+}
+
 #[test]
 fn the_webhook_request_matches_its_golden_files() {
     let scenario = Scenario::run();
