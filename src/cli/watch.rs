@@ -182,12 +182,7 @@ fn unknown_watch(config: &Config, name: &str) -> String {
         message.push_str(" (it has no watches)");
         return message;
     }
-    let closest = names
-        .iter()
-        .map(|n| (edit_distance(name, n), *n))
-        .min()
-        .filter(|(distance, n)| *distance <= (n.len() / 3).max(2));
-    if let Some((_, n)) = closest {
+    if let Some(n) = crate::config::suggest::closest(name, &names) {
         message.push_str(&format!("; did you mean {n:?}?"));
     }
     const SHOWN: usize = 10;
@@ -202,24 +197,6 @@ fn unknown_watch(config: &Config, name: &str) -> String {
     }
     message.push_str(&format!(" (watches: {listed})"));
     message
-}
-
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// Replaces `path` by `new_text` atomically: a temp file beside the real
@@ -316,19 +293,5 @@ fn ask_daemon_to_reload(state_dir: &Path) -> anyhow::Result<Reload> {
                 state_dir.display()
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::edit_distance;
-
-    #[test]
-    fn edit_distance_counts_characters() {
-        assert_eq!(edit_distance("mfa", "mfa"), 0);
-        assert_eq!(edit_distance("mfa", "mfb"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("外交部", "外交"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

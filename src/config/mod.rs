@@ -13,6 +13,7 @@
 pub mod edit;
 mod raw;
 mod secret;
+pub mod suggest;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -272,36 +272,11 @@ fn expected_fields(message: &str) -> Vec<String> {
 
 /// `unknown key "selector" (did you mean "select"?)`.
 fn unknown_key(key: &str, expected: &[&str]) -> String {
-    let closest = expected
-        .iter()
-        .map(|e| (strsim_distance(key, e), *e))
-        .filter(|(d, e)| *d <= 2.max(e.len() / 3))
-        .min();
-    match closest {
-        Some((_, e)) => format!("unknown key {key:?} (did you mean {e:?}?)"),
+    match super::suggest::closest(key, expected) {
+        Some(e) => format!("unknown key {key:?} (did you mean {e:?}?)"),
         None if expected.is_empty() => format!("unknown key {key:?}"),
         None => format!("unknown key {key:?}; known keys: {}", expected.join(", ")),
     }
-}
-
-/// Edit distance (Levenshtein) between two short keys.
-fn strsim_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                previous
-            } else {
-                1 + previous.min(row[j]).min(row[j + 1])
-            };
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 /// 1-based line and column (in characters) of a byte offset.
