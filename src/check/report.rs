@@ -93,6 +93,7 @@ impl CheckReport {
                 status = r.http_status,
                 added = r.summary.as_ref().map(|s| s.lines_added),
                 removed = r.summary.as_ref().map(|s| s.lines_removed),
+                what = r.summary.as_ref().and_then(|s| s.first_change.as_deref()),
                 "change recorded"
             ),
         }

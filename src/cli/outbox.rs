@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::cli::output::{
-    load_config, load_config_readonly, open_existing_store, outln, print_json,
+    aligned, load_config, load_config_readonly, open_existing_store, outln, plural, print_json,
 };
 use crate::cli::{Exit, UsageError};
 use crate::model::Timestamp;
@@ -72,31 +72,36 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             if alerts.is_empty() {
                 outln!("no alerts")?;
             }
-            for a in &alerts {
-                let when = match a.status {
-                    AlertStatus::Delivered => format!(
-                        "delivered {}",
-                        a.delivered_at.map_or_else(String::new, |t| t.rfc3339())
-                    ),
-                    AlertStatus::Pending => format!("next attempt {}", a.next_attempt_at),
-                    AlertStatus::Failed => "failed".to_owned(),
-                };
-                outln!(
-                    "{}  {:<9}  {}  {} {} -> {} ({})  {} attempts  {}{}",
-                    a.id,
-                    a.status.as_str(),
-                    a.created_at,
-                    a.watch,
-                    a.event,
-                    a.subscriber,
-                    a.channel,
-                    a.attempts,
-                    when,
-                    a.last_error
-                        .as_ref()
-                        .map(|e| format!("  last error: {e}"))
-                        .unwrap_or_default()
-                )?;
+            let rows: Vec<Vec<String>> = alerts
+                .iter()
+                .map(|a| {
+                    let when = match a.status {
+                        AlertStatus::Delivered => format!(
+                            "delivered {}",
+                            a.delivered_at.map_or_else(String::new, |t| t.rfc3339())
+                        ),
+                        AlertStatus::Pending => format!("next attempt {}", a.next_attempt_at),
+                        AlertStatus::Failed => "failed".to_owned(),
+                    };
+                    vec![
+                        a.id.clone(),
+                        a.status.as_str().to_owned(),
+                        a.created_at.to_string(),
+                        format!(
+                            "{} {} -> {} ({})",
+                            a.watch, a.event, a.subscriber, a.channel
+                        ),
+                        plural(u64::from(a.attempts), "attempt", "attempts"),
+                        when,
+                        a.last_error
+                            .as_ref()
+                            .map(|e| format!("last error: {e}"))
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            for line in aligned(&rows) {
+                outln!("{line}")?;
             }
             Ok(Exit::Success)
         }
