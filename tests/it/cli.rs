@@ -369,26 +369,31 @@ fn check_shows_progress_on_a_terminal_while_it_waits_to_confirm() {
             "<html><body><h1>Statement</h1><p>The ministry notes the report.</p></body></html>",
         ),
     );
+    let closed = crate::support::closed_port();
     let env = Env::new(
         "per_host_delay = \"0s\"",
         &format!(
-            "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\nconfirm_delay = \"2s\"\n",
+            "[[watch]]\nname = \"mfa\"\nurl = \"{}\"\nconfirm_delay = \"2s\"\n\n\
+             [[watch]]\nname = \"down\"\nurl = \"http://127.0.0.1:{closed}/\"\n",
             server.url("/statement")
         ),
     );
-    env.run(&["check"]).ok();
+    env.run(&["check", "mfa"]).ok();
     server.set(
         "/statement",
         Route::status(404, "<html><body>Not Found</body></html>"),
     );
+    // As a person runs it: a terminal, and no RUST_LOG.
     let screen = env.run_on_terminal(&["check"]);
     assert!(
-        screen.contains(
-            "checking: 0 of 1 done; waiting 2s to confirm mfa removed with a second fetch"
-        ),
+        screen.contains(" of 2 done; waiting 2s to confirm mfa removed with a second fetch"),
         "{screen:?}"
     );
     assert!(screen.contains("mfa removed"), "{screen:?}");
+    // The failed check is said once, by its result line, not again by a
+    // log line among the results.
+    assert!(screen.contains("down error (network)"), "{screen:?}");
+    assert!(!screen.contains("WARN"), "{screen:?}");
 
     // Back, then gone again: quiet on a terminal, and piped.
     server.set(
@@ -397,15 +402,15 @@ fn check_shows_progress_on_a_terminal_while_it_waits_to_confirm() {
             "<html><body><h1>Statement</h1><p>The ministry notes the report.</p></body></html>",
         ),
     );
-    env.run(&["check"]).ok();
+    env.run(&["check", "mfa"]).ok();
     server.set(
         "/statement",
         Route::status(404, "<html><body>Not Found</body></html>"),
     );
-    let quiet = env.run_on_terminal(&["check", "--quiet"]);
+    let quiet = env.run_on_terminal(&["check", "mfa", "--quiet"]);
     assert!(!quiet.contains("checking:"), "{quiet:?}");
     assert!(quiet.contains("mfa removed"), "{quiet:?}");
-    let piped = env.run(&["check"]);
+    let piped = env.run(&["check", "mfa"]);
     assert!(!piped.stderr.contains("checking:"), "{piped:?}");
     assert!(piped.stdout.starts_with("mfa "), "{piped:?}");
 }
