@@ -38,6 +38,19 @@ pub struct Args {
     /// Also print the title, encoding and SHA-256 on stderr
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Print the result as JSON: title, encoding, sha256 and text
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `extract --json` prints.
+#[derive(serde::Serialize)]
+struct Extracted<'a> {
+    source: &'a str,
+    title: Option<&'a str>,
+    encoding: &'a str,
+    sha256: String,
+    text: &'a str,
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
@@ -67,6 +80,16 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     };
     let normalized = normalize(&input, &filters)
         .with_context(|| format!("cannot extract text from {}", args.source))?;
+    if args.json {
+        crate::cli::output::print_json(&Extracted {
+            source: &args.source,
+            title: normalized.title.as_deref(),
+            encoding: &normalized.encoding,
+            sha256: crate::hash::sha256_hex(normalized.text.as_bytes()),
+            text: &normalized.text,
+        })?;
+        return Ok(Exit::Success);
+    }
     if args.verbose {
         eprintln!("title: {}", normalized.title.as_deref().unwrap_or("-"));
         eprintln!("encoding: {}", normalized.encoding);

@@ -289,6 +289,25 @@ fn extract_runs_the_same_normalize_as_checks() {
         ])
         .ok();
     assert_eq!(live.stdout, run.stdout);
+    // --json carries the same text, and the hash a check stores.
+    let json = env
+        .run(&[
+            "extract",
+            &server.url("/p"),
+            "--select",
+            "main",
+            "--ignore",
+            "Milliarden",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        format!("{}\n", json["text"].as_str().unwrap_or("")),
+        run.stdout
+    );
+    let stored = env.run(&["show", "p", "--json"]).ok().json();
+    assert_eq!(json["sha256"], stored["sha256"], "{json:#}");
 
     let bad = run_binary(
         &[
