@@ -84,7 +84,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         crate::cli::output::print_json(&Extracted {
             source: &args.source,
             title: normalized.title.as_deref(),
-            encoding: &normalized.encoding,
+            encoding: normalized.encoding,
             sha256: crate::hash::sha256_hex(normalized.text.as_bytes()),
             text: &normalized.text,
         })?;
