@@ -143,9 +143,24 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     if let Some(e) = fatal {
         return Err(e.into());
     }
-    // Deliver what this run queued (and anything else due), within a bound:
-    // what is left is delivered by the daemon or the next check.
-    if !config.subscribers.is_empty() {
+    // A running daemon delivers what this run queued (its delivery loop
+    // looks every few seconds); without one, deliver what is due now,
+    // within a bound: what is left waits for the next run. Either way each
+    // alert is claimed before it is attempted, so none goes out twice.
+    let daemon = crate::daemon::StateLock::holder(&config.daemon.state_dir).ok();
+    if let Some(crate::daemon::LockHolder::Daemon { pid }) = daemon
+        && !config.subscribers.is_empty()
+    {
+        let pending = store
+            .blocking(|s| s.alerts(Some(AlertStatus::Pending), None))?
+            .len();
+        if pending > 0 {
+            let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            eprintln!(
+                "alerts: {pending} pending, left to the running daemon{pid} to deliver (see `chancery outbox`)"
+            );
+        }
+    } else if !config.subscribers.is_empty() {
         let notifier = Notifier::new(&config, store.clone())?;
         let pass = runtime.block_on(notifier.deliver_within(DELIVERY_WAIT))?;
         let pending = store

@@ -4,7 +4,9 @@
 //! Delivery is at-least-once: an alert is marked delivered only after the
 //! receiver accepted it, so a crash between sending and marking sends it
 //! again after the restart, with the same id for the receiver to
-//! deduplicate.
+//! deduplicate. Between live workers it is once: each alert is claimed
+//! (a lease in the store) before it is attempted, and a result is recorded
+//! only under the claim that made it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,27 @@ use crate::store::{AlertRow, Attempt, SharedStore, Store, StoreError};
 
 /// Alerts handled per pass; the next pass takes the rest.
 const BATCH: usize = 100;
+/// Whether the process named by a claim (`pid:uuid`) still runs. A claim
+/// in another form, or a process we may not signal, counts as alive.
+fn claim_holder_alive(claim: &str) -> bool {
+    let Some(pid) = claim
+        .split_once(':')
+        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    if pid.as_raw_nonzero().get() == std::process::id() as i32 {
+        return true;
+    }
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
+/// Added to twice the longest attempt to make a claim's lease.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Longest wait between two attempts of one alert.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
@@ -153,13 +176,55 @@ impl Notifier {
         self.settings.subscribers.iter().find(|s| s.name == name)
     }
 
-    /// Attempts every due alert once (up to a batch) and records the results.
+    /// How long a claim on an alert lasts: longer than any one attempt
+    /// (the SMTP or webhook timeout, and reading the alert's texts), so a
+    /// live worker never loses its claim mid-attempt, and a dead worker's
+    /// alert is due again soon after.
+    pub fn lease(&self) -> Duration {
+        let send = self
+            .settings
+            .smtp
+            .as_ref()
+            .map_or(webhook::TIMEOUT, |s| s.timeout.max(webhook::TIMEOUT));
+        send.saturating_mul(2).saturating_add(LEASE_MARGIN)
+    }
+
+    /// Attempts due alerts once each (up to a batch) and records the
+    /// results. Each alert is claimed before its attempt and its result
+    /// recorded only under that claim, so a daemon and a `chancery check`
+    /// delivering beside it never attempt one alert twice.
     pub async fn deliver_due(&self) -> Result<Pass, StoreError> {
-        let now = Timestamp::now();
-        let due = self.store.run(move |s| s.due_alerts(now, BATCH)).await?;
+        self.release_dead_claims().await?;
+        let claim = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        let lease = i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX);
         let mut pass = Pass::default();
-        for alert in due {
+        for _ in 0..BATCH {
+            let now = Timestamp::now();
+            let until = Timestamp(now.as_millis().saturating_add(lease));
+            let token = claim.clone();
+            let Some(alert) = self
+                .store
+                .run(move |s| s.claim_due_alert(now, &token, until))
+                .await?
+            else {
+                break;
+            };
             let attempt = self.attempt(&alert).await?;
+            let (id, token, at) = (alert.id.clone(), claim.clone(), Timestamp::now());
+            let recorded = {
+                let attempt = attempt.clone();
+                self.store
+                    .run(move |s| s.record_attempt(&id, &token, at, &attempt))
+                    .await?
+            };
+            if !recorded {
+                tracing::warn!(
+                    alert = %alert.id,
+                    subscriber = %alert.subscriber,
+                    "alert attempt outlived its claim; its result was not recorded (another worker has the alert)"
+                );
+                continue;
+            }
             match &attempt {
                 Attempt::Delivered => {
                     pass.delivered += 1;
@@ -191,13 +256,28 @@ impl Notifier {
                     );
                 }
             }
-            let id = alert.id.clone();
-            let at = Timestamp::now();
-            self.store
-                .run(move |s| s.record_attempt(&id, at, &attempt))
-                .await?;
         }
         Ok(pass)
+    }
+
+    /// Frees the alerts claimed by a worker on this machine that is no
+    /// longer running (killed mid-attempt), so they need not wait for the
+    /// lease to expire. A claim names its worker's pid (`pid:uuid`); a pid
+    /// reused by another process only means waiting out the lease.
+    async fn release_dead_claims(&self) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        let claims = self.store.run(move |s| s.live_claims(now)).await?;
+        for claim in claims {
+            if claim_holder_alive(&claim) {
+                continue;
+            }
+            let released = {
+                let claim = claim.clone();
+                self.store.run(move |s| s.release_claim(&claim)).await?
+            };
+            tracing::info!(claim = %claim, alerts = released, "released the alerts of a delivery worker that is gone");
+        }
+        Ok(())
     }
 
     /// When the next pending alert is due, if any.
@@ -354,4 +434,24 @@ fn delisting(store: &mut dyn Store, child: &str) -> Result<Delisting, StoreError
         page_status: latest.as_ref().and_then(|c| c.http_status),
         page_outcome: latest.map(|c| c.outcome),
     })
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::claim_holder_alive;
+
+    #[test]
+    fn a_claim_of_a_process_that_ended_is_dead() {
+        assert!(claim_holder_alive(&format!("{}:x", std::process::id())));
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert!(!claim_holder_alive(&format!("{pid}:x")));
+        assert!(
+            claim_holder_alive("not-a-pid"),
+            "unknown forms wait out the lease"
+        );
+    }
 }

@@ -530,8 +530,15 @@ pub trait Store {
         text_sha256: &str,
     ) -> Result<Option<SnapshotId>, StoreError>;
 
-    /// Pending alerts whose next attempt is due at `now`, oldest first.
-    fn due_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<AlertRow>, StoreError>;
+    /// Claims the oldest pending alert due at `now` that nobody holds a
+    /// live claim on, for `claim` until `until`, and returns it. Atomic
+    /// across processes: no two claims hold one alert at once.
+    fn claim_due_alert(
+        &mut self,
+        now: Timestamp,
+        claim: &str,
+        until: Timestamp,
+    ) -> Result<Option<AlertRow>, StoreError>;
     /// Alerts, newest first, optionally only those with `status`.
     fn alerts(
         &self,
@@ -540,13 +547,22 @@ pub trait Store {
     ) -> Result<Vec<AlertRow>, StoreError>;
     /// The earliest next attempt of any pending alert.
     fn next_alert_due(&self) -> Result<Option<Timestamp>, StoreError>;
-    /// Records a delivery attempt of alert `id` made at `at`.
+    /// The claims on alerts still live at `now` (not expired).
+    fn live_claims(&self, now: Timestamp) -> Result<Vec<String>, StoreError>;
+    /// Releases every alert held by `claim` (its worker is gone): they are
+    /// due again as if it had never claimed them. Returns how many.
+    fn release_claim(&mut self, claim: &str) -> Result<usize, StoreError>;
+    /// Records a delivery attempt of alert `id` made at `at` under `claim`,
+    /// and releases the claim. Returns false (and records nothing) when the
+    /// claim no longer holds: it expired and another worker took the alert,
+    /// or the alert is no longer pending.
     fn record_attempt(
         &mut self,
         id: &str,
+        claim: &str,
         at: Timestamp,
         attempt: &Attempt,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Makes failed (and pending) alerts due now: all, or the one with `id`.
     /// Returns how many were rescheduled.
     fn retry_alerts(&mut self, id: Option<&str>, now: Timestamp) -> Result<usize, StoreError>;

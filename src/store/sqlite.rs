@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_response_headers.sql"),
     include_str!("migrations/0006_follow.sql"),
     include_str!("migrations/0007_sticky_region.sql"),
+    include_str!("migrations/0008_alert_claims.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -1204,17 +1205,46 @@ impl Store for SqliteStore {
         find_snapshot(&self.conn, watch_id, text_sha256)
     }
 
-    fn due_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+    fn claim_due_alert(
+        &mut self,
+        now: Timestamp,
+        claim: &str,
+        until: Timestamp,
+    ) -> Result<Option<AlertRow>, StoreError> {
+        // One statement, so one write transaction: two processes can never
+        // both see the alert unclaimed.
+        let id: Option<String> = self
+            .conn
+            .prepare_cached(
+                "UPDATE alerts SET claim = ?2, claim_until = ?3
+                 WHERE id = (SELECT id FROM alerts
+                             WHERE status = 'pending' AND next_attempt_at <= ?1
+                               AND (claim_until IS NULL OR claim_until <= ?1)
+                             ORDER BY next_attempt_at, created_at LIMIT 1)
+                 RETURNING id",
+            )?
+            .query_row(params![now.0, claim, until.0], |row| row.get(0))
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ALERT_COLUMNS} FROM alerts a JOIN watches w ON w.id = a.watch_id
-             WHERE a.status = 'pending' AND a.next_attempt_at <= ?1
-             ORDER BY a.next_attempt_at, a.created_at LIMIT ?2"
+             WHERE a.id = ?1"
         ))?;
-        collect(
-            &mut stmt,
-            params![now.0, sql_limit(Some(limit))],
-            decode_alert,
-        )
+        Ok(collect(&mut stmt, [&id], decode_alert)?.pop())
+    }
+
+    fn live_claims(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT claim FROM alerts WHERE claim IS NOT NULL AND claim_until > ?1",
+        )?;
+        collect(&mut stmt, [now.0], |row| Ok(row.get(0)?))
+    }
+
+    fn release_claim(&mut self, claim: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("UPDATE alerts SET claim = NULL, claim_until = NULL WHERE claim = ?1")?
+            .execute([claim])?)
     }
 
     fn alerts(
@@ -1245,9 +1275,10 @@ impl Store for SqliteStore {
     fn record_attempt(
         &mut self,
         id: &str,
+        claim: &str,
         at: Timestamp,
         attempt: &Attempt,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (status, next, error, delivered) = match attempt {
             Attempt::Delivered => ("delivered", None, None, Some(at.0)),
             Attempt::Retry {
@@ -1261,20 +1292,19 @@ impl Store for SqliteStore {
             ),
             Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
         };
+        // Only the claim that made the attempt may record it, and only
+        // while the alert is still pending.
         let updated = self
             .conn
             .prepare_cached(
                 "UPDATE alerts SET status = ?2, attempts = attempts + 1, last_attempt_at = ?3,
                      next_attempt_at = COALESCE(?4, next_attempt_at),
-                     last_error = COALESCE(?5, last_error), delivered_at = ?6
-                 WHERE id = ?1",
+                     last_error = COALESCE(?5, last_error), delivered_at = ?6,
+                     claim = NULL, claim_until = NULL
+                 WHERE id = ?1 AND claim = ?7 AND status = 'pending'",
             )?
-            .execute(params![id, status, at.0, next, error, delivered])?;
-        if updated == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Corrupt(format!("no alert with id {id:?}")))
-        }
+            .execute(params![id, status, at.0, next, error, delivered, claim])?;
+        Ok(updated == 1)
     }
 
     fn retry_alerts(&mut self, id: Option<&str>, now: Timestamp) -> Result<usize, StoreError> {
@@ -1593,6 +1623,106 @@ mod tests {
         assert_eq!(moved.url, "https://example.org/b");
         assert_eq!(count(&store, "watches"), 1);
         assert_eq!(store.watch_state("nope").unwrap(), None);
+    }
+
+    /// Two processes on one database (two connections): an alert claimed by
+    /// one is invisible to the other until the claim expires, and a result
+    /// is recorded only under the claim that made the attempt.
+    #[test]
+    fn an_alert_is_claimed_by_one_worker_and_recorded_only_under_its_claim() {
+        let (dir, mut daemon) = open_temp();
+        let mut cli = SqliteStore::open_in(dir.path()).unwrap();
+        let w = daemon.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let a = Page::new("The ministry notes the report.");
+        let b = Page::new("The ministry rejects the report.");
+        let first = daemon
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &a, None))
+            .unwrap();
+        let mut edit = seen(w.watch_id, 2_000, Outcome::Edited, &b, first.snapshot_id);
+        edit.alerts = vec![NewAlert {
+            subscriber: "hook".to_owned(),
+            channel: "webhook".to_owned(),
+        }];
+        daemon.record_check(&edit).unwrap();
+
+        let now = Timestamp(3_000);
+        let lease = Timestamp(63_000);
+        let claimed = daemon
+            .claim_due_alert(now, "daemon", lease)
+            .unwrap()
+            .expect("the due alert");
+        assert_eq!(
+            cli.claim_due_alert(now, "cli", lease).unwrap(),
+            None,
+            "held"
+        );
+
+        // The daemon's attempt fails; its retry is recorded and the claim
+        // released; the next attempt is not due yet.
+        let retry = Attempt::Retry {
+            error: "HTTP 503".to_owned(),
+            next_attempt_at: Timestamp(10_000),
+        };
+        assert!(
+            !cli.record_attempt(&claimed.id, "cli", now, &retry).unwrap(),
+            "not its claim"
+        );
+        assert!(
+            daemon
+                .record_attempt(&claimed.id, "daemon", now, &retry)
+                .unwrap()
+        );
+        assert_eq!(
+            cli.claim_due_alert(now, "cli", lease).unwrap(),
+            None,
+            "not due"
+        );
+
+        // Due again: the CLI claims it, its claim expires mid-attempt and
+        // the daemon takes over; the CLI's late result is not recorded.
+        let due = Timestamp(10_000);
+        let cli_claim = cli
+            .claim_due_alert(due, "cli", Timestamp(20_000))
+            .unwrap()
+            .expect("due again");
+        assert_eq!(cli_claim.id, claimed.id);
+        let later = Timestamp(20_000);
+        let taken = daemon
+            .claim_due_alert(later, "daemon-2", Timestamp(80_000))
+            .unwrap()
+            .expect("an expired claim frees the alert");
+        assert!(
+            !cli.record_attempt(&claimed.id, "cli", later, &Attempt::Delivered)
+                .unwrap(),
+            "a result outliving its claim is dropped"
+        );
+        assert!(
+            daemon
+                .record_attempt(&taken.id, "daemon-2", later, &Attempt::Delivered)
+                .unwrap()
+        );
+        let alerts = cli.alerts(None, None).unwrap();
+        assert_eq!(alerts[0].status, AlertStatus::Delivered);
+        assert_eq!(alerts[0].attempts, 2, "the dropped result was not counted");
+        // Delivered is final: no claim can record over it.
+        assert!(
+            !daemon
+                .record_attempt(
+                    &taken.id,
+                    "daemon-2",
+                    later,
+                    &Attempt::Failed {
+                        error: "x".to_owned()
+                    }
+                )
+                .unwrap()
+        );
+        assert_eq!(
+            daemon
+                .claim_due_alert(Timestamp(i64::MAX), "any", Timestamp(i64::MAX))
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

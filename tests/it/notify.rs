@@ -389,3 +389,63 @@ fn an_alert_failing_past_its_max_age_is_given_up_loudly() {
         .expect("a loud log line");
     assert!(line.contains("ERROR"), "{line}");
 }
+
+/// `chancery check` beside a running daemon: every alert the checks queue
+/// reaches the receiver exactly once (the daemon delivers; `check` says it
+/// leaves delivery to it), and none is marked failed after it was
+/// delivered.
+#[test]
+fn check_beside_the_daemon_delivers_every_alert_once() {
+    let server = Server::start();
+    server.set("/page", Route::html(PAGE));
+    server.set("/hook", Route::status(200, ""));
+    let (daemon_conf, rest) = config(&server, "", "");
+    let env = Env::new(&daemon_conf, &rest);
+    env.run_with_env(&["check"], ENV).ok();
+    let daemon = env.daemon_with_env("run", ENV);
+    daemon.wait_log("chancery started", Duration::from_secs(10));
+
+    const EDITS: usize = 6;
+    for n in 0..EDITS {
+        server.set(
+            "/page",
+            Route::html(PAGE.replace("notes the report", &format!("notes report number {n}"))),
+        );
+        let run = env.run_with_env(&["check"], ENV).ok();
+        assert!(run.line_for("mfa").contains("edited"), "{run:?}");
+        assert!(
+            run.stderr.contains("left to the running daemon (pid "),
+            "{run:?}"
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(30), || posts(&server).len() >= EDITS),
+        "{} of {EDITS} delivered\n{}",
+        posts(&server).len(),
+        daemon.log()
+    );
+    // Give a duplicate the time to arrive, if one were coming.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut ids: Vec<String> = posts(&server)
+        .iter()
+        .map(|p| {
+            p.headers
+                .get("x-chancery-delivery")
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(before, ids.len(), "an alert was posted twice: {ids:?}");
+    assert_eq!(ids.len(), EDITS);
+    let outbox = env.run(&["outbox", "--all", "--json"]).ok().json();
+    let statuses: Vec<&str> = outbox
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["status"].as_str())
+        .collect();
+    assert_eq!(statuses, vec!["delivered"; EDITS], "{outbox:#}");
+}
