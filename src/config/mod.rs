@@ -394,6 +394,26 @@ pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
+    // An empty file is a mistake (a wrong path, a truncated copy), not a
+    // config of defaults: it would start a daemon watching nothing, with
+    // its state in the working directory.
+    let sets_something = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#'));
+    if !sets_something {
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems: vec![Problem {
+                line: 1,
+                column: 1,
+                key: String::new(),
+                message:
+                    "the file sets nothing: add [[watch]] tables (see config/chancery.example.toml)"
+                        .to_owned(),
+            }],
+        });
+    }
     parse_with(path, &text, state_directory_env().as_deref(), secrets)
 }
 

@@ -316,7 +316,7 @@ pub(super) struct RawSmtp {
     pub(super) password_env: Option<Spanned<String>>,
     pub(super) password_file: Option<Spanned<String>>,
     pub(super) from: Spanned<String>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_timeout")]
     pub(super) timeout: Option<Duration>,
 }
 
@@ -339,29 +339,29 @@ pub(super) struct RawSubscriber {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
-    pub(super) state_dir: Option<String>,
-    pub(super) user_agent: Option<String>,
-    #[serde(default, deserialize_with = "de_duration")]
+    pub(super) state_dir: Option<Spanned<String>>,
+    pub(super) user_agent: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "de_timeout")]
     pub(super) timeout: Option<Duration>,
     #[serde(default, deserialize_with = "de_size")]
     pub(super) max_body: Option<u64>,
     pub(super) max_redirects: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_interval")]
     pub(super) default_interval: Option<Duration>,
     pub(super) concurrency: Option<Spanned<i64>>,
     pub(super) per_host_concurrency: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_wait")]
     pub(super) per_host_delay: Option<Duration>,
     pub(super) respect_robots: Option<bool>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_span")]
     pub(super) alert_retry: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_span")]
     pub(super) alert_max_age: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_wait")]
     pub(super) confirm_delay: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_span")]
     pub(super) failing_after: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_span0")]
     pub(super) flap_window: Option<Duration>,
     pub(super) flap_settle: Option<Spanned<i64>>,
     pub(super) content: Option<Content>,
@@ -372,7 +372,7 @@ pub(super) struct RawDaemon {
 pub(super) struct RawWatch {
     pub(super) name: Spanned<String>,
     pub(super) url: Spanned<String>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_interval")]
     pub(super) interval: Option<Duration>,
     #[serde(default)]
     pub(super) select: Vec<Spanned<String>>,
@@ -382,13 +382,13 @@ pub(super) struct RawWatch {
     pub(super) ignore: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) notify: Vec<Spanned<String>>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_wait")]
     pub(super) confirm_delay: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_span")]
     pub(super) failing_after: Option<Duration>,
     pub(super) flap_settle: Option<Spanned<i64>>,
     pub(super) follow: Option<Spanned<RawFollow>>,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, deserialize_with = "de_interval")]
     pub(super) child_interval: Option<Duration>,
     pub(super) content: Option<Content>,
 }
@@ -423,25 +423,88 @@ fn quoted<'de, D: serde::Deserializer<'de>>(
     }
 }
 
-/// A humane duration: `90s`, `15m`, `1h 30m`, `2d`.
-fn de_duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+/// One day and one year, in seconds, for the ranges below.
+const DAY: u64 = 86_400;
+const YEAR: u64 = 365 * DAY;
+
+/// A humane duration (`90s`, `15m`, `1h 30m`, `2d`) from `MIN` to `MAX`
+/// seconds: a value outside is an error naming the range, so no setting
+/// can overflow the arithmetic that uses it (an interval of 2^64 seconds).
+fn de_duration_in<'de, D: serde::Deserializer<'de>, const MIN: u64, const MAX: u64>(
+    de: D,
+) -> Result<Option<Duration>, D::Error> {
     let s = quoted(de, "duration", "30s")?;
-    humantime::parse_duration(s.trim()).map(Some).map_err(|_| {
+    let d = humantime::parse_duration(s.trim()).map_err(|_| {
         serde::de::Error::custom(format!(
             "{s:?} is not a duration; use e.g. \"30s\", \"15m\", \"2h\", \"1d\""
         ))
-    })
+    })?;
+    if d < Duration::from_secs(MIN) || d > Duration::from_secs(MAX) {
+        return Err(serde::de::Error::custom(format!(
+            "{s:?} is out of range: from {} to {}",
+            seconds(MIN),
+            seconds(MAX)
+        )));
+    }
+    Ok(Some(d))
 }
 
-/// A humane size: `10MiB`, `512KiB`, `2MB` (MB = 10^6, MiB = 2^20).
+/// `30s`, `10m`, `1h`, `365d`: a range bound as a config would write it.
+fn seconds(n: u64) -> String {
+    match n {
+        0 => "0s".to_owned(),
+        n if n % DAY == 0 => format!("{}d", n / DAY),
+        n if n % 3600 == 0 => format!("{}h", n / 3600),
+        n if n % 60 == 0 => format!("{}m", n / 60),
+        n => format!("{n}s"),
+    }
+}
+
+/// How often a page is checked: 1 second to a year.
+fn de_interval<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    de_duration_in::<D, 1, YEAR>(de)
+}
+
+/// A bound on one request or SMTP conversation: 1 second to 10 minutes.
+fn de_timeout<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    de_duration_in::<D, 1, 600>(de)
+}
+
+/// A wait that may be zero: up to a day.
+fn de_wait<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    de_duration_in::<D, 0, DAY>(de)
+}
+
+/// A span of history: 1 second to a year.
+fn de_span<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    de_duration_in::<D, 1, YEAR>(de)
+}
+
+/// A span that may be zero (`flap_window = "0s"` turns flapping off): up
+/// to a year.
+fn de_span0<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    de_duration_in::<D, 0, YEAR>(de)
+}
+
+/// A humane size (`10MiB`, `512KiB`, `2MB`; MB = 10^6, MiB = 2^20) from
+/// 1 KiB to 1 GiB.
 fn de_size<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    const MIN: u64 = 1 << 10;
+    const MAX: u64 = 1 << 30;
     let s = quoted(de, "size", "10MiB")?;
-    s.trim()
+    let n = s
+        .trim()
         .parse::<bytesize::ByteSize>()
-        .map(|b| Some(b.as_u64()))
+        .map(|b| b.as_u64())
         .map_err(|e| {
             serde::de::Error::custom(format!("{s:?} is not a size ({e}); use e.g. \"10MiB\""))
-        })
+        })?;
+    if !(MIN..=MAX).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "{s:?} is out of range: from 1KiB to 1GiB"
+        )));
+    }
+    Ok(Some(n))
 }
 
 /// The keys of each table, as serde knows them: tests that must cover every

@@ -346,3 +346,99 @@ fn example_config_is_valid() {
         .expect("example config must be valid");
     assert!(c.watches.len() >= 3);
 }
+
+/// Every value that used to be accepted and then panic, loop or fail far
+/// from its line is refused with its key, and none panics.
+#[test]
+fn values_out_of_range_are_refused_with_their_key() {
+    let watch =
+        |extra: &str| format!("[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\n{extra}\n");
+    let daemon = |extra: &str| format!("[daemon]\n{extra}\n\n{}", watch(""));
+    for (text, key, words) in [
+        (
+            watch("interval = \"18446744073709551615s\""),
+            "watch[0].interval",
+            "out of range",
+        ),
+        (
+            watch("interval = \"0s\""),
+            "watch[0].interval",
+            "out of range: from 1s to 365d",
+        ),
+        (
+            watch("interval = \"400d\""),
+            "watch[0].interval",
+            "out of range",
+        ),
+        (
+            daemon("timeout = \"100000000h\""),
+            "daemon.timeout",
+            "out of range: from 1s to 10m",
+        ),
+        (
+            daemon("per_host_delay = \"2d\""),
+            "daemon.per_host_delay",
+            "out of range: from 0s to 1d",
+        ),
+        (
+            daemon("alert_retry = \"0s\""),
+            "daemon.alert_retry",
+            "out of range",
+        ),
+        (
+            daemon("concurrency = 9223372036854775807"),
+            "daemon.concurrency",
+            "from 1 to 1024",
+        ),
+        (
+            daemon("max_body = \"16EiB\""),
+            "daemon.max_body",
+            "out of range: from 1KiB to 1GiB",
+        ),
+        (
+            daemon("user_agent = \"bot\\r\\nX-Evil: 1\""),
+            "daemon.user_agent",
+            "one line",
+        ),
+        (
+            watch("").replace("https://a.example/", "http:///path"),
+            "watch[0].url",
+            "no host",
+        ),
+    ] {
+        let p = problems(&text);
+        assert_eq!(p.len(), 1, "{text}\n{p:?}");
+        assert_eq!(p[0].key, key, "{text}\n{p:?}");
+        assert!(p[0].message.contains(words), "{text}\n{p:?}");
+    }
+}
+
+#[test]
+fn a_state_dir_that_is_a_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("state"), "not a dir").expect("write");
+    let text = "[daemon]\nstate_dir = \"state\"\n";
+    match super::parse(&dir.path().join("chancery.toml"), text, None) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            assert_eq!(problems[0].key, "daemon.state_dir", "{problems:?}");
+            assert!(
+                problems[0].message.contains("is not a directory"),
+                "{problems:?}"
+            );
+        }
+        other => panic!("accepted: {other:?}"),
+    }
+}
+
+#[test]
+fn an_empty_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("chancery.toml");
+    std::fs::write(&path, "# nothing yet\n\n").expect("write");
+    match super::load(&path) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            assert!(problems[0].message.contains("sets nothing"), "{problems:?}");
+        }
+        other => panic!("accepted: {other:?}"),
+    }
+}

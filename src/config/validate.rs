@@ -37,6 +37,14 @@ const DEFAULT_FLAP_SETTLE: usize = 2;
 
 /// A settle count as stored (a check count far beyond any sane setting is
 /// capped, not wrapped).
+/// `http:///path`: the URL parser would take `path` for the host (as
+/// browsers do); in a config it is a mistake.
+fn lacks_host(url: &str) -> bool {
+    url.trim()
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with('/'))
+}
+
 fn settle(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -66,17 +74,21 @@ impl Validator<'_> {
         value: &Option<Spanned<i64>>,
         key: &str,
         default: usize,
-        min: i64,
+        range: std::ops::RangeInclusive<i64>,
     ) -> usize {
         match value {
             None => default,
             Some(v) => match usize::try_from(*v.get_ref()) {
-                Ok(n) if *v.get_ref() >= min => n,
+                Ok(n) if range.contains(v.get_ref()) => n,
                 _ => {
                     self.report(
                         v,
                         key.to_owned(),
-                        format!("must be a whole number of at least {min}"),
+                        format!(
+                            "must be a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
                     );
                     default
                 }
@@ -100,30 +112,65 @@ pub(super) fn validate(
     };
     let d = raw.daemon;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let state_dir = match d.state_dir {
-        Some(dir) => base_dir.join(dir),
+    let state_dir = match &d.state_dir {
+        Some(dir) => {
+            let path = base_dir.join(dir.get_ref());
+            if path.exists() && !path.is_dir() {
+                v.report(
+                    dir,
+                    "daemon.state_dir".to_owned(),
+                    format!("{} exists and is not a directory", path.display()),
+                );
+            }
+            path
+        }
         None => state_directory.map_or_else(|| PathBuf::from("chancery-state"), Path::to_owned),
+    };
+    let user_agent = match &d.user_agent {
+        Some(ua)
+            if ua.get_ref().trim().is_empty() || ua.get_ref().chars().any(char::is_control) =>
+        {
+            v.report(
+                ua,
+                "daemon.user_agent".to_owned(),
+                "must be one line of text (no line breaks or control characters)",
+            );
+            DEFAULT_USER_AGENT.to_owned()
+        }
+        Some(ua) if ua.get_ref().len() > 512 => {
+            v.report(
+                ua,
+                "daemon.user_agent".to_owned(),
+                "is longer than 512 bytes",
+            );
+            DEFAULT_USER_AGENT.to_owned()
+        }
+        Some(ua) => ua.get_ref().clone(),
+        None => DEFAULT_USER_AGENT.to_owned(),
     };
     let daemon = Daemon {
         state_dir,
-        user_agent: d
-            .user_agent
-            .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        user_agent,
         timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
         max_body_bytes: d.max_body.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         max_redirects: v.count(
             &d.max_redirects,
             "daemon.max_redirects",
             DEFAULT_MAX_REDIRECTS,
-            0,
+            0..=50,
         ),
         default_interval: d.default_interval.unwrap_or(DEFAULT_INTERVAL),
-        concurrency: v.count(&d.concurrency, "daemon.concurrency", DEFAULT_CONCURRENCY, 1),
+        concurrency: v.count(
+            &d.concurrency,
+            "daemon.concurrency",
+            DEFAULT_CONCURRENCY,
+            1..=1024,
+        ),
         per_host_concurrency: v.count(
             &d.per_host_concurrency,
             "daemon.per_host_concurrency",
             DEFAULT_PER_HOST_CONCURRENCY,
-            1,
+            1..=256,
         ),
         per_host_delay: d.per_host_delay.unwrap_or(DEFAULT_PER_HOST_DELAY),
         respect_robots: d.respect_robots.unwrap_or(false),
@@ -134,7 +181,12 @@ pub(super) fn validate(
         confirm_delay: d.confirm_delay.unwrap_or(DEFAULT_CONFIRM_DELAY),
         failing_after: d.failing_after.unwrap_or(DEFAULT_FAILING_AFTER),
         flap_window: d.flap_window.unwrap_or(DEFAULT_FLAP_WINDOW),
-        flap_settle: settle(v.count(&d.flap_settle, "daemon.flap_settle", DEFAULT_FLAP_SETTLE, 1)),
+        flap_settle: settle(v.count(
+            &d.flap_settle,
+            "daemon.flap_settle",
+            DEFAULT_FLAP_SETTLE,
+            1..=100,
+        )),
         content: d.content.unwrap_or_default(),
     };
 
@@ -165,6 +217,14 @@ pub(super) fn validate(
             );
         }
         let url = match Url::parse(w.url.get_ref()) {
+            Ok(_) if lacks_host(w.url.get_ref()) => {
+                v.report(
+                    &w.url,
+                    key("url"),
+                    format!("{:?} has no host after \"//\"", w.url.get_ref()),
+                );
+                None
+            }
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
             Ok(u) => {
                 v.report(
@@ -262,7 +322,7 @@ pub(super) fn validate(
                     &w.flap_settle,
                     &key("flap_settle"),
                     daemon.flap_settle as usize,
-                    1,
+                    1..=100,
                 )),
                 follow,
                 child_interval: w.child_interval.unwrap_or(interval * 4),
@@ -343,8 +403,12 @@ fn validate_follow(
     }
     if let Some(max) = &f.max {
         match usize::try_from(*max.get_ref()) {
-            Ok(n) => spec.max = n,
-            Err(_) => v.report(max, format!("{key}.max"), "must be a whole number ≥ 0"),
+            Ok(n) if n <= 1_000_000 => spec.max = n,
+            _ => v.report(
+                max,
+                format!("{key}.max"),
+                "must be a whole number from 0 to 1000000",
+            ),
         }
     }
     if let Some(pages) = &f.pages {
@@ -460,7 +524,9 @@ fn validate_subscribers(
                 ))
             }
             (true, Some(hook)) => match Url::parse(hook.get_ref()) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https") && !lacks_host(hook.get_ref()) =>
+                {
                     let secret = read_secret(
                         v,
                         base_dir,

@@ -117,6 +117,33 @@ fn sighup_adds_and_removes_watches_and_rejects_an_invalid_config() {
         .len()
         >= before + 2));
 
+    // A value that once passed validation and then overflowed (a delay of
+    // 2^64 seconds) is rejected the same way: the daemon lives on.
+    env.write_config(
+        "per_host_delay = \"18446744073709551615s\"",
+        &watch("a", &server.url("/a"), "1s"),
+    );
+    daemon.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || daemon
+            .log()
+            .matches("reload rejected")
+            .count()
+            >= 2),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("daemon.per_host_delay"),
+        "{}",
+        daemon.log()
+    );
+    let before = server.requests("/a").len();
+    assert!(wait_until(Duration::from_secs(10), || server
+        .requests("/a")
+        .len()
+        >= before + 2));
+
     // Replace a by b.
     env.write_config(
         "per_host_delay = \"0s\"",
