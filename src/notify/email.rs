@@ -478,10 +478,10 @@ pub async fn send(
     let transport = transport(smtp, tls, &endpoint)?;
     let result = tokio::time::timeout(smtp.timeout, transport.send(message)).await;
     transport.shutdown().await;
-    let password = smtp.password.as_ref().map(|p| p.expose());
+    let secrets = credential_forms(smtp);
     match result {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(classify(&endpoint, &e, password)),
+        Ok(Err(e)) => Err(classify(&endpoint, &e, &secrets)),
         Err(_) => Err(DeliveryError::transient(format!(
             "smtp server {endpoint} did not finish within {}",
             humantime::format_duration(smtp.timeout)
@@ -535,14 +535,43 @@ fn transport(
     Ok(builder.build())
 }
 
+/// Every form the SMTP password travels in: as is, and in base64 alone
+/// (AUTH LOGIN) and as `\0user\0password` (AUTH PLAIN). A server that
+/// quotes what it received in its error would put one of them in the
+/// reply, and from there in logs and the outbox.
+fn credential_forms(smtp: &Smtp) -> Vec<String> {
+    use base64::Engine as _;
+    let Some(password) = smtp.password.as_ref().map(|p| p.expose()) else {
+        return Vec::new();
+    };
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let user = smtp.username.as_deref().unwrap_or("");
+    let mut forms = vec![
+        password.to_owned(),
+        b64.encode(password),
+        b64.encode(format!("\0{user}\0{password}")),
+        b64.encode(format!("{user}\0{password}")),
+    ];
+    // Unpadded too: some servers trim the `=`.
+    let trimmed: Vec<String> = forms[1..]
+        .iter()
+        .map(|f| f.trim_end_matches('=').to_owned())
+        .collect();
+    forms.extend(trimmed);
+    forms
+}
+
 /// Maps a lettre error to a delivery error: 5xx replies are permanent,
 /// everything else transient. The text is one sentence naming the server
-/// and its reply (or the failure), with `password` scrubbed out in case a
-/// server echoed it.
+/// and its reply (or the failure), with every form of the password
+/// (`secrets`) scrubbed out in case a server echoed it.
 fn classify(
     endpoint: &str,
     error: &lettre::transport::smtp::Error,
-    password: Option<&str>,
+    secrets: &[String],
 ) -> DeliveryError {
     let message = match error.status() {
         Some(code) => {
@@ -557,10 +586,9 @@ fn classify(
         }
         None => format!("smtp delivery to {endpoint} failed: {}", chain(error)),
     };
-    let message = match password {
-        Some(password) if !password.is_empty() => message.replace(password, "***"),
-        _ => message,
-    };
+    let message = secrets.iter().fold(message, |message, secret| {
+        message.replace(secret.as_str(), "***")
+    });
     let message = message.trim_end().to_owned();
     if error.is_permanent() {
         DeliveryError::permanent(message)

@@ -47,6 +47,9 @@ pub struct Options {
     pub refuse: Option<(Stage, String)>,
     /// A careless server: its 535 reply quotes the password it got.
     pub echo_password_on_failure: bool,
+    /// A careless server: its 535 reply quotes the AUTH data as sent
+    /// (base64), e.g. `AUTH PLAIN AGFsZXJ0cwBzZWNyZXQ=`.
+    pub echo_auth_on_failure: bool,
     /// Accept connections but never greet (to test timeouts).
     pub silent: bool,
 }
@@ -58,6 +61,7 @@ impl Options {
             credentials: None,
             refuse: None,
             echo_password_on_failure: false,
+            echo_auth_on_failure: false,
             silent: false,
         }
     }
@@ -303,7 +307,7 @@ async fn dialogue(
             }
             "AUTH" => {
                 let (mechanism, initial) = arg.split_once(' ').unwrap_or((arg, ""));
-                let (username, password) = match mechanism.to_ascii_uppercase().as_str() {
+                let (username, password, sent) = match mechanism.to_ascii_uppercase().as_str() {
                     "PLAIN" => {
                         let token = if initial.is_empty() {
                             reply(conn, "334 ").await?;
@@ -316,7 +320,7 @@ async fn dialogue(
                         let mut next = || {
                             String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned()
                         };
-                        (next(), next())
+                        (next(), next(), format!("AUTH PLAIN {token}"))
                     }
                     "LOGIN" => {
                         let username = if initial.is_empty() {
@@ -331,7 +335,8 @@ async fn dialogue(
                             String::from_utf8_lossy(&base64_decode(b64).unwrap_or_default())
                                 .into_owned()
                         };
-                        (text(&username), text(&password))
+                        let sent = format!("AUTH LOGIN {username} {password}");
+                        (text(&username), text(&password), sent)
                     }
                     _ => {
                         reply(conn, "504 5.5.4 unrecognized authentication type").await?;
@@ -345,6 +350,8 @@ async fn dialogue(
                 if accepted {
                     user = Some(username);
                     reply(conn, "235 2.7.0 authentication successful").await?;
+                } else if options.echo_auth_on_failure {
+                    reply(conn, &format!("535 5.7.8 rejected: {sent}")).await?;
                 } else if options.echo_password_on_failure {
                     reply(conn, &format!("535 5.7.8 authentication failed for {username} with password {password}")).await?;
                 } else {
