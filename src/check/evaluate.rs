@@ -77,7 +77,7 @@ impl Evaluated {
 
 /// The reason stored for a fetch that produced no response.
 pub fn fetch_reason(error: &FetchError) -> &'static str {
-    match error {
+    match error.cause() {
         FetchError::Timeout { .. } => "timeout",
         FetchError::TooLarge { .. } => "too-large",
         FetchError::TooManyRedirects { .. } => "redirect-loop",
@@ -86,6 +86,7 @@ pub fn fetch_reason(error: &FetchError) -> &'static str {
         | FetchError::Connect(_)
         | FetchError::Request(_)
         | FetchError::Body(_) => "network",
+        FetchError::AfterHeaders { error, .. } => fetch_reason(error),
     }
 }
 

@@ -79,6 +79,12 @@ impl Record {
             decision,
         } = seen;
         let outcome = decision.outcome;
+        // A fetch cut off after its headers (too large, timed out mid-body)
+        // still had a status and a final URL: record them.
+        let cut_off = fetched
+            .as_ref()
+            .err()
+            .and_then(|e| Some((e.status()?, e.final_url()?.to_string())));
         let response = fetched.ok();
         // A page that was read (whatever it was judged) says where its
         // content is; a failure or a 304 leaves the stored region.
@@ -165,7 +171,10 @@ impl Record {
                 Some(r.final_url.to_string()),
                 r.content_type.clone(),
             ),
-            None => (None, None, None),
+            None => match cut_off {
+                Some((status, url)) => (Some(status), Some(url), None),
+                None => (None, None, None),
+            },
         };
         let raw = response.map(|r| r.body).unwrap_or_default();
         let raw_sha256 = (!raw.is_empty()).then(|| sha256_hex(&raw));

@@ -170,6 +170,52 @@ pub enum FetchError {
     Body(String),
     #[error("disallowed by robots.txt (respect_robots = true)")]
     DisallowedByRobots,
+    /// One of the above, after the response's headers had arrived: the
+    /// status and where the request ended are known and recorded.
+    #[error("{error}")]
+    AfterHeaders {
+        status: u16,
+        final_url: Url,
+        error: Box<FetchError>,
+    },
+}
+
+impl FetchError {
+    /// The failure itself, whether or not the headers had arrived.
+    pub fn cause(&self) -> &FetchError {
+        match self {
+            FetchError::AfterHeaders { error, .. } => error.cause(),
+            other => other,
+        }
+    }
+
+    /// The HTTP status of the response, if its headers arrived before the
+    /// failure (a body cut off at `max_body`, a timeout mid-body).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FetchError::AfterHeaders { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Where the request ended (after redirects), if the headers arrived.
+    pub fn final_url(&self) -> Option<&Url> {
+        match self {
+            FetchError::AfterHeaders { final_url, .. } => Some(final_url),
+            _ => None,
+        }
+    }
+
+    fn after_headers(self, status: u16, final_url: &Url) -> FetchError {
+        match self {
+            already @ FetchError::AfterHeaders { .. } => already,
+            error => FetchError::AfterHeaders {
+                status,
+                final_url: final_url.clone(),
+                error: Box::new(error),
+            },
+        }
+    }
 }
 
 /// An HTTP client with chancery's limits. Cheap to clone; clones share
@@ -222,13 +268,31 @@ impl Fetcher {
         self.gate.wait(url).await;
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.options.timeout;
-        match tokio::time::timeout_at(deadline, self.fetch_inner(url, validators, started)).await {
+        // Set once the headers are in, so a timeout mid-body still knows
+        // the status.
+        let headers = std::sync::Mutex::new(None);
+        match tokio::time::timeout_at(
+            deadline,
+            self.fetch_inner(url, validators, started, &headers),
+        )
+        .await
+        {
             Ok(result) => result,
             // reqwest's own timeout covers the request; this bounds the whole
             // body read as well, whatever the server's pace.
-            Err(_) => Err(FetchError::Timeout {
-                after: self.options.timeout,
-            }),
+            Err(_) => {
+                let timeout = FetchError::Timeout {
+                    after: self.options.timeout,
+                };
+                let seen = headers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                Err(match seen {
+                    Some((status, final_url)) => timeout.after_headers(status, &final_url),
+                    None => timeout,
+                })
+            }
         }
     }
 
@@ -237,6 +301,7 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
         started: Instant,
+        headers: &std::sync::Mutex<Option<(u16, Url)>>,
     ) -> Result<Response, FetchError> {
         let mut request = self.client.get(url.clone());
         if let Some(etag) = &validators.etag {
@@ -250,7 +315,24 @@ impl Fetcher {
         if !self.options.per_host_delay.is_zero() {
             self.gate.answered(&gate::host_key(url), Instant::now());
         }
-        let mut response = sent.map_err(|e| self.classify_error(&e))?;
+        let response = sent.map_err(|e| self.classify_error(&e))?;
+        let (status, final_url) = (response.status().as_u16(), response.url().clone());
+        *headers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((status, final_url.clone()));
+        self.read_response(response, validators, requested_at, started)
+            .await
+            .map_err(|e| e.after_headers(status, &final_url))
+    }
+
+    /// Everything after the headers: the body, decoded and capped.
+    async fn read_response(
+        &self,
+        mut response: reqwest::Response,
+        validators: &Validators,
+        requested_at: Timestamp,
+        started: Instant,
+    ) -> Result<Response, FetchError> {
         let limit = self.options.max_body_bytes;
         let coding = ContentCoding::of(response.headers())?;
         if let Some(len) = response.content_length() {

@@ -349,6 +349,30 @@ fn hostile_pages_fail_cleanly_and_others_still_get_checked() {
         assert!(line.starts_with(&format!("{name} error")), "{run:?}");
         assert!(line.contains(reason), "{name}: {line}");
     }
+    // Cut off after the headers had arrived, the checks keep the status
+    // the server sent (it is evidence too); a redirect loop has none.
+    for (name, status) in [
+        ("big", Some(200u16)),
+        ("endless", Some(200)),
+        ("bomb", Some(200)),
+        ("slow", Some(200)),
+        ("loop", None),
+    ] {
+        let line = run.line_for(name);
+        match status {
+            Some(s) => assert!(line.contains(&format!("[HTTP {s}]")), "{name}: {line}"),
+            None => assert!(!line.contains("[HTTP"), "{name}: {line}"),
+        }
+        let history = env
+            .run(&["history", name, "--checks", "1", "--json"])
+            .ok()
+            .json();
+        assert_eq!(
+            history["checks"][0]["http_status"].as_u64(),
+            status.map(u64::from),
+            "{name}: {history:#}"
+        );
+    }
     // The redirect loop stopped at the limit (first request + 5 redirects).
     assert_eq!(server.requests("/loop").len(), 6);
     // Failed checks are recorded, with no snapshot.
