@@ -117,7 +117,11 @@ pub fn evaluate(
     let normalized = match normalize::normalize_sticky(&input, &watch.filters, sticky) {
         Ok(n) => Some(n),
         Err(e) if success => {
-            return Evaluated::bare(Kind::Failed, Some(e.to_string()), Some("content"));
+            let reason = match e {
+                normalize::NormalizeError::Binary { .. } => "binary",
+                _ => "content",
+            };
+            return Evaluated::bare(Kind::Failed, Some(e.to_string()), Some(reason));
         }
         // An error page that is not text still has a status to judge.
         Err(_) => None,

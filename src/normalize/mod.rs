@@ -251,6 +251,11 @@ pub enum NormalizeError {
     /// statement being deleted.
     #[error("no extractable text: {reason}")]
     NoText { reason: String },
+    /// A body declared as text (`text/html`, JSON, …) that is not: an
+    /// image, an archive, compressed data without `Content-Encoding`, or
+    /// bytes no text has. Read as text it would be a garbage "edit".
+    #[error("the body is binary ({what}), not the {declared} it was served as")]
+    Binary { what: String, declared: String },
 }
 
 /// Normalizes a body under a watch's filters.
@@ -281,6 +286,19 @@ pub fn normalize_sticky(
         return Err(NormalizeError::Unsupported {
             content_type: if essence.is_empty() {
                 "application/octet-stream".to_owned()
+            } else {
+                essence.to_ascii_lowercase()
+            },
+        });
+    }
+    if kind != Kind::Pdf
+        && let Some(what) = sniff::binary_in_text(input.body)
+    {
+        let essence = sniff::essence(input.content_type);
+        return Err(NormalizeError::Binary {
+            what: what.to_owned(),
+            declared: if essence.is_empty() {
+                "text".to_owned()
             } else {
                 essence.to_ascii_lowercase()
             },

@@ -142,6 +142,44 @@ fn looks_like_html(start: &[u8]) -> bool {
 
 /// Magic numbers of common binary formats, or a WHATWG "binary data byte"
 /// in the first [`SNIFF_BYTES`] (ESC is allowed: ISO-2022-JP uses it).
+/// Why a body taken for text is not text, if it is not: a known binary
+/// format by its first bytes, or more control bytes than text has (over
+/// 2% of the first 8 KiB: a stray control character in a real page does
+/// not count, random or compressed bytes have about 10%).
+pub(crate) fn binary_in_text(body: &[u8]) -> Option<&'static str> {
+    const MAGIC: &[(&[u8], &str)] = &[
+        (
+            b"\x1F\x8B",
+            "gzip data; was Content-Encoding: gzip missing?",
+        ),
+        (b"\x28\xB5\x2F\xFD", "zstd data"),
+        (b"BZh", "bzip2 data"),
+        (b"PK\x03\x04", "a zip archive"),
+        (b"7z\xBC\xAF\x27\x1C", "a 7z archive"),
+        (b"\x89PNG\r\n\x1A\n", "a PNG image"),
+        (b"GIF87a", "a GIF image"),
+        (b"GIF89a", "a GIF image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"\x00asm", "WebAssembly"),
+        (b"\x7FELF", "an executable"),
+        (b"wOFF", "a font"),
+        (b"wOF2", "a font"),
+    ];
+    if let Some((_, what)) = MAGIC.iter().find(|(magic, _)| body.starts_with(magic)) {
+        return Some(what);
+    }
+    if body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF") {
+        // UTF-16 text is full of NUL bytes.
+        return None;
+    }
+    let head = &body[..body.len().min(SNIFF_BYTES)];
+    let control = head
+        .iter()
+        .filter(|&&b| matches!(b, 0x00..=0x08 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F))
+        .count();
+    (control * 50 > head.len()).then_some("bytes no text has")
+}
+
 fn is_binary(body: &[u8]) -> bool {
     const MAGIC: &[&[u8]] = &[
         b"%PDF-",
@@ -169,6 +207,37 @@ fn is_binary(body: &[u8]) -> bool {
     body[..body.len().min(SNIFF_BYTES)]
         .iter()
         .any(|&b| matches!(b, 0x00..=0x08 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F))
+}
+
+#[cfg(test)]
+mod binary_tests {
+    use super::binary_in_text;
+
+    #[test]
+    fn compressed_and_random_bodies_are_binary_and_pages_are_not() {
+        assert_eq!(
+            binary_in_text(b"\x1F\x8B\x08\x00rest"),
+            Some("gzip data; was Content-Encoding: gzip missing?")
+        );
+        // Bytes of a simple generator, spread like random data.
+        let mut x: u32 = 12345;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        assert_eq!(binary_in_text(&noise), Some("bytes no text has"));
+        // A real page with one stray control character is text.
+        let mut page = b"<html><body><p>Statement</p>".repeat(20);
+        page.push(0x1A);
+        assert_eq!(binary_in_text(&page), None);
+        assert_eq!(
+            binary_in_text("外交部发言人就此事发表谈话。".as_bytes()),
+            None
+        );
+        assert_eq!(binary_in_text(b"\xFF\xFEa\x00b\x00"), None, "UTF-16");
+    }
 }
 
 #[cfg(test)]

@@ -540,3 +540,40 @@ fn switching_content_mode_rebaselines_instead_of_reporting_an_edit() {
     env.run(&["check"]).ok();
     assert_eq!(env.run(&["show", "bmz"]).ok().stdout, full);
 }
+
+/// A body served as `text/html` that is not text (compressed without
+/// `Content-Encoding`, or random bytes) fails the check with reason
+/// `binary`: never an `edited` with a garbage first line, never an alert.
+#[test]
+fn binary_bodies_served_as_html_fail_instead_of_editing() {
+    let server = Server::start();
+    server.set("/p", Route::html(bmz()));
+    let env = Env::new("", &one_watch(&server, "p", "/p", ""));
+    env.run(&["check"]).ok();
+
+    let mut x: u32 = 7;
+    let noise: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    for body in [gzip_bomb(1024 * 1024), noise] {
+        server.set("/p", Route::html(body));
+        let run = env.run(&["check"]);
+        assert_eq!(run.code, 1, "{run:?}");
+        let line = run.line_for("p");
+        assert!(
+            line.starts_with("p error [HTTP 200] (binary): the body is binary ("),
+            "{line}"
+        );
+    }
+    let history = env.run(&["history", "p", "--json"]).ok().json();
+    let kinds: Vec<&str> = history["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["first-seen"], "{history:#}");
+}
