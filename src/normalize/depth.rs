@@ -65,7 +65,9 @@ fn is_void(name: &[u8]) -> bool {
 
 /// Elements the parser closes implicitly (a new `<li>` ends the last one),
 /// plus the document skeleton: not counted, so missing end tags on them
-/// cannot inflate the depth.
+/// cannot inflate the depth. (Ruby's `rb`, `rt`, `rp` and `rtc` are not
+/// here: they close each other only inside a `<ruby>`, and outside one
+/// they nest like any element.)
 fn is_self_closing_family(name: &[u8]) -> bool {
     const FAMILY: &[&[u8]] = &[
         b"p",
@@ -82,10 +84,6 @@ fn is_self_closing_family(name: &[u8]) -> bool {
         b"tfoot",
         b"colgroup",
         b"caption",
-        b"rb",
-        b"rt",
-        b"rp",
-        b"rtc",
         b"html",
         b"head",
         b"body",
@@ -218,13 +216,16 @@ fn scan(source: &str, limit: usize) -> (usize, Vec<std::ops::Range<usize>>) {
             removed.push(start..at);
             continue;
         }
+        // Inside MathML (inline SVG is cut out above) elements nest like any
+        // other and are counted like any other: an unclosed `<math>` must
+        // not switch the count off for the rest of the page. Only the HTML
+        // rules for void and implicitly closed elements wait for its end.
         if is_foreign_root(name) {
             if is_end {
                 foreign_depth = foreign_depth.saturating_sub(1);
             } else if !self_closing {
                 foreign_depth += 1;
             }
-            continue;
         }
         if !is_end && name.eq_ignore_ascii_case(b"plaintext") {
             break;
@@ -233,7 +234,10 @@ fn scan(source: &str, limit: usize) -> (usize, Vec<std::ops::Range<usize>>) {
             at = raw_text_end(bytes, at, name);
             continue;
         }
-        if foreign_depth > 0 || is_void(name) || is_self_closing_family(name) {
+        if self_closing && foreign_depth > 0 {
+            continue;
+        }
+        if foreign_depth == 0 && (is_void(name) || is_self_closing_family(name)) {
             continue;
         }
         let key = name_key(name);
@@ -304,6 +308,26 @@ mod tests {
         assert_eq!(capped.matches("<div>").count(), MAX_DEPTH);
         assert_eq!(capped.matches("</div>").count(), MAX_DEPTH);
         assert!(capped.contains(">x<"));
+    }
+
+    /// Two ways past the cap that once made parsing quadratic (19 s of CPU
+    /// for 100,000 `<div>` after an unclosed `<math>`; 61 s for 100,000
+    /// `<rb>` and as many stray `</p>`): both are now counted and capped.
+    #[test]
+    fn math_and_ruby_tags_are_counted_too() {
+        let n = 10_000;
+        let after_math = format!("<math>{}x", "<div>".repeat(n));
+        let capped = prepare(&after_math);
+        assert!(capped.matches("<div>").count() < MAX_DEPTH, "math");
+        let ruby = format!("{}{}", "<rb>".repeat(n), "</p>".repeat(n));
+        assert!(prepare(&ruby).matches("<rb>").count() <= MAX_DEPTH, "rb");
+        // Real ruby, closed by its container, stays shallow.
+        let real = "<p><ruby>漢<rb>かん</rb><rt>kan</rt>字<rt>ji</rt></ruby></p>".repeat(500);
+        assert!(
+            scan(&real, MAX_DEPTH).0 <= 4,
+            "depth {}",
+            scan(&real, MAX_DEPTH).0
+        );
     }
 
     #[test]
