@@ -61,6 +61,17 @@ impl Evaluated {
         }
     }
 
+    /// A page whose normalizing took longer than `limit`: a failed check
+    /// with reason `too-complex`.
+    pub fn too_complex(limit: std::time::Duration) -> Evaluated {
+        let error = FetchError::TooComplex { after: limit };
+        Evaluated::bare(
+            Kind::Failed,
+            Some(error.to_string()),
+            Some(fetch_reason(&error)),
+        )
+    }
+
     fn bare(observation: Kind, error: Option<String>, reason: Option<&'static str>) -> Evaluated {
         Evaluated {
             observation,
@@ -82,6 +93,7 @@ pub fn fetch_reason(error: &FetchError) -> &'static str {
         FetchError::TooLarge { .. } => "too-large",
         FetchError::TooManyRedirects { .. } => "redirect-loop",
         FetchError::DisallowedByRobots => "robots",
+        FetchError::TooComplex { .. } => "too-complex",
         FetchError::Client(_)
         | FetchError::Connect(_)
         | FetchError::Request(_)

@@ -55,6 +55,8 @@ pub struct Settings {
     pub respect_robots: bool,
     /// `flap_window`.
     pub flap_window: Duration,
+    /// `normalize_timeout`.
+    pub normalize_timeout: Duration,
     /// Who gets alerts; a change queues theirs in its own transaction.
     pub subscribers: Vec<Subscriber>,
 }
@@ -66,6 +68,7 @@ impl Settings {
             fetch: config.daemon.fetch_options(),
             respect_robots: config.daemon.respect_robots,
             flap_window: config.daemon.flap_window,
+            normalize_timeout: config.daemon.normalize_timeout,
             subscribers: config.subscribers.clone(),
         }
     }
@@ -87,6 +90,31 @@ pub struct Pipeline {
     confirm: bool,
     /// Where confirmation waits are shown, if anywhere.
     waiting: Option<Arc<confirm::Waiting>>,
+}
+
+/// The fetch result kept for the record of a check whose normalizing was
+/// cut off (the job still holds the response): its status and final URL,
+/// without the body.
+fn too_complex(
+    fetched: &Result<Response, FetchError>,
+    limit: Duration,
+) -> Result<Response, FetchError> {
+    let error = FetchError::TooComplex { after: limit };
+    Err(match fetched {
+        Ok(response) => FetchError::AfterHeaders {
+            status: response.status,
+            final_url: response.final_url.clone(),
+            error: Box::new(error),
+        },
+        Err(e) => match (e.status(), e.final_url()) {
+            (Some(status), Some(url)) => FetchError::AfterHeaders {
+                status,
+                final_url: url.clone(),
+                error: Box::new(error),
+            },
+            _ => error,
+        },
+    })
 }
 
 /// One fetch with its evaluation and the decision it led to.
@@ -228,14 +256,23 @@ impl Pipeline {
         let fetched = self.fetch(watch, &validators).await;
         // Normalizing is CPU work: off the async threads, and outside the
         // store's lock so checks normalize in parallel.
+        // A pathological page (tag soup built to make the parser slow) is
+        // cut off after `normalize_timeout`: the check fails `too-complex`
+        // and the daemon moves on; the thread finishes the work unheard.
         let (w, sticky) = (watch.clone(), state.region.clone());
-        let (fetched, eval) = self
-            .cpu
-            .run(move || {
-                let eval = evaluate(&w, &fetched, sent_validators, sticky.as_deref());
-                (fetched, eval)
-            })
-            .await;
+        let shared = Arc::new(fetched);
+        let job = {
+            let shared = shared.clone();
+            self.cpu
+                .run(move || evaluate(&w, &shared, sent_validators, sticky.as_deref()))
+        };
+        let limit = self.settings.normalize_timeout;
+        let evaluated = tokio::time::timeout(limit, job).await;
+        let fetched = Arc::try_unwrap(shared).unwrap_or_else(|shared| too_complex(&shared, limit));
+        let eval = evaluated.unwrap_or_else(|_| {
+            tracing::warn!(watch = %watch.name, limit = ?limit, "page too complex to normalize in time");
+            evaluate::Evaluated::too_complex(limit)
+        });
 
         // The evidence the rules ask for: history, the host's not-found page.
         let last_sha256 = state.last_snapshot.as_ref().map(|s| s.sha256.as_str());

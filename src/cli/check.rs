@@ -176,6 +176,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     if json {
         print_json(&reports)?;
     }
+    // A page cut off by `normalize_timeout` may still be parsed on a
+    // blocking thread; its result is not wanted, so do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(if failed {
         Exit::SomeFailed
     } else {

@@ -253,6 +253,9 @@ pub struct Daemon {
     /// A new text equal to one of the watch's recent snapshots seen within
     /// this window, while the current text has not settled, is flapping.
     pub flap_window: Duration,
+    /// Bound on turning one page into text (parsing, extraction): a page
+    /// that takes longer fails its check with reason `too-complex`.
+    pub normalize_timeout: Duration,
     /// Default for watches: checks in a row a version must hold to be the
     /// page's current version (moving away from it is then an edit).
     pub flap_settle: u32,

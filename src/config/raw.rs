@@ -363,6 +363,8 @@ pub(super) struct RawDaemon {
     pub(super) failing_after: Option<Duration>,
     #[serde(default, deserialize_with = "de_span0")]
     pub(super) flap_window: Option<Duration>,
+    #[serde(default, deserialize_with = "de_timeout")]
+    pub(super) normalize_timeout: Option<Duration>,
     pub(super) flap_settle: Option<Spanned<i64>>,
     pub(super) content: Option<Content>,
 }

@@ -33,6 +33,9 @@ const DEFAULT_PER_HOST_DELAY: Duration = Duration::from_secs(1);
 const DEFAULT_CONFIRM_DELAY: Duration = Duration::from_secs(60);
 const DEFAULT_FAILING_AFTER: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Real statement pages normalize in milliseconds (a 200 KB page in about
+/// 20 ms); thirty seconds is only ever a pathological page.
+const DEFAULT_NORMALIZE_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_FLAP_SETTLE: usize = 2;
 
 /// A settle count as stored (a check count far beyond any sane setting is
@@ -181,6 +184,7 @@ pub(super) fn validate(
         confirm_delay: d.confirm_delay.unwrap_or(DEFAULT_CONFIRM_DELAY),
         failing_after: d.failing_after.unwrap_or(DEFAULT_FAILING_AFTER),
         flap_window: d.flap_window.unwrap_or(DEFAULT_FLAP_WINDOW),
+        normalize_timeout: d.normalize_timeout.unwrap_or(DEFAULT_NORMALIZE_TIMEOUT),
         flap_settle: settle(v.count(
             &d.flap_settle,
             "daemon.flap_settle",

@@ -153,6 +153,12 @@ fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>
             vec!["flap_window = \"1h\""],
         ),
         ("daemon", "flap_settle", "daemon", vec!["flap_settle = 3"]),
+        (
+            "daemon",
+            "normalize_timeout",
+            "daemon",
+            vec!["normalize_timeout = \"5s\""],
+        ),
         ("daemon", "content", "daemon", vec!["content = \"full\""]),
         ("smtp", "host", "smtp", vec!["host = \"mail2.example.org\""]),
         ("smtp", "port", "smtp", vec!["port = 2525"]),

@@ -170,6 +170,11 @@ pub enum FetchError {
     Body(String),
     #[error("disallowed by robots.txt (respect_robots = true)")]
     DisallowedByRobots,
+    /// Not a fetch failure: the page was fetched but turning it into text
+    /// took longer than `normalize_timeout` (recorded like one, with the
+    /// status the server sent).
+    #[error("the page took longer than normalize_timeout ({}) to read as text", humantime::format_duration(*.after))]
+    TooComplex { after: Duration },
     /// One of the above, after the response's headers had arrived: the
     /// status and where the request ended are known and recorded.
     #[error("{error}")]

@@ -577,3 +577,32 @@ fn binary_bodies_served_as_html_fail_instead_of_editing() {
         .collect();
     assert_eq!(kinds, ["first-seen"], "{history:#}");
 }
+
+/// A page built to make the parser slow (100,000 ruby tags and as many
+/// stray `</p>`: seconds of CPU) fails its check `too-complex` after
+/// `normalize_timeout`, with the status the server sent, and the run ends
+/// without waiting for the abandoned work.
+#[test]
+fn a_page_too_complex_to_normalize_in_time_fails_too_complex() {
+    let server = Server::start();
+    let soup = format!(
+        "<html><body>{}{}x</body></html>",
+        "<rb>".repeat(100_000),
+        "</p>".repeat(100_000)
+    );
+    server.set("/soup", Route::html(soup));
+    server.set("/ok", Route::html(bmz()));
+    let watches = format!(
+        "{}{}",
+        one_watch(&server, "soup", "/soup", ""),
+        one_watch(&server, "ok", "/ok", "")
+    );
+    let env = Env::new("normalize_timeout = \"1s\"", &watches);
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.line_for("soup"),
+        "soup error [HTTP 200] (too-complex): the page took longer than normalize_timeout (1s) to read as text"
+    );
+    assert!(run.line_for("ok").starts_with("ok first-seen"), "{run:?}");
+}
