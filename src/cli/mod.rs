@@ -5,6 +5,7 @@
 //! to exit codes: 0 success, 1 a check failed (or a runtime failure), 2 a
 //! usage or config error.
 
+mod backup;
 mod check;
 mod completions;
 mod config_check;
@@ -66,6 +67,8 @@ pub enum Command {
     Show(show::Args),
     /// Write a watch's stored responses as a WARC 1.1 file (evidence export)
     Export(export::Args),
+    /// Copy the whole history to a file while the daemon runs, checked
+    Backup(backup::Args),
     /// Validate the config
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diff(args) => diff::run(config, args),
         Command::Show(args) => show::run(config, args),
         Command::Export(args) => export::run(config, args),
+        Command::Backup(args) => backup::run(config, args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(config, args),
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),

@@ -497,6 +497,10 @@ pub enum StoreError {
 
 /// The storage interface. Reads take `&self`; every write is one transaction.
 pub trait Store {
+    /// Writes a consistent copy of the whole history to `dest` (a new file)
+    /// while other processes keep reading and writing, and checks it.
+    /// Returns the copy's size in bytes.
+    fn backup(&self, dest: &std::path::Path) -> Result<u64, StoreError>;
     /// Registers a watch (or updates its URL) and returns its state.
     fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError>;
     /// The state of a watch, if it was ever registered.

@@ -1197,6 +1197,54 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
+    fn backup(&self, dest: &Path) -> Result<u64, StoreError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("backup to {} failed: {what}: {e}", dest.display()))
+        };
+        // Written beside the destination and renamed when complete and
+        // checked: a failed backup never leaves a file that looks whole.
+        let partial = dest.with_file_name(format!(
+            ".{}.partial",
+            dest.file_name()
+                .map_or("backup".into(), |n| n.to_string_lossy())
+        ));
+        let _ = std::fs::remove_file(&partial);
+        let result = (|| {
+            let mut out = Connection::open(&partial).map_err(|e| failed("create", &e))?;
+            {
+                let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)
+                    .map_err(|e| failed("start", &e))?;
+                // Small steps with pauses: writers beside us wait at most
+                // one step; a write meanwhile restarts the copy of what
+                // changed, as SQLite's online backup does.
+                backup
+                    .run_to_completion(512, std::time::Duration::from_millis(2), None)
+                    .map_err(|e| failed("copy", &e))?;
+            }
+            // One self-contained file: no -wal beside it.
+            out.pragma_update(None, "journal_mode", "DELETE")
+                .map_err(|e| failed("journal mode", &e))?;
+            let check: String = out
+                .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+                .map_err(|e| failed("integrity check", &e))?;
+            if check != "ok" {
+                return Err(failed("integrity check", &check));
+            }
+            drop(out);
+            std::fs::File::open(&partial)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| failed("sync", &e))?;
+            std::fs::rename(&partial, dest).map_err(|e| failed("rename", &e))?;
+            std::fs::metadata(dest)
+                .map(|m| m.len())
+                .map_err(|e| failed("stat", &e))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result
+    }
+
     fn snapshot_id_of(
         &self,
         watch_id: WatchId,

@@ -387,3 +387,47 @@ fn robots_txt_is_respected_when_asked() {
         "fetched once per host"
     );
 }
+
+/// `chancery backup` while the daemon checks every second: the copy is a
+/// whole, checked database with the history so far, and copied into a
+/// state dir (the documented restore) it is that history again.
+#[test]
+fn a_backup_taken_while_the_daemon_runs_restores_the_history() {
+    let server = Server::start();
+    server.set("/a", Route::html(PAGE));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &watch("a", &server.url("/a"), "1s"),
+    );
+    let daemon = env.daemon("run");
+    daemon.wait_log("outcome=first-seen", Duration::from_secs(10));
+    server.set("/a", Route::html(PAGE.replace("notes", "welcomes")));
+    daemon.wait_log("outcome=edited", Duration::from_secs(15));
+
+    let file = env.dir.path().join("backup.db");
+    let run = env.run(&["backup", &file.display().to_string()]).ok();
+    assert!(run.stdout.starts_with("backed up "), "{run:?}");
+    assert!(run.stdout.contains("integrity checked"), "{run:?}");
+    // Never over an existing file.
+    let again = env.run(&["backup", &file.display().to_string()]);
+    assert_eq!(again.code, 2, "{again:?}");
+    drop(daemon);
+
+    // Restore: the backup becomes the state dir's database.
+    let env2 = Env::new(
+        "per_host_delay = \"0s\"",
+        &watch("a", &server.url("/a"), "1s"),
+    );
+    std::fs::create_dir_all(env2.db_path().parent().expect("state dir")).expect("mkdir");
+    std::fs::copy(&file, env2.db_path()).expect("copy");
+    let history = env2.run(&["history", "a", "--json"]).ok().json();
+    let kinds: Vec<&str> = history["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["edited", "first-seen"], "{history:#}");
+    let show = env2.run(&["show", "a"]).ok().stdout;
+    assert!(show.contains("welcomes"), "{show}");
+}
