@@ -12,6 +12,7 @@ mod config_check;
 mod diff;
 mod export;
 mod extract;
+mod gc;
 mod history;
 mod list;
 mod man;
@@ -69,6 +70,8 @@ pub enum Command {
     Export(export::Args),
     /// Copy the whole history to a file while the daemon runs, checked
     Backup(backup::Args),
+    /// Delete check rows older than [retention] checks (evidence is kept)
+    Gc(gc::Args),
     /// Validate the config
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -137,6 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Show(args) => show::run(config, args),
         Command::Export(args) => export::run(config, args),
         Command::Backup(args) => backup::run(config, args),
+        Command::Gc(args) => gc::run(config, args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(config, args),
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),

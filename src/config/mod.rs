@@ -48,6 +48,8 @@ pub struct Config {
     pub watches: Vec<Watch>,
     /// The mail server, if any subscriber has `email`.
     pub smtp: Option<Smtp>,
+    /// What `chancery gc` may delete (`[retention]`); nothing by default.
+    pub retention: Retention,
     /// Who gets alerts, in file order; names are unique.
     pub subscribers: Vec<Subscriber>,
 }
@@ -466,6 +468,14 @@ pub fn parse_with(
     } else {
         Err(invalid(problems))
     }
+}
+
+/// `[retention]`: snapshots, changes and alerts are the evidence and are
+/// always kept; only the bulk of routine check rows may go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Check rows older than this may be deleted by `chancery gc`.
+    pub checks: Option<std::time::Duration>,
 }
 
 impl Watch {

@@ -50,6 +50,7 @@ pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<Raw
                     }
                 }
             }
+            "retention" => raw.retention = reader.read("retention", value),
             "subscriber" => {
                 for (i, item) in reader.array("subscriber", value) {
                     if let Some(s) = reader.read(&format!("subscriber[{i}]"), item) {
@@ -59,7 +60,10 @@ pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<Raw
                 }
             }
             other => {
-                let message = unknown_key(other, &["daemon", "smtp", "watch", "subscriber"]);
+                let message = unknown_key(
+                    other,
+                    &["daemon", "smtp", "watch", "subscriber", "retention"],
+                );
                 reader.problem(Some(key.span()), other.to_owned(), message);
             }
         }
@@ -304,6 +308,17 @@ pub(super) struct RawConfig {
     /// Likewise for `[[subscriber]]`.
     #[serde(skip)]
     pub(super) subscriber_index: Vec<usize>,
+    pub(super) retention: Option<RawRetention>,
+}
+
+/// `[retention]`: what `chancery gc` may delete.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    /// Check rows older than this are deleted by `chancery gc`, except
+    /// those a change or a snapshot refers to and each watch's latest.
+    #[serde(default, deserialize_with = "de_span")]
+    pub(super) checks: Option<Duration>,
 }
 
 #[derive(Deserialize)]

@@ -359,6 +359,9 @@ pub(super) fn validate(
         watches,
         smtp,
         subscribers,
+        retention: super::Retention {
+            checks: raw.retention.and_then(|r| r.checks),
+        },
     }
 }
 

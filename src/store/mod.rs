@@ -496,7 +496,25 @@ pub enum StoreError {
 }
 
 /// The storage interface. Reads take `&self`; every write is one transaction.
+/// What `chancery gc` deleted, or would delete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GcSummary {
+    /// Check rows (with their stored request and response heads).
+    pub checks: u64,
+    /// Raw bodies no remaining check or snapshot refers to.
+    pub bodies: u64,
+    /// The database file's size before and after (equal for a dry run).
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
 pub trait Store {
+    /// Deletes check rows that started before `before`, except those a
+    /// change or a snapshot refers to and each watch's latest, then the raw
+    /// bodies nothing refers to any more, in one transaction, and reclaims
+    /// the space. Snapshots, texts, changes and alerts are never deleted.
+    /// With `dry_run`, counts without deleting.
+    fn gc(&mut self, before: Timestamp, dry_run: bool) -> Result<GcSummary, StoreError>;
     /// Writes a consistent copy of the whole history to `dest` (a new file)
     /// while other processes keep reading and writing, and checks it.
     /// Returns the copy's size in bytes.

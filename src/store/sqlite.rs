@@ -28,8 +28,8 @@ use rusqlite::{
 
 use super::{
     AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeRow, CheckRow, ChildRow, FollowUpdate,
-    NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot, SnapshotRef, SnapshotRow,
-    Store, StoreError, StoredResponse, WatchState, WatchSummary,
+    GcSummary, NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot, SnapshotRef,
+    SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
 };
 use crate::diff::DiffSummary;
 use crate::hash::sha256_hex;
@@ -1197,6 +1197,72 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
+    fn gc(&mut self, before: Timestamp, dry_run: bool) -> Result<GcSummary, StoreError> {
+        let size = |conn: &Connection| -> Result<u64, StoreError> {
+            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            Ok(u64::try_from(pages * page).unwrap_or(0))
+        };
+        let bytes_before = size(&self.conn)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DROP TABLE IF EXISTS temp.gc_checks;
+             CREATE TEMP TABLE gc_checks (id INTEGER PRIMARY KEY);",
+        )?;
+        let checks = tx.execute(
+            "INSERT INTO temp.gc_checks (id)
+             SELECT k.id FROM checks k
+             WHERE k.started_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.check_id = k.id)
+               AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.check_id = k.id)
+               AND k.id <> (SELECT max(k2.id) FROM checks k2 WHERE k2.watch_id = k.watch_id)",
+            [before.0],
+        )?;
+        // Bodies only the doomed checks refer to.
+        let orphans = "SELECT b.sha256 FROM bodies b
+             WHERE NOT EXISTS (SELECT 1 FROM checks k
+                               WHERE k.raw_sha256 = b.sha256
+                                 AND k.id NOT IN (SELECT id FROM temp.gc_checks))
+               AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.raw_sha256 = b.sha256)";
+        let bodies: i64 = tx.query_row(&format!("SELECT count(*) FROM ({orphans})"), [], |r| {
+            r.get(0)
+        })?;
+        if dry_run {
+            tx.execute_batch("DROP TABLE temp.gc_checks;")?;
+            tx.rollback()?;
+            return Ok(GcSummary {
+                checks: checks as u64,
+                bodies: u64::try_from(bodies).unwrap_or(0),
+                bytes_before,
+                bytes_after: bytes_before,
+            });
+        }
+        tx.execute(
+            &format!("DELETE FROM bodies WHERE sha256 IN ({orphans})"),
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM check_heads WHERE check_id IN (SELECT id FROM temp.gc_checks)",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM checks WHERE id IN (SELECT id FROM temp.gc_checks)",
+            [],
+        )?;
+        tx.execute_batch("DROP TABLE temp.gc_checks;")?;
+        tx.commit()?;
+        // Give the freed pages back to the file system.
+        self.conn.execute_batch("VACUUM;")?;
+        Ok(GcSummary {
+            checks: checks as u64,
+            bodies: u64::try_from(bodies).unwrap_or(0),
+            bytes_before,
+            bytes_after: size(&self.conn)?,
+        })
+    }
+
     fn backup(&self, dest: &Path) -> Result<u64, StoreError> {
         let failed = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("backup to {} failed: {what}: {e}", dest.display()))
@@ -1671,6 +1737,67 @@ mod tests {
         assert_eq!(moved.url, "https://example.org/b");
         assert_eq!(count(&store, "watches"), 1);
         assert_eq!(store.watch_state("nope").unwrap(), None);
+    }
+
+    /// gc keeps the evidence (every check a change or snapshot refers to,
+    /// each watch's latest, snapshots and changes) and deletes the rest of
+    /// the old routine check rows and the bodies only they referred to.
+    #[test]
+    fn gc_deletes_routine_checks_and_orphan_bodies_and_keeps_the_evidence() {
+        let (_dir, mut store) = open_temp();
+        let w = store.ensure_watch("mfa", "https://example.org/s").unwrap();
+        let a = Page::new("The ministry notes the report.");
+        let b = Page::new("The ministry rejects the report.");
+        let first = store
+            .record_check(&seen(w.watch_id, 1_000, Outcome::FirstSeen, &a, None))
+            .unwrap();
+        for at in [2_000, 4_000, 5_000] {
+            store.record_check(&unchanged(w.watch_id, at, &a)).unwrap();
+        }
+        // An error page kept as a body (a 500 with content), referred to
+        // by nothing else.
+        let junk = Page::new("Internal Server Error");
+        let mut error = bare(w.watch_id, 3_000, Outcome::Error);
+        error.raw_sha256 = Some(junk.raw_sha.clone());
+        error.body = Some(NewBody {
+            sha256: &junk.raw_sha,
+            bytes: &junk.raw,
+        });
+        store.record_check(&error).unwrap();
+        store
+            .record_check(&seen(
+                w.watch_id,
+                6_000,
+                Outcome::Edited,
+                &b,
+                first.snapshot_id,
+            ))
+            .unwrap();
+        store
+            .record_check(&unchanged(w.watch_id, 7_000, &b))
+            .unwrap();
+        assert_eq!(count(&store, "checks"), 7);
+        assert_eq!(count(&store, "bodies"), 3);
+
+        let dry = store.gc(Timestamp(6_500), true).unwrap();
+        assert_eq!((dry.checks, dry.bodies), (4, 1));
+        assert_eq!(count(&store, "checks"), 7, "a dry run deletes nothing");
+
+        let done = store.gc(Timestamp(6_500), false).unwrap();
+        assert_eq!((done.checks, done.bodies), (4, 1));
+        assert_eq!(count(&store, "checks"), 3);
+        assert_eq!(count(&store, "bodies"), 2);
+        assert_eq!(count(&store, "snapshots"), 2);
+        assert_eq!(count(&store, "changes"), 2);
+        let kept: Vec<i64> = store
+            .checks("mfa", None)
+            .unwrap()
+            .iter()
+            .map(|c| c.started_at.0)
+            .collect();
+        assert_eq!(kept, [7_000, 6_000, 1_000], "the latest and the evidence");
+        // Nothing left to collect: the latest check is always kept.
+        assert_eq!(store.gc(Timestamp(i64::MAX), false).unwrap().checks, 0);
     }
 
     /// Two processes on one database (two connections): an alert claimed by

@@ -656,3 +656,46 @@ fn json_on_show_config_check_and_notify_test() {
     assert_eq!(keys, ["watch[0].interval", "watch[0].select[0]"], "{bad:#}");
     assert_eq!(bad["problems"][0]["line"], 11, "{bad:#}");
 }
+
+/// `gc` deletes what `[retention] checks` lets it, dry run first, and
+/// keeps the evidence; without `[retention]` it deletes nothing.
+#[test]
+fn gc_deletes_old_routine_checks_after_a_dry_run() {
+    let server = Server::start();
+    server.set(
+        "/p",
+        Route::html(
+            "<html><body><h1>Statement</h1><p>The ministry notes the report.</p></body></html>",
+        ),
+    );
+    let watches = format!("[[watch]]\nname = \"p\"\nurl = \"{}\"\n", server.url("/p"));
+    let env = Env::new("per_host_delay = \"0s\"", &watches);
+    for _ in 0..3 {
+        env.run(&["check"]).ok();
+    }
+    let none = env.run(&["gc"]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(none.stderr.contains("sets no [retention]"), "{none:?}");
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.write_config(
+        "per_host_delay = \"0s\"",
+        &format!("{watches}\n[retention]\nchecks = \"1s\"\n"),
+    );
+    env.run(&["check"]).ok();
+    let dry = env.run(&["gc", "--dry-run"]).ok();
+    assert!(
+        dry.stdout
+            .starts_with("would delete 2 check rows older than 1s"),
+        "{dry:?}"
+    );
+    assert_eq!(crate::support::count(&env.db_path(), "checks"), 4);
+    let done = env.run(&["gc", "--json"]).ok().json();
+    assert_eq!(done["checks"], 2, "{done:#}");
+    // Left: the first look (the baseline's evidence) and the latest check.
+    assert_eq!(crate::support::count(&env.db_path(), "checks"), 2);
+    assert_eq!(
+        env.run(&["show", "p"]).ok().stdout,
+        "Statement\nThe ministry notes the report.\n"
+    );
+}
