@@ -421,13 +421,11 @@ fn a_backup_taken_while_the_daemon_runs_restores_the_history() {
     std::fs::create_dir_all(env2.db_path().parent().expect("state dir")).expect("mkdir");
     std::fs::copy(&file, env2.db_path()).expect("copy");
     let history = env2.run(&["history", "a", "--json"]).ok().json();
-    let kinds: Vec<&str> = history["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .filter_map(|c| c["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["edited", "first-seen"], "{history:#}");
+    assert_eq!(
+        crate::support::change_kinds(&history),
+        ["edited", "first-seen"],
+        "{history:#}"
+    );
     let show = env2.run(&["show", "a"]).ok().stdout;
     assert!(show.contains("welcomes"), "{show}");
 }

@@ -3,23 +3,13 @@
 
 use std::time::Duration;
 
-use crate::support::{Behavior, Env, Route, Server, count, edit_once, fixture};
+use crate::support::{Behavior, Env, Route, Server, change_kinds, count, edit_once, fixture};
 
 fn one_watch(server: &Server, name: &str, path: &str, extra: &str) -> String {
     format!(
         "[[watch]]\nname = \"{name}\"\nurl = \"{}\"\n{extra}\n",
         server.url(path)
     )
-}
-
-/// The kinds of the changes in `history --json`, newest first.
-fn change_kinds(history: &serde_json::Value) -> Vec<String> {
-    history["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| c["kind"].as_str().expect("kind").to_owned())
-        .collect()
 }
 
 fn bmz() -> String {
@@ -569,13 +559,7 @@ fn binary_bodies_served_as_html_fail_instead_of_editing() {
         );
     }
     let history = env.run(&["history", "p", "--json"]).ok().json();
-    let kinds: Vec<&str> = history["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .filter_map(|c| c["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["first-seen"], "{history:#}");
+    assert_eq!(change_kinds(&history), ["first-seen"], "{history:#}");
 }
 
 /// A page built to make the parser slow (100,000 ruby tags and as many

@@ -922,3 +922,13 @@ pub fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
 }
+
+/// The kinds of the changes in a `history --json` document, newest first.
+pub fn change_kinds(history: &serde_json::Value) -> Vec<String> {
+    history["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["kind"].as_str().expect("kind").to_owned())
+        .collect()
+}
