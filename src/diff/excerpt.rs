@@ -20,6 +20,11 @@ pub const SIDE_MAX_CHARS: usize = 500;
 /// characters (whole words: a word that would cross the limit is left out).
 const CONTEXT_CHARS: usize = 40;
 
+/// A replacement whose sides are both narrower than this (in terminal
+/// columns, so a CJK character counts two) takes a neighbouring word into
+/// its headline.
+const TINY_SIDE_WIDTH: usize = 4;
+
 /// Longest side of a change in a [`Change::headline`], in characters.
 const HEADLINE_SIDE_CHARS: usize = 36;
 
@@ -68,14 +73,46 @@ impl Change {
 
     /// One short phrase for a subject or a listing line:
     /// `"Tuesday" → "Wednesday"`, `added "…"` or `removed "…"`, each side
-    /// at most 36 characters, cut at a word.
+    /// at most 36 characters, cut at a word. A replacement of a few
+    /// characters (`28` → `29`) takes its neighbouring word along, so it
+    /// says something on its own: `"November 28" → "November 29"`.
     pub fn headline(&self) -> String {
         let side = |text: &str| format!("\"{}\"", shorten_words(text, HEADLINE_SIDE_CHARS));
         match (self.before.is_empty(), self.after.is_empty()) {
             (true, _) => format!("added {}", side(&self.after)),
             (false, true) => format!("removed {}", side(&self.before)),
-            (false, false) => format!("{} → {}", side(&self.before), side(&self.after)),
+            (false, false) => {
+                // Display width: a two-character Chinese word is a word.
+                let tiny = |t: &str| unicode_width::UnicodeWidthStr::width(t) < TINY_SIDE_WIDTH;
+                let (before, after) = match self.neighbour() {
+                    Some((word, true)) if tiny(&self.before) && tiny(&self.after) => (
+                        format!("{word}{}", self.before),
+                        format!("{word}{}", self.after),
+                    ),
+                    Some((word, false)) if tiny(&self.before) && tiny(&self.after) => (
+                        format!("{}{word}", self.before),
+                        format!("{}{word}", self.after),
+                    ),
+                    _ => (self.before.clone(), self.after.clone()),
+                };
+                format!("{} → {}", side(&before), side(&after))
+            }
         }
+    }
+
+    /// The word next to the change on its line, with the space between:
+    /// the one before it (true) if there is one, else the one after.
+    fn neighbour(&self) -> Option<(String, bool)> {
+        let is_word = |t: &&str| t.chars().any(char::is_alphanumeric);
+        let lead = self.lead.trim_start_matches('…');
+        let tokens = words::words(lead);
+        if let Some(i) = tokens.iter().rposition(is_word) {
+            return Some((tokens[i..].concat(), true));
+        }
+        let tail = self.tail.trim_end_matches('…');
+        let tokens = words::words(tail);
+        let i = tokens.iter().position(is_word)?;
+        Some((tokens[..=i].concat(), false))
     }
 }
 
@@ -441,6 +478,20 @@ mod tests {
         let all = all(old, new);
         assert_eq!(all[1].headline(), "\"useful\" → \"frank\"");
         assert_eq!((all[1].old_line, all[1].new_line), (3, 3));
+    }
+
+    #[test]
+    fn a_tiny_replacement_takes_a_neighbouring_word() {
+        let date = all(
+            "Statement\nIssued on 28 November 2026.",
+            "Statement\nIssued on 29 November 2026.",
+        );
+        assert_eq!(date[0].headline(), "\"on 28\" → \"on 29\"");
+        let start = all("Title\n28 November 2026", "Title\n29 November 2026");
+        assert_eq!(start[0].headline(), "\"28 November\" → \"29 November\"");
+        // Words long enough to say something stay alone.
+        let day = all("We met on Tuesday.", "We met on Friday.");
+        assert_eq!(day[0].headline(), "\"Tuesday\" → \"Friday\"");
     }
 
     #[test]
