@@ -96,8 +96,8 @@ impl Reader<'_, '_> {
             DeValue::Array(items) => items.into_iter().enumerate().collect(),
             other => {
                 let message = format!(
-                    "must be an array of tables ([[{key}]]), not a {}",
-                    other.type_str()
+                    "must be an array of tables ([[{key}]]), not {}",
+                    a(other.type_str())
                 );
                 self.problem(Some(span), key.to_owned(), message);
                 Vec::new()
@@ -113,6 +113,9 @@ impl Reader<'_, '_> {
         prefix: &str,
         mut value: Spanned<DeValue<'_>>,
     ) -> Option<T> {
+        // Keys of this table left out for a bad value: a required one then
+        // reads as missing, which is the same mistake, said once.
+        let mut dropped: Vec<String> = Vec::new();
         for _ in 0..MAX_PROBLEMS_PER_TABLE {
             let de = toml::de::ValueDeserializer::from(value.clone());
             let error = match serde_path_to_error::deserialize::<_, T>(de) {
@@ -121,7 +124,7 @@ impl Reader<'_, '_> {
             };
             let path = user_path(error.path());
             let inner = error.into_inner();
-            let message = inner.message().trim().to_owned();
+            let message = plain(inner.message().trim());
             // An unknown key names itself in the message (and ends the
             // path): point at it, and read on without it.
             if let Some(unknown) = unknown_field(&message) {
@@ -149,6 +152,7 @@ impl Reader<'_, '_> {
                     .strip_prefix("missing field `")
                     .and_then(|m| m.strip_suffix('`'))
                 {
+                    Some(field) if dropped.iter().any(|d| d == field) => return None,
                     Some(field) => format!("missing key {field:?}"),
                     None => message,
                 };
@@ -156,6 +160,9 @@ impl Reader<'_, '_> {
                 return None;
             };
             let span = value_span(&value, &path).or(inner.span());
+            if cut == 0 {
+                dropped.push(path[0].clone());
+            }
             let (key_span, removed) = remove_key(&mut value, &path[..cut], &path[cut]);
             self.problem(span.or(key_span), join(prefix, &path), message);
             if !removed {
@@ -164,6 +171,27 @@ impl Reader<'_, '_> {
         }
         None
     }
+}
+
+/// serde's message in the config's words: no Rust type names
+/// (`expected struct RawFollow` → `expected a table`).
+fn plain(message: &str) -> String {
+    static RUST_TYPE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"expected (?:struct|enum) \w+").expect("a constant regex")
+    });
+    RUST_TYPE
+        .replace_all(message, "expected a table")
+        .replace("expected a sequence", "expected a list")
+}
+
+/// `an integer`, `a string`: a TOML type with its article.
+fn a(type_str: &str) -> String {
+    let article = if type_str.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {type_str}")
 }
 
 fn located(text: &str, span: Option<Range<usize>>, key: String, message: String) -> Problem {

@@ -442,3 +442,34 @@ fn an_empty_file_is_refused() {
         other => panic!("accepted: {other:?}"),
     }
 }
+
+/// Type errors name TOML things, never Rust types, and one mistake is one
+/// problem (a required key of the wrong type is not also "missing").
+#[test]
+fn type_errors_speak_the_config_language() {
+    let p = problems("daemon = 5\n[[watch]]\nname = 1\nurl = \"https://a.example/\"\nfollow = 3\n");
+    let found: Vec<(&str, &str)> = p
+        .iter()
+        .map(|p| (p.key.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("daemon", "invalid type: integer `5`, expected a table"),
+            (
+                "watch[0].name",
+                "invalid type: integer `1`, expected a string"
+            ),
+            (
+                "watch[0].follow",
+                "invalid type: integer `3`, expected a table"
+            ),
+        ],
+        "{p:?}"
+    );
+    let p = problems("watch = 5\n");
+    assert_eq!(
+        p[0].message,
+        "must be an array of tables ([[watch]]), not an integer"
+    );
+}
