@@ -528,4 +528,76 @@ mod tests {
             Some("\"Statement on the visit\"")
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Lines of a few words from a small vocabulary (English and
+        /// Chinese), so generated texts share lines and words as edits do.
+        fn text() -> impl Strategy<Value = String> {
+            let word = prop::sample::select(vec![
+                "the",
+                "ministry",
+                "notes",
+                "rejects",
+                "report",
+                "28",
+                "29",
+                "外交部",
+                "此事",
+                "该事件",
+                "发表",
+                "谈话",
+                ".",
+                "。",
+            ]);
+            let line = prop::collection::vec(word, 0..8).prop_map(|w| w.join(" "));
+            prop::collection::vec(line, 0..6).prop_map(|l| l.join("\n"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// No change exactly when the texts are equal; what a change
+            /// took out is in the old text and what it put in is in the
+            /// new one; the count covers the list.
+            #[test]
+            fn changes_come_from_the_two_texts(old in text(), new in text()) {
+                let (changes, total) = changes(&old, &new, usize::MAX);
+                prop_assert_eq!(changes.len(), total);
+                let same_lines = crate::diff::split_lines(&old)
+                    .iter()
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+                    .eq(crate::diff::split_lines(&new).iter().map(|l| l.trim()).filter(|l| !l.is_empty()));
+                if old == new {
+                    prop_assert!(changes.is_empty());
+                }
+                if !same_lines {
+                    prop_assert!(!changes.is_empty(), "{:?} vs {:?}", old, new);
+                }
+                for c in &changes {
+                    prop_assert!(!(c.before.is_empty() && c.after.is_empty()));
+                    for line in c.before.lines() {
+                        prop_assert!(old.contains(line), "{:?} not in {:?}", line, old);
+                    }
+                    for line in c.after.lines() {
+                        prop_assert!(new.contains(line), "{:?} not in {:?}", line, new);
+                    }
+                    let headline = c.headline();
+                    prop_assert!(!headline.contains('\n'), "{}", headline);
+                }
+                // The summary names a change whenever a line with words
+                // changed (blank lines alone are not a headline).
+                let summary = crate::diff::summarize(&old, &new);
+                if !same_lines {
+                    prop_assert!(summary.first_change.is_some());
+                }
+                if old == new {
+                    prop_assert!(summary.first_change.is_none());
+                }
+            }
+        }
+    }
 }

@@ -1116,3 +1116,67 @@ mod tests {
         assert!(moved.text.contains("Geneva"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::{Filters, Input, normalize};
+    use proptest::prelude::*;
+
+    /// Tag soup: tags open and close in any order, unclosed, with text,
+    /// entities and scripts between, as broken pages are.
+    fn soup() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "<div>",
+            "</div>",
+            "<p>",
+            "</p>",
+            "<li>",
+            "<ul>",
+            "</ul>",
+            "<table><tr><td>",
+            "</td>",
+            "<h1>",
+            "</h1>",
+            "<nav>",
+            "</nav>",
+            "<article>",
+            "</article>",
+            "<script>var x = '<p>';</script>",
+            "<!-- note -->",
+            "<math>",
+            "<rb>",
+            "<br>",
+            "Statement",
+            " on the visit",
+            "外交部发言人",
+            "。",
+            "&amp;",
+            "&nbsp;",
+            "\n",
+            "  ",
+        ]);
+        prop::collection::vec(piece, 0..60).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// The same bytes give the same text, every time: the hash of the
+        /// text is the change signal, so normalizing must be a function.
+        /// And whatever the soup, the text has no blank or padded lines.
+        #[test]
+        fn normalizing_is_deterministic_and_tidy(body in soup()) {
+            let input = Input { body: body.as_bytes(), content_type: Some("text/html"), url: None };
+            let filters = Filters::default();
+            let first = normalize(&input, &filters).map(|n| n.text).map_err(|e| e.to_string());
+            let second = normalize(&input, &filters).map(|n| n.text).map_err(|e| e.to_string());
+            prop_assert_eq!(&first, &second);
+            if let Ok(text) = first {
+                for line in text.lines() {
+                    prop_assert!(!line.trim().is_empty(), "blank line in {:?}", text);
+                    prop_assert_eq!(line, line.trim(), "padded line in {:?}", text);
+                }
+            }
+        }
+    }
+}
