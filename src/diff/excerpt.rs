@@ -25,6 +25,10 @@ const CONTEXT_CHARS: usize = 40;
 /// its headline.
 const TINY_SIDE_WIDTH: usize = 4;
 
+/// Lines of a changed block looked at when only its first changes are
+/// wanted (the summary's headline).
+const FIRST_LINES: usize = 16;
+
 /// Longest side of a change in a [`Change::headline`], in characters.
 const HEADLINE_SIDE_CHARS: usize = 36;
 
@@ -119,18 +123,34 @@ impl Change {
 /// The changes from `old` to `new`, in reading order: at most `limit` of
 /// them, and how many there are in all.
 pub fn changes(old: &str, new: &str, limit: usize) -> (Vec<Change>, usize) {
-    changes_of(&LineDiff::new(old, new), limit)
+    changes_of(&LineDiff::new(old, new), limit, true)
 }
 
-fn changes_of(diff: &LineDiff<'_>, limit: usize) -> (Vec<Change>, usize) {
+/// [`changes`] of a line diff. Without `count_all`, stops as soon as it has
+/// `limit` changes (the total is then not known): the summary a check
+/// records needs only the first, and a large rewrite has many blocks to
+/// pair word by word.
+fn changes_of(diff: &LineDiff<'_>, limit: usize, count_all: bool) -> (Vec<Change>, usize) {
     let mut out = Vec::new();
     let mut total = 0;
     let deadline = Instant::now() + INLINE_TIMEOUT;
     for hunk in diff.hunks(0) {
         for block in &hunk.blocks {
+            if !count_all && out.len() >= limit {
+                return (out, total);
+            }
             let Block::Change { old, new } = block else {
                 continue;
             };
+            // Only the first changes are wanted: the start of a large block
+            // holds them, and pairing all of it would cost the whole block.
+            let (old, new) = if count_all {
+                (old.clone(), new.clone())
+            } else {
+                let cut = |r: &std::ops::Range<usize>| r.start..r.end.min(r.start + FIRST_LINES);
+                (cut(old), cut(new))
+            };
+            let (old, new) = (&old, &new);
             let pairs = words::pair_lines(&diff.old, old.clone(), &diff.new, new.clone(), deadline);
             let mut lines = WholeLines::default();
             for row in words::rows(old.clone(), new.clone(), &pairs) {
@@ -201,7 +221,7 @@ pub(super) fn first_headline(diff: &LineDiff<'_>) -> Option<String> {
         };
         return super::first_nonblank(lines).map(|l| format!("\"{}\"", super::shorten(l)));
     }
-    let (changes, _) = changes_of(diff, 1);
+    let (changes, _) = changes_of(diff, 1, false);
     changes.first().map(Change::headline)
 }
 
@@ -478,6 +498,23 @@ mod tests {
         let all = all(old, new);
         assert_eq!(all[1].headline(), "\"useful\" → \"frank\"");
         assert_eq!((all[1].old_line, all[1].new_line), (3, 3));
+    }
+
+    #[test]
+    fn the_summary_headline_of_a_large_rewrite_is_the_first_change() {
+        let old: Vec<String> = (0..400)
+            .map(|i| format!("Paragraph {i} says the old thing."))
+            .collect();
+        let new: Vec<String> = (0..400)
+            .map(|i| format!("Paragraph {i} says the new thing."))
+            .collect();
+        let (old, new) = (old.join("\n"), new.join("\n"));
+        let (all, total) = changes(&old, &new, usize::MAX);
+        assert_eq!(total, 400);
+        assert_eq!(
+            first_headline(&LineDiff::new(&old, &new)),
+            Some(all[0].headline())
+        );
     }
 
     #[test]
