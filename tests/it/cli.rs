@@ -278,30 +278,19 @@ fn extract_runs_the_same_normalize_as_checks() {
     let show = env.run(&["show", "p"]).ok();
     assert_eq!(show.stdout, run.stdout);
 
-    let live = env
-        .run(&[
-            "extract",
-            &server.url("/p"),
-            "--select",
-            "main",
-            "--ignore",
-            "Milliarden",
-        ])
-        .ok();
+    let url = server.url("/p");
+    let live_args = [
+        "extract",
+        &url,
+        "--select",
+        "main",
+        "--ignore",
+        "Milliarden",
+    ];
+    let live = env.run(&live_args).ok();
     assert_eq!(live.stdout, run.stdout);
     // --json carries the same text, and the hash a check stores.
-    let json = env
-        .run(&[
-            "extract",
-            &server.url("/p"),
-            "--select",
-            "main",
-            "--ignore",
-            "Milliarden",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let json = env.run(&[&live_args[..], &["--json"]].concat()).ok().json();
     assert_eq!(
         format!("{}\n", json["text"].as_str().unwrap_or("")),
         run.stdout
