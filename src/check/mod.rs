@@ -100,20 +100,13 @@ fn too_complex(
     limit: Duration,
 ) -> Result<Response, FetchError> {
     let error = FetchError::TooComplex { after: limit };
-    Err(match fetched {
-        Ok(response) => FetchError::AfterHeaders {
-            status: response.status,
-            final_url: response.final_url.clone(),
-            error: Box::new(error),
-        },
-        Err(e) => match (e.status(), e.final_url()) {
-            (Some(status), Some(url)) => FetchError::AfterHeaders {
-                status,
-                final_url: url.clone(),
-                error: Box::new(error),
-            },
-            _ => error,
-        },
+    let headers = match fetched {
+        Ok(response) => Some((response.status, &response.final_url)),
+        Err(e) => e.status().zip(e.final_url()),
+    };
+    Err(match headers {
+        Some((status, url)) => error.after_headers(status, url),
+        None => error,
     })
 }
 

@@ -159,7 +159,7 @@ impl Reader<'_, '_> {
                 self.problem(span, prefix.to_owned(), message);
                 return None;
             };
-            let span = value_span(&value, &path).or(inner.span());
+            let span = lookup(&mut value, &path).map(|v| v.span()).or(inner.span());
             if cut == 0 {
                 dropped.push(path[0].clone());
             }
@@ -255,12 +255,6 @@ fn lookup<'a, 'i>(
         };
     }
     Some(here)
-}
-
-/// Where the value at `path` is in the file.
-fn value_span(value: &Spanned<DeValue<'_>>, path: &[String]) -> Option<Range<usize>> {
-    let mut copy = value.clone();
-    lookup(&mut copy, path).map(|v| v.span())
 }
 
 /// Removes `key` from the table at `path`: the key's span, and whether it

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use super::words::{self, Chunk, Row};
-use super::{Block, INLINE_TIMEOUT, LineDiff};
+use super::{Block, INLINE_TIMEOUT, LineDiff, shorten_to as shorten};
 
 /// Longest `before` / `after` of a [`Change`], in characters (with the `…`).
 pub const SIDE_MAX_CHARS: usize = 500;
@@ -219,10 +219,16 @@ pub(super) fn first_headline(diff: &LineDiff<'_>) -> Option<String> {
         } else {
             &diff.new
         };
-        return super::first_nonblank(lines).map(|l| format!("\"{}\"", super::shorten(l)));
+        return title_of(lines);
     }
     let (changes, _) = changes_of(diff, 1, false);
     changes.first().map(Change::headline)
+}
+
+/// What a text is, for a headline: its first non-blank line, cut to
+/// [`super::FIRST_CHANGE_MAX_CHARS`], in quotes.
+pub(super) fn title_of(lines: &[&str]) -> Option<String> {
+    super::first_nonblank(lines).map(|l| format!("\"{}\"", super::shorten(l)))
 }
 
 /// Consecutive whole deleted and inserted lines, gathered into one change.
@@ -361,20 +367,6 @@ fn context_after(new: &str, chunks_after: &[Chunk]) -> String {
         "…"
     };
     format!("{tail}{ellipsis}")
-}
-
-/// Cuts `text` to `max` characters (the `…` included).
-fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some(_) => {
-            let end = text
-                .char_indices()
-                .nth(max - 1)
-                .map_or(text.len(), |(i, _)| i);
-            format!("{}…", text[..end].trim_end())
-        }
-    }
 }
 
 /// Cuts `text` (on one line) to about `max` characters at a word boundary

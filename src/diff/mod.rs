@@ -139,6 +139,12 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// The first non-blank line of `text`, cut for a subject, in quotes: how a
+/// headline names a statement when there is no change to name.
+pub fn title(text: &str) -> Option<String> {
+    excerpt::title_of(&split_lines(text))
+}
+
 /// Summarises the line diff from `old` to `new`.
 pub fn summarize(old: &str, new: &str) -> DiffSummary {
     LineDiff::new(old, new).summary()
@@ -283,13 +289,20 @@ fn saturating_u32(n: usize) -> u32 {
 }
 
 /// Cuts `line` to [`FIRST_CHANGE_MAX_CHARS`] characters, marking a cut with `…`.
-pub fn shorten(line: &str) -> String {
-    match line.char_indices().nth(FIRST_CHANGE_MAX_CHARS) {
-        None => line.to_owned(),
+fn shorten(line: &str) -> String {
+    shorten_to(line, FIRST_CHANGE_MAX_CHARS)
+}
+
+/// Cuts `text` to `max` characters, the `…` marking a cut included.
+fn shorten_to(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
         Some(_) => {
-            let keep = FIRST_CHANGE_MAX_CHARS - 1;
-            let end = line.char_indices().nth(keep).map_or(line.len(), |(i, _)| i);
-            format!("{}…", line[..end].trim_end())
+            let end = text
+                .char_indices()
+                .nth(max - 1)
+                .map_or(text.len(), |(i, _)| i);
+            format!("{}…", text[..end].trim_end())
         }
     }
 }

@@ -211,7 +211,9 @@ impl FetchError {
         }
     }
 
-    fn after_headers(self, status: u16, final_url: &Url) -> FetchError {
+    /// This failure, as one that happened after headers with `status` had
+    /// arrived from `final_url` (unchanged if it already says so).
+    pub fn after_headers(self, status: u16, final_url: &Url) -> FetchError {
         match self {
             already @ FetchError::AfterHeaders { .. } => already,
             error => FetchError::AfterHeaders {

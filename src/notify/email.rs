@@ -69,11 +69,7 @@ pub fn subject(alert: &AlertData) -> String {
         _ => alert.summary.first_change.clone().or_else(|| {
             // A restore to the same text has no change to name: name the
             // statement by its first line.
-            let (_, text) = alert.texts();
-            text.lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map(|l| format!("\"{}\"", crate::diff::shorten(l)))
+            crate::diff::title(alert.texts().1)
         }),
     };
     if let Some(what) = what {
