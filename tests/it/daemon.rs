@@ -83,6 +83,53 @@ fn sigterm_lets_a_running_check_finish() {
     assert_eq!(count(&env.db_path(), "checks"), 1, "{}", daemon.log());
 }
 
+/// A page that takes a debug build far longer than the 10 s grace to
+/// read: 10 MB of 200,000 links (about 20 s here).
+fn slow_to_read() -> String {
+    let mut page = String::from("<html><body><article><h1>Statement</h1><ul>");
+    for i in 0..200_000 {
+        page.push_str(&format!(
+            "<li><a href=\"/a/{i:07}.htm\">Item {i:07}</a></li>\n"
+        ));
+    }
+    page.push_str("</ul></article></body></html>");
+    page
+}
+
+#[test]
+fn sigterm_stops_within_the_grace_while_a_page_is_still_being_read() {
+    let server = Server::start();
+    server.set("/big", Route::html(slow_to_read()));
+    let env = Env::new(
+        "per_host_delay = \"0s\"\nnormalize_timeout = \"10m\"",
+        &watch("big", &server.url("/big"), "1s"),
+    );
+    let mut daemon = env.daemon("run");
+    assert!(
+        wait_until(Duration::from_secs(10), || !server
+            .requests("/big")
+            .is_empty()),
+        "{}",
+        daemon.log()
+    );
+    // The body is on loopback: it arrives at once, then parsing starts.
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    daemon.signal("TERM");
+    let code = daemon.wait_exit(Duration::from_secs(30)).expect("exits");
+    let took = sent.elapsed();
+    assert_eq!(code, 0, "{}", daemon.log());
+    assert!(
+        took < Duration::from_secs(12),
+        "stopped {took:?} after SIGTERM, past the 10 s grace\n{}",
+        daemon.log()
+    );
+    // The page was still being read: abandoned, nothing recorded.
+    let log = daemon.log();
+    assert!(log.contains("abandoned=1"), "{log}");
+    assert_eq!(count(&env.db_path(), "checks"), 0, "{log}");
+}
+
 #[test]
 fn sighup_adds_and_removes_watches_and_rejects_an_invalid_config() {
     let server = Server::start();
