@@ -72,6 +72,12 @@ impl Evaluated {
         )
     }
 
+    /// A page whose reading would take more than the whole
+    /// `memory_budget`: failed `too-complex`, the response kept.
+    pub fn over_budget(over: crate::runtime::OverBudget) -> Evaluated {
+        Evaluated::bare(Kind::Failed, Some(over.to_string()), Some("too-complex"))
+    }
+
     fn bare(observation: Kind, error: Option<String>, reason: Option<&'static str>) -> Evaluated {
         Evaluated {
             observation,

@@ -57,9 +57,10 @@ impl Pipeline {
         seen.insert(url.clone());
         for n in 0..spec.pages.max(1) {
             let spec_owned = spec.clone();
+            let cost = crate::normalize::memory_estimate(&body, content_type.as_deref());
             let (read, page_url) = self
                 .cpu
-                .run(move || {
+                .run(cost, move || {
                     let page = follow::Page {
                         body: &body,
                         content_type: content_type.as_deref(),
@@ -67,7 +68,8 @@ impl Pipeline {
                     };
                     (follow::read_index(&page, &spec_owned), url)
                 })
-                .await;
+                .await
+                .map_err(|over| over.to_string())?;
             let read = read.map_err(|e| format!("{page_url}: {e}"))?;
             items.extend(read.items);
             let Some(next) = read

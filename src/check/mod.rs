@@ -57,6 +57,8 @@ pub struct Settings {
     pub flap_window: Duration,
     /// `normalize_timeout`.
     pub normalize_timeout: Duration,
+    /// `memory_budget`.
+    pub memory_budget: u64,
     /// Who gets alerts; a change queues theirs in its own transaction.
     pub subscribers: Vec<Subscriber>,
 }
@@ -69,6 +71,7 @@ impl Settings {
             respect_robots: config.daemon.respect_robots,
             flap_window: config.daemon.flap_window,
             normalize_timeout: config.daemon.normalize_timeout,
+            memory_budget: config.daemon.memory_budget,
             subscribers: config.subscribers.clone(),
         }
     }
@@ -125,10 +128,10 @@ impl Pipeline {
         Ok(Pipeline {
             fetcher: Fetcher::new(settings.fetch.clone())?,
             robots: robots_cache(&settings),
+            cpu: CpuPool::new(settings.memory_budget),
             settings: Arc::new(settings),
             store,
             not_found: Arc::new(NotFoundPages::default()),
-            cpu: CpuPool::default(),
             confirm: true,
             waiting: None,
         })
@@ -141,6 +144,12 @@ impl Pipeline {
         let settings = Settings::of(config);
         let same_fetch = settings.fetch == self.settings.fetch;
         let same_robots = settings.respect_robots == self.settings.respect_robots;
+        // A new budget is a new pool: reads in flight finish under the old.
+        let cpu = if settings.memory_budget == self.settings.memory_budget {
+            self.cpu.clone()
+        } else {
+            CpuPool::new(settings.memory_budget)
+        };
         Ok(Pipeline {
             fetcher: if same_fetch {
                 self.fetcher.clone()
@@ -155,7 +164,7 @@ impl Pipeline {
             settings: Arc::new(settings),
             store: self.store.clone(),
             not_found: self.not_found.clone(),
-            cpu: self.cpu.clone(),
+            cpu,
             confirm: self.confirm,
             waiting: self.waiting.clone(),
         })
@@ -256,16 +265,27 @@ impl Pipeline {
         let shared = Arc::new(fetched);
         let job = {
             let shared = shared.clone();
-            self.cpu
-                .run(move || evaluate(&w, &shared, sent_validators, sticky.as_deref()))
+            let cost = shared.as_ref().as_ref().map_or(0, |r| {
+                crate::normalize::memory_estimate(&r.body, r.content_type.as_deref())
+            });
+            self.cpu.run(cost, move || {
+                evaluate(&w, &shared, sent_validators, sticky.as_deref())
+            })
         };
         let limit = self.settings.normalize_timeout;
         let evaluated = tokio::time::timeout(limit, job).await;
         let fetched = Arc::try_unwrap(shared).unwrap_or_else(|shared| too_complex(&shared, limit));
-        let eval = evaluated.unwrap_or_else(|_| {
-            tracing::warn!(watch = %watch.name, limit = ?limit, "page too complex to normalize in time");
-            evaluate::Evaluated::too_complex(limit)
-        });
+        let eval = match evaluated {
+            Ok(Ok(eval)) => eval,
+            Ok(Err(over)) => {
+                tracing::warn!(watch = %watch.name, error = %over, "page too large to read within memory_budget");
+                evaluate::Evaluated::over_budget(over)
+            }
+            Err(_) => {
+                tracing::warn!(watch = %watch.name, limit = ?limit, "page too complex to normalize in time");
+                evaluate::Evaluated::too_complex(limit)
+            }
+        };
 
         // The evidence the rules ask for: history, the host's not-found page.
         let last_sha256 = state.last_snapshot.as_ref().map(|s| s.sha256.as_str());

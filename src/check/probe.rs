@@ -89,8 +89,9 @@ impl super::Pipeline {
             .get(&self.fetcher, &response.final_url)
             .await?;
         let filters = watch.filters.clone();
+        let cost = crate::normalize::memory_estimate(&probe.body, probe.content_type.as_deref());
         self.cpu
-            .run(move || {
+            .run(cost, move || {
                 let input = crate::normalize::Input {
                     body: &probe.body,
                     content_type: probe.content_type.as_deref(),
@@ -101,5 +102,7 @@ impl super::Pipeline {
                 Some((host, text))
             })
             .await
+            .ok()
+            .flatten()
     }
 }

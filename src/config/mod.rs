@@ -232,6 +232,9 @@ pub struct Daemon {
     pub timeout: Duration,
     /// Bodies beyond this many bytes (after decompression) fail the check.
     pub max_body_bytes: u64,
+    /// Bytes that the pages being read (decoded text and parsed trees) may
+    /// take together; a page waits until its share is free.
+    pub memory_budget: u64,
     /// Redirects followed before a check fails.
     pub max_redirects: usize,
     pub default_interval: Duration,

@@ -382,6 +382,8 @@ pub(super) struct RawDaemon {
     pub(super) timeout: Option<Duration>,
     #[serde(default, deserialize_with = "de_size")]
     pub(super) max_body: Option<u64>,
+    #[serde(default, deserialize_with = "de_budget")]
+    pub(super) memory_budget: Option<u64>,
     pub(super) max_redirects: Option<Spanned<i64>>,
     #[serde(default, deserialize_with = "de_interval")]
     pub(super) default_interval: Option<Duration>,
@@ -528,19 +530,32 @@ fn de_span0<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>,
 /// A humane size (`10MiB`, `512KiB`, `2MB`; MB = 10^6, MiB = 2^20) from
 /// 1 KiB to 1 GiB.
 fn de_size<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
-    const MIN: u64 = 1 << 10;
-    const MAX: u64 = 1 << 30;
-    let s = quoted(de, "size", "10MiB")?;
+    size_in(de, (1 << 10, "1KiB"), (1 << 30, "1GiB"), "10MiB")
+}
+
+/// `memory_budget`: from 16MiB to 1TiB.
+fn de_budget<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    size_in(de, (16 << 20, "16MiB"), (1 << 40, "1TiB"), "256MiB")
+}
+
+/// A quoted size within `min..=max` (each with how the range error says it).
+fn size_in<'de, D: serde::Deserializer<'de>>(
+    de: D,
+    (min, min_text): (u64, &str),
+    (max, max_text): (u64, &str),
+    example: &'static str,
+) -> Result<Option<u64>, D::Error> {
+    let s = quoted(de, "size", example)?;
     let n = s
         .trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
         .map_err(|e| {
-            serde::de::Error::custom(format!("{s:?} is not a size ({e}); use e.g. \"10MiB\""))
+            serde::de::Error::custom(format!("{s:?} is not a size ({e}); use e.g. {example:?}"))
         })?;
-    if !(MIN..=MAX).contains(&n) {
+    if !(min..=max).contains(&n) {
         return Err(serde::de::Error::custom(format!(
-            "{s:?} is out of range: from 1KiB to 1GiB"
+            "{s:?} is out of range: from {min_text} to {max_text}"
         )));
     }
     Ok(Some(n))

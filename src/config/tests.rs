@@ -1,7 +1,7 @@
 //! Parsing and validation of config files: what is accepted, with which
 //! defaults, and the message (file, line, key) for what is not.
 
-use super::validate::{DEFAULT_INTERVAL, DEFAULT_MAX_BODY_BYTES};
+use super::validate::{DEFAULT_INTERVAL, DEFAULT_MAX_BODY_BYTES, DEFAULT_MEMORY_BUDGET};
 use super::*;
 
 fn parse_str(text: &str) -> Result<Config, ConfigError> {
@@ -22,6 +22,7 @@ state_dir = "state"
 user_agent = "chancery-test"
 timeout = "20s"
 max_body = "2MiB"
+memory_budget = "1GiB"
 default_interval = "1h"
 
 [[watch]]
@@ -48,6 +49,7 @@ fn full_config_parses_with_units() {
     assert_eq!(c.daemon.state_dir, Path::new("conf/state"));
     assert_eq!(c.daemon.timeout, Duration::from_secs(20));
     assert_eq!(c.daemon.max_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(c.daemon.memory_budget, 1 << 30);
     assert_eq!(c.watches.len(), 2);
     let w = &c.watches[0];
     assert_eq!(w.interval, Duration::from_secs(600));
@@ -72,6 +74,7 @@ fn defaults_and_state_directory_env() {
     .expect("empty is valid");
     assert_eq!(c.daemon.state_dir, Path::new("/var/lib/chancery"));
     assert_eq!(c.daemon.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(c.daemon.memory_budget, DEFAULT_MEMORY_BUDGET);
     assert_eq!(c.daemon.default_interval, DEFAULT_INTERVAL);
     let c = parse(Path::new("x.toml"), "", None).expect("empty is valid");
     assert_eq!(c.daemon.state_dir, Path::new("chancery-state"));
@@ -394,6 +397,11 @@ fn values_out_of_range_are_refused_with_their_key() {
             daemon("max_body = \"16EiB\""),
             "daemon.max_body",
             "out of range: from 1KiB to 1GiB",
+        ),
+        (
+            daemon("memory_budget = \"1MiB\""),
+            "daemon.memory_budget",
+            "out of range: from 16MiB to 1TiB",
         ),
         (
             daemon("user_agent = \"bot\\r\\nX-Evil: 1\""),

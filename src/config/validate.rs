@@ -25,6 +25,9 @@ const DEFAULT_USER_AGENT: &str = concat!(
 );
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+/// With the default concurrency and `max_body`, the daemon stays within the
+/// shipped unit's `MemoryMax` with a measured margin (README, "Memory").
+pub(super) const DEFAULT_MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
 const DEFAULT_MAX_REDIRECTS: usize = 10;
 pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_CONCURRENCY: usize = 16;
@@ -156,6 +159,7 @@ pub(super) fn validate(
         user_agent,
         timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
         max_body_bytes: d.max_body.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        memory_budget: d.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET),
         max_redirects: v.count(
             &d.max_redirects,
             "daemon.max_redirects",

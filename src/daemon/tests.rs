@@ -93,6 +93,12 @@ fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>
         ("daemon", "max_body", "daemon", vec!["max_body = \"1MiB\""]),
         (
             "daemon",
+            "memory_budget",
+            "daemon",
+            vec!["memory_budget = \"64MiB\""],
+        ),
+        (
+            "daemon",
             "max_redirects",
             "daemon",
             vec!["max_redirects = 3"],

@@ -364,7 +364,13 @@ impl Fetcher {
         let final_url = response.url().clone();
         let exchange = self.exchange(&response, &final_url, validators, requested_at);
 
-        let mut decoder = BodyDecoder::new(coding, limit);
+        // A plain body of known length is read into one buffer of its size,
+        // not a doubling one that may hold up to twice the body.
+        let size_hint = match (coding, response.content_length()) {
+            (ContentCoding::Identity, Some(len)) => usize::try_from(len).unwrap_or(0),
+            _ => 0,
+        };
+        let mut decoder = BodyDecoder::new(coding, limit, size_hint);
         let mut received_nothing = true;
         while let Some(chunk) = response
             .chunk()
@@ -379,7 +385,10 @@ impl Fetcher {
         let body = if received_nothing {
             Vec::new()
         } else {
-            decoder.finish()?
+            // Checks wait holding their bodies: none keeps spare capacity.
+            let mut body = decoder.finish()?;
+            body.shrink_to_fit();
+            body
         };
         Ok(Response {
             final_url,
@@ -547,9 +556,9 @@ enum BodyDecoder {
 const BROTLI_BUFFER_BYTES: usize = 32 * 1024;
 
 impl BodyDecoder {
-    fn new(coding: ContentCoding, limit: u64) -> BodyDecoder {
+    fn new(coding: ContentCoding, limit: u64, size_hint: usize) -> BodyDecoder {
         let sink = CappedBody {
-            bytes: Vec::new(),
+            bytes: Vec::with_capacity(size_hint),
             limit,
             over: None,
         };
@@ -659,7 +668,7 @@ mod tests {
     }
 
     fn decode(coding: ContentCoding, limit: u64, encoded: &[u8]) -> Result<Vec<u8>, FetchError> {
-        let mut decoder = BodyDecoder::new(coding, limit);
+        let mut decoder = BodyDecoder::new(coding, limit, 0);
         // Small chunks, as a slow network would deliver them.
         for chunk in encoded.chunks(7) {
             decoder.write(chunk)?;

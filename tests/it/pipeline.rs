@@ -590,3 +590,35 @@ fn a_page_too_complex_to_normalize_in_time_fails_too_complex() {
     );
     assert!(run.line_for("ok").starts_with("ok first-seen"), "{run:?}");
 }
+
+/// A page whose reading would take more memory than the whole
+/// `memory_budget` (70,000 paragraphs: about 18 MiB of parsed tree against
+/// a 16 MiB budget) fails its check `too-complex` at once, with the status
+/// the server sent, and is never parsed; the other watches are read.
+#[test]
+fn a_page_over_the_memory_budget_fails_too_complex_unread() {
+    let server = Server::start();
+    let paragraphs = format!("<html><body>{}</body></html>", "<p>x".repeat(70_000));
+    server.set("/many", Route::html(paragraphs));
+    server.set("/ok", Route::html(bmz()));
+    let watches = format!(
+        "{}{}",
+        one_watch(&server, "many", "/many", ""),
+        one_watch(&server, "ok", "/ok", "")
+    );
+    let env = Env::new("memory_budget = \"16MiB\"", &watches);
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.line_for("many"),
+        "many error [HTTP 200] (too-complex): reading the page would take about 19 MiB, more than memory_budget (16 MiB)"
+    );
+    assert!(run.line_for("ok").starts_with("ok first-seen"), "{run:?}");
+    // Under a budget that holds it, the same page is read.
+    let env = Env::new("memory_budget = \"32MiB\"", &watches);
+    let run = env.run(&["check", "many"]);
+    assert!(
+        run.line_for("many").starts_with("many first-seen"),
+        "{run:?}"
+    );
+}
