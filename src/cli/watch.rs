@@ -80,9 +80,32 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<Exit>
 }
 
 fn add(path: &Path, text: &str, current: &Config, args: AddArgs) -> anyhow::Result<Exit> {
-    let name = args
-        .name
-        .unwrap_or_else(|| edit::name_for(&args.url, |n| current.watch(n).is_some()));
+    // Watches the history knows, by name, with their URLs: a name whose
+    // history is of another page is not free (the new page would inherit
+    // it); the same page's is (adding it back resumes its history).
+    let history: std::collections::HashMap<String, String> =
+        match crate::cli::output::open_store_if_exists(current)? {
+            Some(store) => store
+                .watches()?
+                .into_iter()
+                .map(|w| (w.name, w.url))
+                .collect(),
+            None => Default::default(),
+        };
+    let other_page = |n: &str| history.get(n).is_some_and(|url| url != args.url.as_str());
+    let name = match args.name {
+        Some(name) => {
+            if other_page(&name) {
+                tracing::warn!(
+                    watch = %name,
+                    was = %history[&name],
+                    "the history already holds this name for another URL; it continues under the new one"
+                );
+            }
+            name
+        }
+        None => edit::name_for(&args.url, |n| current.watch(n).is_some() || other_page(n)),
+    };
     let table = edit::render_watch(&NewWatch {
         name: &name,
         url: args.url.as_str(),

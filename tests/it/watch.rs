@@ -323,3 +323,44 @@ fn a_running_daemon_reloads_after_add_and_remove() {
         daemon.log()
     );
 }
+
+/// A default name never hands a removed watch's history to another page:
+/// the same page added back resumes its history, another page whose name
+/// would be the same gets the next free one.
+#[test]
+fn a_default_name_does_not_inherit_the_history_of_another_page() {
+    let server = Server::start();
+    server.set("/en/statement", Route::html("<p>The first statement.</p>"));
+    let env = env_with("[daemon]\nstate_dir = \"state\"\nper_host_delay = \"0s\"\n");
+    let url = server.url("/en/statement");
+    let added = env.run(&["watch", "add", &url]).ok();
+    assert!(
+        added
+            .stdout
+            .starts_with("added watch 127.0.0.1-statement ("),
+        "{added:?}"
+    );
+    env.run(&["check"]).ok();
+    env.run(&["watch", "remove", "127.0.0.1-statement"]).ok();
+
+    // The same page comes back under its old name, with its history.
+    let again = env.run(&["watch", "add", &url]).ok();
+    assert!(
+        again
+            .stdout
+            .starts_with("added watch 127.0.0.1-statement ("),
+        "{again:?}"
+    );
+    let history = env.run(&["history", "127.0.0.1-statement"]).ok();
+    assert!(history.stdout.contains("first-seen"), "{history:?}");
+    env.run(&["watch", "remove", "127.0.0.1-statement"]).ok();
+
+    // Another page with the same host and last segment does not take it.
+    let other = server.url("/fr/statement");
+    let run = env.run(&["watch", "add", &other]).ok();
+    assert!(
+        run.stdout
+            .starts_with("added watch 127.0.0.1-statement-2 ("),
+        "{run:?}"
+    );
+}
