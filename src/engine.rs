@@ -29,6 +29,27 @@ pub fn host_key(watch: &Watch) -> String {
     crate::fetch::gate::host_key(&watch.url)
 }
 
+/// How a finished check moves its watch's schedule. A check the store
+/// could not record (a full disk, a locked or broken database) is not the
+/// page's failure: the watch keeps its interval rather than backing off,
+/// so it is recorded again as soon as the store can take it.
+fn completion(result: &Result<CheckReport, CheckError>) -> Completion {
+    match result {
+        Ok(report) => Completion {
+            failed: report.outcome == crate::model::Outcome::Error,
+            retry_after: report.retry_after,
+        },
+        Err(CheckError::Store { .. }) => Completion {
+            failed: false,
+            retry_after: None,
+        },
+        Err(CheckError::Skipped { .. }) => Completion {
+            failed: true,
+            retry_after: None,
+        },
+    }
+}
+
 /// Checks in flight plus the schedule they came from.
 pub struct Engine {
     pipeline: Pipeline,
@@ -168,16 +189,7 @@ impl Engine {
     }
 
     fn finish(&mut self, finished: &Finished) {
-        let completion = match &finished.result {
-            Ok(report) => Completion {
-                failed: report.outcome == crate::model::Outcome::Error,
-                retry_after: report.retry_after,
-            },
-            Err(_) => Completion {
-                failed: true,
-                retry_after: None,
-            },
-        };
+        let completion = completion(&finished.result);
         let host = self.running.remove(&finished.watch).unwrap_or_default();
         self.schedule
             .complete(&finished.watch, &host, completion, Instant::now());
@@ -282,5 +294,35 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_check_the_store_could_not_record_does_not_back_the_watch_off() {
+        let full = Err(CheckError::Store {
+            watch: "a".into(),
+            source: StoreError::DiskFull {
+                path: "/var/lib/chancery/chancery.db".into(),
+                free: 0,
+            },
+        });
+        assert_eq!(
+            completion(&full),
+            Completion {
+                failed: false,
+                retry_after: None
+            }
+        );
+        let skipped = Err(CheckError::skipped(
+            "a",
+            "a.example",
+            Duration::from_secs(60),
+        ));
+        assert!(completion(&skipped).failed);
     }
 }

@@ -82,9 +82,20 @@ pub fn open_existing_store(config: &Config) -> anyhow::Result<Box<dyn Store + Se
         ))
         .into());
     }
-    location
-        .open()
-        .with_context(|| format!("cannot open history {location}"))
+    match location.open() {
+        // Too full to open normally: read the file as it stands.
+        Err(full @ crate::store::StoreError::DiskFull { .. }) => {
+            let crate::store::Location::Sqlite(path) = &location;
+            match crate::store::sqlite::SqliteStore::open_immutable(path) {
+                Ok(store) => {
+                    tracing::warn!(error = %full, "reading the history as last written to its file (without its write-ahead log)");
+                    Ok(Box::new(store))
+                }
+                Err(_) => Err(full).with_context(|| format!("cannot open history {location}")),
+            }
+        }
+        opened => opened.with_context(|| format!("cannot open history {location}")),
+    }
 }
 
 /// Opens the history, creating it if needed: for commands that write.

@@ -1,7 +1,7 @@
 //! `chancery status`: one screen for a person or a monitoring probe —
-//! watches, failing watches, the latest check, the alert backlog. Exits 1
-//! when a watch is failing, so `chancery status >/dev/null` can back a
-//! health check.
+//! watches, failing watches, the latest check, the alert backlog, the disk
+//! space left for the history. Exits 1 when a watch is failing or the disk
+//! is nearly full, so `chancery status >/dev/null` can back a health check.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,6 +39,17 @@ struct Status {
     /// The newest check of any watch.
     last_check_at: Option<Timestamp>,
     outbox: Outbox,
+    disk: Disk,
+}
+
+/// Space left where the history is written.
+#[derive(Serialize)]
+struct Disk {
+    state_dir: std::path::PathBuf,
+    /// Bytes free on its filesystem (`None` if unreadable).
+    free_bytes: Option<u64>,
+    /// Under 64 MiB: checks are about to go unrecorded.
+    low: bool,
 }
 
 #[derive(Serialize)]
@@ -122,13 +133,21 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             failed,
             oldest_pending_at: pending.iter().map(|a| a.created_at).min(),
         },
+        disk: {
+            let free_bytes = crate::store::free_bytes(&config.daemon.state_dir);
+            Disk {
+                state_dir: config.daemon.state_dir.clone(),
+                free_bytes,
+                low: free_bytes.is_some_and(|b| b < crate::store::LOW_DISK_BYTES),
+            }
+        },
     };
     if args.json {
         print_json(&status)?;
     } else {
         print(&status)?;
     }
-    Ok(if status.failing.is_empty() {
+    Ok(if status.failing.is_empty() && !status.disk.low {
         Exit::Success
     } else {
         Exit::SomeFailed
@@ -188,7 +207,17 @@ fn print(status: &Status) -> std::io::Result<()> {
     let o = &status.outbox;
     out!("outbox: {} pending, {} failed", o.pending, o.failed)?;
     match o.oldest_pending_at {
-        Some(t) => outln!(" (oldest pending since {t})"),
-        None => outln!(),
+        Some(t) => outln!(" (oldest pending since {t})")?,
+        None => outln!()?,
+    }
+    let d = &status.disk;
+    let dir = d.state_dir.display();
+    match d.free_bytes {
+        Some(free) if d.low => outln!(
+            "disk: LOW, {} free for {dir}: checks cannot be recorded once it is full",
+            bytesize::ByteSize::b(free)
+        ),
+        Some(free) => outln!("disk: {} free for {dir}", bytesize::ByteSize::b(free)),
+        None => outln!("disk: free space of {dir} unknown"),
     }
 }

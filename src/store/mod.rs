@@ -73,6 +73,18 @@ impl fmt::Display for Location {
     }
 }
 
+/// Bytes free to an unprivileged writer on the filesystem holding `path`
+/// (or its nearest existing ancestor); `None` if that cannot be read.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let dir = path.ancestors().find(|p| p.exists())?;
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Below this much free space, a failure to open or write the history is
+/// reported as a full disk, and `status` warns.
+pub const LOW_DISK_BYTES: u64 = 64 * 1024 * 1024;
+
 /// A snapshot as the pipeline needs it to classify the next check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotRef {
@@ -472,6 +484,13 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The disk is (nearly) full: SQLite cannot even create its
+    /// shared-memory file. Nothing stored is damaged.
+    #[error(
+        "the disk holding {path} is full ({} free): free some space; the history is intact",
+        bytesize::ByteSize::b(*.free)
+    )]
+    DiskFull { path: String, free: u64 },
     #[error("database was written by a newer chancery (schema {found}, this build knows {known})")]
     TooNew { found: u32, known: u32 },
     #[error("no watch named {0:?} in the database")]

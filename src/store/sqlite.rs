@@ -105,8 +105,63 @@ impl SqliteStore {
     /// per file except the journal mode.
     ///
     /// Fails with [`StoreError::TooNew`] on a database written by a newer
-    /// build, rather than guessing at a schema it does not know.
+    /// build, rather than guessing at a schema it does not know, and with
+    /// [`StoreError::DiskFull`] when the disk is too full to open it at
+    /// all (SQLite's "disk I/O error" would not say so).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_unchecked(path).map_err(|e| match super::free_bytes(path) {
+            Some(free) if free < super::LOW_DISK_BYTES => StoreError::DiskFull {
+                path: path.display().to_string(),
+                free,
+            },
+            _ => e,
+        })
+    }
+
+    /// Opens the database at `path` for reading only, as the file stands,
+    /// without its write-ahead log or any lock (SQLite's `immutable`): for
+    /// reading a history when the disk is too full for [`Self::open`].
+    /// After a clean stop the log is merged into the file, so nothing is
+    /// missing; after a crash, what only the log held is not seen. Nothing
+    /// may write to the file meanwhile, which a full disk ensures.
+    pub fn open_immutable(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut uri = String::from("file:");
+        for b in path.as_os_str().as_encoded_bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b'~' => {
+                    uri.push(char::from(*b));
+                }
+                _ => uri.push_str(&format!("%{b:02X}")),
+            }
+        }
+        uri.push_str("?immutable=1");
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&uri, flags).map_err(open_error)?;
+        let found = user_version(&conn).map_err(open_error)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found < SCHEMA_VERSION {
+            // An older file needs migrating, which needs space.
+            return Err(StoreError::Corrupt(format!(
+                "schema {found} must be migrated to {SCHEMA_VERSION} before it is read"
+            )));
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    fn open_unchecked(path: &Path) -> Result<SqliteStore, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -1707,6 +1762,42 @@ mod tests {
             }
             other => panic!("expected Open, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_history_is_read_as_its_file_stands_when_it_cannot_be_opened_for_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        // A path an SQLite URI must escape.
+        let state = dir.path().join("state 100% #1?");
+        let path = state.join(DB_FILE_NAME);
+        {
+            let mut store = SqliteStore::open_in(&state).unwrap();
+            let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+            store
+                .record_check(&seen(
+                    a.watch_id,
+                    1_000,
+                    Outcome::FirstSeen,
+                    &Page::new("A."),
+                    None,
+                ))
+                .unwrap();
+        }
+        let store = SqliteStore::open_immutable(&path).unwrap();
+        assert_eq!(store.snapshot("a", None).unwrap().unwrap().text, "A.");
+        assert!(
+            !state.join("chancery.db-shm").exists(),
+            "reading created no shared-memory file"
+        );
+        // A file of an older schema would need a migration: refused.
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION - 1)
+            .unwrap();
+        assert!(matches!(
+            SqliteStore::open_immutable(&path),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

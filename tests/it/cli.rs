@@ -472,8 +472,20 @@ fn status_and_list_name_the_watches_in_trouble() {
     };
     assert!(named("blocked", "blocked"), "{text}");
     assert!(named("down", "error"), "{text}");
+    // The space left for the history (a full disk stops recording).
+    let state_dir = env.dir.path().join("state").display().to_string();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("disk: ") && l.ends_with(&format!(" free for {state_dir}"))),
+        "{text}"
+    );
 
     let json = env.run(&["status", "--json"]).ok().json();
+    assert!(
+        json["disk"]["free_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{json:#}"
+    );
+    assert_eq!(json["disk"]["low"], false, "{json:#}");
     let erroring: Vec<(String, String)> = json["erroring"]
         .as_array()
         .expect("a list of watches")
