@@ -28,3 +28,4 @@ pub mod notify;
 pub mod runtime;
 pub mod schedule;
 pub mod store;
+pub mod web;

@@ -48,64 +48,7 @@ struct Row {
     children: Option<ChildCounts>,
 }
 
-/// What a watched page is now, from its last check and its history; what
-/// `list` and `status` show first, apart from its last change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum State {
-    /// Reported failing: every check has failed for `failing_after`.
-    Failing,
-    /// The last check was refused (403/429, a challenge page).
-    Blocked,
-    /// The last check failed otherwise (network, HTTP error, bad body).
-    Error,
-    /// The statement was removed and has not come back.
-    Removed,
-    /// The last check worked and the statement is there.
-    Ok,
-    /// Never checked.
-    New,
-}
-
-impl State {
-    pub(super) fn of(s: &WatchSummary) -> State {
-        if s.failing_reported {
-            State::Failing
-        } else if s.last_outcome == Some(Outcome::Error) {
-            if s.last_reason.as_deref() == Some("blocked") {
-                State::Blocked
-            } else {
-                State::Error
-            }
-        } else if s.presence == Presence::Removed {
-            State::Removed
-        } else if s.last_check_at.is_none() {
-            State::New
-        } else {
-            State::Ok
-        }
-    }
-
-    /// The name in JSON and in counts.
-    pub(super) fn as_str_lower(self) -> &'static str {
-        match self {
-            State::Failing => "failing",
-            other => other.as_str(),
-        }
-    }
-
-    /// The name in the `list` table: a failing watch stands out.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            State::Failing => "FAILING",
-            State::Blocked => "blocked",
-            State::Error => "error",
-            State::Removed => "removed",
-            State::Ok => "ok",
-            State::New => "new",
-        }
-    }
-}
+pub(super) use crate::store::Standing as State;
 
 /// How many children a follow watch has, by listing state.
 #[derive(Serialize, Default)]

@@ -20,6 +20,7 @@ mod notify;
 mod outbox;
 mod output;
 mod run;
+mod serve;
 mod show;
 mod status;
 mod watch;
@@ -68,6 +69,8 @@ pub enum Command {
     Show(show::Args),
     /// Write a watch's stored responses as a WARC 1.1 file (evidence export)
     Export(export::Args),
+    /// Serve a read-only web view of the history (loopback by default)
+    Serve(serve::Args),
     /// Copy the whole history to a file while the daemon runs, checked
     Backup(backup::Args),
     /// Delete check rows older than [retention] checks (evidence is kept)
@@ -97,7 +100,7 @@ impl Command {
     /// stderr.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Run => "info",
+            Command::Run | Command::Serve(_) => "info",
             // Each check's result line already says what failed.
             Command::Check(_) => "error",
             _ => "warn",
@@ -138,6 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::History(args) => history::run(config, args),
         Command::Diff(args) => diff::run(config, args),
         Command::Show(args) => show::run(config, args),
+        Command::Serve(args) => serve::run(config, args),
         Command::Export(args) => export::run(config, args),
         Command::Backup(args) => backup::run(config, args),
         Command::Gc(args) => gc::run(config, args),

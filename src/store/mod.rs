@@ -407,6 +407,65 @@ pub struct WatchSummary {
     pub child_state: Option<ChildState>,
 }
 
+/// What a watched page is now, from its last check and its history; what
+/// `list`, `status` and the web view show first, apart from its last change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Standing {
+    /// Reported failing: every check has failed for `failing_after`.
+    Failing,
+    /// The last check was refused (403/429, a challenge page).
+    Blocked,
+    /// The last check failed otherwise (network, HTTP error, bad body).
+    Error,
+    /// The statement was removed and has not come back.
+    Removed,
+    /// The last check worked and the statement is there.
+    Ok,
+    /// Never checked.
+    New,
+}
+
+impl Standing {
+    pub fn of(s: &WatchSummary) -> Standing {
+        if s.failing_reported {
+            Standing::Failing
+        } else if s.last_outcome == Some(Outcome::Error) {
+            if s.last_reason.as_deref() == Some("blocked") {
+                Standing::Blocked
+            } else {
+                Standing::Error
+            }
+        } else if s.presence == Presence::Removed {
+            Standing::Removed
+        } else if s.last_check_at.is_none() {
+            Standing::New
+        } else {
+            Standing::Ok
+        }
+    }
+
+    /// The name in JSON and in counts.
+    pub fn as_str_lower(self) -> &'static str {
+        match self {
+            Standing::Failing => "failing",
+            other => other.as_str(),
+        }
+    }
+
+    /// The name in the `list` table: a failing watch stands out.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Failing => "FAILING",
+            Standing::Blocked => "blocked",
+            Standing::Error => "error",
+            Standing::Removed => "removed",
+            Standing::Ok => "ok",
+            Standing::New => "new",
+        }
+    }
+}
+
 /// A recorded change, as `history` and `diff` show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeRow {

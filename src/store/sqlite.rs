@@ -118,6 +118,29 @@ impl SqliteStore {
         })
     }
 
+    /// Opens the database at `path` for reading only, beside writers (the
+    /// daemon): SQLite refuses every write on this connection. The schema
+    /// must be current (migrating is a write): `chancery check` or `run`
+    /// brings it up to date.
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        check_schema(&conn).map_err(|e| match e {
+            StoreError::Sqlite(source) => open_error(source),
+            other => other,
+        })?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
     /// Opens the database at `path` for reading only, as the file stands,
     /// without its write-ahead log or any lock (SQLite's `immutable`): for
     /// reading a history when the disk is too full for [`Self::open`].
@@ -142,19 +165,10 @@ impl SqliteStore {
         let flags =
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&uri, flags).map_err(open_error)?;
-        let found = user_version(&conn).map_err(open_error)?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
-        if found < SCHEMA_VERSION {
-            // An older file needs migrating, which needs space.
-            return Err(StoreError::Corrupt(format!(
-                "schema {found} must be migrated to {SCHEMA_VERSION} before it is read"
-            )));
-        }
+        check_schema(&conn).map_err(|e| match e {
+            StoreError::Sqlite(source) => open_error(source),
+            other => other,
+        })?;
         Ok(SqliteStore {
             conn,
             path: path.to_owned(),
@@ -204,6 +218,23 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// For connections that cannot migrate: the schema must be this build's.
+fn check_schema(conn: &Connection) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "schema {found} must be migrated to {SCHEMA_VERSION} before it is read (run `chancery check` or start the daemon once)"
+        )));
+    }
     Ok(())
 }
 

@@ -20,3 +20,4 @@ mod smtp;
 mod support;
 mod trust;
 mod watch;
+mod web;

@@ -572,7 +572,12 @@ impl Env {
 
     /// Like [`Env::daemon`], with extra environment variables.
     pub fn daemon_with_env(&self, log: &str, vars: &[(&str, &str)]) -> Daemon {
-        let child = self.spawn_logged_env(&["run"], log, vars);
+        self.background(&["run"], log, vars)
+    }
+
+    /// Any long-running command (`serve`), its stderr in `<log>.err`.
+    pub fn background(&self, args: &[&str], log: &str, vars: &[(&str, &str)]) -> Daemon {
+        let child = self.spawn_logged_env(args, log, vars);
         Daemon {
             child: Some(child),
             log: self.dir.path().join(format!("{log}.err")),

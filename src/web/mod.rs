@@ -1,0 +1,96 @@
+//! `chancery serve`: a read-only web view of the history.
+//!
+//! Plain server-rendered HTML (maud: templates checked at compile time,
+//! every interpolation escaped), no scripts. The store is opened read-only
+//! ([`SqliteStore::open_read_only`]): SQLite itself refuses any write, so
+//! the view runs beside the daemon and can never change the evidence.
+//!
+//! Every stored text is hostile input: it is escaped, every response
+//! carries a `Content-Security-Policy` that forbids scripts, frames and
+//! plugins, and raw bodies are served as `text/plain` with `nosniff`, never
+//! as the page they were. Names and ids are validated before any query.
+
+mod auth;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::config::Config;
+use crate::store::SharedStore;
+use crate::store::sqlite::SqliteStore;
+
+pub use self::auth::Auth;
+
+/// What the pages read: the config (which watches are current) and the
+/// store (their history).
+#[derive(Clone)]
+pub(crate) struct View {
+    config: Arc<Config>,
+    store: SharedStore,
+}
+
+/// The policy of every response: nothing runs, nothing is framed, styles
+/// come only from this server.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Serves the web view of `config`'s history on `listener` until the
+/// future is dropped.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    auth: Option<Auth>,
+) -> anyhow::Result<()> {
+    let crate::store::Location::Sqlite(path) = config.store_location();
+    let store = SqliteStore::open_read_only(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open history {}: {e}", path.display()))?;
+    let view = View {
+        config: Arc::new(config),
+        store: SharedStore::new(Box::new(store)),
+    };
+    let app = router(view, auth);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+fn router(view: View, auth: Option<Auth>) -> Router {
+    let auth = Arc::new(auth);
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/style.css", get(pages::style))
+        .route("/w/{*path}", get(pages::under_watch))
+        .fallback(pages::not_found)
+        .with_state(view)
+        .layer(middleware::from_fn(move |request, next| {
+            let auth = auth.clone();
+            async move { auth::guard(auth.as_ref().as_ref(), request, next).await }
+        }))
+        .layer(middleware::from_fn(secure_headers))
+}
+
+/// Headers every response carries, errors and 401s included.
+async fn secure_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let mut set = |name, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(header::CONTENT_SECURITY_POLICY, CSP);
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::CACHE_CONTROL, "no-store");
+    response
+}
+
+/// Whether `addr` is reachable only from this machine.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}

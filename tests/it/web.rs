@@ -1,0 +1,242 @@
+//! `chancery serve`: the read-only web view over real HTTP, on the seed
+//! embassy page, with a hostile statement, the token, and the store left
+//! untouched.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use base64::Engine;
+
+use crate::seed;
+use crate::support::{Daemon, Env, Route, Server, count};
+
+/// A response as the test reads it.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain HTTP/1.1 GET (one request per connection).
+fn get(base: &str, path: &str, auth: Option<&str>) -> Reply {
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// Starts `chancery serve` on a free loopback port; its base URL.
+fn serve(env: &Env, vars: &[(&str, &str)]) -> (Daemon, String) {
+    let daemon = env.background(&["serve", "--listen", "127.0.0.1:0"], "serve", vars);
+    daemon.wait_log("serving the web view", Duration::from_secs(15));
+    let log = daemon.log();
+    let url = log
+        .split("url=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the log names the URL")
+        .to_owned();
+    (daemon, url)
+}
+
+const STATEMENT: [&str; 2] = [
+    "The Embassy firmly opposes the remarks made on Tuesday.",
+    "We urge the parties concerned to respect the facts.",
+];
+
+/// A history of one edit whose new text carries markup as words.
+fn history(server: &Server) -> Env {
+    server.set(
+        "/remarks",
+        Route::html(seed::page_en("Remarks", &STATEMENT, 1)),
+    );
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!(
+            "[[watch]]\nname = \"embassy\"\nurl = \"{}\"\n",
+            server.url("/remarks")
+        ),
+    );
+    env.run(&["check"]).ok();
+    let hostile = [
+        STATEMENT[0],
+        "<script>alert('x')</script> We urge the parties <b>concerned</b> to respect the facts.",
+    ];
+    server.set(
+        "/remarks",
+        Route::html(seed::page_en("Remarks", &hostile, 2)),
+    );
+    env.run(&["check", "--no-confirm"]).ok();
+    env
+}
+
+#[test]
+fn pages_show_watches_changes_and_versions_with_every_text_escaped() {
+    let server = Server::start();
+    let env = history(&server);
+    let checks_before = count(&env.db_path(), "checks");
+    let (_serve, base) = serve(&env, &[]);
+
+    let index = get(&base, "/", None);
+    assert_eq!(index.status, 200, "{}", index.body);
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = index.header("content-security-policy").unwrap_or("");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert_eq!(index.header("x-content-type-options"), Some("nosniff"));
+    assert!(
+        index.body.contains("<a href=\"/w/embassy\">embassy</a>"),
+        "{}",
+        index.body
+    );
+    assert!(
+        index.body.contains("<span class=\"state ok\">ok</span>"),
+        "{}",
+        index.body
+    );
+    assert!(index.body.contains(">edited</span>"), "{}", index.body);
+
+    let watch = get(&base, "/w/embassy", None);
+    assert_eq!(watch.status, 200);
+    assert!(watch.body.contains("<h2>Changes</h2>"), "{}", watch.body);
+    assert!(watch.body.contains("first-seen") && watch.body.contains("edited"));
+    // The change's headline, page text in it escaped.
+    assert!(
+        watch
+            .body
+            .contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+        "{}",
+        watch.body
+    );
+    assert!(!watch.body.contains("<script"), "{}", watch.body);
+
+    // Both versions, the second with the markup as text.
+    let v1 = get(&base, "/w/embassy/snapshots/1", None);
+    assert_eq!(v1.status, 200);
+    assert!(v1.body.contains(STATEMENT[1]), "{}", v1.body);
+    let v2 = get(&base, "/w/embassy/snapshots/2", None);
+    assert_eq!(v2.status, 200);
+    assert!(
+        v2.body.contains(
+            "&lt;script&gt;alert('x')&lt;/script&gt; We urge the parties &lt;b&gt;concerned&lt;/b&gt;"
+        ),
+        "{}",
+        v2.body
+    );
+    assert!(!v2.body.contains("<script"), "{}", v2.body);
+    // The raw response: plain text, never rendered.
+    assert!(
+        v2.body.contains("/w/embassy/snapshots/2/raw"),
+        "{}",
+        v2.body
+    );
+    let raw = get(&base, "/w/embassy/snapshots/2/raw", None);
+    assert_eq!(raw.status, 200);
+    assert!(
+        raw.header("content-type")
+            .is_some_and(|ct| ct.starts_with("text/plain")),
+        "{:?}",
+        raw.headers
+    );
+    assert_eq!(raw.header("x-content-type-options"), Some("nosniff"));
+    assert!(raw.body.contains("&lt;script&gt;"), "the body as served");
+
+    // Unknown names and ids, odd paths: 404, nothing else.
+    for path in [
+        "/w/nobody",
+        "/w/embassy/snapshots/99",
+        "/w/embassy/snapshots/x",
+        "/w/embassy/snapshots/0/raw",
+        "/w/..%2F..%2Fetc%2Fpasswd",
+        "/etc/passwd",
+    ] {
+        let reply = get(&base, path, None);
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        assert!(reply.header("content-security-policy").is_some(), "{path}");
+    }
+    // Read-only: serving wrote nothing.
+    assert_eq!(count(&env.db_path(), "checks"), checks_before);
+}
+
+#[test]
+fn a_token_guards_every_page_and_an_open_address_needs_one() {
+    let server = Server::start();
+    let env = history(&server);
+    let token = "s3cret-token-for-the-desk";
+    let (serve, base) = serve(&env, &[("CHANCERY_WEB_TOKEN", token)]);
+    assert!(!serve.log().contains(token), "the token is never logged");
+
+    for path in [
+        "/",
+        "/w/embassy",
+        "/w/embassy/snapshots/1/raw",
+        "/style.css",
+    ] {
+        let denied = get(&base, path, None);
+        assert_eq!(denied.status, 401, "{path}");
+        assert!(
+            denied
+                .header("www-authenticate")
+                .is_some_and(|h| h.starts_with("Basic")),
+            "{path}: {:?}",
+            denied.headers
+        );
+        let wrong = get(&base, path, Some("Bearer not-the-token-at-all"));
+        assert_eq!(wrong.status, 401, "{path}");
+    }
+    let bearer = get(&base, "/w/embassy", Some(&format!("Bearer {token}")));
+    assert_eq!(bearer.status, 200);
+    // What a browser or a feed reader sends for https://reader:TOKEN@host/.
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("reader:{token}"))
+    );
+    assert_eq!(get(&base, "/", Some(&basic)).status, 200);
+
+    // Beyond loopback, no token: refused before listening.
+    let open = env.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(open.code, 2, "{open:?}");
+    assert!(open.stderr.contains("without a token"), "{open:?}");
+}
