@@ -189,7 +189,26 @@ impl Pipeline {
     }
 
     /// Checks one watch now and records the result.
+    ///
+    /// Another process may record the same watch while this check is
+    /// judged (the daemon beside `chancery check`, both seeing one edit):
+    /// the store then refuses this record as stale, and the watch is
+    /// checked again, once, against what the other recorded, so one edit
+    /// is one change and one alert.
     pub async fn check(&self, watch: &Watch) -> Result<CheckReport, CheckError> {
+        match self.check_once(watch).await {
+            Err(CheckError::Store {
+                source: StoreError::Stale { .. },
+                ..
+            }) => {
+                tracing::info!(watch = %watch.name, "recorded by another process meanwhile; checking again");
+                self.check_once(watch).await
+            }
+            other => other,
+        }
+    }
+
+    async fn check_once(&self, watch: &Watch) -> Result<CheckReport, CheckError> {
         let wrap = |source| CheckError::Store {
             watch: watch.name.clone(),
             source,

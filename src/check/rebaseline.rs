@@ -137,5 +137,6 @@ fn rebaselined(
         listing: None,
         heads: None,
         retry_after: None,
+        basis: crate::store::Basis::of(state),
     })))
 }

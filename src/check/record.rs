@@ -16,7 +16,7 @@ use crate::hash::sha256_hex;
 use crate::model::{ChangeKind, Health, Outcome, Timestamp, WatchId};
 use crate::notify::alerts_for;
 use crate::store::{
-    FollowUpdate, NewAlert, NewBody, NewChange, NewCheck, NewEvent, NewHeads, NewSnapshot,
+    Basis, FollowUpdate, NewAlert, NewBody, NewChange, NewCheck, NewEvent, NewHeads, NewSnapshot,
     RecordedCheck, WatchState,
 };
 
@@ -60,6 +60,8 @@ pub(super) struct Record {
     pub listing: Option<ListingReport>,
     pub heads: Option<NewHeads>,
     pub retry_after: Option<Duration>,
+    /// The watch's state this check was judged against.
+    pub basis: Basis,
 }
 
 impl Record {
@@ -210,6 +212,7 @@ impl Record {
             listing,
             heads,
             retry_after,
+            basis: Basis::of(state),
         }
     }
 
@@ -249,6 +252,7 @@ impl Record {
             events: self.events.clone(),
             follow: self.follow.clone(),
             heads: self.heads.clone(),
+            basis: Some(self.basis),
         }
     }
 

@@ -210,6 +210,32 @@ pub struct NewCheck<'a> {
     /// evidence export when the body is in the store (this check's `body`,
     /// or the same bytes kept earlier), dropped otherwise.
     pub heads: Option<NewHeads>,
+    /// The watch's state this check was judged against. When set, the
+    /// check is recorded only if the watch still has it (compare-and-set
+    /// in the write transaction), else [`StoreError::Stale`]: two processes
+    /// checking one watch at once (the daemon and `chancery check`) never
+    /// both record the same change.
+    pub basis: Option<Basis>,
+}
+
+/// What a check's decision rests on: the watch's presence, its current
+/// snapshot, and whether its failing run was reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Basis {
+    pub presence: Presence,
+    pub last_snapshot: Option<SnapshotId>,
+    pub failing_reported: bool,
+}
+
+impl Basis {
+    /// The basis of a check judged against `state`.
+    pub fn of(state: &WatchState) -> Basis {
+        Basis {
+            presence: state.presence,
+            last_snapshot: state.last_snapshot.as_ref().map(|s| s.id),
+            failing_reported: state.failing_reported,
+        }
+    }
 }
 
 /// A follow watch's child as stored.
@@ -554,6 +580,10 @@ pub enum StoreError {
     TooNew { found: u32, known: u32 },
     #[error("no watch named {0:?} in the database")]
     UnknownWatch(String),
+    /// Another process recorded a check of this watch while this one was
+    /// being judged: nothing was written; judge it again.
+    #[error("watch id {watch_id} was recorded by another check meanwhile")]
+    Stale { watch_id: WatchId },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The pipeline handed over a check that contradicts itself (a hash that

@@ -27,9 +27,9 @@ use rusqlite::{
 };
 
 use super::{
-    AlertRow, AlertStatus, Attempt, ChangeDetail, ChangeRow, CheckRow, ChildRow, FollowUpdate,
-    GcSummary, NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot, SnapshotRef,
-    SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
+    AlertRow, AlertStatus, Attempt, Basis, ChangeDetail, ChangeRow, CheckRow, ChildRow,
+    FollowUpdate, GcSummary, NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot,
+    SnapshotRef, SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
 };
 use crate::diff::DiffSummary;
 use crate::hash::sha256_hex;
@@ -598,6 +598,23 @@ fn bind_in_order(
 /// with a check belongs here.
 fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
     let watch_id = check.watch_id;
+    if let Some(basis) = check.basis {
+        let (presence, last_snapshot, failing_reported): (String, Option<SnapshotId>, bool) = tx
+            .prepare_cached(
+                "SELECT presence, last_snapshot_id, failing_reported FROM watches WHERE id = ?1",
+            )?
+            .query_row([watch_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        let now = Basis {
+            presence: parse_presence(&presence)?,
+            last_snapshot,
+            failing_reported,
+        };
+        if now != basis {
+            return Err(StoreError::Stale { watch_id });
+        }
+    }
     if let Some(body) = check.body {
         put_blob(tx, BlobTable::Bodies, watch_id, body.sha256, body.bytes)?;
     }
@@ -1637,6 +1654,7 @@ mod tests {
             events: Vec::new(),
             follow: None,
             heads: None,
+            basis: None,
         }
     }
 
@@ -1793,6 +1811,37 @@ mod tests {
             }
             other => panic!("expected Open, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_check_judged_against_a_state_that_moved_on_is_refused_whole() {
+        let (_dir, mut store) = open_temp();
+        let state = store.ensure_watch("a", "https://example.org/a").unwrap();
+        let basis = Basis::of(&state);
+        let first = Page::new("A.");
+        store
+            .record_check(&NewCheck {
+                basis: Some(basis),
+                ..seen(state.watch_id, 1_000, Outcome::FirstSeen, &first, None)
+            })
+            .unwrap();
+        // A second checker judged the same new page against the same,
+        // now outdated, state: nothing of it is written.
+        let checks = store.checks("a", None).unwrap().len();
+        let stale = store.record_check(&NewCheck {
+            basis: Some(basis),
+            ..seen(state.watch_id, 1_001, Outcome::FirstSeen, &first, None)
+        });
+        assert!(matches!(stale, Err(StoreError::Stale { .. })), "{stale:?}");
+        assert_eq!(store.checks("a", None).unwrap().len(), checks);
+        // Judged against the state as it is now, it is recorded.
+        let now = Basis::of(&store.watch_state("a").unwrap().unwrap());
+        store
+            .record_check(&NewCheck {
+                basis: Some(now),
+                ..bare(state.watch_id, 1_002, Outcome::Error)
+            })
+            .unwrap();
     }
 
     #[test]
@@ -2203,6 +2252,7 @@ mod tests {
         let first = store
             .record_check(&NewCheck {
                 heads: Some(heads.clone()),
+                basis: None,
                 ..seen(w.watch_id, 1_000, Outcome::FirstSeen, &page, None)
             })
             .unwrap();
@@ -2214,6 +2264,7 @@ mod tests {
         store
             .record_check(&NewCheck {
                 heads: Some(heads.clone()),
+                basis: None,
                 ..unchanged(w.watch_id, 2_000, &other)
             })
             .unwrap();
@@ -2221,6 +2272,7 @@ mod tests {
         store
             .record_check(&NewCheck {
                 heads: Some(heads.clone()),
+                basis: None,
                 ..unchanged(w.watch_id, 2_500, &page)
             })
             .unwrap();

@@ -438,3 +438,50 @@ fn a_restore_is_dated_by_the_fetch_that_saw_the_page_again() {
     );
     assert!(diff.stdout.contains("the text it had before"), "{diff:?}");
 }
+
+/// `chancery check` beside another checker of the same watch (the daemon,
+/// or a second `check`): both see the same removal and the same edit, both
+/// wait out the confirmation, and still each is one change with one alert.
+/// The second to record finds the watch moved on and judges again.
+#[test]
+fn two_checkers_at_once_record_one_change_and_send_one_alert() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    let page = seed::page_en(seed::TITLE, &SHORT[..3], 1);
+    server.set("/statement", Route::html(page.clone()));
+    let env = env_with_hook(&server, "confirm_delay = \"2s\"");
+    assert!(check(&env).starts_with("mfa first-seen"));
+
+    let both = |env: &Env| {
+        let mut a = env.background(&["check", "mfa"], "a", SECRET);
+        let mut b = env.background(&["check", "mfa"], "b", SECRET);
+        for p in [&mut a, &mut b] {
+            let code = p.wait_exit(std::time::Duration::from_secs(30));
+            assert!(matches!(code, Some(0 | 1)), "{code:?}: {}", p.log());
+        }
+    };
+    // A removal, confirmed by both after 2 s.
+    server.set(
+        "/statement",
+        Route::status(404, &seed::not_found_en("Sorry, the page was not found.")),
+    );
+    both(&env);
+    // The page back with an edit (a large one: confirmed too).
+    let edited = edit_once(&page, "stop interfering", "cease interfering");
+    server.set("/statement", Route::html(edited));
+    both(&env);
+
+    let history = env.run(&["history", "mfa", "--json"]).ok().json();
+    let kinds = crate::support::change_kinds(&history);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "removed").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.len(),
+        3,
+        "first-seen, removed, then one restore: {kinds:?}"
+    );
+    assert_eq!(events(&server), ["removed", kinds[0].as_str()], "{kinds:?}");
+}
