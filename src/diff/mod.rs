@@ -23,6 +23,7 @@ mod html;
 mod json;
 mod side;
 mod text;
+pub mod web;
 mod words;
 
 use std::ops::Range;

@@ -232,6 +232,10 @@ pub(super) async fn under_watch(
             Some(snap) => snapshot(view, name.join("/"), snap).await,
             None => not_found().await,
         },
+        [name @ .., "changes", change] if !name.is_empty() => match id(change) {
+            Some(change) => change_page(view, name.join("/"), change).await,
+            None => not_found().await,
+        },
         _ => watch(view, path, q.n.unwrap_or(DEFAULT_ROWS).clamp(1, MAX_ROWS)).await,
     }
 }
@@ -304,7 +308,7 @@ fn changes_table(href: &str, changes: &[ChangeRow]) -> Markup {
                         @for c in changes {
                             tr id={ "change-" (c.id) } {
                                 td { (time(c.detected_at)) }
-                                td { span class="kind" { (c.kind.as_str()) } }
+                                td { a href={ (href) "/changes/" (c.id) } class="kind" { (c.kind.as_str()) } }
                                 td { (c.summary.first_change.as_deref().unwrap_or("")) }
                                 td { "+" (c.summary.lines_added) " −" (c.summary.lines_removed) }
                                 td { (snapshot_link(href, c.from)) }
@@ -344,6 +348,97 @@ fn checks_table(href: &str, checks: &[CheckRow]) -> Markup {
             }
         }
     }
+}
+
+/// `/w/<name>/changes/<id>`: one change, word by word and side by side,
+/// with both versions and their hashes.
+async fn change_page(view: View, name: String, id: crate::model::ChangeId) -> Response {
+    if !plausible_name(&name) {
+        return not_found().await;
+    }
+    let key = name.clone();
+    let read = view
+        .store
+        .run(move |s| -> Result<_, StoreError> {
+            let Some(detail) = s.change_detail(id)? else {
+                return Ok(None);
+            };
+            if detail.watch != key {
+                return Ok(None);
+            }
+            let version = |snap: Option<SnapshotId>| match snap {
+                Some(snap) => s.snapshot(&key, Some(snap)),
+                None => Ok(None),
+            };
+            let before = version(detail.change.from)?;
+            let after = version(detail.change.to)?;
+            Ok(Some((detail, before, after)))
+        })
+        .await;
+    let (detail, before, after) = match read {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found().await,
+        Err(e) => return store_error(&e),
+    };
+    let c = &detail.change;
+    let href = watch_href(&name);
+    let (words, side) = match (&before, &after) {
+        (Some(b), Some(a)) => (
+            crate::diff::web::words(&b.text, &a.text, 3),
+            crate::diff::web::side_by_side(&b.text, &a.text, 3),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let version = |label: &str, snap: &Option<Snapshot>| {
+        html! {
+            @match snap {
+                Some(s) => {
+                    dt { (label) }
+                    dd {
+                        a href={ (href) "/snapshots/" (s.meta.id) } { "version #" (s.meta.id) }
+                        ", first fetched " (time(s.meta.fetched_at))
+                        br;
+                        "text SHA-256 " code { (s.meta.sha256) }
+                        @if let Some(raw) = &s.meta.raw_sha256 {
+                            br;
+                            "response SHA-256 " code { (raw) }
+                            " (" a href={ (href) "/snapshots/" (s.meta.id) "/raw" } { "raw, as text" } ")"
+                        }
+                    }
+                },
+                None => { dt { (label) } dd { "–" } },
+            }
+        }
+    };
+    let since = c.detected_at.rfc3339();
+    let body = html! {
+        h1 { a href=(href) { (name) } " · " (c.kind.as_str()) }
+        p class="url" { (external(&detail.url)) }
+        @if let Some(headline) = &c.summary.first_change { p class="headline" { (headline) } }
+        dl {
+            dt { "detected" } dd { (time(c.detected_at)) @if let Some(s) = c.http_status { " (HTTP " (s) ")" } }
+            dt { "lines" } dd { "+" (c.summary.lines_added) " −" (c.summary.lines_removed) " (" (format!("{:.1}", c.summary.changed_ratio * 100.0)) "% of the text)" }
+            (version("before", &before))
+            (version("after", &after))
+            dt { "evidence" } dd { "The stored responses, as a WARC file: " code { "chancery export " (name) " --since " (since.get(..10).unwrap_or(&since)) " --warc " (name.replace('/', "-")) ".warc" } }
+        }
+        @if before.is_some() && after.is_some() {
+            @if words.is_empty() {
+                p { "The two versions have the same text." }
+            } @else {
+                h2 { "Word by word" }
+                (maud::PreEscaped(words))
+                h2 { "Side by side" }
+                div class="scroll" { (maud::PreEscaped(side)) }
+            }
+        } @else if let Some(a) = &after {
+            h2 { "Text" }
+            pre class="text" { (a.text) }
+        } @else if before.is_some() {
+            p { "After this change the page no longer had the statement; the last text is version #" (c.from.unwrap_or_default()) "." }
+        }
+    };
+    page(&format!("{name} · {}", c.kind.as_str()), body).into_response()
 }
 
 async fn read_snapshot(

@@ -183,8 +183,48 @@ fn pages_show_watches_changes_and_versions_with_every_text_escaped() {
     assert_eq!(raw.header("x-content-type-options"), Some("nosniff"));
     assert!(raw.body.contains("&lt;script&gt;"), "the body as served");
 
+    // The change: word by word and side by side, the inserted markup as
+    // words, both versions linked with their hashes.
+    assert!(
+        watch.body.contains("href=\"/w/embassy/changes/2\""),
+        "{}",
+        watch.body
+    );
+    let change = get(&base, "/w/embassy/changes/2", None);
+    assert_eq!(change.status, 200, "{}", change.body);
+    assert!(
+        change.body.contains("<h2>Word by word</h2>"),
+        "{}",
+        change.body
+    );
+    assert!(
+        change
+            .body
+            .contains("<ins>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; </ins>We urge"),
+        "{}",
+        change.body
+    );
+    assert!(
+        change.body.contains("<table class=\"side\">"),
+        "{}",
+        change.body
+    );
+    assert!(change.body.contains("href=\"/w/embassy/snapshots/1\""));
+    assert!(change.body.contains("href=\"/w/embassy/snapshots/2\""));
+    assert!(
+        change.body.contains("chancery export embassy --since "),
+        "{}",
+        change.body
+    );
+    assert!(!change.body.contains("<script"), "{}", change.body);
+    let first = get(&base, "/w/embassy/changes/1", None);
+    assert_eq!(first.status, 200);
+    assert!(first.body.contains(STATEMENT[0]), "{}", first.body);
+
     // Unknown names and ids, odd paths: 404, nothing else.
     for path in [
+        "/w/embassy/changes/99",
+        "/w/other/changes/2",
         "/w/nobody",
         "/w/embassy/snapshots/99",
         "/w/embassy/snapshots/x",
