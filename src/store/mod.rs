@@ -698,6 +698,13 @@ pub trait Store {
     fn retry_alerts(&mut self, id: Option<&str>, now: Timestamp) -> Result<usize, StoreError>;
     /// A change by id, with its watch's name and URL.
     fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError>;
+    /// The newest changes of the statements (not baselines, not health
+    /// events), of one watch or of all, newest first, at most `limit`.
+    fn recent_changes(
+        &self,
+        watch: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeDetail>, StoreError>;
     /// Checks of a watch that got an HTTP response, oldest first, started
     /// at or after `since`: what the evidence export reads. Bodies and
     /// texts are read with [`Store::raw_body`] and [`Store::snapshot`].

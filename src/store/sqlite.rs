@@ -1550,6 +1550,32 @@ impl Store for SqliteStore {
         Ok(found.pop())
     }
 
+    fn recent_changes(
+        &self,
+        watch: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeDetail>, StoreError> {
+        let watch_id = watch.map(|w| self.watch_id(w)).transpose()?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHANGE_COLUMNS}, w.name, w.url
+             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
+             WHERE (?1 IS NULL OR c.watch_id = ?1)
+               AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')
+             ORDER BY c.id DESC LIMIT ?2"
+        ))?;
+        collect(
+            &mut stmt,
+            params![watch_id, sql_limit(Some(limit))],
+            |row| {
+                Ok(ChangeDetail {
+                    change: decode_change_row(row)?,
+                    watch: row.get(11)?,
+                    url: row.get(12)?,
+                })
+            },
+        )
+    }
+
     fn responses(
         &self,
         watch: &str,

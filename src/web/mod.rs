@@ -11,13 +11,14 @@
 //! as the page they were. Names and ids are validated before any query.
 
 mod auth;
+mod feed;
 mod pages;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -65,6 +66,14 @@ fn router(view: View, auth: Option<Auth>) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/style.css", get(pages::style))
+        .route(
+            "/feed.atom",
+            get(
+                |State(view): State<View>, headers: axum::http::HeaderMap| async move {
+                    feed::feed(view, None, headers).await
+                },
+            ),
+        )
         .route("/w/{*path}", get(pages::under_watch))
         .fallback(pages::not_found)
         .with_state(view)

@@ -190,6 +190,7 @@ pub(super) async fn index(State(view): State<View>, Query(q): Query<IndexQuery>)
             (count) ". Sort: "
             @if by_change { a href="/" { "by name" } " · " strong { "by last change" } }
             @else { strong { "by name" } " · " a href="/?sort=change" { "by last change" } }
+            " · " a href="/feed.atom" type="application/atom+xml" { "Atom feed of every change" }
         }
         div class="scroll" {
             table {
@@ -215,11 +216,13 @@ pub(super) struct RowsQuery {
 }
 
 /// Routes under `/w/`: a watch name (which may hold `/`) followed by
-/// nothing, `/snapshots/<id>` or `/snapshots/<id>/raw`.
+/// nothing, `/changes/<id>`, `/snapshots/<id>`, `/snapshots/<id>/raw` or
+/// `/feed.atom`.
 pub(super) async fn under_watch(
     State(view): State<View>,
     Path(path): Path<String>,
     Query(q): Query<RowsQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let parts: Vec<&str> = path.split('/').collect();
     let id = |s: &str| s.parse::<SnapshotId>().ok().filter(|id| *id > 0);
@@ -232,6 +235,13 @@ pub(super) async fn under_watch(
             Some(snap) => snapshot(view, name.join("/"), snap).await,
             None => not_found().await,
         },
+        [name @ .., "feed.atom"] if !name.is_empty() => {
+            let name = name.join("/");
+            if !plausible_name(&name) {
+                return not_found().await;
+            }
+            super::feed::feed(view, Some(name), headers).await
+        }
         [name @ .., "changes", change] if !name.is_empty() => match id(change) {
             Some(change) => change_page(view, name.join("/"), change).await,
             None => not_found().await,
@@ -277,6 +287,7 @@ async fn watch(view: View, name: String, rows: usize) -> Response {
             " · last check " (maybe_time(summary.last_check_at))
             " · " (summary.n_changes) " changes, " (summary.n_checks) " checks"
             @if let Some(parent) = &summary.parent { " · listed by " a href=(watch_href(parent)) { (parent) } }
+            " · " a href={ (href) "/feed.atom" } type="application/atom+xml" { "Atom feed" }
         }
         @if let Some(error) = &summary.last_error { p class="error" { "Last error: " (error) } }
         h2 { "Changes" }

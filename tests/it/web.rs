@@ -71,6 +71,7 @@ fn serve(env: &Env, vars: &[(&str, &str)]) -> (Daemon, String) {
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the log names the URL")
+        .trim_end_matches('/')
         .to_owned();
     (daemon, url)
 }
@@ -279,4 +280,112 @@ fn a_token_guards_every_page_and_an_open_address_needs_one() {
     let open = env.run(&["serve", "--listen", "0.0.0.0:0"]);
     assert_eq!(open.code, 2, "{open:?}");
     assert!(open.stderr.contains("without a token"), "{open:?}");
+}
+
+/// The interpreter that has feedparser, from `CHANCERY_FEEDPARSER`. Under
+/// CI a missing one fails the test; a local run without it skips the
+/// independent check with a notice.
+fn feedparser_python() -> Option<String> {
+    match std::env::var("CHANCERY_FEEDPARSER") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CHANCERY_FEEDPARSER is unset: .ci/run installs feedparser in a venv and sets it \
+             to that venv's python"
+        ),
+        _ => {
+            eprintln!(
+                "NOTICE: skipping the feedparser check of the Atom feeds: set \
+                 CHANCERY_FEEDPARSER to a python with feedparser==6.0.11 (see .ci/run)"
+            );
+            None
+        }
+    }
+}
+
+/// Reads a feed with feedparser and prints what a feed reader sees.
+const READER: &str = r#"
+import json, sys, feedparser
+d = feedparser.parse(sys.stdin.buffer.read())
+print(json.dumps({
+    'bozo': d.bozo,
+    'error': str(d.get('bozo_exception', '')),
+    'version': d.version,
+    'title': d.feed.get('title'),
+    'entries': [{'id': e.id, 'title': e.title, 'link': e.link,
+                 'updated': e.updated, 'summary': e.summary} for e in d.entries],
+}))
+"#;
+
+#[test]
+fn atom_feeds_of_changes_are_valid_and_stable() {
+    let server = Server::start();
+    let env = history(&server);
+    let (_serve, base) = serve(&env, &[]);
+
+    let all = get(&base, "/feed.atom", None);
+    assert_eq!(all.status, 200);
+    assert_eq!(
+        all.header("content-type"),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    // Changes, not baselines: the edit only.
+    assert_eq!(all.body.matches("<entry>").count(), 1, "{}", all.body);
+    assert!(
+        all.body.contains("<id>urn:chancery:change:2</id>"),
+        "{}",
+        all.body
+    );
+    assert!(
+        all.body
+            .contains(&format!("href=\"{base}/w/embassy/changes/2\"")),
+        "{}",
+        all.body
+    );
+    assert!(!all.body.contains("<script"), "{}", all.body);
+    // The same entry, with the same id, in the watch's own feed.
+    let one = get(&base, "/w/embassy/feed.atom", None);
+    assert_eq!(one.status, 200);
+    assert!(
+        one.body.contains("<id>urn:chancery:change:2</id>"),
+        "{}",
+        one.body
+    );
+    assert_eq!(get(&base, "/w/nobody/feed.atom", None).status, 404);
+
+    let Some(python) = feedparser_python() else {
+        return;
+    };
+    for body in [&all.body, &one.body] {
+        let mut child = std::process::Command::new(&python)
+            .args(["-c", READER])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run feedparser");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(body.as_bytes())
+            .expect("feed the feed");
+        let out = child.wait_with_output().expect("feedparser output");
+        assert!(out.status.success(), "{out:?}");
+        let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(seen["bozo"], false, "{seen:#}");
+        assert_eq!(seen["version"], "atom10", "{seen:#}");
+        let entry = &seen["entries"][0];
+        assert_eq!(entry["id"], "urn:chancery:change:2", "{seen:#}");
+        assert_eq!(entry["link"], format!("{base}/w/embassy/changes/2"));
+        let summary = entry["summary"].as_str().unwrap_or("");
+        assert!(
+            summary.contains("{+<script>alert('x')</script>"),
+            "the changed words, as text: {seen:#}"
+        );
+        assert!(
+            entry["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("embassy: edited — ")),
+            "{seen:#}"
+        );
+    }
 }
