@@ -182,6 +182,26 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         engine.upsert(watch.clone(), due, failures);
     }
     schedule_children(&mut engine, &store, &config, &summaries).await?;
+    // `[web] listen`: the read-only view, served by this process too.
+    if let Some(web) = config.web.as_ref()
+        && let Some(listen) = web.listen
+    {
+        let auth = crate::web::auth_for(listen, web.token_file.as_deref())?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} ([web] listen)"))?;
+        tracing::info!(
+            url = %format!("http://{}/", listener.local_addr()?),
+            auth = if auth.is_some() { "token" } else { "none" },
+            "serving the web view (read-only)"
+        );
+        let view = config.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::web::serve(view, listener, auth).await {
+                tracing::error!(error = %format!("{e:#}"), "the web view stopped");
+            }
+        });
+    }
     let mut signals = Signals {
         hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
         term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
@@ -442,6 +462,11 @@ impl Daemon {
                 configured = %new.daemon.state_dir.display(),
                 "state_dir changes take effect after a restart"
             );
+        }
+        if new.web.as_ref().map(|w| (w.listen, &w.token_file))
+            != self.config.web.as_ref().map(|w| (w.listen, &w.token_file))
+        {
+            tracing::warn!("[web] listen and token_file changes take effect after a restart");
         }
         self.engine.set_pipeline(pipeline);
         let _ = self.notifier.send(notifier);

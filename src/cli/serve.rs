@@ -5,48 +5,35 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::cli::Exit;
 use crate::cli::output::load_config_readonly;
-use crate::cli::{Exit, UsageError};
-use crate::web::{self, Auth};
+use crate::web;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on; port 0 picks a free one
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// Address to listen on; port 0 picks a free one [default: [web] listen, else 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
     /// Require this token (bearer, or as the basic-auth password) on every
-    /// request, read from a file [default: $CHANCERY_WEB_TOKEN]
+    /// request, read from a file [default: [web] token_file, else $CHANCERY_WEB_TOKEN]
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
 }
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
-    let token = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the web token file {}", path.display()))?,
-        ),
-        None => std::env::var("CHANCERY_WEB_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-    };
-    let auth = token
-        .map(|t| Auth::new(&t))
-        .transpose()
-        .map_err(UsageError)?;
-    if auth.is_none() && !web::is_loopback(&args.listen) {
-        return Err(UsageError(format!(
-            "refusing to serve the history on {} without a token: set CHANCERY_WEB_TOKEN or --token-file, or listen on 127.0.0.1",
-            args.listen
-        ))
-        .into());
-    }
+    let settings = config.web.clone().unwrap_or_default();
+    let listen = args
+        .listen
+        .or(settings.listen)
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let token_file = args.token_file.as_ref().or(settings.token_file.as_ref());
+    let auth = web::auth_for(listen, token_file.map(PathBuf::as_path))?;
     let runtime = crate::runtime::runtime().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {}", listen))?;
         let local = listener.local_addr()?;
         tracing::info!(
             url = %format!("http://{local}/"),

@@ -50,8 +50,37 @@ pub struct Config {
     pub smtp: Option<Smtp>,
     /// What `chancery gc` may delete (`[retention]`); nothing by default.
     pub retention: Retention,
+    /// The web view (`[web]`), if configured.
+    pub web: Option<Web>,
     /// Who gets alerts, in file order; names are unique.
     pub subscribers: Vec<Subscriber>,
+}
+
+/// The read-only web view (`[web]`): where it listens, the address people
+/// reach it at (for links in alerts and feeds), and its token.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Web {
+    /// Where `chancery serve` listens (and the daemon, which serves the
+    /// view itself when `[web]` sets `listen`).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The view's public address, e.g. `https://chancery.example.org/`:
+    /// alerts link to their change page there, and feeds use it.
+    pub base_url: Option<url::Url>,
+    /// A file holding the token (e.g. a systemd credential); else
+    /// `$CHANCERY_WEB_TOKEN`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Web {
+    /// The page of change `id` of `watch`, when a base URL is set.
+    pub fn change_url(&self, watch: &str, id: i64) -> Option<String> {
+        let base = self.base_url.as_ref()?;
+        let base = base.as_str().trim_end_matches('/');
+        Some(format!(
+            "{base}{}/changes/{id}",
+            crate::web::watch_path(watch)
+        ))
+    }
 }
 
 /// How to reach the SMTP server (`[smtp]`).

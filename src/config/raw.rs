@@ -51,6 +51,7 @@ pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<Raw
                 }
             }
             "retention" => raw.retention = reader.read("retention", value),
+            "web" => raw.web = reader.read("web", value),
             "subscriber" => {
                 for (i, item) in reader.array("subscriber", value) {
                     if let Some(s) = reader.read(&format!("subscriber[{i}]"), item) {
@@ -62,7 +63,7 @@ pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<Raw
             other => {
                 let message = unknown_key(
                     other,
-                    &["daemon", "smtp", "watch", "subscriber", "retention"],
+                    &["daemon", "smtp", "watch", "subscriber", "retention", "web"],
                 );
                 reader.problem(Some(key.span()), other.to_owned(), message);
             }
@@ -331,6 +332,16 @@ pub(super) struct RawConfig {
     #[serde(skip)]
     pub(super) subscriber_index: Vec<usize>,
     pub(super) retention: Option<RawRetention>,
+    pub(super) web: Option<RawWeb>,
+}
+
+/// `[web]`: the read-only web view (`chancery serve`, or the daemon).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeb {
+    pub(super) listen: Option<Spanned<String>>,
+    pub(super) base_url: Option<Spanned<String>>,
+    pub(super) token_file: Option<Spanned<String>>,
 }
 
 /// `[retention]`: what `chancery gc` may delete.

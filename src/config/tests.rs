@@ -481,3 +481,23 @@ fn type_errors_speak_the_config_language() {
         "must be an array of tables ([[watch]]), not an integer"
     );
 }
+
+#[test]
+fn the_web_table_reads_its_address_base_url_and_token_file() {
+    let c = parse_str("[web]\nlisten = \"127.0.0.1:8081\"\nbase_url = \"https://chancery.example.org/\"\ntoken_file = \"web-token\"\n")
+        .expect("valid");
+    let web = c.web.expect("[web]");
+    assert_eq!(web.listen, Some("127.0.0.1:8081".parse().expect("addr")));
+    assert_eq!(web.token_file.as_deref(), Some(Path::new("conf/web-token")));
+    assert_eq!(
+        web.change_url("mfa/statement-1", 7).as_deref(),
+        Some("https://chancery.example.org/w/mfa/statement-1/changes/7")
+    );
+    let p = problems("[web]\nlisten = \"localhost\"\nbase_url = \"ftp://x.example/\"\nport = 1\n");
+    let keys: Vec<(usize, &str)> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
+    assert_eq!(
+        keys,
+        [(2, "web.listen"), (3, "web.base_url"), (4, "web.port")],
+        "{p:?}"
+    );
+}

@@ -366,6 +366,54 @@ pub(super) fn validate(
         retention: super::Retention {
             checks: raw.retention.and_then(|r| r.checks),
         },
+        web: raw.web.map(|w| validate_web(&mut v, path, w)),
+    }
+}
+
+/// `[web]`: an address to listen on, an http(s) base URL, a token file.
+fn validate_web(v: &mut Validator<'_>, path: &Path, w: super::raw::RawWeb) -> super::Web {
+    let listen = w
+        .listen
+        .and_then(|l| match l.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                v.report(
+                    &l,
+                    "web.listen".to_owned(),
+                    format!(
+                        "{:?} is not an address and port, e.g. \"127.0.0.1:8080\"",
+                        l.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+    let base_url = w.base_url.and_then(|b| match Url::parse(b.get_ref()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        _ => {
+            v.report(
+                &b,
+                "web.base_url".to_owned(),
+                format!(
+                    "{:?} is not an http or https URL, e.g. \"https://chancery.example.org/\"",
+                    b.get_ref()
+                ),
+            );
+            None
+        }
+    });
+    let token_file = w.token_file.map(|t| {
+        let file = PathBuf::from(t.get_ref());
+        if file.is_relative() {
+            path.parent().unwrap_or(Path::new("")).join(file)
+        } else {
+            file
+        }
+    });
+    super::Web {
+        listen,
+        base_url,
+        token_file,
     }
 }
 

@@ -176,6 +176,9 @@ fn facts(alert: &AlertData) -> Vec<(&'static str, String)> {
         ("URL", alert.watch_url.clone()),
         ("Event", alert.event.clone()),
     ];
+    if let Some(page) = &alert.page_url {
+        rows.push(("Web view", page.clone()));
+    }
     // Events that are not a change of the text (health, a delisting) show
     // the text they are about once, with no change counts.
     let text_changed = !matches!(alert.event.as_str(), "failing" | "recovered" | "delisted");
@@ -653,6 +656,7 @@ mod tests {
             status: Some(200),
             summary,
             delisting: None,
+            page_url: None,
         }
     }
 

@@ -110,6 +110,8 @@ pub struct AlertData {
     /// For `delisted`: the listing, the statement's title, and what its
     /// own page answered last.
     pub delisting: Option<Delisting>,
+    /// The change's page in the web view (`[web] base_url`), if set.
+    pub page_url: Option<String>,
 }
 
 /// A statement taken off a followed listing: where, which, and whether its
@@ -183,6 +185,7 @@ impl AlertData {
             status: Some(200),
             summary,
             delisting: None,
+            page_url: None,
         }
     }
 

@@ -102,6 +102,8 @@ pub struct Settings {
     pub retry_base: Duration,
     /// `alert_max_age`: how long an alert is retried.
     pub max_age: Duration,
+    /// `[web]`: alerts link to their change page when it sets `base_url`.
+    pub web: Option<crate::config::Web>,
 }
 
 impl Settings {
@@ -113,6 +115,7 @@ impl Settings {
             user_agent: config.daemon.user_agent.clone(),
             retry_base: config.daemon.alert_retry,
             max_age: config.daemon.alert_max_age,
+            web: config.web.clone(),
         }
     }
 }
@@ -350,8 +353,16 @@ impl Notifier {
 
     /// Renders the alert's data from the history.
     async fn load(&self, alert: &AlertRow) -> Result<Option<AlertData>, StoreError> {
-        let alert = alert.clone();
-        self.store.run(move |s| load_alert(s, &alert)).await
+        let row = alert.clone();
+        let data = self.store.run(move |s| load_alert(s, &row)).await?;
+        Ok(data.map(|mut data| {
+            data.page_url = self
+                .settings
+                .web
+                .as_ref()
+                .and_then(|web| web.change_url(&data.watch_name, alert.change_id));
+            data
+        }))
     }
 }
 
@@ -411,6 +422,7 @@ pub fn load_alert(
         status: detail.change.http_status,
         summary,
         delisting,
+        page_url: None,
     }))
 }
 

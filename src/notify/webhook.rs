@@ -40,6 +40,9 @@ struct Body<'a> {
     /// For `delisted`: the listing, the title, and the page's latest check.
     #[serde(skip_serializing_if = "Option::is_none")]
     delisting: Option<DelistingRef<'a>>,
+    /// The change's page in the web view, when `[web] base_url` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page_url: Option<&'a str>,
     diff: String,
 }
 
@@ -138,6 +141,7 @@ pub fn body(alert: &AlertData) -> Vec<u8> {
             page_checked_at: d.page_checked_at.map(Timestamp::rfc3339),
             page_outcome: d.page_outcome,
         }),
+        page_url: alert.page_url.as_deref(),
         diff: alert.unified_diff(),
     };
     // Serializing plain structs of strings and numbers cannot fail.

@@ -30,9 +30,12 @@ fn datetime(t: Timestamp) -> FixedDateTime {
     FixedDateTime::from_str(&t.rfc3339()).unwrap_or_default()
 }
 
-/// The base URL links are made from: the request's own host (the view is
-/// read on the address it is served at).
-fn base(headers: &HeaderMap) -> String {
+/// The base URL links are made from: `[web] base_url`, else the request's
+/// own host (the view is read on the address it is served at).
+fn base(view: &View, headers: &HeaderMap) -> String {
+    if let Some(base) = view.config.web.as_ref().and_then(|w| w.base_url.as_ref()) {
+        return base.as_str().trim_end_matches('/').to_owned();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -108,7 +111,7 @@ pub(super) async fn feed(view: View, watch: Option<String>, headers: HeaderMap) 
                 .into_response();
         }
     };
-    let base = base(&headers);
+    let base = base(&view, &headers);
     let (title, self_path, id) = match &watch {
         Some(name) => (
             format!("chancery: changes of {name}"),

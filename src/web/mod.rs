@@ -42,6 +42,34 @@ pub(crate) struct View {
 /// come only from this server.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// The token guarding the view: read from `token_file` (a flag or
+/// `[web] token_file`), else `$CHANCERY_WEB_TOKEN`; none when neither is
+/// set. An address beyond loopback without a token is refused.
+pub fn auth_for(
+    listen: SocketAddr,
+    token_file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Auth>> {
+    let token = match token_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the web token file {}: {e}", path.display())
+        })?),
+        None => std::env::var("CHANCERY_WEB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let auth = token
+        .map(|t| Auth::new(&t))
+        .transpose()
+        .map_err(|e| anyhow::Error::new(crate::cli::UsageError(e)))?;
+    if auth.is_none() && !is_loopback(&listen) {
+        return Err(crate::cli::UsageError(format!(
+            "refusing to serve the history on {listen} without a token: set CHANCERY_WEB_TOKEN or a token file, or listen on 127.0.0.1"
+        ))
+        .into());
+    }
+    Ok(auth)
+}
+
 /// Serves the web view of `config`'s history on `listener` until the
 /// future is dropped.
 pub async fn serve(
@@ -97,6 +125,12 @@ async fn secure_headers(request: Request, next: Next) -> Response {
     set(header::REFERRER_POLICY, "no-referrer");
     set(header::CACHE_CONTROL, "no-store");
     response
+}
+
+/// The path of a watch's page, `/w/<name>`, its name percent-encoded
+/// where needed (alerts link to pages under it).
+pub fn watch_path(name: &str) -> String {
+    pages::watch_href(name)
 }
 
 /// Whether `addr` is reachable only from this machine.

@@ -50,6 +50,7 @@ fn alert(id: &str, event: &str, watch: &str, old: Option<&str>, new: Option<&str
         status: Some(if new.is_some() { 200 } else { 404 }),
         summary: chancery::diff::summarize(old.unwrap_or(""), new.unwrap_or("")),
         delisting: None,
+        page_url: None,
     }
 }
 

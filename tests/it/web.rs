@@ -389,3 +389,74 @@ fn atom_feeds_of_changes_are_valid_and_stable() {
         );
     }
 }
+
+/// `[web] listen`: the daemon serves the view itself; `base_url` puts the
+/// change page's address in alerts and in the feeds.
+#[test]
+fn the_daemon_serves_the_view_and_alerts_link_to_the_change_page() {
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    server.set(
+        "/remarks",
+        Route::html(seed::page_en("Remarks", &STATEMENT, 1)),
+    );
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!(
+            "[web]\nlisten = \"127.0.0.1:0\"\nbase_url = \"https://chancery.example.org/desk/\"\n\n\
+             [[watch]]\nname = \"embassy\"\nurl = \"{}\"\ninterval = \"1s\"\nnotify = [\"hook\"]\n\n\
+             [[subscriber]]\nname = \"hook\"\nwebhook = \"{}\"\n",
+            server.url("/remarks"),
+            server.url("/hook"),
+        ),
+    );
+    let daemon = env.daemon("run");
+    daemon.wait_log("serving the web view", Duration::from_secs(15));
+    daemon.wait_log("outcome=first-seen", Duration::from_secs(15));
+    let edited = [
+        STATEMENT[0],
+        "We urge the parties concerned to respect the record.",
+    ];
+    server.set(
+        "/remarks",
+        Route::html(seed::page_en("Remarks", &edited, 2)),
+    );
+    assert!(
+        crate::support::wait_until(Duration::from_secs(20), || server
+            .requests("/hook")
+            .iter()
+            .any(|r| r.method == "POST")),
+        "{}",
+        daemon.log()
+    );
+    let hook = server
+        .requests("/hook")
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("a webhook");
+    let body: serde_json::Value = serde_json::from_slice(&hook.body).expect("JSON");
+    crate::support::assert_webhook_schema(&body);
+    assert_eq!(
+        body["page_url"], "https://chancery.example.org/desk/w/embassy/changes/2",
+        "{body:#}"
+    );
+
+    let log = daemon.log();
+    let base = log
+        .split("url=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the log names the URL")
+        .trim_end_matches('/')
+        .to_owned();
+    let page = get(&base, "/w/embassy/changes/2", None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<ins>record</ins>"), "{}", page.body);
+    let feed = get(&base, "/feed.atom", None);
+    assert!(
+        feed.body
+            .contains("href=\"https://chancery.example.org/desk/w/embassy/changes/2\""),
+        "{}",
+        feed.body
+    );
+}
