@@ -273,16 +273,33 @@ pub(crate) fn plan(
     title: Option<&str>,
     sticky: Option<&str>,
 ) -> Choice {
-    let hinted = sticky.and_then(|path| resolve(root, path));
-    for names in [Names::Distrusted, Names::Trusted] {
-        if names == Names::Trusted {
+    // A region remembers the pass that chose it: the same region read
+    // under the other pass keeps or drops other parts (a `class="footer"`
+    // inside it), and an unchanged page would read as edited.
+    let (remembered, chosen_by) = match sticky {
+        Some(region) => match region.strip_prefix(TRUSTED_MARK) {
+            Some(path) => (Some(path), Names::Trusted),
+            None => (Some(region), Names::Distrusted),
+        },
+        None => (None, Names::Distrusted),
+    };
+    let hinted = remembered.and_then(|path| resolve(root, path));
+    let passes = match chosen_by {
+        Names::Distrusted => [Names::Distrusted, Names::Trusted],
+        Names::Trusted => [Names::Trusted, Names::Distrusted],
+    };
+    for (n, names) in passes.into_iter().enumerate() {
+        if n > 0 && names == Names::Trusted {
             // Class words misfire (`panel-two-col-sidebar-right-mix` wraps a
             // whole ACLU article): like Readability, try once more trusting
             // them, before giving up on finding main content.
             tracing::debug!("auto: retrying with chrome found by tag and role only");
         }
         if let Some((plan, top)) = plan_with(root, filters, names, title, hinted) {
-            let region = region_of(top);
+            let region = match names {
+                Names::Distrusted => region_of(top),
+                Names::Trusted => format!("{TRUSTED_MARK}{}", region_of(top)),
+            };
             let moved = sticky.is_some_and(|old| old != region);
             if moved {
                 tracing::debug!(from = sticky.unwrap_or(""), to = %region, "auto: the content moved");
@@ -300,6 +317,10 @@ pub(crate) fn plan(
         moved: sticky.is_some(),
     }
 }
+
+/// Opens a region chosen trusting class and id words ([`Names::Trusted`]);
+/// a tag name cannot start with it.
+const TRUSTED_MARK: char = '!';
 
 /// A region: the element's path from the document root by tag and position
 /// among same-tag siblings (`html:0/body:0/div:2/td:1`), then its tag, id
