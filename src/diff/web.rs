@@ -126,11 +126,15 @@ pub fn side_by_side(old: &str, new: &str, context: usize) -> String {
         for block in &hunk.blocks {
             match block {
                 Block::Same { old } => {
-                    let shift = hunk_shift(&diff, old.start);
                     for i in old.clone() {
                         out.push_str("<tr>");
                         cell(&mut out, Some(i), Some(escape(diff.old[i])), "same");
-                        cell(&mut out, Some(i + shift), Some(escape(diff.old[i])), "same");
+                        cell(
+                            &mut out,
+                            new_line_of(&diff, i),
+                            Some(escape(diff.old[i])),
+                            "same",
+                        );
                         out.push_str("</tr>\n");
                     }
                 }
@@ -173,22 +177,19 @@ pub fn side_by_side(old: &str, new: &str, context: usize) -> String {
     out
 }
 
-/// How far new line numbers run ahead of old ones at the unchanged old
-/// line `old_line` (the ops are in order, so the equal op holding it says).
-fn hunk_shift(diff: &LineDiff<'_>, old_line: usize) -> usize {
-    diff.ops
-        .iter()
-        .find_map(|op| match *op {
-            similar::DiffOp::Equal {
-                old_index,
-                new_index,
-                len,
-            } if (old_index..old_index + len).contains(&old_line) => {
-                Some(new_index.wrapping_sub(old_index))
-            }
-            _ => None,
-        })
-        .unwrap_or(0)
+/// The line of the new text that the unchanged old line `old_line` is
+/// (the equal op holding it says where it went).
+fn new_line_of(diff: &LineDiff<'_>, old_line: usize) -> Option<usize> {
+    diff.ops.iter().find_map(|op| match *op {
+        similar::DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } if (old_index..old_index + len).contains(&old_line) => {
+            Some(new_index + (old_line - old_index))
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -229,6 +230,21 @@ mod tests {
         );
         assert!(
             html.contains("<tr><td class=\"n\">3</td><td class=\"same\">结束</td><td class=\"n\">3</td><td class=\"same\">结束</td></tr>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn unchanged_lines_after_removed_ones_carry_both_numbers() {
+        let old = "a\nb\nc\nd\ne\nf";
+        let new = "a\nd\ne\nf\ng";
+        let html = side_by_side(old, new, 1);
+        assert!(
+            html.contains("<tr><td class=\"n\">4</td><td class=\"same\">d</td><td class=\"n\">2</td><td class=\"same\">d</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr><td class=\"n\">6</td><td class=\"same\">f</td><td class=\"n\">4</td><td class=\"same\">f</td></tr>"),
             "{html}"
         );
     }

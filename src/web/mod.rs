@@ -21,7 +21,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::config::Config;
@@ -109,6 +109,18 @@ fn router(view: View, auth: Option<Auth>) -> Router {
             let auth = auth.clone();
             async move { auth::guard(auth.as_ref().as_ref(), request, next).await }
         }))
+        // A bug in a page is a logged 500 with the same headers, not a
+        // dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("web view: a page panicked; answered 500");
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the server log says where\n",
+                )
+                    .into_response()
+            },
+        ))
         .layer(middleware::from_fn(secure_headers))
 }
 

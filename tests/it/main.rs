@@ -1,6 +1,7 @@
 //! Integration tests: the real `chancery` binary against servers the tests
 //! start on 127.0.0.1, with real SQLite files in temp dirs.
 
+mod browser;
 mod cli;
 mod completions;
 mod crash;

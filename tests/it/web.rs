@@ -12,10 +12,10 @@ use crate::seed;
 use crate::support::{Daemon, Env, Route, Server, count};
 
 /// A response as the test reads it.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reply {
@@ -28,7 +28,7 @@ impl Reply {
 }
 
 /// A plain HTTP/1.1 GET (one request per connection).
-fn get(base: &str, path: &str, auth: Option<&str>) -> Reply {
+pub(crate) fn get(base: &str, path: &str, auth: Option<&str>) -> Reply {
     let addr = base.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
@@ -62,7 +62,7 @@ fn get(base: &str, path: &str, auth: Option<&str>) -> Reply {
 }
 
 /// Starts `chancery serve` on a free loopback port; its base URL.
-fn serve(env: &Env, vars: &[(&str, &str)]) -> (Daemon, String) {
+pub(crate) fn serve(env: &Env, vars: &[(&str, &str)]) -> (Daemon, String) {
     let daemon = env.background(&["serve", "--listen", "127.0.0.1:0"], "serve", vars);
     daemon.wait_log("serving the web view", Duration::from_secs(15));
     let log = daemon.log();
