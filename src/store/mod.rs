@@ -637,11 +637,31 @@ pub trait Store {
     /// All watches with their latest activity, by name.
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError>;
     /// Changes of a watch, newest first.
-    fn changes(&self, watch: &str, limit: Option<usize>) -> Result<Vec<ChangeRow>, StoreError>;
+    fn changes(&self, watch: &str, limit: Option<usize>) -> Result<Vec<ChangeRow>, StoreError> {
+        self.changes_before(watch, None, limit)
+    }
+    /// Changes of a watch older than change `before` (all if `None`),
+    /// newest first: one page of a long history.
+    fn changes_before(
+        &self,
+        watch: &str,
+        before: Option<ChangeId>,
+        limit: Option<usize>,
+    ) -> Result<Vec<ChangeRow>, StoreError>;
     /// Snapshots of a watch, newest first.
     fn snapshots(&self, watch: &str, limit: Option<usize>) -> Result<Vec<SnapshotRow>, StoreError>;
     /// Checks of a watch, newest first.
-    fn checks(&self, watch: &str, limit: Option<usize>) -> Result<Vec<CheckRow>, StoreError>;
+    fn checks(&self, watch: &str, limit: Option<usize>) -> Result<Vec<CheckRow>, StoreError> {
+        self.checks_before(watch, None, limit)
+    }
+    /// Checks of a watch older than check `before` (all if `None`),
+    /// newest first.
+    fn checks_before(
+        &self,
+        watch: &str,
+        before: Option<CheckId>,
+        limit: Option<usize>,
+    ) -> Result<Vec<CheckRow>, StoreError>;
     /// One snapshot of a watch with its text; `None` for the latest.
     fn snapshot(&self, watch: &str, id: Option<SnapshotId>)
     -> Result<Option<Snapshot>, StoreError>;

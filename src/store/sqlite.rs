@@ -1184,16 +1184,21 @@ impl Store for SqliteStore {
         })
     }
 
-    fn changes(&self, watch: &str, limit: Option<usize>) -> Result<Vec<ChangeRow>, StoreError> {
+    fn changes_before(
+        &self,
+        watch: &str,
+        before: Option<ChangeId>,
+        limit: Option<usize>,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {CHANGE_COLUMNS}
              FROM changes c JOIN checks k ON k.id = c.check_id
-             WHERE c.watch_id = ?1 ORDER BY c.id DESC LIMIT ?2"
+             WHERE c.watch_id = ?1 AND (?2 IS NULL OR c.id < ?2) ORDER BY c.id DESC LIMIT ?3"
         ))?;
         collect(
             &mut stmt,
-            params![watch_id, sql_limit(limit)],
+            params![watch_id, before, sql_limit(limit)],
             decode_change_row,
         )
     }
@@ -1212,29 +1217,39 @@ impl Store for SqliteStore {
         )
     }
 
-    fn checks(&self, watch: &str, limit: Option<usize>) -> Result<Vec<CheckRow>, StoreError> {
+    fn checks_before(
+        &self,
+        watch: &str,
+        before: Option<CheckId>,
+        limit: Option<usize>,
+    ) -> Result<Vec<CheckRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, started_at, duration_ms, outcome, http_status, final_url, error, bytes,
                     raw_sha256, text_sha256, snapshot_id, reason
-             FROM checks WHERE watch_id = ?1 ORDER BY id DESC LIMIT ?2",
+             FROM checks WHERE watch_id = ?1 AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3",
         )?;
-        collect(&mut stmt, params![watch_id, sql_limit(limit)], |row| {
-            Ok(CheckRow {
-                id: row.get(0)?,
-                started_at: Timestamp(row.get(1)?),
-                duration_ms: from_sql_int(row.get(2)?, "check duration")?,
-                outcome: parse_outcome(&row.get::<_, String>(3)?)?,
-                http_status: http_status(row.get(4)?)?,
-                final_url: row.get(5)?,
-                error: row.get(6)?,
-                bytes: from_sql_int(row.get(7)?, "body size")?,
-                raw_sha256: row.get(8)?,
-                text_sha256: row.get(9)?,
-                snapshot_id: row.get(10)?,
-                reason: row.get(11)?,
-            })
-        })
+        collect(
+            &mut stmt,
+            params![watch_id, before, sql_limit(limit)],
+            |row| {
+                Ok(CheckRow {
+                    id: row.get(0)?,
+                    started_at: Timestamp(row.get(1)?),
+                    duration_ms: from_sql_int(row.get(2)?, "check duration")?,
+                    outcome: parse_outcome(&row.get::<_, String>(3)?)?,
+                    http_status: http_status(row.get(4)?)?,
+                    final_url: row.get(5)?,
+                    error: row.get(6)?,
+                    bytes: from_sql_int(row.get(7)?, "body size")?,
+                    raw_sha256: row.get(8)?,
+                    text_sha256: row.get(9)?,
+                    snapshot_id: row.get(10)?,
+                    reason: row.get(11)?,
+                })
+            },
+        )
     }
 
     fn snapshot(

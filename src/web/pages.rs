@@ -209,10 +209,14 @@ pub(super) async fn index(State(view): State<View>, Query(q): Query<IndexQuery>)
     page("Watches", body).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct RowsQuery {
     /// How many changes and checks to show (default 50, at most 1000).
     n: Option<usize>,
+    /// Show changes older than this change id (the next page).
+    changes_before: Option<i64>,
+    /// Show checks older than this check id.
+    checks_before: Option<i64>,
 }
 
 /// Routes under `/w/`: a watch name (which may hold `/`) followed by
@@ -246,7 +250,7 @@ pub(super) async fn under_watch(
             Some(change) => change_page(view, name.join("/"), change).await,
             None => not_found().await,
         },
-        _ => watch(view, path, q.n.unwrap_or(DEFAULT_ROWS).clamp(1, MAX_ROWS)).await,
+        _ => watch(view, path, q).await,
     }
 }
 
@@ -255,11 +259,14 @@ fn plausible_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 512 && !name.chars().any(char::is_control)
 }
 
-/// `/w/<name>`: the watch's changes and recent checks.
-async fn watch(view: View, name: String, rows: usize) -> Response {
+/// `/w/<name>`: the watch's changes and recent checks, a page of each
+/// (`?changes_before=ID`, `?checks_before=ID` for older ones).
+async fn watch(view: View, name: String, q: RowsQuery) -> Response {
     if !plausible_name(&name) {
         return not_found().await;
     }
+    let rows = q.n.unwrap_or(DEFAULT_ROWS).clamp(1, MAX_ROWS);
+    let (changes_before, checks_before) = (q.changes_before, q.checks_before);
     let key = name.clone();
     let read = view
         .store
@@ -267,8 +274,8 @@ async fn watch(view: View, name: String, rows: usize) -> Response {
             let Some(summary) = s.watches()?.into_iter().find(|w| w.name == key) else {
                 return Ok(None);
             };
-            let changes = s.changes(&key, Some(rows))?;
-            let checks = s.checks(&key, Some(rows))?;
+            let changes = s.changes_before(&key, changes_before, Some(rows))?;
+            let checks = s.checks_before(&key, checks_before, Some(rows))?;
             Ok(Some((summary, changes, checks)))
         })
         .await;
@@ -278,7 +285,17 @@ async fn watch(view: View, name: String, rows: usize) -> Response {
         Err(e) => return store_error(&e),
     };
     let href = watch_href(&name);
-    let more = |shown: usize| shown == rows && rows < MAX_ROWS;
+    // The next page starts below the last row shown; a full page may have
+    // more behind it.
+    let older_changes = changes
+        .last()
+        .filter(|_| changes.len() == rows)
+        .map(|c| format!("{href}?changes_before={}&n={rows}", c.id));
+    let older_checks = checks
+        .last()
+        .filter(|_| checks.len() == rows)
+        .map(|c| format!("{href}?checks_before={}&n={rows}", c.id));
+    let paged = changes_before.is_some() || checks_before.is_some();
     let body = html! {
         h1 { (name) }
         p class="url" { (external(&summary.url)) }
@@ -290,12 +307,13 @@ async fn watch(view: View, name: String, rows: usize) -> Response {
             " · " a href={ (href) "/feed.atom" } type="application/atom+xml" { "Atom feed" }
         }
         @if let Some(error) = &summary.last_error { p class="error" { "Last error: " (error) } }
-        h2 { "Changes" }
+        @if paged { p { a href=(href) { "← newest" } } }
+        h2 { "Changes" @if changes_before.is_some() { " (older)" } }
         (changes_table(&href, &changes))
-        @if more(changes.len()) { p { a href={ (href) "?n=" (rows.saturating_mul(4).min(MAX_ROWS)) } { "Show more" } } }
-        h2 { "Recent checks" }
+        @if let Some(next) = &older_changes { p { a href=(next) rel="next" { "Older changes →" } } }
+        h2 { "Checks" @if checks_before.is_some() { " (older)" } }
         (checks_table(&href, &checks))
-        @if more(checks.len()) { p { a href={ (href) "?n=" (rows.saturating_mul(4).min(MAX_ROWS)) } { "Show more" } } }
+        @if let Some(next) = &older_checks { p { a href=(next) { "Older checks →" } } }
     };
     page(&name, body).into_response()
 }

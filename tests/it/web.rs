@@ -460,3 +460,48 @@ fn the_daemon_serves_the_view_and_alerts_link_to_the_change_page() {
         feed.body
     );
 }
+
+#[test]
+fn a_long_history_is_read_page_by_page() {
+    let server = Server::start();
+    let env = history(&server);
+    let (_serve, base) = serve(&env, &[]);
+
+    // One change per page: the edit, then the first sighting, then none.
+    let first = get(&base, "/w/embassy?n=1", None);
+    assert!(first.body.contains("id=\"change-2\""), "{}", first.body);
+    assert!(!first.body.contains("id=\"change-1\""), "{}", first.body);
+    assert!(
+        first
+            .body
+            .contains("href=\"/w/embassy?changes_before=2&amp;n=1\" rel=\"next\""),
+        "{}",
+        first.body
+    );
+    let second = get(&base, "/w/embassy?changes_before=2&n=1", None);
+    assert!(second.body.contains("id=\"change-1\""), "{}", second.body);
+    assert!(!second.body.contains("id=\"change-2\""), "{}", second.body);
+    assert!(second.body.contains("← newest"), "{}", second.body);
+    let past = get(&base, "/w/embassy?changes_before=1&n=1", None);
+    assert!(past.body.contains("No change recorded."), "{}", past.body);
+    assert!(!past.body.contains("Older changes"), "{}", past.body);
+
+    // Checks page the same way, by check id.
+    let checks = get(&base, "/w/embassy?n=1", None);
+    let next = checks
+        .body
+        .split("href=\"/w/embassy?checks_before=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("a link to older checks")
+        .to_owned();
+    let older = get(&base, &format!("/w/embassy?checks_before={next}&n=1"), None);
+    assert_eq!(older.status, 200);
+    assert!(
+        older.body.contains("<h2>Checks (older)</h2>"),
+        "{}",
+        older.body
+    );
+    // Bad cursors are a 400 from the query parser, never a query.
+    assert_eq!(get(&base, "/w/embassy?changes_before=x", None).status, 400);
+}
