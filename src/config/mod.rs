@@ -74,13 +74,14 @@ pub struct Web {
 impl Web {
     /// The page of change `id` of `watch`, when a base URL is set.
     pub fn change_url(&self, watch: &str, id: i64) -> Option<String> {
-        let base = self.base_url.as_ref()?;
-        let base = base.as_str().trim_end_matches('/');
-        Some(format!(
-            "{base}{}/changes/{id}",
-            crate::web::watch_path(watch)
-        ))
+        Some(change_url(self.base_url.as_ref()?, watch, id))
     }
+}
+
+/// The page of change `id` of `watch` in the web view at `base`.
+pub fn change_url(base: &url::Url, watch: &str, id: i64) -> String {
+    let base = base.as_str().trim_end_matches('/');
+    format!("{base}{}/changes/{id}", crate::web::watch_path(watch))
 }
 
 /// How to reach the SMTP server (`[smtp]`).

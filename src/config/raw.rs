@@ -627,6 +627,9 @@ pub(crate) mod keys {
     pub fn smtp() -> &'static [&'static str] {
         fields::<super::RawSmtp>()
     }
+    pub fn web() -> &'static [&'static str] {
+        fields::<super::RawWeb>()
+    }
     pub fn top() -> &'static [&'static str] {
         fields::<super::RawConfig>()
     }

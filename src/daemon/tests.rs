@@ -10,7 +10,11 @@ use super::Applied;
 use crate::config::{self, Config, keys};
 
 /// Keys a reload cannot apply: the daemon warns and keeps the running value.
-const RESTART_ONLY: &[(&str, &str)] = &[("daemon", "state_dir")];
+const RESTART_ONLY: &[(&str, &str)] = &[
+    ("daemon", "state_dir"),
+    ("web", "listen"),
+    ("web", "token_file"),
+];
 
 /// The config every case starts from: one of each table.
 fn base() -> Vec<(&'static str, Vec<String>)> {
@@ -51,6 +55,7 @@ fn base() -> Vec<(&'static str, Vec<String>)> {
                 "follow = { links = \"a\" }",
             ]),
         ),
+        ("web", lines(&["listen = \"127.0.0.1:8080\""])),
     ]
 }
 
@@ -61,6 +66,7 @@ fn render(sections: &[(&str, Vec<String>)]) -> String {
         out.push_str(match *section {
             "daemon" => "[daemon]\n",
             "smtp" => "[smtp]\n",
+            "web" => "[web]\n",
             "desk" | "mail" => "[[subscriber]]\n",
             _ => "[[watch]]\n",
         });
@@ -228,6 +234,22 @@ fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>
             "desk",
             vec!["changes = \"additions\""],
         ),
+        ("web", "listen", "web", vec!["listen = \"127.0.0.1:8081\""]),
+        (
+            "web",
+            "base_url",
+            "web",
+            vec![
+                "listen = \"127.0.0.1:8080\"",
+                "base_url = \"https://chancery.example.org/\"",
+            ],
+        ),
+        (
+            "web",
+            "token_file",
+            "web",
+            vec!["listen = \"127.0.0.1:8080\"", "token_file = \"web-token\""],
+        ),
         ("watch", "name", "watch", vec!["name = \"mfa2\""]),
         (
             "watch",
@@ -362,6 +384,7 @@ fn the_reload_test_covers_every_key() {
         ("subscriber", keys::subscriber()),
         ("watch", keys::watch()),
         ("follow", keys::follow()),
+        ("web", keys::web()),
     ];
     for (table, keys) in tables {
         assert!(!keys.is_empty(), "no keys found for {table}");
@@ -377,6 +400,6 @@ fn the_reload_test_covers_every_key() {
     let top: BTreeSet<&str> = keys::top().iter().copied().collect();
     assert_eq!(
         top,
-        BTreeSet::from(["daemon", "watch", "smtp", "subscriber", "retention"])
+        BTreeSet::from(["daemon", "watch", "smtp", "subscriber", "retention", "web"])
     );
 }

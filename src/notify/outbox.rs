@@ -102,8 +102,8 @@ pub struct Settings {
     pub retry_base: Duration,
     /// `alert_max_age`: how long an alert is retried.
     pub max_age: Duration,
-    /// `[web]`: alerts link to their change page when it sets `base_url`.
-    pub web: Option<crate::config::Web>,
+    /// `[web] base_url`: alerts link to their change page there.
+    pub web_base: Option<url::Url>,
 }
 
 impl Settings {
@@ -115,7 +115,7 @@ impl Settings {
             user_agent: config.daemon.user_agent.clone(),
             retry_base: config.daemon.alert_retry,
             max_age: config.daemon.alert_max_age,
-            web: config.web.clone(),
+            web_base: config.web.as_ref().and_then(|w| w.base_url.clone()),
         }
     }
 }
@@ -358,9 +358,9 @@ impl Notifier {
         Ok(data.map(|mut data| {
             data.page_url = self
                 .settings
-                .web
+                .web_base
                 .as_ref()
-                .and_then(|web| web.change_url(&data.watch_name, alert.change_id));
+                .map(|base| crate::config::change_url(base, &data.watch_name, alert.change_id));
             data
         }))
     }
