@@ -84,10 +84,12 @@ fn sigterm_lets_a_running_check_finish() {
 }
 
 /// A page that takes a debug build far longer than the 10 s grace to
-/// read: 10 MB of 200,000 links (about 20 s here).
+/// read: 20 MB of 400,000 links (about 40 s on a loaded 2-core machine;
+/// half of that, 10 MB, took only 10 s on an idle one, which let the check
+/// finish at the grace's end).
 fn slow_to_read() -> String {
     let mut page = String::from("<html><body><article><h1>Statement</h1><ul>");
-    for i in 0..200_000 {
+    for i in 0..400_000 {
         page.push_str(&format!(
             "<li><a href=\"/a/{i:07}.htm\">Item {i:07}</a></li>\n"
         ));
@@ -101,7 +103,7 @@ fn sigterm_stops_within_the_grace_while_a_page_is_still_being_read() {
     let server = Server::start();
     server.set("/big", Route::html(slow_to_read()));
     let env = Env::new(
-        "per_host_delay = \"0s\"\nnormalize_timeout = \"10m\"",
+        "per_host_delay = \"0s\"\nnormalize_timeout = \"10m\"\nmax_body = \"32MiB\"\nmemory_budget = \"1GiB\"",
         &watch("big", &server.url("/big"), "1s"),
     );
     let mut daemon = env.daemon("run");
