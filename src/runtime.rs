@@ -118,7 +118,8 @@ mod tests {
     const MIB: u64 = 1024 * 1024;
 
     /// Runs `jobs` jobs of `cost` bytes at once on a pool of `budget`
-    /// bytes; each stays 100 ms. The most that ran together.
+    /// bytes; each stays 300 ms (ample for the others to start on a loaded
+    /// machine). The most that ran together.
     async fn most_at_once(budget: u64, cost: u64, jobs: usize) -> usize {
         let pool = CpuPool::new(budget);
         let running = Arc::new(AtomicUsize::new(0));
@@ -130,7 +131,7 @@ mod tests {
                 pool.run(cost, move || {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(100));
+                    std::thread::sleep(Duration::from_millis(300));
                     running.fetch_sub(1, Ordering::SeqCst);
                 })
                 .await
