@@ -123,22 +123,7 @@ impl SqliteStore {
     /// must be current (migrating is a write): `chancery check` or `run`
     /// brings it up to date.
     pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
-        let open_error = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        check_schema(&conn).map_err(|e| match e {
-            StoreError::Sqlite(source) => open_error(source),
-            other => other,
-        })?;
-        Ok(SqliteStore {
-            conn,
-            path: path.to_owned(),
-        })
+        SqliteStore::read_only_at(path, path, rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
     }
 
     /// Opens the database at `path` for reading only, as the file stands,
@@ -148,10 +133,6 @@ impl SqliteStore {
     /// missing; after a crash, what only the log held is not seen. Nothing
     /// may write to the file meanwhile, which a full disk ensures.
     pub fn open_immutable(path: &Path) -> Result<SqliteStore, StoreError> {
-        let open_error = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
         let mut uri = String::from("file:");
         for b in path.as_os_str().as_encoded_bytes() {
             match b {
@@ -162,9 +143,24 @@ impl SqliteStore {
             }
         }
         uri.push_str("?immutable=1");
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&uri, flags).map_err(open_error)?;
+        SqliteStore::read_only_at(path, &uri, rusqlite::OpenFlags::SQLITE_OPEN_URI)
+    }
+
+    /// A read-only connection to the database at `path`, opened through
+    /// `target` (the path itself, or a URI naming it) with `flags` added;
+    /// the schema must be this build's, since it cannot be migrated.
+    fn read_only_at(
+        path: &Path,
+        target: impl AsRef<Path>,
+        flags: rusqlite::OpenFlags,
+    ) -> Result<SqliteStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let flags = flags | rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = Connection::open_with_flags(target, flags).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         check_schema(&conn).map_err(|e| match e {
             StoreError::Sqlite(source) => open_error(source),
             other => other,
