@@ -6,30 +6,20 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Env, Route, Server};
+use crate::support::{Env, Route, Server, ci_python};
 
 const V1: &str = "<html><head><title>Statement</title></head><body><main>\
                   <h1>Statement on the flood relief</h1>\
                   <p>The ministry will release 200 million for flood relief.</p>\
                   </main></body></html>";
 
-/// The interpreter that has warcio, from `CHANCERY_WARCIO`. Under CI a
-/// missing one fails the test; a local run without it skips with a notice.
+/// The interpreter that has warcio (see [`ci_python`]).
 fn warcio_python() -> Option<String> {
-    match std::env::var("CHANCERY_WARCIO") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "CHANCERY_WARCIO is unset: .ci/run installs warcio in a venv and sets it \
-             to that venv's python"
-        ),
-        _ => {
-            eprintln!(
-                "NOTICE: skipping the warcio check of the WARC export: set CHANCERY_WARCIO \
-                 to a python with warcio==1.8.1 (see .ci/run)"
-            );
-            None
-        }
-    }
+    ci_python(
+        "CHANCERY_WARCIO",
+        "warcio==1.8.1",
+        "the warcio check of the WARC export",
+    )
 }
 
 /// Reads the WARC with warcio and prints one JSON object per record.

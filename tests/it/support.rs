@@ -937,3 +937,22 @@ pub fn change_kinds(history: &serde_json::Value) -> Vec<String> {
         .map(|c| c["kind"].as_str().expect("kind").to_owned())
         .collect()
 }
+
+/// The Python that `.ci/run` installed `package` for, from the environment
+/// variable `var`: an independent reader of what chancery wrote. Under CI a
+/// missing one fails the test; a local run without it skips `check` (what
+/// the reader would have done) with a notice.
+pub fn ci_python(var: &str, package: &str, check: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{var} is unset: .ci/run installs {package} in a venv and sets it to that venv's python"
+        ),
+        _ => {
+            eprintln!(
+                "NOTICE: skipping {check}: set {var} to a python with {package} (see .ci/run)"
+            );
+            None
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use crate::seed;
-use crate::support::{Daemon, Env, Route, Server, count};
+use crate::support::{Daemon, Env, Route, Server, ci_python, count};
 
 /// A response as the test reads it.
 pub(crate) struct Reply {
@@ -282,24 +282,13 @@ fn a_token_guards_every_page_and_an_open_address_needs_one() {
     assert!(open.stderr.contains("without a token"), "{open:?}");
 }
 
-/// The interpreter that has feedparser, from `CHANCERY_FEEDPARSER`. Under
-/// CI a missing one fails the test; a local run without it skips the
-/// independent check with a notice.
+/// The interpreter that has feedparser (see [`ci_python`]).
 fn feedparser_python() -> Option<String> {
-    match std::env::var("CHANCERY_FEEDPARSER") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "CHANCERY_FEEDPARSER is unset: .ci/run installs feedparser in a venv and sets it \
-             to that venv's python"
-        ),
-        _ => {
-            eprintln!(
-                "NOTICE: skipping the feedparser check of the Atom feeds: set \
-                 CHANCERY_FEEDPARSER to a python with feedparser==6.0.11 (see .ci/run)"
-            );
-            None
-        }
-    }
+    ci_python(
+        "CHANCERY_FEEDPARSER",
+        "feedparser==6.0.11",
+        "the feedparser check of the Atom feeds",
+    )
 }
 
 /// Reads a feed with feedparser and prints what a feed reader sees.
