@@ -267,6 +267,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                         "checks still running after the grace period were abandoned (nothing half-written)"
                     );
                 }
+                daemon.engine.pipeline().shutdown().await;
                 tracing::info!("stopped");
                 return Ok(());
             }
@@ -544,6 +545,9 @@ pub struct Applied {
     pub notifier: outbox::Settings,
     /// The scheduler's limits.
     pub politeness: Politeness,
+    /// The shared browser's settings (the renderer in [`Pipeline::new`],
+    /// [`Pipeline::reconfigured`]).
+    pub browser: crate::fetch::browser::BrowserOptions,
     /// Each watch, compared whole: an unequal one is rescheduled.
     pub watches: Vec<Watch>,
 }
@@ -555,6 +559,7 @@ impl Applied {
             pipeline: check::Settings::of(config),
             notifier: outbox::Settings::of(config),
             politeness: config.daemon.politeness(),
+            browser: config.browser_options(),
             watches: config.watches.clone(),
         }
     }

@@ -16,9 +16,11 @@ use tracing_subscriber::registry::LookupSpan;
 /// is unset or invalid.
 pub fn init(default_level: &str) {
     // lopdf reports every repair it makes to a damaged PDF at warn/error;
-    // the check's own error already says why a PDF has no text.
+    // the check's own error already says why a PDF has no text. chromiumoxide
+    // warns of every protocol event newer than its bindings, and errors on
+    // a closed connection; the check's own error says what failed.
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},lopdf=off")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},lopdf=off,chromiumoxide=off")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

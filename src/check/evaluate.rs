@@ -100,6 +100,8 @@ pub fn fetch_reason(error: &FetchError) -> &'static str {
         FetchError::TooManyRedirects { .. } => "redirect-loop",
         FetchError::DisallowedByRobots => "robots",
         FetchError::TooComplex { .. } => "too-complex",
+        FetchError::RenderTimeout { .. } => "render-timeout",
+        FetchError::Browser(_) => "browser",
         FetchError::Client(_)
         | FetchError::Connect(_)
         | FetchError::Request(_)

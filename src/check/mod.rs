@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use crate::classify::{self, Case, Decision, History, Landing};
 use crate::config::{Config, Subscriber, Watch};
+use crate::fetch::browser::{Render, Renderer};
 use crate::fetch::robots::RobotsCache;
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
 use crate::model::{Outcome, Presence, Timestamp};
@@ -84,6 +85,8 @@ impl Settings {
 pub struct Pipeline {
     settings: Arc<Settings>,
     fetcher: Fetcher,
+    /// The browser for `render = "browser"` watches (started on first use).
+    renderer: Renderer,
     store: SharedStore,
     robots: Option<Arc<RobotsCache>>,
     not_found: Arc<NotFoundPages>,
@@ -127,6 +130,7 @@ impl Pipeline {
         let settings = Settings::of(config);
         Ok(Pipeline {
             fetcher: Fetcher::new(settings.fetch.clone())?,
+            renderer: Renderer::new(config.browser_options()),
             robots: robots_cache(&settings),
             cpu: CpuPool::new(settings.memory_budget),
             settings: Arc::new(settings),
@@ -150,7 +154,16 @@ impl Pipeline {
         } else {
             CpuPool::new(settings.memory_budget)
         };
+        // New browser settings are a new browser: pages in flight finish
+        // in the old one, which closes when they have.
+        let browser = config.browser_options();
+        let renderer = if &browser == self.renderer.options() {
+            self.renderer.clone()
+        } else {
+            Renderer::new(browser)
+        };
         Ok(Pipeline {
+            renderer,
             fetcher: if same_fetch {
                 self.fetcher.clone()
             } else {
@@ -264,8 +277,11 @@ impl Pipeline {
         confirming: Option<classify::confirm::First<'_>>,
     ) -> Result<Seen, StoreError> {
         // A removed page gets no validators: if it comes back unchanged, a
-        // 304 would hide the restoration.
+        // 304 would hide the restoration. Nor does a rendered page: its
+        // text comes from requests its scripts make, which a 304 for the
+        // page itself says nothing about.
         let validators = match state.presence {
+            _ if watch.render.is_browser() => Validators::default(),
             Presence::Present => Validators {
                 etag: state.etag.clone(),
                 last_modified: state.last_modified.clone(),
@@ -360,14 +376,27 @@ impl Pipeline {
         })
     }
 
-    /// Fetches the watch's URL, unless robots.txt (when respected) says no.
+    /// Fetches the watch's URL (or renders it in the browser), unless
+    /// robots.txt (when respected) says no.
     async fn fetch(&self, watch: &Watch, validators: &Validators) -> Result<Response, FetchError> {
         if let Some(robots) = &self.robots
             && !robots.allows(&self.fetcher, &watch.url).await
         {
             return Err(FetchError::DisallowedByRobots);
         }
-        self.fetcher.fetch(&watch.url, validators).await
+        match &watch.render {
+            Render::Http => self.fetcher.fetch(&watch.url, validators).await,
+            Render::Browser(wait) => {
+                self.renderer
+                    .render(self.fetcher.gate(), &watch.url, wait)
+                    .await
+            }
+        }
+    }
+
+    /// Closes the browser, if one runs (the daemon or `check` ending).
+    pub async fn shutdown(&self) {
+        self.renderer.shutdown().await;
     }
 
     /// The watch's history that judging a would-be change needs.

@@ -33,6 +33,15 @@ impl Pipeline {
         if !changed {
             return Ok((state, false));
         }
+        // `render` alone switched: the stored body is of the other kind,
+        // so the next text is the baseline.
+        if state
+            .filters_sha256
+            .as_deref()
+            .is_some_and(|old| watch.render_switched_from(old))
+        {
+            return Ok((state, true));
+        }
         let w = watch.clone();
         self.store
             .run(move |s| match rebaselined(s, &w, &state, filters)? {

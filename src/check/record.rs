@@ -322,5 +322,6 @@ fn heads_of(response: &Response) -> NewHeads {
         remote_ip: exchange.remote_ip.map(|ip| ip.to_string()),
         request_head: exchange.request_head(&response.final_url),
         response_head: exchange.response_head(response.status),
+        rendered_by: exchange.rendered_by.clone(),
     }
 }

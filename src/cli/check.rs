@@ -99,6 +99,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     // A closed stdout does not stop the run: every check is still made and
     // recorded; the first write error is returned at the end.
     let mut closed: Option<std::io::Error> = None;
+    let browser = pipeline.clone();
     runtime.block_on(Engine::run_once(
         pipeline,
         config.daemon.politeness(),
@@ -134,6 +135,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             }
         },
     ));
+    runtime.block_on(browser.shutdown());
     if let Some(p) = progress {
         p.finish();
     }

@@ -26,6 +26,7 @@ use url::Url;
 use regex::Regex;
 
 use crate::fetch::FetchOptions;
+use crate::fetch::browser::{Block, BrowserOptions, Render};
 use crate::follow::FollowSpec;
 use crate::normalize::{Content, Filters};
 
@@ -52,8 +53,62 @@ pub struct Config {
     pub retention: Retention,
     /// The web view (`[web]`), if configured.
     pub web: Option<Web>,
+    /// The browser `render = "browser"` watches share (`[browser]`).
+    pub browser: Browser,
     /// Who gets alerts, in file order; names are unique.
     pub subscribers: Vec<Subscriber>,
+}
+
+/// `[browser]`: the headless Chromium that `render = "browser"` watches
+/// share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Browser {
+    /// The binary; `None`: found on `PATH`.
+    pub executable: Option<PathBuf>,
+    pub sandbox: bool,
+    pub max_tabs: usize,
+    pub timeout: Duration,
+    pub block: Vec<Block>,
+    pub memory_max: u64,
+    pub idle: Duration,
+}
+
+impl Default for Browser {
+    fn default() -> Browser {
+        Browser {
+            executable: None,
+            sandbox: true,
+            max_tabs: 2,
+            timeout: Duration::from_secs(30),
+            block: Block::DEFAULT.to_vec(),
+            memory_max: 1 << 30,
+            idle: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Config {
+    /// How the shared browser runs. Start-up and reload both build the
+    /// renderer from this.
+    pub fn browser_options(&self) -> BrowserOptions {
+        let b = &self.browser;
+        BrowserOptions {
+            executable: b.executable.clone(),
+            sandbox: b.sandbox,
+            max_tabs: b.max_tabs,
+            timeout: b.timeout,
+            block: b.block.clone(),
+            memory_max: b.memory_max,
+            idle: b.idle,
+            user_agent: self.daemon.user_agent.clone(),
+            max_body_bytes: self.daemon.max_body_bytes,
+        }
+    }
+
+    /// Whether any watch is rendered in the browser.
+    pub fn needs_browser(&self) -> bool {
+        self.watches.iter().any(|w| w.render.is_browser())
+    }
 }
 
 /// The read-only web view (`[web]`): where it listens, the address people
@@ -329,6 +384,8 @@ pub struct Watch {
     /// Unique, `[a-z0-9._-]+`: the key in the database and on the CLI.
     pub name: String,
     pub url: Url,
+    /// Read with one HTTP request, or rendered in the browser.
+    pub render: Render,
     pub interval: Duration,
     /// The filters as written, for display.
     pub select: Vec<String>,
@@ -530,7 +587,25 @@ impl Watch {
     /// differs from the one stored with the last snapshot, the filters
     /// changed and the baseline must be normalized again.
     pub fn filters_sha256(&self) -> String {
+        self.fingerprint(self.render.is_browser())
+    }
+
+    /// Whether `stored` is this watch's fingerprint under the other
+    /// `render` mode: the mode alone changed, so the stored raw body is of
+    /// the other kind (a script shell, or a rendered DOM) and cannot be
+    /// normalized again into a baseline.
+    pub fn render_switched_from(&self, stored: &str) -> bool {
+        self.fingerprint(!self.render.is_browser()) == stored
+    }
+
+    fn fingerprint(&self, browser: bool) -> String {
         let mut canonical = String::new();
+        // A rendered page's text is not the response's: switching `render`
+        // is a new baseline, never an edit. (Absent for `http`, so the
+        // fingerprints of existing watches stay as they were.)
+        if browser {
+            canonical.push_str("render\u{1f}browser\u{1e}");
+        }
         // The normalizer's version: an upgrade that changes texts rebaselines
         // every watch from its stored raw body. Version 1 (no `content`
         // key yet) is the empty prefix, as fingerprints were written then.

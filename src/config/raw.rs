@@ -52,6 +52,7 @@ pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<Raw
             }
             "retention" => raw.retention = reader.read("retention", value),
             "web" => raw.web = reader.read("web", value),
+            "browser" => raw.browser = reader.read("browser", value),
             "subscriber" => {
                 for (i, item) in reader.array("subscriber", value) {
                     if let Some(s) = reader.read(&format!("subscriber[{i}]"), item) {
@@ -63,7 +64,15 @@ pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<Raw
             other => {
                 let message = unknown_key(
                     other,
-                    &["daemon", "smtp", "watch", "subscriber", "retention", "web"],
+                    &[
+                        "daemon",
+                        "smtp",
+                        "watch",
+                        "subscriber",
+                        "retention",
+                        "web",
+                        "browser",
+                    ],
                 );
                 reader.problem(Some(key.span()), other.to_owned(), message);
             }
@@ -333,6 +342,31 @@ pub(super) struct RawConfig {
     pub(super) subscriber_index: Vec<usize>,
     pub(super) retention: Option<RawRetention>,
     pub(super) web: Option<RawWeb>,
+    pub(super) browser: Option<RawBrowser>,
+}
+
+/// `[browser]`: the shared headless Chromium.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBrowser {
+    pub(super) executable: Option<Spanned<String>>,
+    pub(super) sandbox: Option<bool>,
+    pub(super) max_tabs: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "de_timeout")]
+    pub(super) timeout: Option<Duration>,
+    pub(super) block: Option<Vec<crate::fetch::browser::Block>>,
+    #[serde(default, deserialize_with = "de_browser_memory")]
+    pub(super) memory_max: Option<u64>,
+    #[serde(default, deserialize_with = "de_span")]
+    pub(super) idle: Option<Duration>,
+}
+
+/// How a watch's page is read (`render`).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawRender {
+    Http,
+    Browser,
 }
 
 /// `[web]`: the read-only web view (`chancery serve`, or the daemon).
@@ -443,6 +477,10 @@ pub(super) struct RawWatch {
     #[serde(default, deserialize_with = "de_interval")]
     pub(super) child_interval: Option<Duration>,
     pub(super) content: Option<Content>,
+    pub(super) render: Option<Spanned<RawRender>>,
+    pub(super) wait_for: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "de_settle")]
+    pub(super) settle: Option<Duration>,
 }
 
 /// `follow = { links = "css", same_host = true, max = 200, pages = 1,
@@ -538,6 +576,16 @@ fn de_span0<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>,
     de_duration_in::<D, 0, YEAR>(de)
 }
 
+/// A pause for a rendered page's scripts: up to a minute.
+fn de_settle<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    de_duration_in::<D, 0, 60>(de)
+}
+
+/// `[browser] memory_max`: from 64MiB to 64GiB.
+fn de_browser_memory<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    size_in(de, (64 << 20, "64MiB"), (64 << 30, "64GiB"), "1GiB")
+}
+
 /// A humane size (`10MiB`, `512KiB`, `2MB`; MB = 10^6, MiB = 2^20) from
 /// 1 KiB to 1 GiB.
 fn de_size<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
@@ -629,6 +677,9 @@ pub(crate) mod keys {
     }
     pub fn web() -> &'static [&'static str] {
         fields::<super::RawWeb>()
+    }
+    pub fn browser() -> &'static [&'static str] {
+        fields::<super::RawBrowser>()
     }
     pub fn top() -> &'static [&'static str] {
         fields::<super::RawConfig>()

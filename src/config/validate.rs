@@ -15,6 +15,7 @@ use url::Url;
 use super::raw::{RawConfig, RawFollow, RawSmtp, RawSubscriber, line_col};
 use super::secret::{Secrets, read_secret};
 use super::{Channel, Config, Daemon, Event, Problem, Smtp, SmtpTls, Subscriber, Watch};
+use crate::fetch::browser::{PageWait, Render};
 use crate::follow::{FollowSpec, Hosts};
 use crate::normalize::{Filters, compile_selector};
 
@@ -206,6 +207,8 @@ pub(super) fn validate(
     // compile each distinct one once (compiled regexes share their program).
     let mut regex_cache: HashMap<String, Arc<Regex>> = HashMap::new();
     let mut selector_cache: HashMap<String, Arc<scraper::Selector>> = HashMap::new();
+    // The first `render = "browser"`: where a missing browser is reported.
+    let mut first_browser = None;
     for (w, i) in raw.watch.into_iter().zip(raw.watch_index.iter().copied()) {
         let name = w.name.get_ref().clone();
         let key = |field: &str| format!("watch[{i}].{field}");
@@ -314,10 +317,15 @@ pub(super) fn validate(
             .as_ref()
             .and_then(|f| validate_follow(&mut v, &key("follow"), f));
         let interval = w.interval.unwrap_or(daemon.default_interval);
+        let render = validate_render(&mut v, &key, &w);
+        if render.is_browser() && first_browser.is_none() {
+            first_browser = w.render.clone().map(|r| (r, i));
+        }
         if let Some(url) = url {
             watches.push(Watch {
                 name,
                 url,
+                render,
                 interval,
                 select,
                 exclude,
@@ -357,6 +365,21 @@ pub(super) fn validate(
             }
         }
     }
+    let browser = raw
+        .browser
+        .map(|b| validate_browser(&mut v, path, b))
+        .unwrap_or_default();
+    // Commands that check pages need the browser to exist (like secrets,
+    // read only by them): said now, naming the package, not at each check.
+    if let (Some((render, i)), Secrets::Read) = (first_browser, v.secrets)
+        && let Err(e) = crate::fetch::browser::find_executable(browser.executable.as_deref())
+    {
+        v.report(
+            &render,
+            format!("watch[{i}].render"),
+            format!("render = \"browser\" needs a browser: {e}"),
+        );
+    }
     Config {
         path: path.to_owned(),
         daemon,
@@ -367,6 +390,86 @@ pub(super) fn validate(
             checks: raw.retention.and_then(|r| r.checks),
         },
         web: raw.web.map(|w| validate_web(&mut v, path, w)),
+        browser,
+    }
+}
+
+/// `render`, `wait_for` and `settle` of one watch: the last two only with
+/// `render = "browser"`, `wait_for` a CSS selector.
+fn validate_render(
+    v: &mut Validator<'_>,
+    key: &dyn Fn(&str) -> String,
+    w: &super::raw::RawWatch,
+) -> Render {
+    use super::raw::RawRender;
+    let browser = w
+        .render
+        .as_ref()
+        .is_some_and(|r| *r.get_ref() == RawRender::Browser);
+    if !browser {
+        if let Some(wait_for) = &w.wait_for {
+            v.report(
+                wait_for,
+                key("wait_for"),
+                "wait_for is only used with render = \"browser\"",
+            );
+        }
+        if w.settle.is_some() {
+            v.report(
+                &w.name,
+                key("settle"),
+                "settle is only used with render = \"browser\"",
+            );
+        }
+        return Render::Http;
+    }
+    let wait_for = w
+        .wait_for
+        .as_ref()
+        .and_then(|css| match compile_selector(css.get_ref()) {
+            Ok(_) => Some(css.get_ref().clone()),
+            Err(e) => {
+                v.report(
+                    css,
+                    key("wait_for"),
+                    format!("invalid CSS selector {:?}: {e}", css.get_ref()),
+                );
+                None
+            }
+        });
+    Render::Browser(PageWait {
+        wait_for,
+        settle: w.settle.unwrap_or(DEFAULT_SETTLE),
+    })
+}
+
+/// A rendered page is read this long after its load event (and
+/// `wait_for`), unless the watch says otherwise.
+const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
+
+/// `[browser]`: every key optional.
+fn validate_browser(
+    v: &mut Validator<'_>,
+    path: &Path,
+    b: super::raw::RawBrowser,
+) -> super::Browser {
+    let defaults = super::Browser::default();
+    let executable = b.executable.map(|e| {
+        let file = PathBuf::from(e.get_ref());
+        if file.is_relative() && file.components().count() > 1 {
+            path.parent().unwrap_or(Path::new("")).join(file)
+        } else {
+            file
+        }
+    });
+    super::Browser {
+        executable,
+        sandbox: b.sandbox.unwrap_or(defaults.sandbox),
+        max_tabs: v.count(&b.max_tabs, "browser.max_tabs", defaults.max_tabs, 1..=16),
+        timeout: b.timeout.unwrap_or(defaults.timeout),
+        block: b.block.unwrap_or(defaults.block),
+        memory_max: b.memory_max.unwrap_or(defaults.memory_max),
+        idle: b.idle.unwrap_or(defaults.idle),
     }
 }
 

@@ -55,7 +55,20 @@ fn base() -> Vec<(&'static str, Vec<String>)> {
                 "follow = { links = \"a\" }",
             ]),
         ),
+        (
+            "spa",
+            lines(&[
+                "name = \"spa\"",
+                "url = \"https://mfa.example/app/\"",
+                "render = \"browser\"",
+            ]),
+        ),
         ("web", lines(&["listen = \"127.0.0.1:8080\""])),
+        // Any existing file passes for the browser here: none is started.
+        (
+            "browser",
+            lines(&["executable = \"/bin/sh\"", "sandbox = false"]),
+        ),
     ]
 }
 
@@ -67,6 +80,7 @@ fn render(sections: &[(&str, Vec<String>)]) -> String {
             "daemon" => "[daemon]\n",
             "smtp" => "[smtp]\n",
             "web" => "[web]\n",
+            "browser" => "[browser]\n",
             "desk" | "mail" => "[[subscriber]]\n",
             _ => "[[watch]]\n",
         });
@@ -288,6 +302,26 @@ fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>
             vec!["child_interval = \"2h\""],
         ),
         ("watch", "content", "watch", vec!["content = \"full\""]),
+        ("watch", "render", "watch", vec!["render = \"browser\""]),
+        ("watch", "wait_for", "spa", vec!["wait_for = \"article\""]),
+        ("watch", "settle", "spa", vec!["settle = \"3s\""]),
+        (
+            "browser",
+            "executable",
+            "browser",
+            vec!["executable = \"/bin/bash\""],
+        ),
+        ("browser", "sandbox", "browser", vec!["sandbox = true"]),
+        ("browser", "max_tabs", "browser", vec!["max_tabs = 4"]),
+        ("browser", "timeout", "browser", vec!["timeout = \"10s\""]),
+        ("browser", "block", "browser", vec!["block = [\"image\"]"]),
+        (
+            "browser",
+            "memory_max",
+            "browser",
+            vec!["memory_max = \"512MiB\""],
+        ),
+        ("browser", "idle", "browser", vec!["idle = \"1m\""]),
         (
             "follow",
             "links",
@@ -385,6 +419,7 @@ fn the_reload_test_covers_every_key() {
         ("watch", keys::watch()),
         ("follow", keys::follow()),
         ("web", keys::web()),
+        ("browser", keys::browser()),
     ];
     for (table, keys) in tables {
         assert!(!keys.is_empty(), "no keys found for {table}");
@@ -400,6 +435,14 @@ fn the_reload_test_covers_every_key() {
     let top: BTreeSet<&str> = keys::top().iter().copied().collect();
     assert_eq!(
         top,
-        BTreeSet::from(["daemon", "watch", "smtp", "subscriber", "retention", "web"])
+        BTreeSet::from([
+            "daemon",
+            "watch",
+            "smtp",
+            "subscriber",
+            "retention",
+            "web",
+            "browser"
+        ])
     );
 }

@@ -6,7 +6,11 @@
 //! `conversion` record with the normalized text, whose digest is the text
 //! SHA-256 that `chancery history` shows and `WARC-Refers-To` the response.
 //! The response's payload digest is the raw SHA-256 of the history.
-//! Checks recorded before heads were kept become `resource` records.
+//! Checks recorded before heads were kept become `resource` records, and
+//! so do rendered pages (`render = "browser"`: the body is the DOM after
+//! the page's scripts, which no server sent), marked
+//! `Chancery-Rendered-By` and followed by a `metadata` record with the
+//! main document's response head as the browser reported it.
 //!
 //! The body is stored decoded (gzip etc. undone), so the archived head says
 //! so: see [`warc::decoded_response_head`]. Only checks whose body is in
@@ -25,8 +29,9 @@ use warc::{Record, RecordId, WarcWriter, decoded_response_head, sha256_label};
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportSummary {
-    /// Responses exported (each one `request`+`response`+`conversion`, or a
-    /// `resource` and `conversion` for an old check).
+    /// Responses exported (each one `request`+`response`+`conversion`; a
+    /// `resource` and `conversion` for an old check; `resource`, `metadata`
+    /// and `conversion` for a rendered page).
     pub responses: u64,
     /// Checks with a response but no stored body, left out.
     pub skipped: u64,
@@ -172,6 +177,44 @@ fn write_response<W: Write>(
         all
     };
     match &response.heads {
+        // A rendered page: the body is the DOM after the page's scripts,
+        // which no server sent, so it is a `resource` (what chancery saw),
+        // with the main document's response head beside it as `metadata`.
+        Some(heads) if heads.rendered_by.is_some() => {
+            let ip = heads.remote_ip.clone().map(|ip| ("WARC-IP-Address", ip));
+            let rendered_by = heads.rendered_by.clone().unwrap_or_default();
+            let mut fields = linked(vec![
+                ("Content-Type", "text/html; charset=utf-8".to_owned()),
+                ("WARC-Payload-Digest", payload_digest),
+                ("Chancery-Check-Id", check.to_string()),
+                ("Chancery-Rendered-By", rendered_by),
+            ]);
+            fields.extend(ip);
+            writer
+                .write(&Record {
+                    warc_type: "resource",
+                    id: &response_id,
+                    date: heads.requested_at,
+                    fields,
+                    block: &[&body],
+                })
+                .map_err(ExportError::Write)?;
+            writer
+                .write(&Record {
+                    warc_type: "metadata",
+                    id: &RecordId::random(),
+                    date: heads.requested_at,
+                    fields: linked(vec![
+                        ("WARC-Refers-To", response_id.as_str().to_owned()),
+                        (
+                            "Content-Type",
+                            "application/http;msgtype=response".to_owned(),
+                        ),
+                    ]),
+                    block: &[&heads.response_head],
+                })
+                .map_err(ExportError::Write)?;
+        }
         Some(heads) => {
             let request_id = RecordId::random();
             let ip = heads.remote_ip.clone().map(|ip| ("WARC-IP-Address", ip));

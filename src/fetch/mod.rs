@@ -16,6 +16,7 @@
 //! sentence a person can act on. Nothing here decides whether a status is a
 //! change: that is `classify`'s job.
 
+pub mod browser;
 pub mod gate;
 pub mod robots;
 
@@ -102,6 +103,10 @@ pub struct Exchange {
     pub reason: String,
     pub request_headers: Vec<(String, Vec<u8>)>,
     pub response_headers: Vec<(String, Vec<u8>)>,
+    /// The browser that rendered the body (`Chrome/148.0.7778.167`), when
+    /// the body is the DOM after the page's scripts ran rather than the
+    /// bytes the server sent (`render = "browser"`).
+    pub rendered_by: Option<String>,
 }
 
 impl Exchange {
@@ -168,6 +173,14 @@ pub enum FetchError {
     Request(String),
     #[error("reading the body failed: {0}")]
     Body(String),
+    /// `render = "browser"`: the page was not ready within `[browser]
+    /// timeout` (its tab is closed).
+    #[error("the page did not finish rendering within {} ([browser] timeout)", humantime::format_duration(*.after))]
+    RenderTimeout { after: Duration },
+    /// `render = "browser"`: the browser is missing, would not start, or
+    /// died during the page.
+    #[error("{0}")]
+    Browser(String),
     #[error("disallowed by robots.txt (respect_robots = true)")]
     DisallowedByRobots,
     /// Not a fetch failure: the page was fetched but turning it into text
@@ -262,6 +275,12 @@ impl Fetcher {
             options,
             gate,
         })
+    }
+
+    /// The host gate this client's requests wait at, for the browser's
+    /// page loads to wait at too.
+    pub fn gate(&self) -> &gate::HostGate {
+        &self.gate
     }
 
     /// The limits this fetcher enforces.
@@ -449,6 +468,7 @@ impl Fetcher {
                 .iter()
                 .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
                 .collect(),
+            rendered_by: None,
         }
     }
 
@@ -759,6 +779,7 @@ mod tests {
                 ("set-cookie".to_owned(), b"a=1".to_vec()),
                 ("set-cookie".to_owned(), b"b=2".to_vec()),
             ],
+            rendered_by: None,
         };
         let url = Url::parse("https://example.org/news/1?lang=zh#top").expect("url");
         assert_eq!(

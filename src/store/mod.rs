@@ -292,6 +292,10 @@ pub struct NewHeads {
     pub remote_ip: Option<String>,
     pub request_head: Vec<u8>,
     pub response_head: Vec<u8>,
+    /// The browser that rendered the stored body (`render = "browser"`):
+    /// the body is then the DOM after the page's scripts, not the bytes
+    /// the server sent. `None`: the response as received.
+    pub rendered_by: Option<String>,
 }
 
 /// A check that got an HTTP response, with what an archive of it needs.

@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_follow.sql"),
     include_str!("migrations/0007_sticky_region.sql"),
     include_str!("migrations/0008_alert_claims.sql"),
+    include_str!("migrations/0009_rendered.sql"),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -810,8 +811,9 @@ fn insert_heads(
     heads: &NewHeads,
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT INTO check_heads (check_id, requested_at, remote_ip, request_head, response_head)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO check_heads
+             (check_id, requested_at, remote_ip, request_head, response_head, rendered_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         check_id,
@@ -819,6 +821,7 @@ fn insert_heads(
         heads.remote_ip,
         heads.request_head,
         heads.response_head,
+        heads.rendered_by,
     ])?;
     Ok(())
 }
@@ -1597,7 +1600,8 @@ impl Store for SqliteStore {
             "SELECT c.id, c.started_at, c.http_status, c.final_url, c.content_type,
                     c.raw_sha256, c.text_sha256, c.snapshot_id,
                     EXISTS (SELECT 1 FROM bodies b WHERE b.sha256 = c.raw_sha256),
-                    h.requested_at, h.remote_ip, h.request_head, h.response_head
+                    h.requested_at, h.remote_ip, h.request_head, h.response_head,
+                    h.rendered_by
              FROM checks c LEFT JOIN check_heads h ON h.check_id = c.id
              WHERE c.watch_id = ?1 AND c.http_status IS NOT NULL AND c.started_at >= ?2
              ORDER BY c.id",
@@ -1610,6 +1614,7 @@ impl Store for SqliteStore {
                     remote_ip: row.get(10)?,
                     request_head: row.get(11)?,
                     response_head: row.get(12)?,
+                    rendered_by: row.get(13)?,
                 }),
                 None => None,
             };
@@ -2285,6 +2290,7 @@ mod tests {
             remote_ip: Some("192.0.2.7".to_owned()),
             request_head: b"GET /s HTTP/1.1\r\nHost: example.org\r\n\r\n".to_vec(),
             response_head: b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\n\r\n".to_vec(),
+            rendered_by: Some("HeadlessChrome/156.0.0.0".to_owned()),
         };
         let first = store
             .record_check(&NewCheck {

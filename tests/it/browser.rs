@@ -12,7 +12,7 @@ use crate::web::{get, serve};
 
 /// Chromium, from `CHANCERY_CHROMIUM` or `chromium` on `PATH`. Under CI a
 /// missing one fails the test; a local run without it skips with a notice.
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let found = std::env::var_os("CHANCERY_CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| {

@@ -15,6 +15,7 @@ mod notify;
 mod pdf;
 mod pipeline;
 mod readme;
+mod render;
 mod seed;
 mod signal;
 mod smtp;

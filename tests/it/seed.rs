@@ -85,6 +85,12 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// The English embassy page with `body` (HTML, as is) where the
+/// statement goes: for a page whose script puts the statement in place.
+pub fn shell_en(title: &str, body: &str) -> String {
+    fill("seed/embassy-en.html", title, title, "2020/07/30", body, 1)
+}
+
 /// The English embassy page with `paragraphs` as the statement.
 pub fn page_en(title: &str, paragraphs: &[&str], counter: u32) -> String {
     let body: String = paragraphs

@@ -33,6 +33,7 @@ fn response(status: u16, final_url: &str, body: &str) -> Response {
             reason: "OK".to_owned(),
             request_headers: Vec::new(),
             response_headers: Vec::new(),
+            rendered_by: None,
         },
     }
 }
