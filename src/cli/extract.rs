@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::cli::output::load_config_readonly;
 use crate::cli::{Exit, UsageError};
+use crate::fetch::browser::{PageWait, Render, Renderer};
 use crate::fetch::{Fetcher, Validators};
 use crate::normalize::{Content, Filters, Input, normalize};
 
@@ -35,6 +36,13 @@ pub struct Args {
     /// Remove text matching this regex (repeatable)
     #[arg(long, value_name = "REGEX")]
     ignore: Vec<String>,
+    /// How to read a URL: http (one request) or browser (headless Chromium,
+    /// with the config's [browser] settings), as a watch's `render`
+    #[arg(long, value_name = "MODE", default_value = "http", value_parser = parse_render)]
+    render: RenderMode,
+    /// With --render browser: read the page once an element matches this CSS selector
+    #[arg(long, value_name = "CSS")]
+    wait_for: Option<String>,
     /// Also print the title, encoding and SHA-256 on stderr
     #[arg(long, short = 'v')]
     verbose: bool,
@@ -60,8 +68,22 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let live = Url::parse(&args.source)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"));
+    let render = match args.render {
+        RenderMode::Http => Render::Http,
+        RenderMode::Browser => Render::Browser(PageWait {
+            wait_for: args.wait_for.clone(),
+            settle: std::time::Duration::from_secs(1),
+        }),
+    };
+    if let Some(css) = &args.wait_for {
+        if !render.is_browser() {
+            return Err(UsageError("--wait-for needs --render browser".to_owned()).into());
+        }
+        crate::normalize::compile_selector(css)
+            .map_err(|e| UsageError(format!("invalid CSS selector {css:?}: {e}")))?;
+    }
     let (body, content_type, url) = match live {
-        Some(url) => fetch(config_path, &url)?,
+        Some(url) => fetch(config_path, &url, &render)?,
         None => {
             let path = Path::new(&args.source);
             let body =
@@ -108,27 +130,40 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
 type Fetched = (Vec<u8>, Option<String>, Option<Url>);
 
 /// Fetches with the config's limits when a config is found, else defaults.
-fn fetch(config_path: Option<&Path>, url: &Url) -> anyhow::Result<Fetched> {
-    let daemon = match load_config_readonly(config_path) {
-        Ok(config) => config.daemon,
-        Err(_) if config_path.is_none() => {
-            crate::config::parse(Path::new("(defaults)"), "", None)?.daemon
-        }
+fn fetch(config_path: Option<&Path>, url: &Url, render: &Render) -> anyhow::Result<Fetched> {
+    let config = match load_config_readonly(config_path) {
+        Ok(config) => config,
+        Err(_) if config_path.is_none() => crate::config::parse(Path::new("(defaults)"), "", None)?,
         Err(e) => return Err(e),
     };
-    fetch_with(&daemon, url)
+    fetch_with(&config, url, render)
 }
 
-/// Fetches `url` once with `daemon`'s fetch settings, as a check would;
-/// anything but a 2xx answer is an error.
-pub(super) fn fetch_with(daemon: &crate::config::Daemon, url: &Url) -> anyhow::Result<Fetched> {
-    let fetcher = Fetcher::new(daemon.fetch_options())?;
+/// Fetches `url` once with `config`'s fetch settings (or renders it with
+/// its browser settings), as a check would; anything but a 2xx answer is
+/// an error.
+pub(super) fn fetch_with(
+    config: &crate::config::Config,
+    url: &Url,
+    render: &Render,
+) -> anyhow::Result<Fetched> {
+    let fetcher = Fetcher::new(config.daemon.fetch_options())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let response = runtime
-        .block_on(fetcher.fetch(url, &Validators::default()))
+        .block_on(async {
+            match render {
+                Render::Http => fetcher.fetch(url, &Validators::default()).await,
+                Render::Browser(wait) => {
+                    let renderer = Renderer::new(config.browser_options());
+                    let rendered = renderer.render(fetcher.gate(), url, wait).await;
+                    renderer.shutdown().await;
+                    rendered
+                }
+            }
+        })
         .with_context(|| format!("cannot fetch {url}"))?;
     if !(200..300).contains(&response.status) {
         anyhow::bail!("cannot fetch {url}: HTTP {}", response.status);
@@ -138,6 +173,21 @@ pub(super) fn fetch_with(daemon: &crate::config::Daemon, url: &Url) -> anyhow::R
         response.content_type,
         Some(response.final_url),
     ))
+}
+
+/// `--render`: how a page is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderMode {
+    Http,
+    Browser,
+}
+
+pub(super) fn parse_render(value: &str) -> Result<RenderMode, String> {
+    match value {
+        "http" => Ok(RenderMode::Http),
+        "browser" => Ok(RenderMode::Browser),
+        _ => Err(format!("expected http or browser, got {value:?}")),
+    }
 }
 
 fn parse_content(value: &str) -> Result<Content, String> {

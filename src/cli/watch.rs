@@ -47,6 +47,13 @@ pub struct AddArgs {
     /// How often to check, e.g. 30m [default: the daemon's default_interval]
     #[arg(long, value_name = "DURATION")]
     interval: Option<String>,
+    /// How to read the page: http (one request) or browser (headless
+    /// Chromium, for a page whose statement a script puts in place)
+    #[arg(long, value_name = "MODE", default_value = "http", value_parser = super::extract::parse_render)]
+    render: super::extract::RenderMode,
+    /// With --render browser: read the page once an element matches this CSS selector
+    #[arg(long, value_name = "CSS")]
+    wait_for: Option<String>,
     /// Write nothing: print the table that would be added and the text the
     /// watch would see now (one fetch)
     #[arg(long)]
@@ -111,6 +118,8 @@ fn add(path: &Path, text: &str, current: &Config, args: AddArgs) -> anyhow::Resu
         url: args.url.as_str(),
         select: &args.select,
         interval: args.interval.as_deref(),
+        browser: args.render == super::extract::RenderMode::Browser,
+        wait_for: args.wait_for.as_deref(),
     });
     let new_text = edit::append_watch(text, &table);
     let unchanged = || format!("watch {name:?} not added, {} unchanged", path.display());
@@ -184,7 +193,7 @@ fn dry_run(path: &Path, table: &str, new: &Config, watch: &Watch) -> anyhow::Res
     outln!("would add to {}:\n", path.display())?;
     outln!("{}", table.trim_end())?;
     outln!()?;
-    let (body, content_type, url) = super::extract::fetch_with(&new.daemon, &watch.url)?;
+    let (body, content_type, url) = super::extract::fetch_with(new, &watch.url, &watch.render)?;
     let input = Input {
         body: &body,
         content_type: content_type.as_deref(),

@@ -39,6 +39,9 @@ pub struct NewWatch<'a> {
     pub url: &'a str,
     pub select: &'a [String],
     pub interval: Option<&'a str>,
+    /// `render = "browser"`, with its `wait_for` if any.
+    pub browser: bool,
+    pub wait_for: Option<&'a str>,
 }
 
 /// The `[[watch]]` table for `watch`, quoted and escaped by `toml_edit`,
@@ -53,6 +56,12 @@ pub fn render_watch(watch: &NewWatch<'_>) -> String {
     }
     if let Some(interval) = watch.interval {
         table["interval"] = value(interval);
+    }
+    if watch.browser {
+        table["render"] = value("browser");
+    }
+    if let Some(css) = watch.wait_for {
+        table["wait_for"] = value(css);
     }
     let mut watches = ArrayOfTables::new();
     watches.push(table);
@@ -355,6 +364,8 @@ email = [\"ops@example.org\"]
             url: "https://x.example/a",
             select: &select,
             interval: Some("30m"),
+            browser: false,
+            wait_for: None,
         });
         assert_eq!(
             table,

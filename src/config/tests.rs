@@ -501,3 +501,126 @@ fn the_web_table_reads_its_address_base_url_and_token_file() {
         "{p:?}"
     );
 }
+
+#[test]
+fn browser_watches_and_the_browser_section_parse_with_defaults() {
+    let text = r#"
+[browser]
+executable = "/bin/sh"
+sandbox = false
+block = ["image", "stylesheet"]
+memory_max = "512MiB"
+
+[[watch]]
+name = "spa"
+url = "https://mfa.example/app/"
+render = "browser"
+wait_for = "article.statement"
+
+[[watch]]
+name = "plain"
+url = "https://mfa.example/news/1.html"
+"#;
+    let c = parse_str(text).expect("valid");
+    assert!(c.needs_browser());
+    assert_eq!(
+        c.watches[0].render,
+        Render::Browser(crate::fetch::browser::PageWait {
+            wait_for: Some("article.statement".to_owned()),
+            settle: Duration::from_secs(1),
+        })
+    );
+    assert_eq!(c.watches[1].render, Render::Http);
+    let options = c.browser_options();
+    assert_eq!(options.executable.as_deref(), Some(Path::new("/bin/sh")));
+    assert!(!options.sandbox);
+    assert_eq!(options.max_tabs, 2);
+    assert_eq!(options.timeout, Duration::from_secs(30));
+    assert_eq!(options.block, vec![Block::Image, Block::Stylesheet]);
+    assert_eq!(options.memory_max, 512 << 20);
+    // Only the mode is in the fingerprint, and only for browser watches:
+    // http watches keep the fingerprints they had.
+    let spa = &c.watches[0];
+    let mut as_http = spa.clone();
+    as_http.render = Render::Http;
+    assert_ne!(spa.filters_sha256(), as_http.filters_sha256());
+    assert!(spa.render_switched_from(&as_http.filters_sha256()));
+    assert!(!spa.render_switched_from(&spa.filters_sha256()));
+}
+
+#[test]
+fn browser_keys_are_checked_where_they_are_written() {
+    let found = problems(
+        r#"
+[browser]
+executable = "/bin/sh"
+max_tabs = 0
+block = ["script"]
+
+[[watch]]
+name = "plain"
+url = "https://mfa.example/news/1.html"
+wait_for = "article"
+
+[[watch]]
+name = "spa"
+url = "https://mfa.example/app/"
+render = "brwoser"
+
+[[watch]]
+name = "spa2"
+url = "https://mfa.example/app/2"
+render = "browser"
+wait_for = "div >"
+settle = "2m"
+"#,
+    );
+    let said: Vec<String> = found
+        .iter()
+        .map(|p| format!("{}:{}: {}", p.line, p.key, p.message))
+        .collect();
+    let has = |line: usize, key: &str, words: &str| {
+        assert!(
+            found
+                .iter()
+                .any(|p| p.line == line && p.key == key && p.message.contains(words)),
+            "no {key} problem on line {line} saying {words:?}: {said:#?}"
+        );
+    };
+    has(4, "browser.max_tabs", "from 1 to 16");
+    has(5, "browser.block[0]", "script");
+    has(
+        10,
+        "watch[0].wait_for",
+        "only used with render = \"browser\"",
+    );
+    has(15, "watch[1].render", "brwoser");
+    has(21, "watch[2].wait_for", "invalid CSS selector");
+    has(22, "watch[2].settle", "out of range");
+}
+
+#[test]
+fn a_browser_watch_without_a_browser_names_the_package() {
+    let found = problems(
+        r#"
+[browser]
+executable = "/nonexistent/chromium"
+
+[[watch]]
+name = "spa"
+url = "https://mfa.example/app/"
+render = "browser"
+"#,
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "watch[0].render");
+    assert_eq!(found[0].line, 8);
+    assert!(
+        found[0].message.contains("/nonexistent/chromium"),
+        "{found:?}"
+    );
+    // Read-only commands (no secrets read) do not need the browser.
+    let text = "[browser]\nexecutable = \"/nonexistent/chromium\"\n[[watch]]\nname = \"spa\"\nurl = \"https://mfa.example/app/\"\nrender = \"browser\"\n";
+    parse_with(Path::new("conf/test.toml"), text, None, Secrets::Skip)
+        .expect("valid without secrets");
+}

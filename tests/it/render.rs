@@ -140,6 +140,15 @@ fn a_statement_put_in_place_by_script_is_seen_edited_and_removed() {
     let fifth = check_json(&env);
     assert_eq!(fifth["outcome"], "restored", "{fifth}");
 
+    // The page itself is taken down: a 404 is read as it loaded (no
+    // waiting for an element it will never have) and is a removal.
+    server.set(
+        "/eng/statement.html",
+        Route::status(404, &seed::not_found_en("Page Not Found")),
+    );
+    let sixth = check_json(&env);
+    assert_eq!(sixth["outcome"], "removed", "{sixth}");
+
     // The evidence export says the body was rendered, and by what.
     let warc = env.dir.path().join("spa.warc.gz");
     env.run(&["export", "spa", "--warc", &warc.display().to_string()])
@@ -311,5 +320,102 @@ fn a_browser_that_dies_fails_its_page_and_the_next_page_gets_a_new_one() {
         left.stdout.is_empty(),
         "browser processes left: {:?}",
         String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// Processes of the browser a chancery process started (its profile is
+/// named after the chancery pid).
+fn browser_processes(chancery_pid: u32) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("chancery-browser-{chancery_pid}-")])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn a_browser_over_memory_max_is_restarted_between_pages() {
+    let Some(chromium) = chromium() else { return };
+    let server = Server::start();
+    // The test server routes by path and query.
+    for i in 1..=2 {
+        server.set(&format!("/eng/statement.html?v={i}"), Route::html(shell()));
+    }
+    server.set("/api/statement.json", statement(&seed::SHORT));
+    let env = Env::new("", "");
+    let (wrapper, mark) = marked_browser(&env, &chromium);
+    let config = |memory_max: &str| {
+        let watches: String = (1..=2)
+            .map(|i| {
+                format!(
+                    "[[watch]]\nname = \"spa-{i}\"\nurl = \"{}?v={i}\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\nsettle = \"0s\"\n\n",
+                    server.url("/eng/statement.html")
+                )
+            })
+            .collect();
+        format!(
+            "{watches}{}max_tabs = 1\nmemory_max = \"{memory_max}\"\n",
+            browser_section(&wrapper, "20s")
+        )
+    };
+    // Two pages, one tab: under the default ceiling, one browser serves both.
+    env.write_config("", &config("1GiB"));
+    let run = env.run(&["check"]).ok();
+    assert_eq!(run.stdout.matches("first-seen").count(), 2, "{run:?}");
+    let starts = |mark: &Path| {
+        std::fs::read_to_string(mark)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(starts(&mark), 1);
+    // A headless Chromium takes more than 64 MiB: restarted after each page.
+    env.write_config("", &config("64MiB"));
+    let run = env
+        .run_with_env(&["check"], &[("RUST_LOG", "chancery=info")])
+        .ok();
+    assert_eq!(starts(&mark), 3, "{run:?}");
+    assert!(run.stderr.contains("over memory_max"), "{run:?}");
+}
+
+#[test]
+fn an_idle_browser_is_closed_and_the_daemon_goes_on() {
+    let Some(chromium) = chromium() else { return };
+    let server = Server::start();
+    server.set("/eng/statement.html", Route::html(shell()));
+    server.set("/api/statement.json", statement(&seed::SHORT));
+    let env = Env::new("", "");
+    env.write_config(
+        "",
+        &format!(
+            "[[watch]]\nname = \"spa\"\nurl = \"{}\"\ninterval = \"20s\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\n\n{}idle = \"2s\"\n",
+            server.url("/eng/statement.html"),
+            browser_section(&chromium, "20s").replace("idle = \"5s\"\n", "")
+        ),
+    );
+    let mut daemon = env.daemon("daemon.log");
+    let pid = daemon.pid();
+    // The first check comes within the interval (start-up spread).
+    daemon.wait_log("browser started", Duration::from_secs(40));
+    let db = env.db_path();
+    assert!(
+        wait_until(Duration::from_secs(30), || crate::support::count(
+            &db,
+            "snapshots"
+        ) == 1),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || browser_processes(pid) == 0),
+        "the browser is still running after idle:\n{}",
+        daemon.log()
+    );
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        daemon.log()
     );
 }
