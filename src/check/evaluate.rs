@@ -110,6 +110,16 @@ pub fn fetch_reason(error: &FetchError) -> &'static str {
     }
 }
 
+/// Whether `response` has a body for [`evaluate`] to read (decode, parse,
+/// normalize): not a failed fetch, and not a 304 to the validators sent.
+/// Without one, evaluating is a few comparisons.
+pub fn has_body_to_read(response: &Result<Response, FetchError>, sent_validators: bool) -> bool {
+    match response {
+        Ok(r) => !(r.status == 304 && sent_validators),
+        Err(_) => false,
+    }
+}
+
 /// Normalizes and judges one fetch of `watch`. `sent_validators`: the
 /// request was conditional, so a 304 means "as it was"; `sticky`: the
 /// main-content region found last time.

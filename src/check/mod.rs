@@ -291,36 +291,7 @@ impl Pipeline {
         let sent_validators = !validators.is_empty();
         let started_at = Timestamp::now();
         let fetched = self.fetch(watch, &validators).await;
-        // Normalizing is CPU work: off the async threads, and outside the
-        // store's lock so checks normalize in parallel.
-        // A pathological page (tag soup built to make the parser slow) is
-        // cut off after `normalize_timeout`: the check fails `too-complex`
-        // and the daemon moves on; the thread finishes the work unheard.
-        let (w, sticky) = (watch.clone(), state.region.clone());
-        let shared = Arc::new(fetched);
-        let job = {
-            let shared = shared.clone();
-            let cost = shared.as_ref().as_ref().map_or(0, |r| {
-                crate::normalize::memory_estimate(&r.body, r.content_type.as_deref())
-            });
-            self.cpu.run(cost, move || {
-                evaluate(&w, &shared, sent_validators, sticky.as_deref())
-            })
-        };
-        let limit = self.settings.normalize_timeout;
-        let evaluated = tokio::time::timeout(limit, job).await;
-        let fetched = Arc::try_unwrap(shared).unwrap_or_else(|shared| too_complex(&shared, limit));
-        let eval = match evaluated {
-            Ok(Ok(eval)) => eval,
-            Ok(Err(over)) => {
-                tracing::warn!(watch = %watch.name, error = %over, "page too large to read within memory_budget");
-                evaluate::Evaluated::over_budget(over)
-            }
-            Err(_) => {
-                tracing::warn!(watch = %watch.name, limit = ?limit, "page too complex to normalize in time");
-                evaluate::Evaluated::too_complex(limit)
-            }
-        };
+        let (fetched, eval) = self.evaluate(watch, state, fetched, sent_validators).await;
 
         // The evidence the rules ask for: history, the host's not-found page.
         let last_sha256 = state.last_snapshot.as_ref().map(|s| s.sha256.as_str());
@@ -374,6 +345,54 @@ impl Pipeline {
             eval,
             decision,
         })
+    }
+
+    /// The fetch normalized and judged (`check::evaluate`). Reading a body
+    /// is CPU work: off the async threads, within the CPU pool's bounds,
+    /// and outside the store's lock so checks normalize in parallel. A
+    /// pathological page (tag soup built to make the parser slow) is cut
+    /// off after `normalize_timeout`: the check fails `too-complex` and the
+    /// daemon moves on; the thread finishes the work unheard. With nothing
+    /// to read (a 304 to our validators, a failed fetch) it is judged
+    /// here: a trip to the blocking pool would cost more than the judging,
+    /// and a 304 pass is all such checks.
+    async fn evaluate(
+        &self,
+        watch: &Watch,
+        state: &WatchState,
+        fetched: Result<Response, FetchError>,
+        sent_validators: bool,
+    ) -> (Result<Response, FetchError>, Evaluated) {
+        if !evaluate::has_body_to_read(&fetched, sent_validators) {
+            let eval = evaluate(watch, &fetched, sent_validators, state.region.as_deref());
+            return (fetched, eval);
+        }
+        let (w, sticky) = (watch.clone(), state.region.clone());
+        let shared = Arc::new(fetched);
+        let job = {
+            let shared = shared.clone();
+            let cost = shared.as_ref().as_ref().map_or(0, |r| {
+                crate::normalize::memory_estimate(&r.body, r.content_type.as_deref())
+            });
+            self.cpu.run(cost, move || {
+                evaluate(&w, &shared, sent_validators, sticky.as_deref())
+            })
+        };
+        let limit = self.settings.normalize_timeout;
+        let evaluated = tokio::time::timeout(limit, job).await;
+        let fetched = Arc::try_unwrap(shared).unwrap_or_else(|shared| too_complex(&shared, limit));
+        let eval = match evaluated {
+            Ok(Ok(eval)) => eval,
+            Ok(Err(over)) => {
+                tracing::warn!(watch = %watch.name, error = %over, "page too large to read within memory_budget");
+                evaluate::Evaluated::over_budget(over)
+            }
+            Err(_) => {
+                tracing::warn!(watch = %watch.name, limit = ?limit, "page too complex to normalize in time");
+                evaluate::Evaluated::too_complex(limit)
+            }
+        };
+        (fetched, eval)
     }
 
     /// Fetches the watch's URL (or renders it in the browser), unless
