@@ -143,7 +143,6 @@ impl Engine {
     pub fn remove(&mut self, name: &str) {
         self.schedule.remove(name);
         self.watches.remove(name);
-        self.schedule.prune_hosts();
     }
 
     /// Checks in flight.

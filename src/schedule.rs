@@ -86,6 +86,9 @@ struct Entry {
 struct Host {
     ready: VecDeque<String>,
     in_flight: usize,
+    /// Watches scheduled at this host: at zero, with nothing queued or in
+    /// flight, the host is forgotten.
+    watches: usize,
     /// No request may start before this (gap and Retry-After).
     not_before: Option<Instant>,
 }
@@ -99,7 +102,10 @@ pub struct Schedule {
     timers: BinaryHeap<Reverse<(Instant, u64, String)>>,
     hosts: HashMap<String, Host>,
     /// Hosts in round-robin order, so one busy host cannot starve others.
+    /// A forgotten host's name stays until the round reaches it.
     host_order: VecDeque<String>,
+    /// The names in `host_order`.
+    ordered: std::collections::HashSet<String>,
     in_flight: usize,
     next_token: u64,
 }
@@ -131,6 +137,7 @@ impl Schedule {
             timers: BinaryHeap::new(),
             hosts: HashMap::new(),
             host_order: VecDeque::new(),
+            ordered: std::collections::HashSet::new(),
             in_flight: 0,
             next_token: 0,
         }
@@ -229,7 +236,7 @@ impl Schedule {
         let spread = self.spread(name);
         let phase = name_fraction(name, 2);
         let Some(entry) = self.entries.get_mut(name) else {
-            self.host_entry(host);
+            self.host_entry(host).watches += 1;
             self.entries.insert(
                 name.to_owned(),
                 Entry {
@@ -252,12 +259,16 @@ impl Schedule {
         let (state, current_due) = (entry.state, entry.due);
         let old_host =
             (entry.host != host).then(|| std::mem::replace(&mut entry.host, host.to_owned()));
-        self.host_entry(host);
         if let Some(old) = old_host {
-            if state == State::Ready {
-                if let Some(h) = self.hosts.get_mut(&old) {
+            self.host_entry(host).watches += 1;
+            if let Some(h) = self.hosts.get_mut(&old) {
+                h.watches = h.watches.saturating_sub(1);
+                if state == State::Ready {
                     h.ready.retain(|n| n != name);
                 }
+            }
+            self.forget_if_unused(&old);
+            if state == State::Ready {
                 let token = self.bump_token_of(name);
                 self.push_timer(name, due, token);
             }
@@ -270,16 +281,34 @@ impl Schedule {
     /// Removes a watch. A running check finishes, but is not rescheduled.
     pub fn remove(&mut self, name: &str) {
         // A stale timer is skipped later because the entry is gone.
-        if let Some(entry) = self.entries.remove(name)
-            && entry.state == State::Ready
-            && let Some(h) = self.hosts.get_mut(&entry.host)
+        let Some(entry) = self.entries.remove(name) else {
+            return;
+        };
+        if let Some(h) = self.hosts.get_mut(&entry.host) {
+            h.watches = h.watches.saturating_sub(1);
+            if entry.state == State::Ready {
+                h.ready.retain(|n| n != name);
+            }
+        }
+        self.forget_if_unused(&entry.host);
+    }
+
+    /// Forgets `host` (its queue, pause and place in the round) once no
+    /// watch uses it and nothing is queued or in flight there. Only the
+    /// host concerned is looked at: removing every watch one by one (as
+    /// `chancery check` does when each is done) stays linear.
+    fn forget_if_unused(&mut self, host: &str) {
+        if self
+            .hosts
+            .get(host)
+            .is_some_and(|h| h.watches == 0 && h.in_flight == 0 && h.ready.is_empty())
         {
-            h.ready.retain(|n| n != name);
+            self.hosts.remove(host);
         }
     }
 
     fn host_entry(&mut self, host: &str) -> &mut Host {
-        if !self.hosts.contains_key(host) {
+        if !self.hosts.contains_key(host) && self.ordered.insert(host.to_owned()) {
             self.host_order.push_back(host.to_owned());
         }
         self.hosts.entry(host.to_owned()).or_default()
@@ -333,10 +362,12 @@ impl Schedule {
         }
         for _ in 0..self.host_order.len() {
             let host_name = self.host_order.pop_front()?;
-            self.host_order.push_back(host_name.clone());
             let Some(host) = self.hosts.get_mut(&host_name) else {
+                // Forgotten: leaves the round here.
+                self.ordered.remove(&host_name);
                 continue;
             };
+            self.host_order.push_back(host_name.clone());
             if host.ready.is_empty()
                 || host.in_flight >= self.politeness.per_host_concurrency.max(1)
                 || host.not_before.is_some_and(|t| t > now)
@@ -391,6 +422,8 @@ impl Schedule {
                 h.not_before = Some(h.not_before.map_or(until, |t| t.max(until)));
             }
         }
+        // The check of a watch removed while it ran was the host's last use.
+        self.forget_if_unused(host);
         let entry = self.entries.get_mut(name)?;
         entry.failures = if completion.failed {
             entry.failures.saturating_add(1)
@@ -421,24 +454,6 @@ impl Schedule {
     /// The host a watch is scheduled under.
     pub fn host_of(&self, name: &str) -> Option<&str> {
         self.entries.get(name).map(|e| e.host.as_str())
-    }
-
-    /// Drops hosts that no watch uses any more.
-    pub fn prune_hosts(&mut self) {
-        let used: std::collections::HashSet<&str> =
-            self.entries.values().map(|e| e.host.as_str()).collect();
-        let unused: Vec<String> = self
-            .hosts
-            .iter()
-            .filter(|(name, h)| {
-                h.in_flight == 0 && h.ready.is_empty() && !used.contains(name.as_str())
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in unused {
-            self.hosts.remove(&name);
-            self.host_order.retain(|h| *h != name);
-        }
     }
 }
 
@@ -608,8 +623,31 @@ mod tests {
         assert_eq!(s.complete("a", "h", Completion::default(), now), None);
         assert_eq!(s.pop_ready(now + 2 * MIN), None);
         assert!(s.is_empty());
-        s.prune_hosts();
+        assert!(
+            s.hosts.is_empty(),
+            "the host is forgotten with its last watch"
+        );
         assert_eq!(s.next_wakeup(), None, "nothing is waiting");
+    }
+
+    #[test]
+    fn a_host_is_forgotten_with_its_last_watch_and_rejoins_the_round_once() {
+        let mut s = Schedule::new(polite(4, 2, 0), no_jitter());
+        let now = Instant::now();
+        s.upsert("a", "h1", MIN, now, 0);
+        s.upsert("b", "h2", MIN, now, 0);
+        // A watch moving to another host leaves its old one unused.
+        s.upsert("a", "h3", MIN, now, 0);
+        assert!(!s.hosts.contains_key("h1"));
+        s.remove("b");
+        assert!(!s.hosts.contains_key("h2"));
+        // Back before the round reached the forgotten names: one place each.
+        s.upsert("c", "h1", MIN, now, 0);
+        s.upsert("d", "h2", MIN, now, 0);
+        assert_eq!(s.host_order.len(), 3, "{:?}", s.host_order);
+        let mut started: Vec<String> = std::iter::from_fn(|| s.pop_ready(now)).collect();
+        started.sort();
+        assert_eq!(started, ["a", "c", "d"]);
     }
 
     #[test]
