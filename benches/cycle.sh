@@ -24,7 +24,8 @@ work=$(mktemp -d)
 trap 'kill $srv_pid 2>/dev/null || true; [ -n "${daemon_pid:-}" ] && kill $daemon_pid 2>/dev/null; rm -rf "$work"' EXIT
 python3 "$pagesrv" serve --port "$port" --n "$n" --ready-file "$work/ready.json" --max-lifetime 3600 >"$work/srv.log" 2>&1 &
 srv_pid=$!
-for _ in $(seq 1 300); do [ -s "$work/ready.json" ] && break; sleep 0.1; done
+# A large N takes the page server a while to lay out its pages.
+for _ in $(seq 1 6000); do [ -s "$work/ready.json" ] && break; sleep 0.1; done
 [ -s "$work/ready.json" ] || { echo "page server did not start" >&2; cat "$work/srv.log" >&2; exit 1; }
 
 config=$work/chancery.toml
