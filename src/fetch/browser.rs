@@ -249,17 +249,6 @@ impl Renderer {
         &self.inner.options
     }
 
-    /// Whether a browser process is running now.
-    pub async fn is_running(&self) -> bool {
-        self.inner.browser.lock().await.is_some()
-    }
-
-    /// Memory of the running browser's processes (PSS), if one runs.
-    pub async fn memory(&self) -> Option<u64> {
-        let running = self.inner.browser.lock().await.clone()?;
-        running.memory()
-    }
-
     /// Loads `url` in a fresh tab and returns the DOM once `wait` says the
     /// page is ready.
     pub async fn render(
@@ -274,10 +263,13 @@ impl Renderer {
             .acquire()
             .await
             .map_err(|_| FetchError::Browser("the browser is shutting down".to_owned()))?;
-        self.inner.busy.fetch_add(1, Ordering::SeqCst);
         self.inner.uses.fetch_add(1, Ordering::SeqCst);
-        let result = self.render_in_tab(gate, url, wait).await;
-        self.inner.busy.fetch_sub(1, Ordering::SeqCst);
+        let result = {
+            // Counted until this page is done, even if the check is
+            // abandoned mid-page (its future dropped at shutdown).
+            let _busy = Busy::new(&self.inner.busy);
+            self.render_in_tab(gate, url, wait).await
+        };
         self.after_page().await;
         result
     }
@@ -423,6 +415,22 @@ impl Renderer {
         if let Some(running) = running {
             running.close().await;
         }
+    }
+}
+
+/// One page being rendered, counted in `Inner::busy` while it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(count: &'a AtomicUsize) -> Busy<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Busy(count)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
