@@ -291,7 +291,7 @@ impl Pipeline {
         let sent_validators = !validators.is_empty();
         let started_at = Timestamp::now();
         let fetched = self.fetch(watch, &validators).await;
-        let (fetched, eval) = self.evaluate(watch, state, fetched, sent_validators).await;
+        let (fetched, eval) = self.evaluated(watch, state, fetched, sent_validators).await;
 
         // The evidence the rules ask for: history, the host's not-found page.
         let last_sha256 = state.last_snapshot.as_ref().map(|s| s.sha256.as_str());
@@ -356,7 +356,7 @@ impl Pipeline {
     /// to read (a 304 to our validators, a failed fetch) it is judged
     /// here: a trip to the blocking pool would cost more than the judging,
     /// and a 304 pass is all such checks.
-    async fn evaluate(
+    async fn evaluated(
         &self,
         watch: &Watch,
         state: &WatchState,
