@@ -590,24 +590,16 @@ fn sweep_orphans() {
 /// database is under `dir`, as `HOME` points there).
 fn kill_users_of(dir: &Path) {
     let needle = dir.display().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
         if cmdline
             .split(|b| *b == 0)
             .any(|arg| memchr::memmem::find(arg, needle.as_bytes()).is_some())
-            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+            && let Some(pid) = i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
@@ -829,13 +821,28 @@ fn http_reason(status: u16) -> String {
 
 /// Whether process `pid` exists and is not a zombie.
 fn process_runs(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    stat(pid).is_some_and(|fields| {
+        fields
+            .split_whitespace()
+            .next()
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// The processes there are now: the numeric entries of `/proc`.
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+}
+
+/// `/proc/PID/stat` after the command name: `state ppid …` (the name, in
+/// parentheses, may itself hold spaces and parentheses).
+fn stat(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.to_owned())
 }
 
 /// Memory of process `root` and its descendants, from `/proc`: the sum of
@@ -844,29 +851,12 @@ fn process_runs(pid: u32) -> bool {
 /// counted once. Summed RSS would count them in each: 780 MB for one
 /// headless tab whose processes hold about 200 MB.
 fn tree_pss(root: u32) -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
-        let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-            continue;
-        };
-        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
-            parents.push((pid, ppid));
-        }
-    }
+    let parents: Vec<(u32, u32)> = pids()
+        .filter_map(|pid| {
+            let ppid = stat(pid)?.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
     let mut tree = vec![root];
     let mut i = 0;
     while i < tree.len() {
