@@ -26,7 +26,7 @@ use url::Url;
 use regex::Regex;
 
 use crate::fetch::FetchOptions;
-use crate::fetch::browser::{Block, BrowserOptions, Render};
+use crate::fetch::browser::{BrowserOptions, BrowserSettings, Render};
 use crate::follow::FollowSpec;
 use crate::normalize::{Content, Filters};
 
@@ -54,52 +54,17 @@ pub struct Config {
     /// The web view (`[web]`), if configured.
     pub web: Option<Web>,
     /// The browser `render = "browser"` watches share (`[browser]`).
-    pub browser: Browser,
+    pub browser: BrowserSettings,
     /// Who gets alerts, in file order; names are unique.
     pub subscribers: Vec<Subscriber>,
-}
-
-/// `[browser]`: the headless Chromium that `render = "browser"` watches
-/// share.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Browser {
-    /// The binary; `None`: found on `PATH`.
-    pub executable: Option<PathBuf>,
-    pub sandbox: bool,
-    pub max_tabs: usize,
-    pub timeout: Duration,
-    pub block: Vec<Block>,
-    pub memory_max: u64,
-    pub idle: Duration,
-}
-
-impl Default for Browser {
-    fn default() -> Browser {
-        Browser {
-            executable: None,
-            sandbox: true,
-            max_tabs: 2,
-            timeout: Duration::from_secs(30),
-            block: Block::DEFAULT.to_vec(),
-            memory_max: 1 << 30,
-            idle: Duration::from_secs(300),
-        }
-    }
 }
 
 impl Config {
     /// How the shared browser runs. Start-up and reload both build the
     /// renderer from this.
     pub fn browser_options(&self) -> BrowserOptions {
-        let b = &self.browser;
         BrowserOptions {
-            executable: b.executable.clone(),
-            sandbox: b.sandbox,
-            max_tabs: b.max_tabs,
-            timeout: b.timeout,
-            block: b.block.clone(),
-            memory_max: b.memory_max,
-            idle: b.idle,
+            settings: self.browser.clone(),
             user_agent: self.daemon.user_agent.clone(),
             max_body_bytes: self.daemon.max_body_bytes,
         }

@@ -531,12 +531,18 @@ url = "https://mfa.example/news/1.html"
         })
     );
     assert_eq!(c.watches[1].render, Render::Http);
-    let options = c.browser_options();
+    let options = &c.browser;
     assert_eq!(options.executable.as_deref(), Some(Path::new("/bin/sh")));
     assert!(!options.sandbox);
     assert_eq!(options.max_tabs, 2);
     assert_eq!(options.timeout, Duration::from_secs(30));
-    assert_eq!(options.block, vec![Block::Image, Block::Stylesheet]);
+    assert_eq!(
+        options.block,
+        vec![
+            crate::fetch::browser::Block::Image,
+            crate::fetch::browser::Block::Stylesheet
+        ]
+    );
     assert_eq!(options.memory_max, 512 << 20);
     // Only the mode is in the fingerprint, and only for browser watches:
     // http watches keep the fingerprints they had.

@@ -15,7 +15,7 @@ use url::Url;
 use super::raw::{RawConfig, RawFollow, RawSmtp, RawSubscriber, line_col};
 use super::secret::{Secrets, read_secret};
 use super::{Channel, Config, Daemon, Event, Problem, Smtp, SmtpTls, Subscriber, Watch};
-use crate::fetch::browser::{PageWait, Render};
+use crate::fetch::browser::{BrowserSettings, PageWait, Render};
 use crate::follow::{FollowSpec, Hosts};
 use crate::normalize::{Filters, compile_selector};
 
@@ -452,8 +452,8 @@ fn validate_browser(
     v: &mut Validator<'_>,
     path: &Path,
     b: super::raw::RawBrowser,
-) -> super::Browser {
-    let defaults = super::Browser::default();
+) -> BrowserSettings {
+    let defaults = BrowserSettings::default();
     let executable = b.executable.map(|e| {
         let file = PathBuf::from(e.get_ref());
         if file.is_relative() && file.components().count() > 1 {
@@ -462,7 +462,7 @@ fn validate_browser(
             file
         }
     });
-    super::Browser {
+    BrowserSettings {
         executable,
         sandbox: b.sandbox.unwrap_or(defaults.sandbox),
         max_tabs: v.count(&b.max_tabs, "browser.max_tabs", defaults.max_tabs, 1..=16),

@@ -108,9 +108,9 @@ impl Block {
     }
 }
 
-/// `[browser]`: how the shared browser is run.
+/// `[browser]`: how the shared browser is run, as the config sets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrowserOptions {
+pub struct BrowserSettings {
     /// The Chromium binary; `None`: the first of [`EXECUTABLES`] on `PATH`.
     pub executable: Option<PathBuf>,
     /// Chromium's own sandbox (off only where it cannot run, e.g. as root).
@@ -125,6 +125,27 @@ pub struct BrowserOptions {
     pub memory_max: u64,
     /// Closed after this long without a page.
     pub idle: Duration,
+}
+
+impl Default for BrowserSettings {
+    fn default() -> BrowserSettings {
+        BrowserSettings {
+            executable: None,
+            sandbox: true,
+            max_tabs: 2,
+            timeout: Duration::from_secs(30),
+            block: Block::DEFAULT.to_vec(),
+            memory_max: 1 << 30,
+            idle: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The browser's settings with what it takes from `[daemon]`
+/// (`config::Config::browser_options`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserOptions {
+    pub settings: BrowserSettings,
     /// Sent as the browser's `User-Agent`.
     pub user_agent: String,
     /// The rendered DOM beyond this many bytes fails the check.
@@ -236,7 +257,7 @@ impl Renderer {
     pub fn new(options: BrowserOptions) -> Renderer {
         Renderer {
             inner: Arc::new(Inner {
-                tabs: Semaphore::new(options.max_tabs.max(1)),
+                tabs: Semaphore::new(options.settings.max_tabs.max(1)),
                 options,
                 browser: Mutex::new(None),
                 busy: AtomicUsize::new(0),
@@ -291,7 +312,7 @@ impl Renderer {
         let started = Instant::now();
         let result = tokio::select! {
             result = tokio::time::timeout(
-                options.timeout,
+                options.settings.timeout,
                 load(&running, &context, url, wait, options, started),
             ) => result,
             () = running.died() => {
@@ -318,7 +339,7 @@ impl Renderer {
             Ok(Err(Failure::Page(e))) => Err(e),
             Ok(Err(Failure::Cdp(what, e))) => Err(self.failed(&running, what, &e)),
             Err(_) => Err(FetchError::RenderTimeout {
-                after: options.timeout,
+                after: options.settings.timeout,
             }),
         }
     }
@@ -378,11 +399,11 @@ impl Renderer {
             return;
         }
         if let Some(memory) = running.memory()
-            && memory > self.inner.options.memory_max
+            && memory > self.inner.options.settings.memory_max
         {
             tracing::info!(
                 pss = memory,
-                memory_max = self.inner.options.memory_max,
+                memory_max = self.inner.options.settings.memory_max,
                 "browser over memory_max; restarting it"
             );
             self.retire(&running).await;
@@ -391,7 +412,7 @@ impl Renderer {
         let uses = self.inner.uses.load(Ordering::SeqCst);
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let running = Arc::downgrade(&running);
-        let idle = self.inner.options.idle;
+        let idle = self.inner.options.settings.idle;
         tokio::spawn(async move {
             tokio::time::sleep(idle).await;
             let Some(inner) = weak.upgrade() else { return };
@@ -446,8 +467,8 @@ fn cdp(what: &'static str) -> impl FnOnce(chromiumoxide::error::CdpError) -> Fai
 
 /// Starts the browser.
 async fn launch(options: &BrowserOptions) -> Result<Running, FetchError> {
-    let executable = find_executable(options.executable.as_deref())?;
-    if options.sandbox && rustix::process::geteuid().is_root() {
+    let executable = find_executable(options.settings.executable.as_deref())?;
+    if options.settings.sandbox && rustix::process::geteuid().is_root() {
         return Err(FetchError::Browser(
             "Chromium's sandbox cannot run as root: run chancery as another user, or set [browser] sandbox = false".to_owned(),
         ));
@@ -459,7 +480,7 @@ async fn launch(options: &BrowserOptions) -> Result<Running, FetchError> {
         .respect_https_errors()
         .launch_timeout(Duration::from_secs(20))
         // The whole page is bounded by `timeout`; a protocol call by this.
-        .request_timeout(options.timeout + Duration::from_secs(5))
+        .request_timeout(options.settings.timeout + Duration::from_secs(5))
         .arg(("user-agent", options.user_agent.as_str()))
         .args([
             // No traffic of the browser's own: updates, metrics, sync.
@@ -487,7 +508,7 @@ async fn launch(options: &BrowserOptions) -> Result<Running, FetchError> {
             "XDG_CACHE_HOME",
             profile.0.join(".cache").display().to_string(),
         );
-    if !options.sandbox {
+    if !options.settings.sandbox {
         config = config.no_sandbox();
     }
     let config = config.build().map_err(FetchError::Browser)?;
@@ -625,8 +646,8 @@ async fn load(
         .new_page(target)
         .await
         .map_err(cdp("cannot open a tab"))?;
-    if !options.block.is_empty() {
-        refuse(&page, &options.block)
+    if !options.settings.block.is_empty() {
+        refuse(&page, &options.settings.block)
             .await
             .map_err(cdp("cannot set up blocking"))?;
     }
