@@ -63,11 +63,19 @@ fn marked_browser(env: &Env, chromium: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// `[browser]` for tests: the wrapper, no Chromium sandbox (CI runs as
-/// root, where it cannot start), a short timeout.
-fn browser_section(executable: &Path, timeout: &str) -> String {
+/// root, where it cannot start), a short timeout and idle close.
+fn browser_section(executable: &Path, timeout: &str, idle: &str) -> String {
     format!(
-        "[browser]\nexecutable = \"{}\"\nsandbox = false\ntimeout = \"{timeout}\"\nidle = \"5s\"\n",
+        "[browser]\nexecutable = \"{}\"\nsandbox = false\ntimeout = \"{timeout}\"\nidle = \"{idle}\"\n",
         executable.display()
+    )
+}
+
+/// A `[[watch]]` of the script-filled page at `url`, read once its script
+/// has marked the statement's box loaded; `extra`: more keys, a line each.
+fn spa_watch(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[[watch]]\nname = \"{name}\"\nurl = \"{url}\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\n{extra}\n"
     )
 }
 
@@ -88,11 +96,11 @@ fn a_statement_put_in_place_by_script_is_seen_edited_and_removed() {
     server.set("/api/statement.json", statement(&seed::SHORT));
     let env = Env::new("", "");
     let (wrapper, mark) = marked_browser(&env, &chromium);
-    let watches = format!(
-        "[[watch]]\nname = \"spa\"\nurl = \"{}\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\nsettle = \"0s\"\n\n{}",
-        server.url("/eng/statement.html"),
-        browser_section(&wrapper, "20s")
-    );
+    let watches = spa_watch(
+        "spa",
+        &server.url("/eng/statement.html"),
+        "settle = \"0s\"\n",
+    ) + &browser_section(&wrapper, "20s", "5s");
     env.write_config("", &watches);
 
     // What plain HTTP sees: the shell, without the statement.
@@ -178,10 +186,10 @@ fn a_script_that_never_finishes_fails_render_timeout_in_time() {
     server.set("/api/statement.json", statement(&seed::SHORT));
     let env = Env::new("", "");
     let watches = format!(
-        "[[watch]]\nname = \"hang\"\nurl = \"{}\"\nrender = \"browser\"\n\n[[watch]]\nname = \"ok\"\nurl = \"{}\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\n\n{}",
+        "[[watch]]\nname = \"hang\"\nurl = \"{}\"\nrender = \"browser\"\n\n{}{}",
         server.url("/eng/hang.html"),
-        server.url("/eng/ok.html"),
-        browser_section(&chromium, "4s")
+        spa_watch("ok", &server.url("/eng/ok.html"), ""),
+        browser_section(&chromium, "4s", "5s")
     );
     env.write_config("", &watches);
     let started = Instant::now();
@@ -218,7 +226,7 @@ fn no_browser_starts_for_http_watches_and_a_missing_one_is_a_config_error() {
         &format!(
             "[[watch]]\nname = \"plain\"\nurl = \"{}\"\n\n{}",
             server.url("/eng/statement.html"),
-            browser_section(&wrapper, "10s")
+            browser_section(&wrapper, "10s", "5s")
         ),
     );
     env.run(&["check"]).ok();
@@ -265,11 +273,11 @@ fn a_browser_that_dies_fails_its_page_and_the_next_page_gets_a_new_one() {
     let (wrapper, mark) = marked_browser(&env, &chromium);
     env.write_config(
         "",
-        &format!(
-            "[[watch]]\nname = \"spa\"\nurl = \"{}\"\ninterval = \"2s\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\nsettle = \"0s\"\n\n{}",
-            server.url("/eng/statement.html"),
-            browser_section(&wrapper, "20s")
-        ),
+        &(spa_watch(
+            "spa",
+            &server.url("/eng/statement.html"),
+            "interval = \"2s\"\nsettle = \"0s\"\n",
+        ) + &browser_section(&wrapper, "20s", "5s")),
     );
     let mut daemon = env.daemon("daemon.log");
     let daemon_pid = daemon.pid();
@@ -347,15 +355,16 @@ fn a_browser_over_memory_max_is_restarted_between_pages() {
     let config = |memory_max: &str| {
         let watches: String = (1..=2)
             .map(|i| {
-                format!(
-                    "[[watch]]\nname = \"spa-{i}\"\nurl = \"{}?v={i}\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\nsettle = \"0s\"\n\n",
-                    server.url("/eng/statement.html")
+                spa_watch(
+                    &format!("spa-{i}"),
+                    &format!("{}?v={i}", server.url("/eng/statement.html")),
+                    "settle = \"0s\"\n",
                 )
             })
             .collect();
         format!(
             "{watches}{}max_tabs = 1\nmemory_max = \"{memory_max}\"\n",
-            browser_section(&wrapper, "20s")
+            browser_section(&wrapper, "20s", "5s")
         )
     };
     // Two pages, one tab: under the default ceiling, one browser serves both.
@@ -387,11 +396,11 @@ fn an_idle_browser_is_closed_and_the_daemon_goes_on() {
     let env = Env::new("", "");
     env.write_config(
         "",
-        &format!(
-            "[[watch]]\nname = \"spa\"\nurl = \"{}\"\ninterval = \"20s\"\nrender = \"browser\"\nwait_for = \"#statement[data-loaded]\"\n\n{}idle = \"2s\"\n",
-            server.url("/eng/statement.html"),
-            browser_section(&chromium, "20s").replace("idle = \"5s\"\n", "")
-        ),
+        &(spa_watch(
+            "spa",
+            &server.url("/eng/statement.html"),
+            "interval = \"20s\"\n",
+        ) + &browser_section(&chromium, "20s", "2s")),
     );
     let mut daemon = env.daemon("daemon.log");
     let pid = daemon.pid();
