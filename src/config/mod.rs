@@ -69,11 +69,6 @@ impl Config {
             max_body_bytes: self.daemon.max_body_bytes,
         }
     }
-
-    /// Whether any watch is rendered in the browser.
-    pub fn needs_browser(&self) -> bool {
-        self.watches.iter().any(|w| w.render.is_browser())
-    }
 }
 
 /// The read-only web view (`[web]`): where it listens, the address people

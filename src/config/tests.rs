@@ -522,7 +522,7 @@ name = "plain"
 url = "https://mfa.example/news/1.html"
 "#;
     let c = parse_str(text).expect("valid");
-    assert!(c.needs_browser());
+    assert!(c.watches.iter().any(|w| w.render.is_browser()));
     assert_eq!(
         c.watches[0].render,
         Render::Browser(crate::fetch::browser::PageWait {
