@@ -506,7 +506,7 @@ impl Daemon {
                 .engine
                 .watches()
                 .get(&watch.name)
-                .is_some_and(|old| **old == *watch);
+                .is_some_and(|old| **old == **watch);
             if same {
                 continue;
             }
@@ -549,7 +549,7 @@ pub struct Applied {
     /// [`Pipeline::reconfigured`]).
     pub browser: crate::fetch::browser::BrowserOptions,
     /// Each watch, compared whole: an unequal one is rescheduled.
-    pub watches: Vec<Watch>,
+    pub watches: Vec<Arc<Watch>>,
 }
 
 impl Applied {

@@ -98,12 +98,14 @@ impl Engine {
         &self.watches
     }
 
-    /// Adds or replaces a watch; a new one is first due at `due`.
-    pub fn upsert(&mut self, watch: Watch, due: Instant, failures: u32) {
+    /// Adds or replaces a watch; a new one is first due at `due`. The
+    /// engine shares the config's watches rather than copying them.
+    pub fn upsert(&mut self, watch: impl Into<Arc<Watch>>, due: Instant, failures: u32) {
+        let watch = watch.into();
         let host = host_key(&watch);
         self.schedule
             .upsert(&watch.name, &host, watch.interval, due, failures);
-        self.watches.insert(watch.name.clone(), Arc::new(watch));
+        self.watches.insert(watch.name.clone(), watch);
     }
 
     /// Makes a follow watch's children exactly `active`: new ones are
@@ -225,7 +227,7 @@ impl Engine {
     pub async fn run_once(
         pipeline: Pipeline,
         politeness: Politeness,
-        watches: Vec<Watch>,
+        watches: Vec<Arc<Watch>>,
         max_wait: Duration,
         mut on_report: impl FnMut(Result<CheckReport, CheckError>, Option<&Watch>),
     ) {

@@ -50,7 +50,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         match config.watch(name) {
             Some(w) => selected.push(w.clone()),
             None => match child_of_config(&config, store.as_ref(), name)? {
-                Some(child) => selected.push(child),
+                Some(child) => selected.push(Arc::new(child)),
                 None => {
                     return Err(UsageError(format!(
                         "no watch named {name:?} in {} (or among its follow watches' children)",
@@ -77,7 +77,7 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             .iter()
             .filter_map(|c| c.active())
         {
-            selected.push(parent.child(name, url));
+            selected.push(Arc::new(parent.child(name, url)));
         }
     }
     let store = SharedStore::new(store);

@@ -12,6 +12,7 @@
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -174,7 +175,7 @@ fn remove(path: &Path, text: &str, current: &Config, name: &str) -> anyhow::Resu
 fn only_watches_changed(
     before: &Config,
     after: &Config,
-    watches: Vec<Watch>,
+    watches: Vec<Arc<Watch>>,
 ) -> anyhow::Result<()> {
     let mut expected = Applied::of(before);
     expected.watches = watches;

@@ -4,13 +4,15 @@
 //! selectors, regexes, unique names), so no other module re-validates. Every
 //! error names the file, the line and the key, because one edit should fix it.
 //!
-//! Three rooms: [`raw`] is the TOML's shape (what serde reads, spans kept),
+//! Three rooms: [`raw`] is the TOML's shape (what serde reads, spans kept,
+//! a large file a piece at a time: [`pieces`]),
 //! [`validate`] turns it into the types below and the stages' own settings
 //! (filters, follow specs, fetch options, politeness), and [`secret`] reads
 //! secrets from the environment or a file without ever showing them. The
 //! types here are what the rest of the program sees.
 
 pub mod edit;
+mod pieces;
 mod raw;
 mod secret;
 pub mod suggest;
@@ -46,7 +48,7 @@ pub struct Config {
     pub path: PathBuf,
     pub daemon: Daemon,
     /// Watches in file order; names are unique.
-    pub watches: Vec<Watch>,
+    pub watches: Vec<Arc<Watch>>,
     /// The mail server, if any subscriber has `email`.
     pub smtp: Option<Smtp>,
     /// What `chancery gc` may delete (`[retention]`); nothing by default.
@@ -503,12 +505,23 @@ pub fn parse_with(
     state_directory: Option<&Path>,
     secrets: Secrets,
 ) -> Result<Config, ConfigError> {
+    parse_in(path, text, state_directory, secrets, raw::PIECE_BYTES)
+}
+
+/// [`parse_with`], reading the TOML in pieces of about `piece_bytes`.
+fn parse_in(
+    path: &Path,
+    text: &str,
+    state_directory: Option<&Path>,
+    secrets: Secrets,
+    piece_bytes: usize,
+) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         path: path.to_owned(),
         problems,
     };
     let mut problems = Vec::new();
-    let Some(raw) = raw::deserialize(text, &mut problems) else {
+    let Some(raw) = raw::deserialize(text, piece_bytes, &mut problems) else {
         return Err(invalid(problems));
     };
     let config = validate::validate(path, text, raw, state_directory, &mut problems, secrets);
@@ -594,7 +607,7 @@ impl Watch {
 
 impl Config {
     /// The watch named `name`.
-    pub fn watch(&self, name: &str) -> Option<&Watch> {
+    pub fn watch(&self, name: &str) -> Option<&Arc<Watch>> {
         self.watches.iter().find(|w| w.name == name)
     }
 

@@ -2,6 +2,7 @@
 //! spans kept where validation reports problems later. Unknown keys are
 //! errors (`deny_unknown_fields`), so a typo never silently does nothing.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -12,73 +13,180 @@ use toml::de::{DeTable, DeValue};
 use super::{Changes, Event, Problem, SmtpTls};
 use crate::normalize::Content;
 
+/// How much TOML one piece holds (see [`super::pieces`]): a few thousand
+/// watches, a few MB of parser state at a time.
+pub(super) const PIECE_BYTES: usize = 256 * 1024;
+
 /// Parses the text into the raw shape, finding every problem it can: all
 /// syntax errors, and every key of a bad type or unknown name in every table
 /// (each bad key is reported, then left out, and reading goes on). A watch
 /// or subscriber that lacks a required key is reported and left out; the
 /// others are still read, and [`RawConfig::watch_index`] keeps their
 /// positions in the file.
-pub(super) fn deserialize(text: &str, problems: &mut Vec<Problem>) -> Option<RawConfig> {
-    let (document, errors) = DeTable::parse_recoverable(text);
-    if !errors.is_empty() {
-        for e in errors {
-            problems.push(located(
+///
+/// A large file is read in pieces, each piece's tables read as soon as it
+/// is parsed. Put back together they mean what the whole file means: only
+/// arrays of tables (`[[watch]]`) may go on in a later piece; any other
+/// key found in two pieces (a table extended by a dotted header further
+/// down, say) sends the whole file through TOML's parser in one go.
+pub(super) fn deserialize(
+    text: &str,
+    piece_bytes: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<RawConfig> {
+    let pieces = super::pieces::pieces(text, piece_bytes);
+    let before = problems.len();
+    match read_pieces(text, &pieces, problems) {
+        Ok(raw) => raw,
+        Err(Overlap) => {
+            problems.truncate(before);
+            let whole = super::pieces::Piece {
+                range: 0..text.len(),
+                arrays: Vec::new(),
+            };
+            read_pieces(text, &[whole], problems).unwrap_or(None)
+        }
+    }
+}
+
+/// A key defined in two pieces where the whole file must judge it.
+struct Overlap;
+
+fn read_pieces(
+    text: &str,
+    pieces: &[super::pieces::Piece<'_>],
+    problems: &mut Vec<Problem>,
+) -> Result<Option<RawConfig>, Overlap> {
+    let before = problems.len();
+    let mut syntax = Vec::new();
+    let mut reader = Reader { text, problems };
+    let mut raw = RawConfig::default();
+    // Each top-level key's first piece; the tables already counted in the
+    // arrays, so `watch[i]` is the i-th `[[watch]]` of the whole file.
+    let mut first_in: HashMap<String, usize> = HashMap::new();
+    let (mut watches, mut subscribers) = (0, 0);
+    for (p, piece) in pieces.iter().enumerate() {
+        let offset = piece.range.start;
+        let (document, errors) = DeTable::parse_recoverable(&text[piece.range.clone()]);
+        for e in &errors {
+            let span = e.span().map(|s| s.start + offset..s.end + offset);
+            syntax.push(located(
                 text,
-                e.span(),
+                span,
                 String::new(),
                 e.message().trim().to_owned(),
             ));
         }
-        return None;
-    }
-    let mut reader = Reader { text, problems };
-    let mut raw = RawConfig::default();
-    for (key, value) in document.into_inner() {
-        let name = key.get_ref().as_ref();
-        match name {
-            "daemon" => {
-                if let Some(daemon) = reader.read("daemon", value) {
-                    raw.daemon = daemon;
+        if !syntax.is_empty() {
+            // Only syntax errors are reported; later pieces are parsed for theirs.
+            continue;
+        }
+        for (key, value) in document.into_inner() {
+            let name = key.get_ref().as_ref();
+            match first_in.get(name) {
+                Some(&first)
+                    if !(pieces[first].arrays.contains(&name) && piece.arrays.contains(&name)) =>
+                {
+                    return Err(Overlap);
+                }
+                Some(_) => {}
+                None => {
+                    first_in.insert(name.to_owned(), p);
                 }
             }
-            "smtp" => raw.smtp = reader.read("smtp", value),
-            "watch" => {
-                for (i, item) in reader.array("watch", value) {
-                    if let Some(watch) = reader.read(&format!("watch[{i}]"), item) {
-                        raw.watch.push(watch);
-                        raw.watch_index.push(i);
+            let key_span = key.span().start + offset..key.span().end + offset;
+            let value = shifted(value, offset);
+            match name {
+                "daemon" => {
+                    if let Some(daemon) = reader.read("daemon", value) {
+                        raw.daemon = daemon;
                     }
                 }
-            }
-            "retention" => raw.retention = reader.read("retention", value),
-            "web" => raw.web = reader.read("web", value),
-            "browser" => raw.browser = reader.read("browser", value),
-            "subscriber" => {
-                for (i, item) in reader.array("subscriber", value) {
-                    if let Some(s) = reader.read(&format!("subscriber[{i}]"), item) {
-                        raw.subscriber.push(s);
-                        raw.subscriber_index.push(i);
+                "smtp" => raw.smtp = reader.read("smtp", value),
+                "watch" => {
+                    let items = reader.array("watch", value);
+                    let base = watches;
+                    watches += items.len();
+                    for (i, item) in items {
+                        let i = base + i;
+                        if let Some(watch) = reader.read(&format!("watch[{i}]"), item) {
+                            raw.watch.push(watch);
+                            raw.watch_index.push(i);
+                        }
                     }
                 }
-            }
-            other => {
-                let message = unknown_key(
-                    other,
-                    &[
-                        "daemon",
-                        "smtp",
-                        "watch",
-                        "subscriber",
-                        "retention",
-                        "web",
-                        "browser",
-                    ],
-                );
-                reader.problem(Some(key.span()), other.to_owned(), message);
+                "retention" => raw.retention = reader.read("retention", value),
+                "web" => raw.web = reader.read("web", value),
+                "browser" => raw.browser = reader.read("browser", value),
+                "subscriber" => {
+                    let items = reader.array("subscriber", value);
+                    let base = subscribers;
+                    subscribers += items.len();
+                    for (i, item) in items {
+                        let i = base + i;
+                        if let Some(s) = reader.read(&format!("subscriber[{i}]"), item) {
+                            raw.subscriber.push(s);
+                            raw.subscriber_index.push(i);
+                        }
+                    }
+                }
+                other => {
+                    let message = unknown_key(
+                        other,
+                        &[
+                            "daemon",
+                            "smtp",
+                            "watch",
+                            "subscriber",
+                            "retention",
+                            "web",
+                            "browser",
+                        ],
+                    );
+                    reader.problem(Some(key_span), other.to_owned(), message);
+                }
             }
         }
     }
-    Some(raw)
+    if syntax.is_empty() {
+        Ok(Some(raw))
+    } else {
+        problems.truncate(before);
+        problems.extend(syntax);
+        Ok(None)
+    }
+}
+
+/// `value` with its spans, and its keys', moved `by` bytes: a piece's
+/// spans count from the piece's start, the problems' from the file's.
+fn shifted<'i>(value: Spanned<DeValue<'i>>, by: usize) -> Spanned<DeValue<'i>> {
+    if by == 0 {
+        return value;
+    }
+    let span = value.span();
+    let inner = match value.into_inner() {
+        DeValue::Array(mut items) => {
+            for item in items.iter_mut() {
+                let taken = std::mem::replace(item, Spanned::new(0..0, DeValue::Boolean(false)));
+                *item = shifted(taken, by);
+            }
+            DeValue::Array(items)
+        }
+        DeValue::Table(table) => DeValue::Table(
+            table
+                .into_iter()
+                .map(|(k, v)| {
+                    let span = k.span();
+                    (
+                        Spanned::new(span.start + by..span.end + by, k.into_inner()),
+                        shifted(v, by),
+                    )
+                })
+                .collect(),
+        ),
+        other => other,
+    };
+    Spanned::new(span.start + by..span.end + by, inner)
 }
 
 /// Reads tables into their raw shapes, collecting problems.

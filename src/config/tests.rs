@@ -547,7 +547,7 @@ url = "https://mfa.example/news/1.html"
     // Only the mode is in the fingerprint, and only for browser watches:
     // http watches keep the fingerprints they had.
     let spa = &c.watches[0];
-    let mut as_http = spa.clone();
+    let mut as_http = (**spa).clone();
     as_http.render = Render::Http;
     assert_ne!(spa.filters_sha256(), as_http.filters_sha256());
     assert!(spa.render_switched_from(&as_http.filters_sha256()));
@@ -629,4 +629,157 @@ render = "browser"
     let text = "[browser]\nexecutable = \"/nonexistent/chromium\"\n[[watch]]\nname = \"spa\"\nurl = \"https://mfa.example/app/\"\nrender = \"browser\"\n";
     parse_with(Path::new("conf/test.toml"), text, None, Secrets::Skip)
         .expect("valid without secrets");
+}
+
+/// `n` watches of about 100 bytes each: a file read in several pieces.
+fn many_watches(n: usize) -> String {
+    let mut text = String::from("[daemon]\nstate_dir = \"state\"\ndefault_interval = \"2h\"\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[watch]]\nname = \"page-{i}\"\nurl = \"http://127.0.0.1:9/page/{i}.html\"\nignore = ['visits: \\d+']\n"
+        ));
+    }
+    text
+}
+
+/// The line of `needle` in `text`, 1-based.
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).expect("needle in text");
+    text[..at].matches('\n').count() + 1
+}
+
+#[test]
+fn a_large_file_is_read_in_pieces_as_one() {
+    let text = many_watches(6000);
+    assert!(
+        super::pieces::pieces(&text, 256 * 1024).len() > 2,
+        "the file must span pieces for this test"
+    );
+    let c = parse_str(&text).expect("valid");
+    assert_eq!(c.watches.len(), 6000);
+    assert_eq!(c.watches[5999].name, "page-5999");
+    // [daemon] in the first piece applies to watches in the last.
+    assert_eq!(c.watches[5999].interval, Duration::from_secs(7200));
+}
+
+#[test]
+fn problems_in_later_pieces_name_their_line_and_table() {
+    let mut text = many_watches(6000);
+    text = text.replace(
+        "name = \"page-4000\"\n",
+        "name = \"page-4000\"\ninterval = \"soon\"\n",
+    );
+    text = text.replace(
+        "name = \"page-4500\"\n",
+        "name = \"page-4500\"\nselector = 1\n",
+    );
+    // A duplicate name across pieces, reported against the first use.
+    text = text.replace("name = \"page-5999\"\n", "name = \"page-10\"\n");
+    let found = problems(&text);
+    let keys: Vec<(&str, usize)> = found.iter().map(|p| (p.key.as_str(), p.line)).collect();
+    assert_eq!(
+        keys,
+        vec![
+            (
+                "watch[4000].interval",
+                line_of(&text, "interval = \"soon\"")
+            ),
+            ("watch[4500].selector", line_of(&text, "selector = 1")),
+            (
+                "watch[5999].name",
+                line_of(
+                    &text,
+                    "name = \"page-10\"\nurl = \"http://127.0.0.1:9/page/5999"
+                )
+            ),
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[2].message.contains("first used by watch[10]"),
+        "{}",
+        found[2].message
+    );
+}
+
+/// The outcome of reading `text` in pieces of `piece_bytes`.
+fn parse_in_pieces(text: &str, piece_bytes: usize) -> Result<Config, ConfigError> {
+    parse_in(
+        Path::new("conf/test.toml"),
+        text,
+        None,
+        Secrets::Read,
+        piece_bytes,
+    )
+}
+
+#[test]
+fn read_in_pieces_means_what_the_whole_file_means() {
+    let cases = [
+        // Valid: tables and arrays of tables across pieces, a subtable by
+        // dotted header, [daemon] after the watches it sets defaults for.
+        "[[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\n\
+         [watch.follow]\nlinks = \"a\"\n\
+         [[subscriber]]\nname = \"desk\"\nwebhook = \"http://127.0.0.1:9/h\"\n\
+         [[watch]]\nname = \"b\"\nurl = \"http://127.0.0.1:9/b\"\nnotify = [\"desk\"]\n\
+         [daemon]\ndefault_interval = \"2h\"\n\
+         [[subscriber]]\nname = \"desk2\"\nwebhook = \"http://127.0.0.1:9/h2\"\n",
+        // Problems in several pieces: a bad value, an unknown key, a
+        // duplicate name, a notify naming nobody, an unknown table.
+        "[[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\ninterval = \"soon\"\n\
+         [[watch]]\nname = \"b\"\nurl = \"http://127.0.0.1:9/b\"\nselector = 1\n\
+         [nonsense]\nx = 1\n\
+         [[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/c\"\nnotify = [\"nobody\"]\n",
+        // A syntax error in a later piece: only syntax errors are told.
+        "[[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\ncolour = 1\n\
+         [[watch]]\nname = \"b\nurl = \"http://127.0.0.1:9/b\"\n",
+        // A table twice, far apart.
+        "[retention]\nchecks = \"30d\"\n\
+         [[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\n\
+         [retention]\nchecks = \"60d\"\n",
+        // A table reopened by a dotted header further down.
+        "[retention]\nchecks = \"30d\"\n\
+         [[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\n\
+         [retention.more]\nx = 1\n",
+        // Root keys, then the same array as tables.
+        "watch = [{ name = \"a\", url = \"http://127.0.0.1:9/a\" }]\n\
+         [[watch]]\nname = \"b\"\nurl = \"http://127.0.0.1:9/b\"\n",
+        // A quoted header is no cut, and still the same table.
+        "[\"daemon\"]\ndefault_interval = \"2h\"\n\
+         [[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\n",
+        // [[watch]] then [watch]: an error either way.
+        "[[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/a\"\n[watch]\nname = \"b\"\n",
+    ];
+    for text in cases {
+        let whole = parse_in_pieces(text, usize::MAX);
+        for piece_bytes in [1, 40, 100] {
+            let pieces = parse_in_pieces(text, piece_bytes);
+            match (&whole, &pieces) {
+                (Ok(w), Ok(p)) => {
+                    assert_eq!(w.watches, p.watches, "{text}");
+                    assert_eq!(w.subscribers, p.subscribers, "{text}");
+                    assert_eq!(w.retention, p.retention, "{text}");
+                    assert_eq!(
+                        w.daemon.default_interval, p.daemon.default_interval,
+                        "{text}"
+                    );
+                }
+                (
+                    Err(ConfigError::Invalid { problems: w, .. }),
+                    Err(ConfigError::Invalid { problems: p, .. }),
+                ) => assert_eq!(w, p, "{text}"),
+                _ => panic!("{text}\nwhole: {whole:?}\npieces: {pieces:?}"),
+            }
+        }
+    }
+    // The cases above do what they say: the first and the quoted header
+    // are valid, the rest not.
+    let valid: Vec<bool> = cases
+        .iter()
+        .map(|t| parse_in_pieces(t, 1).is_ok())
+        .collect();
+    assert_eq!(
+        valid,
+        [true, false, false, false, false, false, true, false]
+    );
 }

@@ -322,7 +322,7 @@ pub(super) fn validate(
             first_browser = w.render.clone().map(|r| (r, i));
         }
         if let Some(url) = url {
-            watches.push(Watch {
+            watches.push(Arc::new(Watch {
                 name,
                 url,
                 render,
@@ -343,7 +343,7 @@ pub(super) fn validate(
                 follow,
                 child_interval: w.child_interval.unwrap_or(interval * 4),
                 parent: None,
-            });
+            }));
         }
     }
     let smtp = raw.smtp.map(|smtp| validate_smtp(&mut v, base_dir, smtp));

@@ -13,7 +13,7 @@ fn watch(extra: &str) -> Watch {
         format!("[[watch]]\nname = \"mfa\"\nurl = \"https://mfa.example/news/1.html\"\n{extra}\n");
     let config =
         crate::config::parse(std::path::Path::new("t.toml"), &text, None).expect("test config");
-    config.watches[0].clone()
+    (*config.watches[0]).clone()
 }
 
 fn response(status: u16, final_url: &str, body: &str) -> Response {
