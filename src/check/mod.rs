@@ -250,10 +250,11 @@ impl Pipeline {
         }
         // A follow watch reads its listing from the same response.
         let items = self.read_listing(watch, &seen).await;
-        // One transaction: the check, its change, alerts and listing.
+        // One transaction: the check, its change, alerts and listing
+        // (committed with the checks that finish meanwhile).
         let (watch, settings) = (watch.clone(), self.settings.clone());
         self.store
-            .run(move |s| {
+            .write(move |s| {
                 let subscribers = &settings.subscribers;
                 let listing = match items {
                     Some(items) => Some(listing::reconcile(s, &watch, &items, subscribers)?),

@@ -7,8 +7,9 @@
 //!
 //! The store persists the domain types of [`crate::model`]; it decides
 //! nothing about them. Invariant: [`Store::record_check`] is one
-//! transaction. A crash leaves either the whole check (row, blobs,
-//! snapshot, change, alerts, watch state) or none of it.
+//! transaction (or one savepoint of a group commit, [`SharedStore::write`]).
+//! A crash leaves either the whole check (row, blobs, snapshot, change,
+//! alerts, watch state) or none of it.
 
 mod shared;
 pub mod sqlite;
@@ -603,6 +604,10 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A group commit failed: this write was rolled back with the others
+    /// of its group (the first error is logged and told to one of them).
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -638,6 +643,15 @@ pub trait Store {
     /// Records one check with its blobs, snapshot, change and the watch's new
     /// state, atomically.
     fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError>;
+    /// Group commit: runs `job(0)` … `job(n - 1)` in order inside one write
+    /// transaction, each in a savepoint of its own. A job that returns
+    /// `false` (or panics) is rolled back alone; the others commit
+    /// together. `Ok` once they are committed; an error means none was.
+    fn in_one_transaction(
+        &mut self,
+        n: usize,
+        job: &mut dyn FnMut(usize, &mut dyn Store) -> bool,
+    ) -> Result<(), StoreError>;
     /// All watches with their latest activity, by name.
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError>;
     /// Changes of a watch, newest first.

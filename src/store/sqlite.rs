@@ -8,9 +8,10 @@
 //! bytes; `changes` link two snapshots.
 //!
 //! Guarantees:
-//! - [`SqliteStore::record_check`] is one `BEGIN IMMEDIATE` transaction: the
-//!   check row, its blobs, snapshot, change and the watch's new state land
-//!   together or not at all. An unchanged check writes one `checks` row and
+//! - [`SqliteStore::record_check`] is one `BEGIN IMMEDIATE` transaction (or
+//!   one savepoint of a group commit's): the check row, its blobs,
+//!   snapshot, change and the watch's new state land together or not at
+//!   all. An unchanged check writes one `checks` row and
 //!   updates its watch; it adds no blob.
 //! - A blob is only read back through a bounded decompression (its stored
 //!   size, at most [`MAX_BLOB_BYTES`]) and a SHA-256 check against its key,
@@ -23,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{
-    Connection, OptionalExtension, Params, Row, Statement, Transaction, TransactionBehavior, params,
+    Connection, OptionalExtension, Params, Row, Savepoint, Statement, Transaction,
+    TransactionBehavior, params,
 };
 
 use super::{
@@ -323,7 +325,7 @@ impl BlobTable {
 /// there. Checks the key and compresses only when it actually writes, so a
 /// repeated body costs one indexed lookup.
 fn put_blob(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     table: BlobTable,
     watch_id: WatchId,
     sha256: &str,
@@ -601,7 +603,7 @@ fn bind_in_order(
 /// commits): blobs, snapshot, check row, heads, change, alerts, events,
 /// follow children and the watch's new state. Anything that must be atomic
 /// with a check belongs here.
-fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
+fn write_check(tx: &Connection, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
     let watch_id = check.watch_id;
     if let Some(basis) = check.basis {
         let (presence, last_snapshot, failing_reported): (String, Option<SnapshotId>, bool) = tx
@@ -813,11 +815,7 @@ fn write_check(tx: &Transaction<'_>, check: &NewCheck<'_>) -> Result<RecordedChe
 }
 
 /// Keeps the HTTP heads of a check for the evidence export.
-fn insert_heads(
-    tx: &Transaction<'_>,
-    check_id: CheckId,
-    heads: &NewHeads,
-) -> Result<(), StoreError> {
+fn insert_heads(tx: &Connection, check_id: CheckId, heads: &NewHeads) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO check_heads
              (check_id, requested_at, remote_ip, request_head, response_head, rendered_by)
@@ -836,7 +834,7 @@ fn insert_heads(
 
 /// Queues the check's alerts for its change, ids `<instance>-<change>-<subscriber>`.
 fn insert_alerts(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     watch_id: WatchId,
     at: Timestamp,
     alerts: &[NewAlert],
@@ -898,7 +896,7 @@ fn decode_alert(row: &Row<'_>) -> Result<AlertRow, StoreError> {
 /// check's new snapshot (`to`). `first_change` carries the detail (the last
 /// error, the statement's title), so alerts and `history` can show it.
 fn insert_event(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     check: &NewCheck<'_>,
     event: &NewEvent,
     check_id: super::CheckId,
@@ -919,7 +917,7 @@ fn insert_event(
 }
 
 fn event_row(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     watch_id: WatchId,
     check_id: super::CheckId,
     kind: ChangeKind,
@@ -949,7 +947,7 @@ fn event_row(
 /// child's state and rank, and `delisted` events with their alerts, in the
 /// parent check's transaction.
 fn write_follow(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     check: &NewCheck<'_>,
     follow: &FollowUpdate,
     check_id: super::CheckId,
@@ -1005,7 +1003,7 @@ fn write_follow(
 }
 
 fn insert_change(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     check: &NewCheck<'_>,
     change: &super::NewChange,
     check_id: i64,
@@ -1096,6 +1094,44 @@ fn decode_snapshot_row(row: &Row<'_>) -> Result<SnapshotRow, StoreError> {
     })
 }
 
+/// One write: its own `BEGIN IMMEDIATE` transaction (taking the write
+/// lock up front, so it cannot fail half-way with `SQLITE_BUSY` on
+/// upgrading a read lock), or inside a group commit's transaction
+/// ([`Store::in_one_transaction`]), a savepoint of it.
+enum WriteTx<'c> {
+    Alone(Transaction<'c>),
+    InGroup(Savepoint<'c>),
+}
+
+impl<'c> WriteTx<'c> {
+    fn begin(conn: &'c mut Connection) -> rusqlite::Result<WriteTx<'c>> {
+        if conn.is_autocommit() {
+            conn.transaction_with_behavior(TransactionBehavior::Immediate)
+                .map(WriteTx::Alone)
+        } else {
+            conn.savepoint().map(WriteTx::InGroup)
+        }
+    }
+
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Alone(tx) => tx.commit(),
+            WriteTx::InGroup(sp) => sp.commit(),
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Alone(tx) => tx,
+            WriteTx::InGroup(sp) => sp,
+        }
+    }
+}
+
 impl Store for SqliteStore {
     fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError> {
         // The common case, a known watch at the same URL, is a read: no
@@ -1105,9 +1141,7 @@ impl Store for SqliteStore {
         {
             return Ok(state);
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = WriteTx::begin(&mut self.conn)?;
         tx.prepare_cached(
             "INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (name) DO UPDATE SET url = excluded.url WHERE url <> excluded.url",
@@ -1125,14 +1159,40 @@ impl Store for SqliteStore {
 
     fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
         validate(check)?;
-        // IMMEDIATE takes the write lock up front, so the transaction cannot
-        // fail half-way with SQLITE_BUSY on upgrading a read lock.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = WriteTx::begin(&mut self.conn)?;
         let recorded = write_check(&tx, check)?;
         tx.commit()?;
         Ok(recorded)
+    }
+
+    fn in_one_transaction(
+        &mut self,
+        n: usize,
+        job: &mut dyn FnMut(usize, &mut dyn Store) -> bool,
+    ) -> Result<(), StoreError> {
+        // IMMEDIATE, as for one check: the write lock up front.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        for i in 0..n {
+            let outcome = self.conn.execute_batch("SAVEPOINT job").and_then(|()| {
+                let kept = job(i, self);
+                // `job` catches its own panics (SharedStore::write); a
+                // failed one leaves nothing of its writes.
+                self.conn.execute_batch(if kept {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                })
+            });
+            if let Err(e) = outcome {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError> {
@@ -1892,6 +1952,70 @@ mod tests {
                 ..bare(state.watch_id, 1_002, Outcome::Error)
             })
             .unwrap();
+    }
+
+    #[test]
+    fn checks_in_one_group_commit_land_each_whole_or_not_at_all() {
+        let (dir, mut store) = open_temp();
+        let a = store.ensure_watch("a", "https://example.org/a").unwrap();
+        let b = store.ensure_watch("b", "https://example.org/b").unwrap();
+        let reader = SqliteStore::open_in(dir.path()).unwrap();
+        let (page_a, page_b) = (Page::new("A."), Page::new("B."));
+        let checks = [
+            NewCheck {
+                basis: Some(Basis::of(&a)),
+                ..seen(a.watch_id, 1_000, Outcome::FirstSeen, &page_a, None)
+            },
+            // Judged against the state the first one just moved on.
+            NewCheck {
+                basis: Some(Basis::of(&a)),
+                ..seen(a.watch_id, 1_001, Outcome::FirstSeen, &page_a, None)
+            },
+            seen(b.watch_id, 1_002, Outcome::FirstSeen, &page_b, None),
+        ];
+        let mut results = Vec::new();
+        store
+            .in_one_transaction(checks.len(), &mut |i, s| {
+                let result = s.record_check(&checks[i]);
+                // Nothing of the group is visible outside it before it commits.
+                assert_eq!(reader.checks("a", None).unwrap().len(), 0);
+                let kept = result.is_ok();
+                results.push(result);
+                kept
+            })
+            .unwrap();
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(
+            matches!(results[1], Err(StoreError::Stale { .. })),
+            "{:?}",
+            results[1]
+        );
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        // The stale check left nothing; the others are whole.
+        assert_eq!(reader.checks("a", None).unwrap().len(), 1);
+        assert_eq!(reader.snapshot("a", None).unwrap().unwrap().text, "A.");
+        assert_eq!(reader.snapshot("b", None).unwrap().unwrap().text, "B.");
+        // A job that wrote and then failed is rolled back alone.
+        store
+            .in_one_transaction(2, &mut |i, s| {
+                s.record_check(&unchanged(a.watch_id, 2_000 + i as i64, &page_a))
+                    .unwrap();
+                i == 1
+            })
+            .unwrap();
+        let times: Vec<i64> = reader
+            .checks("a", None)
+            .unwrap()
+            .iter()
+            .map(|c| c.started_at.0)
+            .collect();
+        assert_eq!(times, [2_001, 1_000]);
+        // And the connection is out of the group's transaction: a lone
+        // check is its own transaction again.
+        store
+            .record_check(&unchanged(a.watch_id, 3_000, &page_a))
+            .unwrap();
+        assert_eq!(reader.checks("a", None).unwrap().len(), 3);
     }
 
     #[test]
@@ -2657,7 +2781,7 @@ mod tests {
 
     /// The text of the only snapshot, read through the same decoder
     /// `snapshot()` uses, inside an open transaction.
-    fn store_snapshot_text(tx: &Transaction<'_>) -> Result<Vec<u8>, StoreError> {
+    fn store_snapshot_text(tx: &Connection) -> Result<Vec<u8>, StoreError> {
         let (sha, size, data): (String, i64, Vec<u8>) = tx
             .query_row("SELECT sha256, size, data FROM texts", [], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
