@@ -103,33 +103,23 @@ fn read_pieces(
                     }
                 }
                 "smtp" => raw.smtp = reader.read("smtp", value),
-                "watch" => {
-                    let items = reader.array("watch", value);
-                    let base = watches;
-                    watches += items.len();
-                    for (i, item) in items {
-                        let i = base + i;
-                        if let Some(watch) = reader.read(&format!("watch[{i}]"), item) {
-                            raw.watch.push(watch);
-                            raw.watch_index.push(i);
-                        }
-                    }
-                }
+                "watch" => reader.tables(
+                    "watch",
+                    value,
+                    &mut watches,
+                    &mut raw.watch,
+                    &mut raw.watch_index,
+                ),
                 "retention" => raw.retention = reader.read("retention", value),
                 "web" => raw.web = reader.read("web", value),
                 "browser" => raw.browser = reader.read("browser", value),
-                "subscriber" => {
-                    let items = reader.array("subscriber", value);
-                    let base = subscribers;
-                    subscribers += items.len();
-                    for (i, item) in items {
-                        let i = base + i;
-                        if let Some(s) = reader.read(&format!("subscriber[{i}]"), item) {
-                            raw.subscriber.push(s);
-                            raw.subscriber_index.push(i);
-                        }
-                    }
-                }
+                "subscriber" => reader.tables(
+                    "subscriber",
+                    value,
+                    &mut subscribers,
+                    &mut raw.subscriber,
+                    &mut raw.subscriber_index,
+                ),
                 other => {
                     let message = unknown_key(
                         other,
@@ -219,6 +209,29 @@ impl Reader<'_, '_> {
                 );
                 self.problem(Some(span), key.to_owned(), message);
                 Vec::new()
+            }
+        }
+    }
+
+    /// Reads the tables of an array of tables (`[[watch]]`) into `out`, and
+    /// their positions in the whole file into `index`; `seen` counts the
+    /// tables of this array that earlier pieces held.
+    fn tables<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        key: &str,
+        value: Spanned<DeValue<'_>>,
+        seen: &mut usize,
+        out: &mut Vec<T>,
+        index: &mut Vec<usize>,
+    ) {
+        let items = self.array(key, value);
+        let base = *seen;
+        *seen += items.len();
+        for (i, item) in items {
+            let i = base + i;
+            if let Some(table) = self.read(&format!("{key}[{i}]"), item) {
+                out.push(table);
+                index.push(i);
             }
         }
     }
