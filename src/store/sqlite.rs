@@ -93,7 +93,11 @@ struct Zstd(Option<zstd::bulk::Compressor<'static>>);
 
 impl std::fmt::Debug for Zstd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Zstd(ready)" } else { "Zstd" })
+        f.write_str(if self.0.is_some() {
+            "Zstd(ready)"
+        } else {
+            "Zstd"
+        })
     }
 }
 
@@ -380,10 +384,12 @@ fn put_blob(
             table.noun()
         )));
     }
-    let data = zstd.compress(bytes).map_err(|source| StoreError::Compress {
-        sha256: sha256.to_owned(),
-        source,
-    })?;
+    let data = zstd
+        .compress(bytes)
+        .map_err(|source| StoreError::Compress {
+            sha256: sha256.to_owned(),
+            source,
+        })?;
     tx.prepare_cached(table.insert_sql())?
         .execute(params![sha256, to_sql_int(size), data])?;
     Ok(())
