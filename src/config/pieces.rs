@@ -21,6 +21,16 @@ pub(super) struct Piece<'t> {
     pub(super) arrays: Vec<&'t str>,
 }
 
+impl Piece<'_> {
+    /// All of `text` as one piece: what TOML's parser reads at once.
+    pub(super) fn whole(text: &str) -> Piece<'static> {
+        Piece {
+            range: 0..text.len(),
+            arrays: Vec::new(),
+        }
+    }
+}
+
 /// A top-level header with a one-part bare key (`[daemon]`, `[[watch]]`):
 /// where a piece may start.
 #[derive(Debug)]
@@ -37,16 +47,10 @@ struct Cut<'t> {
 /// parser then reports the mistake as it would for the whole file).
 pub(super) fn pieces(text: &str, max: usize) -> Vec<Piece<'_>> {
     let cuts = cuts(text);
-    let whole = || {
-        vec![Piece {
-            range: 0..text.len(),
-            arrays: cuts.iter().filter(|c| c.array).map(|c| c.name).collect(),
-        }]
-    };
     let mut kinds: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
     for cut in &cuts {
         match kinds.insert(cut.name, cut.array) {
-            Some(array) if !(array && cut.array) => return whole(),
+            Some(array) if !(array && cut.array) => return vec![Piece::whole(text)],
             _ => {}
         }
     }

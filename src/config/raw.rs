@@ -40,11 +40,7 @@ pub(super) fn deserialize(
         Ok(raw) => raw,
         Err(Overlap) => {
             problems.truncate(before);
-            let whole = super::pieces::Piece {
-                range: 0..text.len(),
-                arrays: Vec::new(),
-            };
-            read_pieces(text, &[whole], problems).unwrap_or(None)
+            read_pieces(text, &[super::pieces::Piece::whole(text)], problems).unwrap_or(None)
         }
     }
 }
@@ -69,7 +65,7 @@ fn read_pieces(
         let offset = piece.range.start;
         let (document, errors) = DeTable::parse_recoverable(&text[piece.range.clone()]);
         for e in &errors {
-            let span = e.span().map(|s| s.start + offset..s.end + offset);
+            let span = e.span().map(|s| moved(s, offset));
             syntax.push(located(
                 text,
                 span,
@@ -94,7 +90,7 @@ fn read_pieces(
                     first_in.insert(name.to_owned(), p);
                 }
             }
-            let key_span = key.span().start + offset..key.span().end + offset;
+            let key_span = moved(key.span(), offset);
             let value = shifted(value, offset);
             match name {
                 "daemon" => {
@@ -166,9 +162,8 @@ fn shifted<'i>(value: Spanned<DeValue<'i>>, by: usize) -> Spanned<DeValue<'i>> {
             table
                 .into_iter()
                 .map(|(k, v)| {
-                    let span = k.span();
                     (
-                        Spanned::new(span.start + by..span.end + by, k.into_inner()),
+                        Spanned::new(moved(k.span(), by), k.into_inner()),
                         shifted(v, by),
                     )
                 })
@@ -176,7 +171,12 @@ fn shifted<'i>(value: Spanned<DeValue<'i>>, by: usize) -> Spanned<DeValue<'i>> {
         ),
         other => other,
     };
-    Spanned::new(span.start + by..span.end + by, inner)
+    Spanned::new(moved(span, by), inner)
+}
+
+/// `span` moved `by` bytes later in the text.
+fn moved(span: Range<usize>, by: usize) -> Range<usize> {
+    span.start + by..span.end + by
 }
 
 /// Reads tables into their raw shapes, collecting problems.
