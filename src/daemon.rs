@@ -159,10 +159,10 @@ struct Signals {
 pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let state_dir = config.daemon.state_dir.clone();
     let mut lock = StateLock::acquire(&state_dir)?;
-    let store = config
-        .store_location()
+    let location = config.store_location();
+    let store = location
         .open()
-        .with_context(|| format!("cannot open the history in {}", state_dir.display()))?;
+        .with_context(|| format!("cannot open history {location}"))?;
     let store = SharedStore::new(store);
     let pipeline = Pipeline::new(&config, store.clone())?;
     let notifier = Notifier::new(&config, store.clone())?;
@@ -463,6 +463,9 @@ impl Daemon {
                 configured = %new.daemon.state_dir.display(),
                 "state_dir changes take effect after a restart"
             );
+        }
+        if new.store != self.config.store {
+            tracing::warn!("[store] changes take effect after a restart");
         }
         if new.web.as_ref().map(|w| (w.listen, &w.token_file))
             != self.config.web.as_ref().map(|w| (w.listen, &w.token_file))

@@ -85,7 +85,9 @@ pub fn open_existing_store(config: &Config) -> anyhow::Result<Box<dyn Store + Se
     match location.open() {
         // Too full to open normally: read the file as it stands.
         Err(full @ crate::store::StoreError::DiskFull { .. }) => {
-            let crate::store::Location::Sqlite(path) = &location;
+            let crate::store::Location::Sqlite(path) = &location else {
+                return Err(full).with_context(|| format!("cannot open history {location}"));
+            };
             match crate::store::sqlite::SqliteStore::open_immutable(path) {
                 Ok(store) => {
                     tracing::warn!(error = %full, "reading the history as last written to its file (without its write-ahead log)");
@@ -100,12 +102,10 @@ pub fn open_existing_store(config: &Config) -> anyhow::Result<Box<dyn Store + Se
 
 /// Opens the history, creating it if needed: for commands that write.
 pub fn open_store(config: &Config) -> anyhow::Result<Box<dyn Store + Send>> {
-    config.store_location().open().with_context(|| {
-        format!(
-            "cannot open the history in {}",
-            config.daemon.state_dir.display()
-        )
-    })
+    let location = config.store_location();
+    location
+        .open()
+        .with_context(|| format!("cannot open history {location}"))
 }
 
 /// Opens the history if there is one: for summaries that show an empty

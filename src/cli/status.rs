@@ -39,7 +39,12 @@ struct Status {
     /// The newest check of any watch.
     last_check_at: Option<Timestamp>,
     outbox: Outbox,
-    disk: Disk,
+    /// Where the history is: the SQLite file, or the PostgreSQL URL
+    /// (without a password).
+    history: String,
+    /// For a SQLite history; `null` for PostgreSQL, whose disk is the
+    /// database server's to watch.
+    disk: Option<Disk>,
 }
 
 /// Space left where the history is written.
@@ -133,13 +138,17 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             failed,
             oldest_pending_at: pending.iter().map(|a| a.created_at).min(),
         },
-        disk: {
-            let free_bytes = crate::store::free_bytes(&config.daemon.state_dir);
-            Disk {
-                state_dir: config.daemon.state_dir.clone(),
-                free_bytes,
-                low: free_bytes.is_some_and(|b| b < crate::store::LOW_DISK_BYTES),
+        history: config.store_location().to_string(),
+        disk: match config.store_location() {
+            crate::store::Location::Sqlite(_) => {
+                let free_bytes = crate::store::free_bytes(&config.daemon.state_dir);
+                Some(Disk {
+                    state_dir: config.daemon.state_dir.clone(),
+                    free_bytes,
+                    low: free_bytes.is_some_and(|b| b < crate::store::LOW_DISK_BYTES),
+                })
             }
+            crate::store::Location::Postgres { .. } => None,
         },
     };
     if args.json {
@@ -147,11 +156,13 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     } else {
         print(&status)?;
     }
-    Ok(if status.failing.is_empty() && !status.disk.low {
-        Exit::Success
-    } else {
-        Exit::SomeFailed
-    })
+    Ok(
+        if status.failing.is_empty() && !status.disk.as_ref().is_some_and(|d| d.low) {
+            Exit::Success
+        } else {
+            Exit::SomeFailed
+        },
+    )
 }
 
 fn print(status: &Status) -> std::io::Result<()> {
@@ -210,7 +221,9 @@ fn print(status: &Status) -> std::io::Result<()> {
         Some(t) => outln!(" (oldest pending since {t})")?,
         None => outln!()?,
     }
-    let d = &status.disk;
+    let Some(d) = &status.disk else {
+        return outln!("history: {} (PostgreSQL)", status.history);
+    };
     let dir = d.state_dir.display();
     match d.free_bytes {
         Some(free) if d.low => outln!(

@@ -59,6 +59,17 @@ pub struct Config {
     pub browser: BrowserSettings,
     /// Who gets alerts, in file order; names are unique.
     pub subscribers: Vec<Subscriber>,
+    /// `[store]`: a PostgreSQL database; `None` keeps the history in
+    /// `state_dir/chancery.db`.
+    pub store: Option<StoreSettings>,
+}
+
+/// Where a shared history lives (`[store]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `postgres://user@host[:port]/database[?sslmode=…]`, no password.
+    pub url: String,
+    pub password: Option<Secret>,
 }
 
 impl Config {
@@ -611,9 +622,16 @@ impl Config {
         self.watches.iter().find(|w| w.name == name)
     }
 
-    /// Where the history is kept: `chancery.db` in the state dir.
+    /// Where the history is kept: the `[store]` database, or
+    /// `chancery.db` in the state dir.
     pub fn store_location(&self) -> crate::store::Location {
-        crate::store::Location::in_state_dir(&self.daemon.state_dir)
+        match &self.store {
+            Some(store) => crate::store::Location::Postgres {
+                url: store.url.clone(),
+                password: store.password.clone(),
+            },
+            None => crate::store::Location::in_state_dir(&self.daemon.state_dir),
+        }
     }
 }
 

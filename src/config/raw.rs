@@ -108,6 +108,7 @@ fn read_pieces(
                 ),
                 "retention" => raw.retention = reader.read("retention", value),
                 "web" => raw.web = reader.read("web", value),
+                "store" => raw.store = reader.read("store", value),
                 "browser" => raw.browser = reader.read("browser", value),
                 "subscriber" => reader.tables(
                     "subscriber",
@@ -127,6 +128,7 @@ fn read_pieces(
                             "retention",
                             "web",
                             "browser",
+                            "store",
                         ],
                     );
                     reader.problem(Some(key_span), other.to_owned(), message);
@@ -464,6 +466,16 @@ pub(super) struct RawConfig {
     pub(super) retention: Option<RawRetention>,
     pub(super) web: Option<RawWeb>,
     pub(super) browser: Option<RawBrowser>,
+    pub(super) store: Option<Spanned<RawStore>>,
+}
+
+/// `[store]`: a PostgreSQL database instead of the state dir's SQLite file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) url: Spanned<String>,
+    pub(super) password_env: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
 }
 
 /// `[browser]`: the shared headless Chromium.
@@ -801,6 +813,9 @@ pub(crate) mod keys {
     }
     pub fn browser() -> &'static [&'static str] {
         fields::<super::RawBrowser>()
+    }
+    pub fn store() -> &'static [&'static str] {
+        fields::<super::RawStore>()
     }
     pub fn top() -> &'static [&'static str] {
         fields::<super::RawConfig>()

@@ -783,3 +783,48 @@ fn read_in_pieces_means_what_the_whole_file_means() {
         [true, false, false, false, false, false, true, false]
     );
 }
+
+#[test]
+fn a_store_url_puts_the_history_in_postgres_and_its_password_comes_from_elsewhere() {
+    let watch = "[[watch]]\nname = \"a\"\nurl = \"https://a.example/\"\n\n";
+    let c = parse_str(&format!(
+        "{watch}[store]\nurl = \"postgres://chancery@db.example.org/chancery?sslmode=require\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.store_location(),
+        crate::store::Location::Postgres {
+            url: "postgres://chancery@db.example.org/chancery?sslmode=require".to_owned(),
+            password: None,
+        }
+    );
+    assert_eq!(
+        parse_str(watch).unwrap().store_location(),
+        crate::store::Location::Sqlite(PathBuf::from("chancery-state/chancery.db"))
+    );
+
+    let p = problems(&format!(
+        "{watch}[store]\nurl = \"postgres://chancery:s3cret@db.example.org/chancery\"\n"
+    ));
+    assert_eq!((p[0].line, p[0].key.as_str()), (6, "store.url"));
+    assert!(p[0].message.contains("password_env"), "{:?}", p[0]);
+    assert!(!p[0].message.contains("s3cret"), "{:?}", p[0]);
+
+    let p = problems(&format!(
+        "{watch}[store]\nurl = \"mysql://db.example.org/chancery\"\n"
+    ));
+    assert_eq!(p[0].key, "store.url");
+    assert!(p[0].message.contains("not a postgres:// URL"), "{:?}", p[0]);
+
+    let p = problems(&format!(
+        "{watch}[store]\nurl = \"postgres://chancery@db/c\"\npassword_env = \"CHANCERY_TEST_UNSET_STORE_PASSWORD\"\n"
+    ));
+    assert_eq!((p[0].line, p[0].key.as_str()), (7, "store.password_env"));
+    assert!(p[0].message.contains("is not set"), "{:?}", p[0]);
+
+    let p = problems(&format!(
+        "{watch}[store]\nurl = \"postgres://chancery@db/c\"\npasword_file = \"x\"\n"
+    ));
+    assert_eq!(p[0].line, 7);
+    assert!(p[0].message.contains("pasword_file"), "{:?}", p[0]);
+}

@@ -391,7 +391,59 @@ pub(super) fn validate(
         },
         web: raw.web.map(|w| validate_web(&mut v, path, w)),
         browser,
+        store: raw.store.and_then(|s| validate_store(&mut v, base_dir, s)),
     }
+}
+
+/// `[store]`: a `postgres://` URL without a password, and the password
+/// from the environment or a file. Read for every command (unlike other
+/// secrets): reading the history needs it too.
+fn validate_store(
+    v: &mut Validator<'_>,
+    base_dir: &Path,
+    raw: Spanned<super::raw::RawStore>,
+) -> Option<super::StoreSettings> {
+    let raw = raw.into_inner();
+    let skipping = v.secrets;
+    v.secrets = Secrets::Read;
+    let password = read_secret(
+        v,
+        base_dir,
+        "store.password",
+        raw.password_env.as_ref(),
+        raw.password_file.as_ref(),
+    );
+    v.secrets = skipping;
+    let url = raw.url.get_ref();
+    let problem = match Url::parse(url) {
+        Err(e) => Some(format!(
+            "not a URL ({e}), e.g. \"postgres://chancery@db.example.org/chancery\""
+        )),
+        Ok(u) if !matches!(u.scheme(), "postgres" | "postgresql") => Some(format!(
+            "{:?} is not a postgres:// URL (the SQLite history needs no [store]: it lives in state_dir)",
+            u.scheme()
+        )),
+        Ok(u) if u.password().is_some() => Some(
+            "the URL holds a password: anyone who can read this file could read it; \
+             set store.password_env or store.password_file instead"
+                .to_owned(),
+        ),
+        Ok(_) if !cfg!(feature = "postgres") => Some(
+            "this chancery was built without PostgreSQL support (cargo feature `postgres`)"
+                .to_owned(),
+        ),
+        Ok(_) => None,
+    };
+    if let Some(problem) = problem {
+        // The value is not echoed: a URL with a password must not reach
+        // the terminal or a log.
+        v.report(&raw.url, "store.url".to_owned(), problem);
+        return None;
+    }
+    Some(super::StoreSettings {
+        url: url.clone(),
+        password,
+    })
 }
 
 /// `render`, `wait_for` and `settle` of one watch: the last two only with

@@ -14,6 +14,9 @@ const RESTART_ONLY: &[(&str, &str)] = &[
     ("daemon", "state_dir"),
     ("web", "listen"),
     ("web", "token_file"),
+    ("store", "url"),
+    ("store", "password_env"),
+    ("store", "password_file"),
 ];
 
 /// The config every case starts from: one of each table.
@@ -21,6 +24,10 @@ fn base() -> Vec<(&'static str, Vec<String>)> {
     let lines = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     vec![
         ("daemon", lines(&["state_dir = \"state\""])),
+        (
+            "store",
+            lines(&["url = \"postgres://chancery@db.example.org/chancery\""]),
+        ),
         (
             "smtp",
             lines(&[
@@ -81,6 +88,7 @@ fn render(sections: &[(&str, Vec<String>)]) -> String {
             "smtp" => "[smtp]\n",
             "web" => "[web]\n",
             "browser" => "[browser]\n",
+            "store" => "[store]\n",
             "desk" | "mail" => "[[subscriber]]\n",
             _ => "[[watch]]\n",
         });
@@ -97,6 +105,24 @@ fn render(sections: &[(&str, Vec<String>)]) -> String {
 /// lines replacing the key's line or added).
 fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
     vec![
+        (
+            "store",
+            "url",
+            "store",
+            vec!["url = \"postgres://chancery@db2.example.org/chancery\""],
+        ),
+        (
+            "store",
+            "password_env",
+            "store",
+            vec!["password_env = \"PATH\""],
+        ),
+        (
+            "store",
+            "password_file",
+            "store",
+            vec!["password_file = \"secret.txt\""],
+        ),
         (
             "daemon",
             "state_dir",
@@ -420,6 +446,7 @@ fn the_reload_test_covers_every_key() {
         ("follow", keys::follow()),
         ("web", keys::web()),
         ("browser", keys::browser()),
+        ("store", keys::store()),
     ];
     for (table, keys) in tables {
         assert!(!keys.is_empty(), "no keys found for {table}");
@@ -442,7 +469,8 @@ fn the_reload_test_covers_every_key() {
             "subscriber",
             "retention",
             "web",
-            "browser"
+            "browser",
+            "store"
         ])
     );
 }

@@ -2,8 +2,9 @@
 //! changes and the alert outbox. [`Store`] is the narrow interface every
 //! caller uses (the check driver, the delivery worker, the daemon and each
 //! CLI command), [`Location`] opens one as a `Box<dyn Store>`, and
-//! [`sqlite::SqliteStore`] is the only implementation: another backend is
-//! one new module behind the same trait.
+//! two backends implement it: [`sqlite::SqliteStore`], the embedded
+//! default, and `postgres::PgStore`, one database shared by several nodes
+//! (cargo feature `postgres`). `contract.rs` holds the tests both must pass.
 //!
 //! The store persists the domain types of [`crate::model`]; it decides
 //! nothing about them. Invariant: [`Store::record_check`] is one
@@ -11,6 +12,11 @@
 //! A crash leaves either the whole check (row, blobs, snapshot, change,
 //! alerts, watch state) or none of it.
 
+mod codec;
+#[cfg(test)]
+mod contract;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod shared;
 pub mod sqlite;
 
@@ -34,6 +40,11 @@ pub use sqlite::SqliteStore;
 pub enum Location {
     /// A SQLite file (`chancery.db` in the state dir).
     Sqlite(PathBuf),
+    /// A PostgreSQL database (`[store] url`), with its password.
+    Postgres {
+        url: String,
+        password: Option<crate::config::Secret>,
+    },
 }
 
 impl Location {
@@ -46,6 +57,9 @@ impl Location {
     pub fn exists(&self) -> bool {
         match self {
             Location::Sqlite(path) => path.exists(),
+            // A database server's database exists before chancery uses it
+            // (someone created it); its tables are made on first open.
+            Location::Postgres { .. } => true,
         }
     }
 
@@ -62,6 +76,33 @@ impl Location {
                 }
                 Ok(Box::new(SqliteStore::open(path)?))
             }
+            #[cfg(feature = "postgres")]
+            Location::Postgres { url, password } => Ok(Box::new(postgres::PgStore::open(
+                url,
+                password.as_ref().map(|p| p.expose()),
+            )?)),
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres { .. } => Err(StoreError::Unsupported(
+                "this chancery was built without PostgreSQL support (cargo feature `postgres`)"
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+impl Location {
+    /// Opens the history for reading only, beside writers (the web view):
+    /// the database itself refuses every write. The schema must be
+    /// current: `chancery check` or `run` brings it up to date.
+    pub fn open_read_only(&self) -> Result<Box<dyn Store + Send>, StoreError> {
+        match self {
+            Location::Sqlite(path) => Ok(Box::new(SqliteStore::open_read_only(path)?)),
+            #[cfg(feature = "postgres")]
+            Location::Postgres { url, password } => Ok(Box::new(
+                postgres::PgStore::open_read_only(url, password.as_ref().map(|p| p.expose()))?,
+            )),
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres { .. } => self.open(),
         }
     }
 }
@@ -70,7 +111,20 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres { url, .. } => f.write_str(&redact_url(url)),
         }
+    }
+}
+
+/// A database URL as messages may show it: any password in it replaced.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "the configured database URL".to_owned(),
     }
 }
 
@@ -572,8 +626,16 @@ pub enum StoreError {
     Migration {
         version: u32,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The database server could not be reached, or refused us. The
+    /// caller names the database (its URL without a password).
+    #[error("cannot connect to the database server: {0}")]
+    Connect(String),
+    /// This backend cannot do what was asked (the message says what to
+    /// use instead).
+    #[error("{0}")]
+    Unsupported(String),
     /// The disk is (nearly) full: SQLite cannot even create its
     /// shared-memory file. Nothing stored is damaged.
     #[error(
@@ -610,6 +672,18 @@ pub enum StoreError {
     NotCommitted(String),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused a statement (a constraint, a lost connection).
+    /// Not a `source`: the message already says everything once.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL: {}", postgres::describe(.0))]
+    Postgres(tokio_postgres::Error),
+}
+
+#[cfg(feature = "postgres")]
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Postgres(e)
+    }
 }
 
 /// The storage interface. Reads take `&self`; every write is one transaction.

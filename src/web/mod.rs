@@ -2,7 +2,7 @@
 //!
 //! Plain server-rendered HTML (maud: templates checked at compile time,
 //! every interpolation escaped), no scripts. The store is opened read-only
-//! ([`SqliteStore::open_read_only`]): SQLite itself refuses any write, so
+//! ([`crate::store::Location::open_read_only`]): the database itself refuses any write, so
 //! the view runs beside the daemon and can never change the evidence.
 //!
 //! Every stored text is hostile input: it is escaped, every response
@@ -26,7 +26,6 @@ use axum::routing::get;
 
 use crate::config::Config;
 use crate::store::SharedStore;
-use crate::store::sqlite::SqliteStore;
 
 pub use self::auth::Auth;
 
@@ -77,12 +76,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     auth: Option<Auth>,
 ) -> anyhow::Result<()> {
-    let crate::store::Location::Sqlite(path) = config.store_location();
-    let store = SqliteStore::open_read_only(&path)
-        .map_err(|e| anyhow::anyhow!("cannot open history {}: {e}", path.display()))?;
+    let location = config.store_location();
+    let store = location
+        .open_read_only()
+        .map_err(|e| anyhow::anyhow!("cannot open history {location}: {e}"))?;
     let view = View {
         config: Arc::new(config),
-        store: SharedStore::new(Box::new(store)),
+        store: SharedStore::new(store),
     };
     let app = router(view, auth);
     axum::serve(listener, app).await?;

@@ -14,6 +14,7 @@ mod golden;
 mod notify;
 mod pdf;
 mod pipeline;
+mod postgres;
 mod readme;
 mod render;
 mod seed;

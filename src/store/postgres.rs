@@ -1,0 +1,1822 @@
+//! The shared store: one PostgreSQL database that several chancery nodes
+//! (and their CLIs) use at once. Same tables and meaning as SQLite's (see
+//! `migrations/postgres/`), same [`Store`] behaviour: the contract tests in
+//! `store/contract.rs` run against both.
+//!
+//! The [`Store`] trait is synchronous, as SQLite is: callers run it on
+//! tokio's blocking pool ([`super::SharedStore`]) or on a plain thread.
+//! Each [`PgStore`] owns a small runtime that drives its connections
+//! (`tokio-postgres`, pooled by `deadpool-postgres`, which replaces a
+//! connection the server dropped), and each call blocks on it. Calling it
+//! from inside an async task would panic, as any blocking call there
+//! should; [`PgStore::open`] and drop are safe anywhere.
+//!
+//! Guarantees, beside SQLite's:
+//! - [`PgStore::record_check`] is one transaction (a savepoint inside a
+//!   group commit). A check judged against a state (`basis`) locks its
+//!   watch row first, so two nodes checking one watch at once never both
+//!   record the same change: the second sees the first's commit and gets
+//!   [`StoreError::Stale`].
+//! - Blobs and snapshots are inserted with `ON CONFLICT DO NOTHING`: two
+//!   nodes storing the same body wait for each other instead of failing.
+//! - A connection is never reused with a transaction left open: one
+//!   dropped part-way (a panic) is taken out of the pool, and the server
+//!   rolls its transaction back when it closes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::codec::{
+    BlobTable, Zstd, decode_blob, decode_text, encode_blob, from_sql_int, http_status, parse_kind,
+    parse_outcome, parse_presence, to_sql_int, validate,
+};
+use super::{
+    AlertRow, AlertStatus, Attempt, Basis, ChangeDetail, ChangeRow, CheckRow, ChildRow,
+    FollowUpdate, GcSummary, NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot,
+    SnapshotRef, SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
+};
+use crate::diff::DiffSummary;
+use crate::model::{
+    ChangeId, ChangeKind, CheckId, ChildState, Outcome, Presence, SnapshotId, Timestamp, WatchId,
+};
+
+/// The schema migrations, in order; migration `i` (0-based) brings the
+/// database to version `i + 1` (`meta` key `schema`). Never edit one that
+/// has shipped: add a new file.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The advisory lock migrations hold, so nodes starting together migrate
+/// once (any constant of our own; this one spells "chancery").
+const MIGRATION_LOCK: i64 = 0x6368_616e_6365_7279;
+
+/// Connections one store keeps. The store is used behind a mutex, so one
+/// is busy at a time; the others are spares while a broken one is replaced.
+const POOL_SIZE: usize = 4;
+
+/// How long to wait for a connection (pool or server) before failing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL implementation of [`super::Store`].
+pub struct PgStore {
+    /// Drives the connections; `None` only while being dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    /// The connection of an open group commit
+    /// ([`Store::in_one_transaction`]): every call uses it meanwhile.
+    held: Option<Held>,
+    zstd: Zstd,
+    /// The URL without its password, for messages.
+    target: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pooled connection inside a transaction. Dropped without
+/// [`Held::finish`] (a panic part-way), it leaves the pool closed, and the
+/// server rolls the transaction back: no later user finds it open.
+struct Held(Option<Object>);
+
+impl Held {
+    fn db(&self) -> &ClientWrapper {
+        self.0.as_ref().expect("a held connection until finished")
+    }
+
+    /// The transaction is over (committed or rolled back): back to the pool.
+    fn finish(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Close held connections first, then stop the runtime without
+        // waiting for it: dropping a runtime blocks, which tokio refuses
+        // inside an async task, where the last handle may well go.
+        drop(self.held.take());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+// The daemon moves the store to the blocking pool; fail the build, not the
+// daemon, if a field ever makes it `!Send`.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<PgStore>();
+};
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`, with
+    /// `sslmode` and the other libpq parameters tokio-postgres knows),
+    /// with `password` if given, and brings its schema up to date.
+    ///
+    /// TLS (sslmode `prefer`, the default, or `require`) goes through
+    /// rustls, verifying the server against the platform's roots.
+    pub fn open(url: &str, password: Option<&str>) -> Result<PgStore, StoreError> {
+        let store = PgStore::connect(url, password, false)?;
+        store.off_thread(|| store.block_on(migrate(&store.pool)))?;
+        Ok(store)
+    }
+
+    /// Connects for reading only (the web view): every transaction is
+    /// read-only, so PostgreSQL itself refuses any write. The schema must
+    /// be this build's, since it cannot be migrated.
+    pub fn open_read_only(url: &str, password: Option<&str>) -> Result<PgStore, StoreError> {
+        let store = PgStore::connect(url, password, true)?;
+        let found = store.off_thread(|| {
+            store.block_on(async {
+                let db = checkout(&store.pool).await?;
+                schema_version(&db).await
+            })
+        })?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "schema {found} must be migrated to {SCHEMA_VERSION} before it is read (run `chancery check` or start the daemon once)"
+            )));
+        }
+        Ok(store)
+    }
+
+    fn connect(url: &str, password: Option<&str>, read_only: bool) -> Result<PgStore, StoreError> {
+        let target = super::redact_url(url);
+        let connect_error =
+            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Connect(e.to_string());
+        let mut config =
+            tokio_postgres::Config::from_str(url).map_err(|e| connect_error(e.into()))?;
+        if let Some(password) = password {
+            config.password(password);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if read_only {
+            let options = config.get_options().unwrap_or_default().to_owned();
+            config.options(format!("{options} -c default_transaction_read_only=on"));
+        }
+        config.application_name("chancery");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = {
+            use rustls_platform_verifier::ConfigVerifierExt;
+            let client = rustls::ClientConfig::with_platform_verifier()
+                .map_err(|e| connect_error(e.into()))?;
+            tokio_postgres_rustls::MakeRustlsConnect::new(client)
+        };
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("chancery-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| connect_error(e.into()))?;
+        let pool = {
+            let _in_runtime = runtime.enter();
+            Pool::builder(manager)
+                .max_size(POOL_SIZE)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(CONNECT_TIMEOUT))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| connect_error(e.into()))?
+        };
+        Ok(PgStore {
+            runtime: Some(runtime),
+            pool,
+            held: None,
+            zstd: Zstd::default(),
+            target,
+        })
+    }
+
+    /// Runs `f` on a thread of its own: opening may happen inside an async
+    /// task (the daemon's start, the web view), where blocking on a
+    /// runtime is refused.
+    fn off_thread<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(f)
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// The database, as messages show it (no password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .block_on(future)
+    }
+
+    /// Runs `f` on the connection of the open group commit, or on one from
+    /// the pool.
+    fn read<T>(
+        &self,
+        f: impl AsyncFnOnce(&ClientWrapper) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.block_on(async {
+            match &self.held {
+                Some(held) => f(held.db()).await,
+                None => {
+                    let conn = checkout(&self.pool).await?;
+                    f(&conn).await
+                }
+            }
+        })
+    }
+
+    /// Runs `f` in a transaction of its own, or in a savepoint of the open
+    /// group commit: all of its writes land, or none.
+    fn write<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&ClientWrapper, &mut Zstd) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let PgStore {
+            runtime,
+            pool,
+            held,
+            zstd,
+            target: _,
+        } = self;
+        let runtime = runtime.as_ref().expect("the runtime lives until drop");
+        runtime.block_on(async {
+            match held {
+                Some(held) => {
+                    let db = held.db();
+                    db.batch_execute("SAVEPOINT write").await?;
+                    match f(db, zstd).await {
+                        Ok(value) => {
+                            db.batch_execute("RELEASE write").await?;
+                            Ok(value)
+                        }
+                        Err(e) => {
+                            db.batch_execute("ROLLBACK TO write; RELEASE write").await?;
+                            Err(e)
+                        }
+                    }
+                }
+                None => {
+                    let held = begin(pool).await?;
+                    match f(held.db(), zstd).await {
+                        Ok(value) => {
+                            held.db().batch_execute("COMMIT").await?;
+                            held.finish();
+                            Ok(value)
+                        }
+                        Err(e) => {
+                            if held.db().batch_execute("ROLLBACK").await.is_ok() {
+                                held.finish();
+                            }
+                            Err(e)
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The id of the watch named `name`, or [`StoreError::UnknownWatch`].
+    fn watch_id(&self, name: &str) -> Result<WatchId, StoreError> {
+        self.read(async |db| watch_id(db, name).await)
+    }
+}
+
+/// A connection from the pool.
+async fn checkout(pool: &Pool) -> Result<Object, StoreError> {
+    use deadpool_postgres::PoolError;
+    pool.get().await.map_err(|e| {
+        StoreError::Connect(match e {
+            PoolError::Backend(e) => describe(&e),
+            PoolError::Timeout(_) => {
+                format!("no connection within {} s", CONNECT_TIMEOUT.as_secs())
+            }
+            other => other.to_string(),
+        })
+    })
+}
+
+/// A PostgreSQL error in one line: the server's own words (severity,
+/// message, detail) when it sent any, else what went wrong on the way.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => {
+            // "error connecting to server", then why (its sources).
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                let more = cause.to_string();
+                if !text.ends_with(&more) {
+                    text = format!("{text}: {more}");
+                }
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+/// A connection from the pool with a transaction begun on it.
+async fn begin(pool: &Pool) -> Result<Held, StoreError> {
+    let object = checkout(pool).await?;
+    object.batch_execute("BEGIN").await?;
+    Ok(Held(Some(object)))
+}
+
+async fn watch_id(db: &ClientWrapper, name: &str) -> Result<WatchId, StoreError> {
+    query_opt(db, "SELECT id FROM watches WHERE name = $1", &[&name])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .ok_or_else(|| StoreError::UnknownWatch(name.to_owned()))
+}
+
+/// Runs a cached statement; at most one row.
+async fn query_opt(
+    db: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, StoreError> {
+    let statement = db.prepare_cached(sql).await?;
+    Ok(db.query_opt(&statement, params).await?)
+}
+
+/// Runs a cached statement; exactly one row.
+async fn query_one(
+    db: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, StoreError> {
+    let statement = db.prepare_cached(sql).await?;
+    Ok(db.query_one(&statement, params).await?)
+}
+
+/// Runs a cached statement; the rows it changed.
+async fn execute(
+    db: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = db.prepare_cached(sql).await?;
+    Ok(db.execute(&statement, params).await?)
+}
+
+/// Runs a cached statement and decodes each row.
+async fn collect<T>(
+    db: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    decode: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let statement = db.prepare_cached(sql).await?;
+    db.query(&statement, params)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+/// Applies the migrations the database lacks, in one transaction holding
+/// an advisory lock: nodes starting together migrate once, and one that
+/// finds a newer schema refuses it.
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let held = begin(pool).await?;
+    let db = held.db();
+    let failed = |version: u32| {
+        move |e: tokio_postgres::Error| StoreError::Migration {
+            version,
+            source: e.into(),
+        }
+    };
+    db.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(failed(1))?;
+    let found = schema_version(db).await?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = u32::try_from(index + 1).expect("a handful of migrations fits in u32");
+        if version <= found {
+            continue;
+        }
+        db.batch_execute(sql).await.map_err(failed(version))?;
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&version.to_string()],
+        )
+        .await
+        .map_err(failed(version))?;
+    }
+    db.batch_execute("COMMIT").await?;
+    held.finish();
+    Ok(())
+}
+
+/// The schema version the database is at; 0 for an empty one.
+async fn schema_version(db: &ClientWrapper) -> Result<u32, StoreError> {
+    let has_meta: bool = db
+        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let Some(row) = db
+        .query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
+        .await?
+    else {
+        return Ok(0);
+    };
+    let value: &str = row.try_get(0)?;
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("schema version {value:?}")))
+}
+
+impl BlobTable {
+    fn pg_insert_sql(self) -> &'static str {
+        match self {
+            BlobTable::Bodies => {
+                "INSERT INTO bodies (sha256, size, data) VALUES ($1, $2, $3)
+                 ON CONFLICT (sha256) DO NOTHING"
+            }
+            BlobTable::Texts => {
+                "INSERT INTO texts (sha256, size, data) VALUES ($1, $2, $3)
+                 ON CONFLICT (sha256) DO NOTHING"
+            }
+        }
+    }
+
+    fn pg_exists_sql(self) -> &'static str {
+        match self {
+            BlobTable::Bodies => "SELECT 1 FROM bodies WHERE sha256 = $1",
+            BlobTable::Texts => "SELECT 1 FROM texts WHERE sha256 = $1",
+        }
+    }
+}
+
+/// Stores `bytes` under `sha256` unless that blob is there already;
+/// checks and compresses only when it writes.
+async fn put_blob(
+    db: &ClientWrapper,
+    zstd: &mut Zstd,
+    table: BlobTable,
+    watch_id: WatchId,
+    sha256: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    if query_opt(db, table.pg_exists_sql(), &[&sha256])
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let (size, data) = encode_blob(zstd, table, watch_id, sha256, bytes)?;
+    execute(db, table.pg_insert_sql(), &[&sha256, &size, &data]).await?;
+    Ok(())
+}
+
+async fn load_state(db: &ClientWrapper, name: &str) -> Result<Option<WatchState>, StoreError> {
+    let Some(row) = query_opt(
+        db,
+        "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
+                s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256,
+                w.failing_since, w.failing_reported, coalesce(c.announce, false), w.region
+         FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
+              LEFT JOIN children c ON c.watch_id = w.id
+         WHERE w.name = $1",
+        &[&name],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let last_snapshot = match row.try_get::<_, Option<SnapshotId>>(4)? {
+        Some(id) => Some(SnapshotRef {
+            id,
+            sha256: row.try_get(5)?,
+            fetched_at: Timestamp(row.try_get(6)?),
+        }),
+        None => None,
+    };
+    Ok(Some(WatchState {
+        watch_id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        url: row.try_get(2)?,
+        presence: parse_presence(row.try_get(3)?)?,
+        last_snapshot,
+        etag: row.try_get(7)?,
+        last_modified: row.try_get(8)?,
+        last_check_at: row.try_get::<_, Option<i64>>(9)?.map(Timestamp),
+        filters_sha256: row.try_get(10)?,
+        failing_since: row.try_get::<_, Option<i64>>(11)?.map(Timestamp),
+        failing_reported: row.try_get(12)?,
+        announce: row.try_get(13)?,
+        region: row.try_get(14)?,
+    }))
+}
+
+async fn find_snapshot(
+    db: &ClientWrapper,
+    watch_id: WatchId,
+    text_sha256: &str,
+) -> Result<Option<SnapshotId>, StoreError> {
+    query_opt(
+        db,
+        "SELECT id FROM snapshots WHERE watch_id = $1 AND text_sha256 = $2",
+        &[&watch_id, &text_sha256],
+    )
+    .await?
+    .map(|row| row.try_get(0))
+    .transpose()
+    .map_err(StoreError::from)
+}
+
+/// Writes everything one check produced, inside the caller's transaction.
+/// The same steps as SQLite's `write_check`, in the same order.
+async fn write_check(
+    db: &ClientWrapper,
+    zstd: &mut Zstd,
+    check: &NewCheck<'_>,
+) -> Result<RecordedCheck, StoreError> {
+    let watch_id = check.watch_id;
+    if let Some(basis) = check.basis {
+        // FOR UPDATE: a node recording this watch meanwhile holds the row
+        // until it commits, and then this reads what it wrote.
+        let row = query_one(
+            db,
+            "SELECT presence, last_snapshot_id, failing_reported FROM watches
+             WHERE id = $1 FOR UPDATE",
+            &[&watch_id],
+        )
+        .await?;
+        let now = Basis {
+            presence: parse_presence(row.try_get(0)?)?,
+            last_snapshot: row.try_get(1)?,
+            failing_reported: row.try_get(2)?,
+        };
+        if now != basis {
+            return Err(StoreError::Stale { watch_id });
+        }
+    }
+    if let Some(body) = check.body {
+        put_blob(
+            db,
+            zstd,
+            BlobTable::Bodies,
+            watch_id,
+            body.sha256,
+            body.bytes,
+        )
+        .await?;
+    }
+
+    let mut new_snapshot = None;
+    let snapshot_id = match (check.snapshot, check.outcome) {
+        (Some(snapshot), _) => {
+            put_blob(
+                db,
+                zstd,
+                BlobTable::Texts,
+                watch_id,
+                snapshot.sha256,
+                snapshot.text.as_bytes(),
+            )
+            .await?;
+            let raw_sha256 = check
+                .body
+                .map(|body| body.sha256)
+                .or(check.raw_sha256.as_deref());
+            let inserted = query_opt(
+                db,
+                "INSERT INTO snapshots (watch_id, text_sha256, raw_sha256, fetched_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (watch_id, text_sha256) DO NOTHING RETURNING id",
+                &[
+                    &watch_id,
+                    &snapshot.sha256,
+                    &raw_sha256,
+                    &check.started_at.0,
+                ],
+            )
+            .await?;
+            match inserted {
+                Some(row) => {
+                    let id: SnapshotId = row.try_get(0)?;
+                    new_snapshot = Some(id);
+                    Some(id)
+                }
+                None => find_snapshot(db, watch_id, snapshot.sha256).await?,
+            }
+        }
+        (None, Outcome::Unchanged) => match check.text_sha256.as_deref() {
+            Some(text_sha256) => find_snapshot(db, watch_id, text_sha256).await?,
+            None => None,
+        },
+        (None, _) => None,
+    };
+
+    let (etag, last_modified) = match &check.validators {
+        Some((etag, last_modified)) => (etag.as_deref(), last_modified.as_deref()),
+        None => (None, None),
+    };
+    let duration_ms = to_sql_int(u64::try_from(check.duration.as_millis()).unwrap_or(u64::MAX));
+    let http_status = check.http_status.map(i64::from);
+    let bytes = to_sql_int(check.bytes);
+    let check_id: CheckId = query_one(
+        db,
+        "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status,
+                             final_url, error, bytes, content_type, charset, raw_sha256,
+                             text_sha256, snapshot_id, etag, last_modified, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         RETURNING id",
+        &[
+            &watch_id,
+            &check.started_at.0,
+            &duration_ms,
+            &check.outcome.as_str(),
+            &http_status,
+            &check.final_url,
+            &check.error,
+            &bytes,
+            &check.content_type,
+            &check.charset,
+            &check.raw_sha256,
+            &check.text_sha256,
+            &snapshot_id,
+            &etag,
+            &last_modified,
+            &check.reason,
+        ],
+    )
+    .await?
+    .try_get(0)?;
+    if let Some(id) = new_snapshot {
+        execute(
+            db,
+            "UPDATE snapshots SET check_id = $1 WHERE id = $2",
+            &[&check_id, &id],
+        )
+        .await?;
+    }
+    if let Some(heads) = &check.heads {
+        // As in SQLite: heads only where the body they describe is kept.
+        let body_kept = match (check.body, check.raw_sha256.as_deref()) {
+            (Some(_), _) => true,
+            (None, Some(raw_sha256)) => {
+                query_opt(db, BlobTable::Bodies.pg_exists_sql(), &[&raw_sha256])
+                    .await?
+                    .is_some()
+            }
+            (None, None) => false,
+        };
+        if body_kept {
+            insert_heads(db, check_id, heads).await?;
+        }
+    }
+
+    let change_id = match &check.change {
+        Some(change) => Some(insert_change(db, check, change, check_id, snapshot_id).await?),
+        None => None,
+    };
+    if let (Some(change_id), Some(change)) = (change_id, &check.change) {
+        insert_alerts(
+            db,
+            watch_id,
+            check.started_at,
+            &check.alerts,
+            change.kind,
+            change_id,
+        )
+        .await?;
+    }
+    let mut event_id = None;
+    for event in &check.events {
+        let id = insert_event(db, check, event, check_id, snapshot_id).await?;
+        insert_alerts(
+            db,
+            watch_id,
+            check.started_at,
+            &event.alerts,
+            event.kind,
+            id,
+        )
+        .await?;
+        event_id = event_id.or(Some(id));
+    }
+    if let Some(follow) = &check.follow {
+        write_follow(db, check, follow, check_id).await?;
+    }
+
+    let presence = check.outcome.presence_after().map(Presence::as_str);
+    let last_snapshot_id = snapshot_id.filter(|_| check.current);
+    let updated = execute(
+        db,
+        "UPDATE watches SET
+             last_check_at = $1,
+             last_outcome = $2,
+             presence = COALESCE($3, presence),
+             last_snapshot_id = COALESCE($4, last_snapshot_id),
+             etag = CASE WHEN $5 THEN $6 ELSE etag END,
+             last_modified = CASE WHEN $5 THEN $7 ELSE last_modified END,
+             filters_sha256 = COALESCE($8, filters_sha256),
+             failing_since = $9,
+             failing_reported = $10,
+             region = CASE WHEN $11 THEN $12 ELSE region END
+         WHERE id = $13",
+        &[
+            &check.started_at.0,
+            &check.outcome.as_str(),
+            &presence,
+            &last_snapshot_id,
+            &check.validators.is_some(),
+            &etag,
+            &last_modified,
+            &check.filters_sha256,
+            &check.health.failing_since.map(|t| t.0),
+            &check.health.reported,
+            &check.region.is_some(),
+            &check.region.as_ref().and_then(|r| r.as_deref()),
+            &watch_id,
+        ],
+    )
+    .await?;
+    if updated != 1 {
+        return Err(StoreError::InvalidCheck {
+            watch_id,
+            reason: "no such watch".to_owned(),
+        });
+    }
+    Ok(RecordedCheck {
+        check_id,
+        snapshot_id,
+        change_id,
+        event_id,
+    })
+}
+
+async fn insert_heads(
+    db: &ClientWrapper,
+    check_id: CheckId,
+    heads: &NewHeads,
+) -> Result<(), StoreError> {
+    execute(
+        db,
+        "INSERT INTO check_heads
+             (check_id, requested_at, remote_ip, request_head, response_head, rendered_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &check_id,
+            &heads.requested_at.0,
+            &heads.remote_ip,
+            &heads.request_head,
+            &heads.response_head,
+            &heads.rendered_by,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Queues alerts for a change, ids `<instance>-<change>-<subscriber>`.
+async fn insert_alerts(
+    db: &ClientWrapper,
+    watch_id: WatchId,
+    at: Timestamp,
+    alerts: &[NewAlert],
+    kind: ChangeKind,
+    change_id: ChangeId,
+) -> Result<(), StoreError> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let instance: String = query_one(db, "SELECT value FROM meta WHERE key = 'instance'", &[])
+        .await?
+        .try_get(0)?;
+    for alert in alerts {
+        let id = format!("{instance}-{change_id}-{}", alert.subscriber);
+        execute(
+            db,
+            "INSERT INTO alerts (id, change_id, watch_id, subscriber, channel, event, status,
+                                 attempts, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+            &[
+                &id,
+                &change_id,
+                &watch_id,
+                &alert.subscriber,
+                &alert.channel,
+                &kind.as_str(),
+                &at.0,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const ALERT_COLUMNS: &str = "a.id, a.change_id, w.name, a.subscriber, a.channel, a.event, a.status,
+    a.attempts, a.created_at, a.next_attempt_at, a.last_attempt_at, a.delivered_at, a.last_error";
+
+fn decode_alert(row: &Row) -> Result<AlertRow, StoreError> {
+    let status: &str = row.try_get(6)?;
+    Ok(AlertRow {
+        id: row.try_get(0)?,
+        change_id: row.try_get(1)?,
+        watch: row.try_get(2)?,
+        subscriber: row.try_get(3)?,
+        channel: row.try_get(4)?,
+        event: parse_kind(row.try_get(5)?)?,
+        status: AlertStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown alert status {status:?}")))?,
+        attempts: u32::try_from(row.try_get::<_, i64>(7)?).unwrap_or(u32::MAX),
+        created_at: Timestamp(row.try_get(8)?),
+        next_attempt_at: Timestamp(row.try_get(9)?),
+        last_attempt_at: row.try_get::<_, Option<i64>>(10)?.map(Timestamp),
+        delivered_at: row.try_get::<_, Option<i64>>(11)?.map(Timestamp),
+        last_error: row.try_get(12)?,
+    })
+}
+
+async fn insert_event(
+    db: &ClientWrapper,
+    check: &NewCheck<'_>,
+    event: &NewEvent,
+    check_id: CheckId,
+    snapshot_id: Option<SnapshotId>,
+) -> Result<ChangeId, StoreError> {
+    let to = (event.kind == ChangeKind::Published)
+        .then_some(snapshot_id)
+        .flatten();
+    event_row(
+        db,
+        check.watch_id,
+        check_id,
+        event.kind,
+        check.started_at,
+        event.detail.as_deref(),
+        to,
+    )
+    .await
+}
+
+async fn event_row(
+    db: &ClientWrapper,
+    watch_id: WatchId,
+    check_id: CheckId,
+    kind: ChangeKind,
+    at: Timestamp,
+    detail: Option<&str>,
+    to: Option<SnapshotId>,
+) -> Result<ChangeId, StoreError> {
+    Ok(query_one(
+        db,
+        "INSERT INTO changes (watch_id, check_id, kind, from_snapshot, to_snapshot,
+                              detected_at, lines_added, lines_removed, changed_ratio,
+                              first_change)
+         VALUES ($1, $2, $3,
+                 CASE WHEN $6::BIGINT IS NULL
+                      THEN (SELECT last_snapshot_id FROM watches WHERE id = $1) END,
+                 $6, $4, 0, 0, 0.0, $5)
+         RETURNING id",
+        &[&watch_id, &check_id, &kind.as_str(), &at.0, &detail, &to],
+    )
+    .await?
+    .try_get(0)?)
+}
+
+async fn write_follow(
+    db: &ClientWrapper,
+    check: &NewCheck<'_>,
+    follow: &FollowUpdate,
+    check_id: CheckId,
+) -> Result<(), StoreError> {
+    for child in &follow.children {
+        execute(
+            db,
+            "INSERT INTO watches (name, url, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+            &[&child.name, &child.url, &check.started_at.0],
+        )
+        .await?;
+        let child_id = watch_id(db, &child.name).await?;
+        execute(
+            db,
+            "INSERT INTO children (watch_id, parent_id, url, state, ord, title, announce)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (watch_id) DO UPDATE SET state = excluded.state, ord = excluded.ord",
+            &[
+                &child_id,
+                &check.watch_id,
+                &child.url,
+                &child.state.as_str(),
+                &child.order,
+                &child.title,
+                &child.announce,
+            ],
+        )
+        .await?;
+        if let Some(alerts) = &child.delisted {
+            let detail = format!(
+                "taken off the listing {}",
+                check.final_url.as_deref().unwrap_or("")
+            );
+            let id = event_row(
+                db,
+                child_id,
+                check_id,
+                ChangeKind::Delisted,
+                check.started_at,
+                Some(&detail),
+                None,
+            )
+            .await?;
+            insert_alerts(
+                db,
+                child_id,
+                check.started_at,
+                alerts,
+                ChangeKind::Delisted,
+                id,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_change(
+    db: &ClientWrapper,
+    check: &NewCheck<'_>,
+    change: &super::NewChange,
+    check_id: CheckId,
+    snapshot_id: Option<SnapshotId>,
+) -> Result<ChangeId, StoreError> {
+    let watch_id = check.watch_id;
+    if let Some(from) = change.from {
+        let owner: Option<WatchId> =
+            query_opt(db, "SELECT watch_id FROM snapshots WHERE id = $1", &[&from])
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+        if owner != Some(watch_id) {
+            return Err(StoreError::InvalidCheck {
+                watch_id,
+                reason: format!("change from snapshot {from}, which is not one of this watch's"),
+            });
+        }
+    }
+    let to = check.snapshot.and(snapshot_id);
+    let summary = &change.summary;
+    Ok(query_one(
+        db,
+        "INSERT INTO changes (watch_id, check_id, kind, from_snapshot, to_snapshot,
+                              detected_at, lines_added, lines_removed, changed_ratio,
+                              first_change)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING id",
+        &[
+            &watch_id,
+            &check_id,
+            &change.kind.as_str(),
+            &change.from,
+            &to,
+            &check.started_at.0,
+            &i64::from(summary.lines_added),
+            &i64::from(summary.lines_removed),
+            &summary.changed_ratio,
+            &summary.first_change,
+        ],
+    )
+    .await?
+    .try_get(0)?)
+}
+
+const CHANGE_COLUMNS: &str =
+    "c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
+    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio, c.first_change";
+
+fn decode_change_row(row: &Row) -> Result<ChangeRow, StoreError> {
+    let lines = |i: usize| -> Result<u32, StoreError> {
+        let n: i64 = row.try_get(i)?;
+        u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("line count {n}")))
+    };
+    Ok(ChangeRow {
+        id: row.try_get(0)?,
+        kind: parse_kind(row.try_get(1)?)?,
+        from: row.try_get(2)?,
+        to: row.try_get(3)?,
+        detected_at: Timestamp(row.try_get(4)?),
+        check_id: row.try_get(5)?,
+        http_status: http_status(row.try_get(6)?)?,
+        summary: DiffSummary {
+            lines_added: lines(7)?,
+            lines_removed: lines(8)?,
+            changed_ratio: row.try_get(9)?,
+            first_change: row.try_get(10)?,
+        },
+    })
+}
+
+fn decode_change_detail(row: &Row) -> Result<ChangeDetail, StoreError> {
+    Ok(ChangeDetail {
+        change: decode_change_row(row)?,
+        watch: row.try_get(11)?,
+        url: row.try_get(12)?,
+    })
+}
+
+const SNAPSHOT_COLUMNS: &str = "s.id, s.text_sha256, s.raw_sha256, s.fetched_at, t.size,
+    (SELECT k.content_type FROM checks k WHERE k.id = s.check_id),
+    (SELECT k.final_url FROM checks k WHERE k.id = s.check_id)";
+
+fn decode_snapshot_row(row: &Row) -> Result<SnapshotRow, StoreError> {
+    Ok(SnapshotRow {
+        id: row.try_get(0)?,
+        sha256: row.try_get(1)?,
+        raw_sha256: row.try_get(2)?,
+        fetched_at: Timestamp(row.try_get(3)?),
+        text_bytes: from_sql_int(row.try_get(4)?, "text size")?,
+        content_type: row.try_get(5)?,
+        final_url: row.try_get(6)?,
+    })
+}
+
+/// `LIMIT` for an optional limit: PostgreSQL reads `LIMIT NULL` as none.
+fn pg_limit(limit: Option<usize>) -> Option<i64> {
+    limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Kinds that are not a change of the statement: baselines and health.
+const NOT_STATEMENT_CHANGES: &str = "('first-seen', 'rebaselined', 'failing', 'recovered')";
+
+impl Store for PgStore {
+    fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError> {
+        // The common case, a known watch at the same URL, is a read.
+        if let Some(state) = self.watch_state(name)?
+            && state.url == url
+        {
+            return Ok(state);
+        }
+        self.write(async |db, _| {
+            execute(
+                db,
+                "INSERT INTO watches (name, url, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET url = excluded.url
+                 WHERE watches.url <> excluded.url",
+                &[&name, &url, &Timestamp::now().0],
+            )
+            .await?;
+            Ok(load_state(db, name)
+                .await?
+                .expect("the watch was inserted or found in this transaction"))
+        })
+    }
+
+    fn watch_state(&self, name: &str) -> Result<Option<WatchState>, StoreError> {
+        self.read(async |db| load_state(db, name).await)
+    }
+
+    fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
+        validate(check)?;
+        self.write(async |db, zstd| write_check(db, zstd, check).await)
+    }
+
+    fn in_one_transaction(
+        &mut self,
+        n: usize,
+        job: &mut dyn FnMut(usize, &mut dyn Store) -> bool,
+    ) -> Result<(), StoreError> {
+        let held = self.block_on(begin(&self.pool))?;
+        self.held = Some(held);
+        let mut outcome = Ok(());
+        for i in 0..n {
+            outcome = self.block_on(async {
+                let db = self.held.as_ref().expect("held for the group").db();
+                db.batch_execute("SAVEPOINT job").await
+            });
+            if outcome.is_err() {
+                break;
+            }
+            // `job` catches its own panics (SharedStore::write); a failed
+            // one leaves nothing of its writes.
+            let kept = job(i, self);
+            outcome = self.block_on(async {
+                let db = self.held.as_ref().expect("held for the group").db();
+                db.batch_execute(if kept {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                })
+                .await
+            });
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let held = self.held.take().expect("held for the group");
+        let end = match outcome {
+            Ok(()) => self.block_on(held.db().batch_execute("COMMIT")),
+            Err(e) => {
+                let _ = self.block_on(held.db().batch_execute("ROLLBACK"));
+                Err(e)
+            }
+        };
+        match end {
+            Ok(()) => {
+                held.finish();
+                Ok(())
+            }
+            // Dropping `held` closes the connection: nothing of the
+            // group is left half done on it.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn watches(&self) -> Result<Vec<WatchSummary>, StoreError> {
+        let sql = format!(
+            "SELECT w.name, w.url, w.presence, w.last_check_at, w.last_outcome,
+                    (SELECT max(c.detected_at) FROM changes c
+                     WHERE c.watch_id = w.id AND c.kind NOT IN {NOT_STATEMENT_CHANGES}),
+                    (SELECT count(*) FROM changes c
+                     WHERE c.watch_id = w.id AND c.kind NOT IN {NOT_STATEMENT_CHANGES}),
+                    (SELECT count(*) FROM checks k WHERE k.watch_id = w.id),
+                    (SELECT count(*) FROM checks k
+                     WHERE k.watch_id = w.id AND k.outcome = 'error'
+                       AND k.id > coalesce((SELECT max(k2.id) FROM checks k2
+                                            WHERE k2.watch_id = w.id AND k2.outcome <> 'error'), 0)),
+                    w.failing_since, w.failing_reported,
+                    (SELECT k.error FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1),
+                    (SELECT p.name FROM children c JOIN watches p ON p.id = c.parent_id
+                     WHERE c.watch_id = w.id),
+                    (SELECT c.state FROM children c WHERE c.watch_id = w.id),
+                    (SELECT c.kind FROM changes c
+                     WHERE c.watch_id = w.id AND c.kind NOT IN {NOT_STATEMENT_CHANGES}
+                     ORDER BY c.id DESC LIMIT 1),
+                    (SELECT k.reason FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1)
+             FROM watches w ORDER BY w.name COLLATE \"C\""
+        );
+        self.read(async |db| {
+            collect(db, &sql, &[], |row| {
+                Ok(WatchSummary {
+                    name: row.try_get(0)?,
+                    url: row.try_get(1)?,
+                    presence: parse_presence(row.try_get(2)?)?,
+                    last_check_at: row.try_get::<_, Option<i64>>(3)?.map(Timestamp),
+                    last_outcome: row
+                        .try_get::<_, Option<&str>>(4)?
+                        .map(parse_outcome)
+                        .transpose()?,
+                    last_change_at: row.try_get::<_, Option<i64>>(5)?.map(Timestamp),
+                    n_changes: from_sql_int(row.try_get(6)?, "change count")?,
+                    n_checks: from_sql_int(row.try_get(7)?, "check count")?,
+                    failures: u32::try_from(row.try_get::<_, i64>(8)?).unwrap_or(u32::MAX),
+                    failing_since: row.try_get::<_, Option<i64>>(9)?.map(Timestamp),
+                    failing_reported: row.try_get(10)?,
+                    last_error: row.try_get(11)?,
+                    parent: row.try_get(12)?,
+                    child_state: row
+                        .try_get::<_, Option<&str>>(13)?
+                        .and_then(ChildState::parse),
+                    last_change_kind: row
+                        .try_get::<_, Option<&str>>(14)?
+                        .map(parse_kind)
+                        .transpose()?,
+                    last_reason: row.try_get(15)?,
+                })
+            })
+            .await
+        })
+    }
+
+    fn changes_before(
+        &self,
+        watch: &str,
+        before: Option<ChangeId>,
+        limit: Option<usize>,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS}
+             FROM changes c JOIN checks k ON k.id = c.check_id
+             WHERE c.watch_id = $1 AND ($2::BIGINT IS NULL OR c.id < $2)
+             ORDER BY c.id DESC LIMIT $3"
+        );
+        self.read(async |db| {
+            collect(
+                db,
+                &sql,
+                &[&watch_id, &before, &pg_limit(limit)],
+                decode_change_row,
+            )
+            .await
+        })
+    }
+
+    fn snapshots(&self, watch: &str, limit: Option<usize>) -> Result<Vec<SnapshotRow>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let sql = format!(
+            "SELECT {SNAPSHOT_COLUMNS}
+             FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
+             WHERE s.watch_id = $1 ORDER BY s.id DESC LIMIT $2"
+        );
+        self.read(async |db| {
+            collect(
+                db,
+                &sql,
+                &[&watch_id, &pg_limit(limit)],
+                decode_snapshot_row,
+            )
+            .await
+        })
+    }
+
+    fn checks_before(
+        &self,
+        watch: &str,
+        before: Option<CheckId>,
+        limit: Option<usize>,
+    ) -> Result<Vec<CheckRow>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        self.read(async |db| {
+            collect(
+                db,
+                "SELECT id, started_at, duration_ms, outcome, http_status, final_url, error,
+                        bytes, raw_sha256, text_sha256, snapshot_id, reason
+                 FROM checks WHERE watch_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
+                 ORDER BY id DESC LIMIT $3",
+                &[&watch_id, &before, &pg_limit(limit)],
+                |row| {
+                    Ok(CheckRow {
+                        id: row.try_get(0)?,
+                        started_at: Timestamp(row.try_get(1)?),
+                        duration_ms: from_sql_int(row.try_get(2)?, "check duration")?,
+                        outcome: parse_outcome(row.try_get(3)?)?,
+                        http_status: http_status(row.try_get(4)?)?,
+                        final_url: row.try_get(5)?,
+                        error: row.try_get(6)?,
+                        bytes: from_sql_int(row.try_get(7)?, "body size")?,
+                        raw_sha256: row.try_get(8)?,
+                        text_sha256: row.try_get(9)?,
+                        snapshot_id: row.try_get(10)?,
+                        reason: row.try_get(11)?,
+                    })
+                },
+            )
+            .await
+        })
+    }
+
+    fn snapshot(
+        &self,
+        watch: &str,
+        id: Option<SnapshotId>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let sql = format!(
+            "SELECT {SNAPSHOT_COLUMNS}, t.data
+             FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
+             WHERE s.watch_id = $1 AND s.id = COALESCE(
+                 $2::BIGINT,
+                 (SELECT last_snapshot_id FROM watches WHERE id = $1),
+                 (SELECT max(id) FROM snapshots WHERE watch_id = $1))"
+        );
+        let mut found = self.read(async |db| {
+            collect(db, &sql, &[&watch_id, &id], |row| {
+                let meta = decode_snapshot_row(row)?;
+                let text = decode_text(&meta.sha256, row.try_get(4)?, row.try_get(7)?)?;
+                Ok(Snapshot { meta, text })
+            })
+            .await
+        })?;
+        Ok(found.pop())
+    }
+
+    fn raw_body(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(async |db| {
+            match query_opt(
+                db,
+                "SELECT size, data FROM bodies WHERE sha256 = $1",
+                &[&sha256],
+            )
+            .await?
+            {
+                Some(row) => {
+                    decode_blob(BlobTable::Bodies, sha256, row.try_get(0)?, row.try_get(1)?)
+                        .map(Some)
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn children(&self, parent: &str) -> Result<Vec<ChildRow>, StoreError> {
+        self.read(async |db| {
+            collect(
+                db,
+                "SELECT w.name, c.url, c.state, c.ord, c.title
+                 FROM children c JOIN watches w ON w.id = c.watch_id
+                 WHERE c.parent_id = (SELECT id FROM watches WHERE name = $1)
+                 ORDER BY c.ord DESC",
+                &[&parent],
+                |row| {
+                    let state: &str = row.try_get(2)?;
+                    Ok(ChildRow {
+                        name: row.try_get(0)?,
+                        url: row.try_get(1)?,
+                        state: ChildState::parse(state).ok_or_else(|| {
+                            StoreError::Corrupt(format!("unknown child state {state:?}"))
+                        })?,
+                        order: row.try_get(3)?,
+                        title: row.try_get(4)?,
+                    })
+                },
+            )
+            .await
+        })
+    }
+
+    fn watch_by_url(&self, url: &str) -> Result<Option<String>, StoreError> {
+        self.read(async |db| {
+            query_opt(
+                db,
+                "SELECT w.name FROM watches w LEFT JOIN children c ON c.watch_id = w.id
+                 WHERE w.url = $1 OR c.url = $1
+                 ORDER BY c.watch_id IS NULL, w.id DESC LIMIT 1",
+                &[&url],
+            )
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(StoreError::from)
+        })
+    }
+
+    fn gc(&mut self, before: Timestamp, dry_run: bool) -> Result<GcSummary, StoreError> {
+        let size = async |db: &ClientWrapper| -> Result<u64, StoreError> {
+            let bytes: i64 = query_one(db, "SELECT pg_database_size(current_database())", &[])
+                .await?
+                .try_get(0)?;
+            Ok(u64::try_from(bytes).unwrap_or(0))
+        };
+        let summary = self.write(async |db, _| {
+            let bytes_before = size(db).await?;
+            db.batch_execute("CREATE TEMP TABLE gc_checks (id BIGINT PRIMARY KEY) ON COMMIT DROP")
+                .await?;
+            let checks = execute(
+                db,
+                "INSERT INTO gc_checks (id)
+                 SELECT k.id FROM checks k
+                 WHERE k.started_at < $1
+                   AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.check_id = k.id)
+                   AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.check_id = k.id)
+                   AND k.id <> (SELECT max(k2.id) FROM checks k2 WHERE k2.watch_id = k.watch_id)",
+                &[&before.0],
+            )
+            .await?;
+            let orphans = "SELECT b.sha256 FROM bodies b
+                 WHERE NOT EXISTS (SELECT 1 FROM checks k
+                                   WHERE k.raw_sha256 = b.sha256
+                                     AND k.id NOT IN (SELECT id FROM gc_checks))
+                   AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.raw_sha256 = b.sha256)";
+            let bodies: i64 = db
+                .query_one(&format!("SELECT count(*) FROM ({orphans}) o"), &[])
+                .await?
+                .try_get(0)?;
+            let summary = GcSummary {
+                checks,
+                bodies: u64::try_from(bodies).unwrap_or(0),
+                bytes_before,
+                bytes_after: bytes_before,
+            };
+            if dry_run {
+                // Nothing deleted; the temporary table goes with the
+                // transaction, committed with nothing else in it.
+                return Ok(summary);
+            }
+            db.execute(
+                &format!("DELETE FROM bodies WHERE sha256 IN ({orphans})"),
+                &[],
+            )
+            .await?;
+            db.batch_execute(
+                "DELETE FROM check_heads WHERE check_id IN (SELECT id FROM gc_checks);
+                 DELETE FROM checks WHERE id IN (SELECT id FROM gc_checks);",
+            )
+            .await?;
+            Ok(summary)
+        })?;
+        if dry_run {
+            return Ok(summary);
+        }
+        // Plain VACUUM: the space is reused by later writes without the
+        // exclusive lock VACUUM FULL would hold against the other nodes.
+        self.read(async |db| {
+            db.batch_execute("VACUUM (ANALYZE) checks, check_heads, bodies")
+                .await?;
+            Ok(GcSummary {
+                bytes_after: size(db).await?,
+                ..summary
+            })
+        })
+    }
+
+    fn backup(&self, dest: &std::path::Path) -> Result<u64, StoreError> {
+        Err(StoreError::Unsupported(format!(
+            "`chancery backup` copies a SQLite history; back up the PostgreSQL store {} with pg_dump (not written to {})",
+            self.target,
+            dest.display()
+        )))
+    }
+
+    fn snapshot_id_of(
+        &self,
+        watch_id: WatchId,
+        text_sha256: &str,
+    ) -> Result<Option<SnapshotId>, StoreError> {
+        self.read(async |db| find_snapshot(db, watch_id, text_sha256).await)
+    }
+
+    fn claim_due_alert(
+        &mut self,
+        now: Timestamp,
+        claim: &str,
+        until: Timestamp,
+    ) -> Result<Option<AlertRow>, StoreError> {
+        // One statement; SKIP LOCKED lets claimers on other nodes pass an
+        // alert being claimed instead of waiting for it, and the WHERE is
+        // checked again on the row once locked.
+        let sql = format!(
+            "WITH claimed AS (
+                 UPDATE alerts SET claim = $2, claim_until = $3
+                 WHERE id = (SELECT id FROM alerts
+                             WHERE status = 'pending' AND next_attempt_at <= $1
+                               AND (claim_until IS NULL OR claim_until <= $1)
+                             ORDER BY next_attempt_at, created_at LIMIT 1
+                             FOR UPDATE SKIP LOCKED)
+                 RETURNING *)
+             SELECT {ALERT_COLUMNS} FROM claimed a JOIN watches w ON w.id = a.watch_id"
+        );
+        self.write(async |db, _| {
+            query_opt(db, &sql, &[&now.0, &claim, &until.0])
+                .await?
+                .map(|row| decode_alert(&row))
+                .transpose()
+        })
+    }
+
+    fn live_claims(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        self.read(async |db| {
+            collect(
+                db,
+                "SELECT DISTINCT claim FROM alerts WHERE claim IS NOT NULL AND claim_until > $1",
+                &[&now.0],
+                |row| Ok(row.try_get(0)?),
+            )
+            .await
+        })
+    }
+
+    fn release_claim(&mut self, claim: &str) -> Result<usize, StoreError> {
+        self.write(async |db, _| {
+            let n = execute(
+                db,
+                "UPDATE alerts SET claim = NULL, claim_until = NULL WHERE claim = $1",
+                &[&claim],
+            )
+            .await?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn alerts(
+        &self,
+        status: Option<AlertStatus>,
+        limit: Option<usize>,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN watches w ON w.id = a.watch_id
+             WHERE $1::TEXT IS NULL OR a.status = $1
+             ORDER BY a.created_at DESC, a.id DESC LIMIT $2"
+        );
+        self.read(async |db| {
+            collect(
+                db,
+                &sql,
+                &[&status.map(AlertStatus::as_str), &pg_limit(limit)],
+                decode_alert,
+            )
+            .await
+        })
+    }
+
+    fn next_alert_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(async |db| {
+            Ok(query_one(
+                db,
+                "SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending'",
+                &[],
+            )
+            .await?
+            .try_get::<_, Option<i64>>(0)?
+            .map(Timestamp))
+        })
+    }
+
+    fn record_attempt(
+        &mut self,
+        id: &str,
+        claim: &str,
+        at: Timestamp,
+        attempt: &Attempt,
+    ) -> Result<bool, StoreError> {
+        let (status, next, error, delivered) = match attempt {
+            Attempt::Delivered => ("delivered", None, None, Some(at.0)),
+            Attempt::Retry {
+                error,
+                next_attempt_at,
+            } => (
+                "pending",
+                Some(next_attempt_at.0),
+                Some(error.as_str()),
+                None,
+            ),
+            Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
+        };
+        self.write(async |db, _| {
+            let updated = execute(
+                db,
+                "UPDATE alerts SET status = $2, attempts = attempts + 1, last_attempt_at = $3,
+                     next_attempt_at = COALESCE($4, next_attempt_at),
+                     last_error = COALESCE($5, last_error), delivered_at = $6,
+                     claim = NULL, claim_until = NULL
+                 WHERE id = $1 AND claim = $7 AND status = 'pending'",
+                &[&id, &status, &at.0, &next, &error, &delivered, &claim],
+            )
+            .await?;
+            Ok(updated == 1)
+        })
+    }
+
+    fn retry_alerts(&mut self, id: Option<&str>, now: Timestamp) -> Result<usize, StoreError> {
+        self.write(async |db, _| {
+            let n = execute(
+                db,
+                "UPDATE alerts SET status = 'pending', next_attempt_at = $2
+                 WHERE status IN ('pending', 'failed') AND ($1::TEXT IS NULL OR id = $1)",
+                &[&id, &now.0],
+            )
+            .await?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError> {
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS}, w.name, w.url
+             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
+             WHERE c.id = $1"
+        );
+        self.read(async |db| {
+            query_opt(db, &sql, &[&id])
+                .await?
+                .map(|row| decode_change_detail(&row))
+                .transpose()
+        })
+    }
+
+    fn recent_changes(
+        &self,
+        watch: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeDetail>, StoreError> {
+        let watch_id = watch.map(|w| self.watch_id(w)).transpose()?;
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS}, w.name, w.url
+             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
+             WHERE ($1::BIGINT IS NULL OR c.watch_id = $1)
+               AND c.kind NOT IN {NOT_STATEMENT_CHANGES}
+             ORDER BY c.id DESC LIMIT $2"
+        );
+        self.read(async |db| {
+            collect(
+                db,
+                &sql,
+                &[&watch_id, &pg_limit(Some(limit))],
+                decode_change_detail,
+            )
+            .await
+        })
+    }
+
+    fn responses(
+        &self,
+        watch: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<StoredResponse>, StoreError> {
+        let watch_id = self.watch_id(watch)?;
+        let since = since.map_or(i64::MIN, |t| t.0);
+        self.read(async |db| {
+            collect(
+                db,
+                "SELECT c.id, c.started_at, c.http_status, c.final_url, c.content_type,
+                        c.raw_sha256, c.text_sha256, c.snapshot_id,
+                        EXISTS (SELECT 1 FROM bodies b WHERE b.sha256 = c.raw_sha256),
+                        h.requested_at, h.remote_ip, h.request_head, h.response_head,
+                        h.rendered_by
+                 FROM checks c LEFT JOIN check_heads h ON h.check_id = c.id
+                 WHERE c.watch_id = $1 AND c.http_status IS NOT NULL AND c.started_at >= $2
+                 ORDER BY c.id",
+                &[&watch_id, &since],
+                |row| {
+                    let heads = match row.try_get::<_, Option<i64>>(9)? {
+                        Some(requested_at) => Some(NewHeads {
+                            requested_at: Timestamp(requested_at),
+                            remote_ip: row.try_get(10)?,
+                            request_head: row.try_get(11)?,
+                            response_head: row.try_get(12)?,
+                            rendered_by: row.try_get(13)?,
+                        }),
+                        None => None,
+                    };
+                    Ok(StoredResponse {
+                        check_id: row.try_get(0)?,
+                        started_at: Timestamp(row.try_get(1)?),
+                        http_status: http_status(row.try_get(2)?)?.unwrap_or_default(),
+                        final_url: row.try_get(3)?,
+                        content_type: row.try_get(4)?,
+                        raw_sha256: row.try_get(5)?,
+                        text_sha256: row.try_get(6)?,
+                        snapshot_id: row.try_get(7)?,
+                        body_stored: row.try_get(8)?,
+                        heads,
+                    })
+                },
+            )
+            .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::pg::Database;
+    use crate::store::contract::{Page, seen};
+
+    /// Nodes started together on an empty database: each migrates or
+    /// waits for the one migrating, none fails, the schema is made once.
+    #[test]
+    fn nodes_opening_an_empty_database_together_migrate_it_once() {
+        let Some(db) = Database::create() else { return };
+        let opened: Vec<Result<PgStore, StoreError>> = std::thread::scope(|scope| {
+            let db = &db;
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(move || PgStore::open(&db.url(), db.password())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for store in &opened {
+            assert!(store.is_ok(), "{store:?}");
+        }
+        assert_eq!(
+            db.scalar("SELECT value::BIGINT FROM meta WHERE key = 'schema'"),
+            i64::from(SCHEMA_VERSION)
+        );
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM meta WHERE key = 'instance'"),
+            1
+        );
+    }
+
+    #[test]
+    fn a_database_of_a_newer_chancery_is_refused() {
+        let Some(db) = Database::create() else { return };
+        drop(db.open());
+        db.scalar(&format!(
+            "WITH u AS (UPDATE meta SET value = '{}' WHERE key = 'schema' RETURNING 1) SELECT count(*) FROM u",
+            SCHEMA_VERSION + 1
+        ));
+        for opened in [
+            PgStore::open(&db.url(), db.password()),
+            PgStore::open_read_only(&db.url(), db.password()),
+        ] {
+            match opened {
+                Err(StoreError::TooNew { found, known }) => {
+                    assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+                }
+                other => panic!("expected TooNew, got {other:?}"),
+            }
+        }
+    }
+
+    /// The web view's handle: PostgreSQL itself refuses its writes.
+    #[test]
+    fn a_read_only_handle_reads_and_cannot_write() {
+        let Some(db) = Database::create() else { return };
+        let mut writer = db.open();
+        let w = writer.ensure_watch("a", "https://example.org/a").unwrap();
+        writer
+            .record_check(&seen(
+                w.watch_id,
+                1_000,
+                Outcome::FirstSeen,
+                &Page::new("A."),
+                None,
+            ))
+            .unwrap();
+        let mut reader = PgStore::open_read_only(&db.url(), db.password()).unwrap();
+        assert_eq!(reader.snapshot("a", None).unwrap().unwrap().text, "A.");
+        match reader.ensure_watch("b", "https://example.org/b") {
+            Err(StoreError::Postgres(e)) => {
+                assert!(describe(&e).contains("read-only transaction"), "{e}");
+            }
+            other => panic!("expected a refused write, got {other:?}"),
+        }
+        assert_eq!(db.count_watches(), 1);
+    }
+
+    /// The server drops the store's connection (a restart, a failover, an
+    /// idle timeout): the next call gets a new one.
+    #[test]
+    fn a_connection_the_server_dropped_is_replaced() {
+        let Some(db) = Database::create() else { return };
+        let mut store = db.open();
+        store.ensure_watch("a", "https://example.org/a").unwrap();
+        let killed = db.scalar(&format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            db.name()
+        ));
+        assert!(killed >= 1, "the store's connection was there to drop");
+        // The client notices the closed socket as soon as the server
+        // closes it; give it that moment, then use the store again.
+        let ok = (0..50).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            store.watch_state("a").is_ok_and(|s| s.is_some())
+        });
+        assert!(ok, "the store did not reconnect");
+        store.ensure_watch("b", "https://example.org/b").unwrap();
+        assert_eq!(db.count_watches(), 2);
+    }
+
+    /// A store dropped inside an async task (the daemon's last handle)
+    /// does not panic: its runtime is shut down without blocking.
+    #[test]
+    fn a_store_opened_and_dropped_inside_an_async_task_does_not_panic() {
+        let Some(db) = Database::create() else { return };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = PgStore::open(&db.url(), db.password()).unwrap();
+            drop(store);
+        });
+    }
+}

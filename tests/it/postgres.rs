@@ -1,0 +1,287 @@
+//! The history in PostgreSQL (`[store] url`): the real binary against a
+//! real server (`$CHANCERY_POSTGRES`, which `.ci/postgres` starts), each
+//! test in a database of its own, looked at with `psql`. Without the
+//! variable these tests are skipped with a notice, except under CI.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::seed::{SHORT, TITLE, page_en};
+use crate::support::{Env, Route, Seen, Server, wait_until};
+
+/// A database of its own on the test server, dropped afterwards.
+struct Database {
+    server: url::Url,
+    password: String,
+    name: String,
+}
+
+impl Database {
+    fn create(test: &str) -> Option<Database> {
+        let server = match std::env::var("CHANCERY_POSTGRES") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CHANCERY_POSTGRES is not set: under CI the PostgreSQL tests must run")
+            }
+            _ => {
+                eprintln!(
+                    "NOTICE: skipping {test}: set CHANCERY_POSTGRES (eval \"$(bash .ci/postgres)\")"
+                );
+                return None;
+            }
+        };
+        let db = Database {
+            server: url::Url::parse(&server).expect("CHANCERY_POSTGRES is a URL"),
+            password: std::env::var("CHANCERY_POSTGRES_PASSWORD").unwrap_or_default(),
+            name: format!("chancery_it_{}_{test}", std::process::id()),
+        };
+        db.psql_on(
+            db.server.as_str(),
+            &format!("DROP DATABASE IF EXISTS {}", db.name),
+        );
+        db.psql_on(db.server.as_str(), &format!("CREATE DATABASE {}", db.name));
+        Some(db)
+    }
+
+    fn url(&self) -> String {
+        let mut url = self.server.clone();
+        url.set_path(&self.name);
+        url.to_string()
+    }
+
+    /// The `[store]` table for this database, its password from the
+    /// environment ([`Database::vars`]).
+    fn store_toml(&self) -> String {
+        format!(
+            "[store]\nurl = \"{}\"\npassword_env = \"CHANCERY_STORE_PASSWORD\"\n",
+            self.url()
+        )
+    }
+
+    fn vars(&self) -> [(&str, &str); 1] {
+        [("CHANCERY_STORE_PASSWORD", self.password.as_str())]
+    }
+
+    /// One value `sql` selects from this test's database, as psql prints it.
+    fn psql(&self, sql: &str) -> String {
+        self.psql_on(&self.url(), sql)
+    }
+
+    fn psql_on(&self, url: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .expect("psql runs (Debian's postgresql-client, which .ci/postgres installs)");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.psql_on(
+                self.server.as_str(),
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            );
+        }
+    }
+}
+
+fn statement(paragraphs: &[&str], counter: u32) -> Route {
+    Route::html(page_en(TITLE, paragraphs, counter))
+}
+
+/// What a reader of the README does with a `[store]` config: check,
+/// edit, check, and read the history, the diff and a snapshot back, all
+/// from PostgreSQL; nothing is written to a SQLite file.
+#[test]
+fn a_statement_history_lives_in_postgres_and_reads_back_through_the_cli() {
+    let Some(db) = Database::create("history") else {
+        return;
+    };
+    let server = Server::start();
+    server.set("/statement", statement(&SHORT[..3], 1));
+    let watches = format!(
+        "[[watch]]\nname = \"embassy\"\nurl = \"{}\"\n\n{}",
+        server.url("/statement"),
+        db.store_toml()
+    );
+    let env = Env::new("per_host_delay = \"0s\"", &watches);
+    let vars = db.vars();
+    let first = env.run_with_env(&["check"], &vars).ok();
+    assert!(
+        first.line_for("embassy").contains("first-seen"),
+        "{first:?}"
+    );
+
+    // The visit counter moves: not a change.
+    server.set("/statement", statement(&SHORT[..3], 2));
+    let same = env.run_with_env(&["check"], &vars).ok();
+    assert!(same.line_for("embassy").contains("unchanged"), "{same:?}");
+
+    // A paragraph is rewritten quietly.
+    let edited = SHORT[1].replace("stop interfering", "refrain from interfering");
+    server.set(
+        "/statement",
+        statement(&[SHORT[0], edited.as_str(), SHORT[2]], 3),
+    );
+    let edit = env.run_with_env(&["check"], &vars).ok();
+    assert!(edit.line_for("embassy").contains("edited"), "{edit:?}");
+
+    let list = env.run_with_env(&["list", "--json"], &vars).ok().json();
+    assert_eq!(list[0]["name"], "embassy", "{list:#}");
+    assert_eq!(list[0]["n_changes"], 1, "{list:#}");
+    assert_eq!(list[0]["n_checks"], 3, "{list:#}");
+    let history = env
+        .run_with_env(&["history", "embassy", "--json"], &vars)
+        .ok()
+        .json();
+    assert_eq!(
+        history["snapshots"].as_array().map(Vec::len),
+        Some(2),
+        "{history:#}"
+    );
+    let diff = env
+        .run_with_env(&["diff", "embassy", "--color", "never"], &vars)
+        .ok();
+    assert!(
+        diff.stdout.contains(&format!("+{edited}"))
+            && diff.stdout.contains(&format!("-{}", SHORT[1])),
+        "{diff:?}"
+    );
+    let show = env.run_with_env(&["show", "embassy"], &vars).ok();
+    assert!(show.stdout.contains(&edited), "{show:?}");
+    assert!(!show.stdout.contains(SHORT[1]), "the latest text: {show:?}");
+
+    // Everything is in PostgreSQL, nothing in the state dir's SQLite file.
+    assert_eq!(db.psql("SELECT count(*) FROM checks"), "3");
+    assert_eq!(db.psql("SELECT count(*) FROM snapshots"), "2");
+    assert_eq!(
+        db.psql("SELECT string_agg(kind, ',' ORDER BY id) FROM changes"),
+        "first-seen,edited"
+    );
+    assert!(!env.db_path().exists(), "no SQLite history was made");
+
+    // `backup` copies SQLite files; here it says what to use instead.
+    let backup = env.run_with_env(&["backup", "copy.db"], &vars);
+    assert_ne!(backup.code, 0, "{backup:?}");
+    assert!(backup.stderr.contains("pg_dump"), "{backup:?}");
+}
+
+fn posts(server: &Server) -> Vec<Seen> {
+    server
+        .requests("/hook")
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect()
+}
+
+/// The daemon on PostgreSQL: an edit is recorded and its alert delivered
+/// once, and a SIGKILL and restart neither lose nor repeat it.
+#[test]
+fn the_daemon_on_postgres_delivers_an_edit_once_across_a_kill() {
+    let Some(db) = Database::create("daemon") else {
+        return;
+    };
+    let server = Server::start();
+    server.set("/statement", statement(&SHORT[..2], 1));
+    server.set("/hook", Route::status(204, ""));
+    let rest = format!(
+        "[[watch]]\nname = \"embassy\"\nurl = \"{}\"\ninterval = \"1s\"\nnotify = [\"hook\"]\n\n\
+         [[subscriber]]\nname = \"hook\"\nwebhook = \"{}\"\n\n{}",
+        server.url("/statement"),
+        server.url("/hook"),
+        db.store_toml()
+    );
+    let env = Env::new("per_host_delay = \"0s\"\nalert_retry = \"1s\"", &rest);
+    let vars = db.vars();
+    let mut daemon = env.daemon_with_env("run", &vars);
+    daemon.wait_log("outcome=first-seen", Duration::from_secs(20));
+
+    let edited = SHORT[1].replace("will only hurt", "can only hurt");
+    server.set("/statement", statement(&[SHORT[0], edited.as_str()], 2));
+    assert!(
+        wait_until(Duration::from_secs(20), || posts(&server).len() == 1),
+        "delivered: {}",
+        daemon.log()
+    );
+    daemon.signal("KILL");
+    daemon.wait_exit(Duration::from_secs(10)).expect("killed");
+
+    let restarted = env.daemon_with_env("run-again", &vars);
+    restarted.wait_log("chancery started", Duration::from_secs(20));
+    // A few checks after the restart: the page has not changed again.
+    assert!(wait_until(Duration::from_secs(20), || {
+        db.psql("SELECT count(*) FROM checks")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 6
+    }));
+    let got = posts(&server);
+    assert_eq!(got.len(), 1, "one delivery: {}", restarted.log());
+    let id = &got[0].headers["x-chancery-delivery"];
+    assert_eq!(
+        db.psql("SELECT id || ' ' || status || ' ' || attempts FROM alerts"),
+        format!("{id} delivered 1")
+    );
+    assert_eq!(
+        db.psql("SELECT count(*) FROM changes WHERE kind = 'edited'"),
+        "1",
+        "the edit is recorded once"
+    );
+}
+
+/// A password never sits in the TOML, and never reaches the terminal:
+/// neither the one refused in a URL nor a wrong one the server rejects.
+#[test]
+fn store_passwords_stay_out_of_the_config_and_of_every_message() {
+    let in_url = "postgres://chancery:hunter2-in-url@127.0.0.1:1/chancery";
+    let env = Env::new(
+        "",
+        &format!(
+            "[[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n\n[store]\nurl = \"{in_url}\"\n"
+        ),
+    );
+    let run = env.run(&["config", "check"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("chancery.toml") && run.stderr.contains("store.url"),
+        "names the file and key: {run:?}"
+    );
+    assert!(run.stderr.contains("password_env"), "{run:?}");
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+
+    let Some(db) = Database::create("password") else {
+        return;
+    };
+    let watches = format!(
+        "[[watch]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n\n{}",
+        db.store_toml()
+    );
+    let env = Env::new("", &watches);
+    let wrong = "wrong-password-do-not-print";
+    let run = env.run_with_env(&["list"], &[("CHANCERY_STORE_PASSWORD", wrong)]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("cannot open history {}", db.url())),
+        "names the database: {run:?}"
+    );
+    assert!(
+        run.stderr.contains("password authentication failed"),
+        "says why: {run:?}"
+    );
+    assert!(!run.stderr.contains(wrong), "{run:?}");
+    let unset = env.run(&["list"]);
+    assert_eq!(unset.code, 2, "{unset:?}");
+    assert!(
+        unset.stderr.contains("CHANCERY_STORE_PASSWORD is not set"),
+        "{unset:?}"
+    );
+}
