@@ -4,9 +4,9 @@
 //! Keeping these in one place is what lets `chancery store copy` move a
 //! history between backends byte for byte.
 
-use super::{NewCheck, StoreError};
+use super::{Attempt, NewCheck, StoreError};
 use crate::hash::sha256_hex;
-use crate::model::{ChangeKind, Outcome, Presence, WatchId};
+use crate::model::{ChangeKind, Outcome, Presence, Timestamp, WatchId};
 
 /// Largest blob (uncompressed) the store writes or reads back. Far above any
 /// sane page; a stored size beyond it can only be damage.
@@ -217,4 +217,25 @@ pub(super) fn validate(check: &NewCheck<'_>) -> Result<(), StoreError> {
         ));
     }
     Ok(())
+}
+
+/// What an attempt made at `at` sets on its alert: status, next attempt,
+/// last error, delivered at.
+pub(super) fn attempt_columns(
+    attempt: &Attempt,
+    at: Timestamp,
+) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
+    match attempt {
+        Attempt::Delivered => ("delivered", None, None, Some(at.0)),
+        Attempt::Retry {
+            error,
+            next_attempt_at,
+        } => (
+            "pending",
+            Some(next_attempt_at.0),
+            Some(error.as_str()),
+            None,
+        ),
+        Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
+    }
 }

@@ -13,6 +13,16 @@ use super::*;
 use crate::hash::sha256_hex;
 use crate::model::Health;
 
+/// The tables a check writes to, in the order `counts` gives.
+pub(super) const TABLES: [&str; 6] = [
+    "watches",
+    "checks",
+    "snapshots",
+    "texts",
+    "bodies",
+    "changes",
+];
+
 /// A database for one test, and a way to look at its tables directly.
 pub(super) enum TestDb {
     Sqlite(tempfile::TempDir),
@@ -52,19 +62,9 @@ impl TestDb {
         self.scalar(&format!("SELECT count(*) FROM {table}"))
     }
 
-    /// Rows in watches, checks, snapshots, texts, bodies, changes.
+    /// Rows in each of [`TABLES`].
     fn counts(&self) -> Vec<i64> {
-        [
-            "watches",
-            "checks",
-            "snapshots",
-            "texts",
-            "bodies",
-            "changes",
-        ]
-        .iter()
-        .map(|table| self.count(table))
-        .collect()
+        TABLES.iter().map(|table| self.count(table)).collect()
     }
 }
 

@@ -17,6 +17,7 @@ mod codec;
 mod contract;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod rows;
 mod shared;
 pub mod sqlite;
 

@@ -24,6 +24,7 @@
 //!   rolls its transaction back when it closes.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -31,17 +32,17 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::codec::{
-    BlobTable, Zstd, decode_blob, decode_text, encode_blob, from_sql_int, http_status, parse_kind,
-    parse_outcome, parse_presence, to_sql_int, validate,
+    BlobTable, Zstd, attempt_columns, decode_blob, decode_text, encode_blob, parse_presence,
+    to_sql_int, validate,
 };
+use super::rows;
 use super::{
     AlertRow, AlertStatus, Attempt, Basis, ChangeDetail, ChangeRow, CheckRow, ChildRow,
     FollowUpdate, GcSummary, NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot,
-    SnapshotRef, SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
+    SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
 };
-use crate::diff::DiffSummary;
 use crate::model::{
-    ChangeId, ChangeKind, CheckId, ChildState, Outcome, Presence, SnapshotId, Timestamp, WatchId,
+    ChangeId, ChangeKind, CheckId, Outcome, Presence, SnapshotId, Timestamp, WatchId,
 };
 
 /// The schema migrations, in order; migration `i` (0-based) brings the
@@ -522,44 +523,14 @@ async fn put_blob(
 }
 
 async fn load_state(db: &ClientWrapper, name: &str) -> Result<Option<WatchState>, StoreError> {
-    let Some(row) = query_opt(
-        db,
-        "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
-                s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256,
-                w.failing_since, w.failing_reported, coalesce(c.announce, false), w.region
-         FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
-              LEFT JOIN children c ON c.watch_id = w.id
-         WHERE w.name = $1",
-        &[&name],
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    let last_snapshot = match row.try_get::<_, Option<SnapshotId>>(4)? {
-        Some(id) => Some(SnapshotRef {
-            id,
-            sha256: row.try_get(5)?,
-            fetched_at: Timestamp(row.try_get(6)?),
-        }),
-        None => None,
-    };
-    Ok(Some(WatchState {
-        watch_id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        url: row.try_get(2)?,
-        presence: parse_presence(row.try_get(3)?)?,
-        last_snapshot,
-        etag: row.try_get(7)?,
-        last_modified: row.try_get(8)?,
-        last_check_at: row.try_get::<_, Option<i64>>(9)?.map(Timestamp),
-        filters_sha256: row.try_get(10)?,
-        failing_since: row.try_get::<_, Option<i64>>(11)?.map(Timestamp),
-        failing_reported: row.try_get(12)?,
-        announce: row.try_get(13)?,
-        region: row.try_get(14)?,
-    }))
+    query_opt(db, &LOAD_STATE, &[&name])
+        .await?
+        .map(|row| rows::watch_state(&row))
+        .transpose()
 }
+
+static LOAD_STATE: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE w.name = $1", rows::WATCH_STATE_SELECT));
 
 async fn find_snapshot(
     db: &ClientWrapper,
@@ -860,29 +831,6 @@ async fn insert_alerts(
     Ok(())
 }
 
-const ALERT_COLUMNS: &str = "a.id, a.change_id, w.name, a.subscriber, a.channel, a.event, a.status,
-    a.attempts, a.created_at, a.next_attempt_at, a.last_attempt_at, a.delivered_at, a.last_error";
-
-fn decode_alert(row: &Row) -> Result<AlertRow, StoreError> {
-    let status: &str = row.try_get(6)?;
-    Ok(AlertRow {
-        id: row.try_get(0)?,
-        change_id: row.try_get(1)?,
-        watch: row.try_get(2)?,
-        subscriber: row.try_get(3)?,
-        channel: row.try_get(4)?,
-        event: parse_kind(row.try_get(5)?)?,
-        status: AlertStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown alert status {status:?}")))?,
-        attempts: u32::try_from(row.try_get::<_, i64>(7)?).unwrap_or(u32::MAX),
-        created_at: Timestamp(row.try_get(8)?),
-        next_attempt_at: Timestamp(row.try_get(9)?),
-        last_attempt_at: row.try_get::<_, Option<i64>>(10)?.map(Timestamp),
-        delivered_at: row.try_get::<_, Option<i64>>(11)?.map(Timestamp),
-        last_error: row.try_get(12)?,
-    })
-}
-
 async fn insert_event(
     db: &ClientWrapper,
     check: &NewCheck<'_>,
@@ -1037,63 +985,10 @@ async fn insert_change(
     .try_get(0)?)
 }
 
-const CHANGE_COLUMNS: &str =
-    "c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
-    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio, c.first_change";
-
-fn decode_change_row(row: &Row) -> Result<ChangeRow, StoreError> {
-    let lines = |i: usize| -> Result<u32, StoreError> {
-        let n: i64 = row.try_get(i)?;
-        u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("line count {n}")))
-    };
-    Ok(ChangeRow {
-        id: row.try_get(0)?,
-        kind: parse_kind(row.try_get(1)?)?,
-        from: row.try_get(2)?,
-        to: row.try_get(3)?,
-        detected_at: Timestamp(row.try_get(4)?),
-        check_id: row.try_get(5)?,
-        http_status: http_status(row.try_get(6)?)?,
-        summary: DiffSummary {
-            lines_added: lines(7)?,
-            lines_removed: lines(8)?,
-            changed_ratio: row.try_get(9)?,
-            first_change: row.try_get(10)?,
-        },
-    })
-}
-
-fn decode_change_detail(row: &Row) -> Result<ChangeDetail, StoreError> {
-    Ok(ChangeDetail {
-        change: decode_change_row(row)?,
-        watch: row.try_get(11)?,
-        url: row.try_get(12)?,
-    })
-}
-
-const SNAPSHOT_COLUMNS: &str = "s.id, s.text_sha256, s.raw_sha256, s.fetched_at, t.size,
-    (SELECT k.content_type FROM checks k WHERE k.id = s.check_id),
-    (SELECT k.final_url FROM checks k WHERE k.id = s.check_id)";
-
-fn decode_snapshot_row(row: &Row) -> Result<SnapshotRow, StoreError> {
-    Ok(SnapshotRow {
-        id: row.try_get(0)?,
-        sha256: row.try_get(1)?,
-        raw_sha256: row.try_get(2)?,
-        fetched_at: Timestamp(row.try_get(3)?),
-        text_bytes: from_sql_int(row.try_get(4)?, "text size")?,
-        content_type: row.try_get(5)?,
-        final_url: row.try_get(6)?,
-    })
-}
-
 /// `LIMIT` for an optional limit: PostgreSQL reads `LIMIT NULL` as none.
 fn pg_limit(limit: Option<usize>) -> Option<i64> {
     limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
-
-/// Kinds that are not a change of the statement: baselines and health.
-const NOT_STATEMENT_CHANGES: &str = "('first-seen', 'rebaselined', 'failing', 'recovered')";
 
 impl Store for PgStore {
     fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError> {
@@ -1179,59 +1074,13 @@ impl Store for PgStore {
     }
 
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError> {
+        // COLLATE "C": by bytes, as SQLite orders, whatever the database's
+        // locale.
         let sql = format!(
-            "SELECT w.name, w.url, w.presence, w.last_check_at, w.last_outcome,
-                    (SELECT max(c.detected_at) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN {NOT_STATEMENT_CHANGES}),
-                    (SELECT count(*) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN {NOT_STATEMENT_CHANGES}),
-                    (SELECT count(*) FROM checks k WHERE k.watch_id = w.id),
-                    (SELECT count(*) FROM checks k
-                     WHERE k.watch_id = w.id AND k.outcome = 'error'
-                       AND k.id > coalesce((SELECT max(k2.id) FROM checks k2
-                                            WHERE k2.watch_id = w.id AND k2.outcome <> 'error'), 0)),
-                    w.failing_since, w.failing_reported,
-                    (SELECT k.error FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1),
-                    (SELECT p.name FROM children c JOIN watches p ON p.id = c.parent_id
-                     WHERE c.watch_id = w.id),
-                    (SELECT c.state FROM children c WHERE c.watch_id = w.id),
-                    (SELECT c.kind FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN {NOT_STATEMENT_CHANGES}
-                     ORDER BY c.id DESC LIMIT 1),
-                    (SELECT k.reason FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1)
-             FROM watches w ORDER BY w.name COLLATE \"C\""
+            "{} ORDER BY w.name COLLATE \"C\"",
+            rows::WATCH_SUMMARIES_SELECT
         );
-        self.read(async |db| {
-            collect(db, &sql, &[], |row| {
-                Ok(WatchSummary {
-                    name: row.try_get(0)?,
-                    url: row.try_get(1)?,
-                    presence: parse_presence(row.try_get(2)?)?,
-                    last_check_at: row.try_get::<_, Option<i64>>(3)?.map(Timestamp),
-                    last_outcome: row
-                        .try_get::<_, Option<&str>>(4)?
-                        .map(parse_outcome)
-                        .transpose()?,
-                    last_change_at: row.try_get::<_, Option<i64>>(5)?.map(Timestamp),
-                    n_changes: from_sql_int(row.try_get(6)?, "change count")?,
-                    n_checks: from_sql_int(row.try_get(7)?, "check count")?,
-                    failures: u32::try_from(row.try_get::<_, i64>(8)?).unwrap_or(u32::MAX),
-                    failing_since: row.try_get::<_, Option<i64>>(9)?.map(Timestamp),
-                    failing_reported: row.try_get(10)?,
-                    last_error: row.try_get(11)?,
-                    parent: row.try_get(12)?,
-                    child_state: row
-                        .try_get::<_, Option<&str>>(13)?
-                        .and_then(ChildState::parse),
-                    last_change_kind: row
-                        .try_get::<_, Option<&str>>(14)?
-                        .map(parse_kind)
-                        .transpose()?,
-                    last_reason: row.try_get(15)?,
-                })
-            })
-            .await
-        })
+        self.read(async |db| collect(db, &sql, &[], rows::watch_summary).await)
     }
 
     fn changes_before(
@@ -1242,17 +1091,18 @@ impl Store for PgStore {
     ) -> Result<Vec<ChangeRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
         let sql = format!(
-            "SELECT {CHANGE_COLUMNS}
+            "SELECT {}
              FROM changes c JOIN checks k ON k.id = c.check_id
              WHERE c.watch_id = $1 AND ($2::BIGINT IS NULL OR c.id < $2)
-             ORDER BY c.id DESC LIMIT $3"
+             ORDER BY c.id DESC LIMIT $3",
+            rows::CHANGE_COLUMNS
         );
         self.read(async |db| {
             collect(
                 db,
                 &sql,
                 &[&watch_id, &before, &pg_limit(limit)],
-                decode_change_row,
+                rows::change_row,
             )
             .await
         })
@@ -1261,18 +1111,13 @@ impl Store for PgStore {
     fn snapshots(&self, watch: &str, limit: Option<usize>) -> Result<Vec<SnapshotRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
         let sql = format!(
-            "SELECT {SNAPSHOT_COLUMNS}
+            "SELECT {}
              FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
-             WHERE s.watch_id = $1 ORDER BY s.id DESC LIMIT $2"
+             WHERE s.watch_id = $1 ORDER BY s.id DESC LIMIT $2",
+            rows::SNAPSHOT_COLUMNS
         );
         self.read(async |db| {
-            collect(
-                db,
-                &sql,
-                &[&watch_id, &pg_limit(limit)],
-                decode_snapshot_row,
-            )
-            .await
+            collect(db, &sql, &[&watch_id, &pg_limit(limit)], rows::snapshot_row).await
         })
     }
 
@@ -1286,27 +1131,13 @@ impl Store for PgStore {
         self.read(async |db| {
             collect(
                 db,
-                "SELECT id, started_at, duration_ms, outcome, http_status, final_url, error,
-                        bytes, raw_sha256, text_sha256, snapshot_id, reason
-                 FROM checks WHERE watch_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
-                 ORDER BY id DESC LIMIT $3",
+                &format!(
+                    "SELECT {} FROM checks WHERE watch_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
+                     ORDER BY id DESC LIMIT $3",
+                    rows::CHECK_COLUMNS
+                ),
                 &[&watch_id, &before, &pg_limit(limit)],
-                |row| {
-                    Ok(CheckRow {
-                        id: row.try_get(0)?,
-                        started_at: Timestamp(row.try_get(1)?),
-                        duration_ms: from_sql_int(row.try_get(2)?, "check duration")?,
-                        outcome: parse_outcome(row.try_get(3)?)?,
-                        http_status: http_status(row.try_get(4)?)?,
-                        final_url: row.try_get(5)?,
-                        error: row.try_get(6)?,
-                        bytes: from_sql_int(row.try_get(7)?, "body size")?,
-                        raw_sha256: row.try_get(8)?,
-                        text_sha256: row.try_get(9)?,
-                        snapshot_id: row.try_get(10)?,
-                        reason: row.try_get(11)?,
-                    })
-                },
+                rows::check_row,
             )
             .await
         })
@@ -1319,16 +1150,17 @@ impl Store for PgStore {
     ) -> Result<Option<Snapshot>, StoreError> {
         let watch_id = self.watch_id(watch)?;
         let sql = format!(
-            "SELECT {SNAPSHOT_COLUMNS}, t.data
+            "SELECT {}, t.data
              FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
              WHERE s.watch_id = $1 AND s.id = COALESCE(
                  $2::BIGINT,
                  (SELECT last_snapshot_id FROM watches WHERE id = $1),
-                 (SELECT max(id) FROM snapshots WHERE watch_id = $1))"
+                 (SELECT max(id) FROM snapshots WHERE watch_id = $1))",
+            rows::SNAPSHOT_COLUMNS
         );
         let mut found = self.read(async |db| {
             collect(db, &sql, &[&watch_id, &id], |row| {
-                let meta = decode_snapshot_row(row)?;
+                let meta = rows::snapshot_row(row)?;
                 let text = decode_text(&meta.sha256, row.try_get(4)?, row.try_get(7)?)?;
                 Ok(Snapshot { meta, text })
             })
@@ -1359,23 +1191,13 @@ impl Store for PgStore {
         self.read(async |db| {
             collect(
                 db,
-                "SELECT w.name, c.url, c.state, c.ord, c.title
-                 FROM children c JOIN watches w ON w.id = c.watch_id
-                 WHERE c.parent_id = (SELECT id FROM watches WHERE name = $1)
-                 ORDER BY c.ord DESC",
+                &format!(
+                    "{} WHERE c.parent_id = (SELECT id FROM watches WHERE name = $1)
+                     ORDER BY c.ord DESC",
+                    rows::CHILD_SELECT
+                ),
                 &[&parent],
-                |row| {
-                    let state: &str = row.try_get(2)?;
-                    Ok(ChildRow {
-                        name: row.try_get(0)?,
-                        url: row.try_get(1)?,
-                        state: ChildState::parse(state).ok_or_else(|| {
-                            StoreError::Corrupt(format!("unknown child state {state:?}"))
-                        })?,
-                        order: row.try_get(3)?,
-                        title: row.try_get(4)?,
-                    })
-                },
+                rows::child_row,
             )
             .await
         })
@@ -1500,12 +1322,13 @@ impl Store for PgStore {
                              ORDER BY next_attempt_at, created_at LIMIT 1
                              FOR UPDATE SKIP LOCKED)
                  RETURNING *)
-             SELECT {ALERT_COLUMNS} FROM claimed a JOIN watches w ON w.id = a.watch_id"
+             SELECT {} FROM claimed a JOIN watches w ON w.id = a.watch_id",
+            rows::ALERT_COLUMNS
         );
         self.write(async |db, _| {
             query_opt(db, &sql, &[&now.0, &claim, &until.0])
                 .await?
-                .map(|row| decode_alert(&row))
+                .map(|row| rows::alert_row(&row))
                 .transpose()
         })
     }
@@ -1540,16 +1363,17 @@ impl Store for PgStore {
         limit: Option<usize>,
     ) -> Result<Vec<AlertRow>, StoreError> {
         let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN watches w ON w.id = a.watch_id
+            "SELECT {} FROM alerts a JOIN watches w ON w.id = a.watch_id
              WHERE $1::TEXT IS NULL OR a.status = $1
-             ORDER BY a.created_at DESC, a.id DESC LIMIT $2"
+             ORDER BY a.created_at DESC, a.id DESC LIMIT $2",
+            rows::ALERT_COLUMNS
         );
         self.read(async |db| {
             collect(
                 db,
                 &sql,
                 &[&status.map(AlertStatus::as_str), &pg_limit(limit)],
-                decode_alert,
+                rows::alert_row,
             )
             .await
         })
@@ -1575,19 +1399,7 @@ impl Store for PgStore {
         at: Timestamp,
         attempt: &Attempt,
     ) -> Result<bool, StoreError> {
-        let (status, next, error, delivered) = match attempt {
-            Attempt::Delivered => ("delivered", None, None, Some(at.0)),
-            Attempt::Retry {
-                error,
-                next_attempt_at,
-            } => (
-                "pending",
-                Some(next_attempt_at.0),
-                Some(error.as_str()),
-                None,
-            ),
-            Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
-        };
+        let (status, next, error, delivered) = attempt_columns(attempt, at);
         self.write(async |db, _| {
             let updated = execute(
                 db,
@@ -1617,15 +1429,11 @@ impl Store for PgStore {
     }
 
     fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError> {
-        let sql = format!(
-            "SELECT {CHANGE_COLUMNS}, w.name, w.url
-             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
-             WHERE c.id = $1"
-        );
+        let sql = format!("{} WHERE c.id = $1", rows::CHANGE_DETAIL_SELECT);
         self.read(async |db| {
             query_opt(db, &sql, &[&id])
                 .await?
-                .map(|row| decode_change_detail(&row))
+                .map(|row| rows::change_detail(&row))
                 .transpose()
         })
     }
@@ -1637,18 +1445,17 @@ impl Store for PgStore {
     ) -> Result<Vec<ChangeDetail>, StoreError> {
         let watch_id = watch.map(|w| self.watch_id(w)).transpose()?;
         let sql = format!(
-            "SELECT {CHANGE_COLUMNS}, w.name, w.url
-             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
-             WHERE ($1::BIGINT IS NULL OR c.watch_id = $1)
-               AND c.kind NOT IN {NOT_STATEMENT_CHANGES}
-             ORDER BY c.id DESC LIMIT $2"
+            "{} WHERE ($1::BIGINT IS NULL OR c.watch_id = $1) AND {}
+             ORDER BY c.id DESC LIMIT $2",
+            rows::CHANGE_DETAIL_SELECT,
+            rows::STATEMENT_CHANGES_FILTER
         );
         self.read(async |db| {
             collect(
                 db,
                 &sql,
                 &[&watch_id, &pg_limit(Some(limit))],
-                decode_change_detail,
+                rows::change_detail,
             )
             .await
         })
@@ -1664,39 +1471,13 @@ impl Store for PgStore {
         self.read(async |db| {
             collect(
                 db,
-                "SELECT c.id, c.started_at, c.http_status, c.final_url, c.content_type,
-                        c.raw_sha256, c.text_sha256, c.snapshot_id,
-                        EXISTS (SELECT 1 FROM bodies b WHERE b.sha256 = c.raw_sha256),
-                        h.requested_at, h.remote_ip, h.request_head, h.response_head,
-                        h.rendered_by
-                 FROM checks c LEFT JOIN check_heads h ON h.check_id = c.id
-                 WHERE c.watch_id = $1 AND c.http_status IS NOT NULL AND c.started_at >= $2
-                 ORDER BY c.id",
+                &format!(
+                    "{} WHERE c.watch_id = $1 AND c.http_status IS NOT NULL AND c.started_at >= $2
+                     ORDER BY c.id",
+                    rows::RESPONSE_SELECT
+                ),
                 &[&watch_id, &since],
-                |row| {
-                    let heads = match row.try_get::<_, Option<i64>>(9)? {
-                        Some(requested_at) => Some(NewHeads {
-                            requested_at: Timestamp(requested_at),
-                            remote_ip: row.try_get(10)?,
-                            request_head: row.try_get(11)?,
-                            response_head: row.try_get(12)?,
-                            rendered_by: row.try_get(13)?,
-                        }),
-                        None => None,
-                    };
-                    Ok(StoredResponse {
-                        check_id: row.try_get(0)?,
-                        started_at: Timestamp(row.try_get(1)?),
-                        http_status: http_status(row.try_get(2)?)?.unwrap_or_default(),
-                        final_url: row.try_get(3)?,
-                        content_type: row.try_get(4)?,
-                        raw_sha256: row.try_get(5)?,
-                        text_sha256: row.try_get(6)?,
-                        snapshot_id: row.try_get(7)?,
-                        body_stored: row.try_get(8)?,
-                        heads,
-                    })
-                },
+                rows::response,
             )
             .await
         })

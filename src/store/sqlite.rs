@@ -21,6 +21,7 @@
 //!   process writing the same file is always seen.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use rusqlite::{
@@ -30,17 +31,17 @@ use rusqlite::{
 
 pub use super::codec::MAX_BLOB_BYTES;
 use super::codec::{
-    BlobTable, Zstd, decode_blob, decode_text, encode_blob, from_sql_int, http_status, parse_kind,
-    parse_outcome, parse_presence, to_sql_int, validate,
+    BlobTable, Zstd, attempt_columns, decode_blob, decode_text, encode_blob, parse_presence,
+    to_sql_int, validate,
 };
+use super::rows;
 use super::{
     AlertRow, AlertStatus, Attempt, Basis, ChangeDetail, ChangeRow, CheckRow, ChildRow,
     FollowUpdate, GcSummary, NewAlert, NewCheck, NewEvent, NewHeads, RecordedCheck, Snapshot,
-    SnapshotRef, SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
+    SnapshotRow, Store, StoreError, StoredResponse, WatchState, WatchSummary,
 };
-use crate::diff::DiffSummary;
 use crate::model::{
-    ChangeId, ChangeKind, CheckId, ChildState, Outcome, Presence, SnapshotId, Timestamp, WatchId,
+    ChangeId, ChangeKind, CheckId, Outcome, Presence, SnapshotId, Timestamp, WatchId,
 };
 
 /// The database file inside the state directory.
@@ -370,32 +371,8 @@ fn sql_limit(limit: Option<usize>) -> i64 {
 }
 
 fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, StoreError> {
-    let mut stmt = conn.prepare_cached(LOAD_STATE)?;
-    let mut states = collect(&mut stmt, [name], |row| {
-        let last_snapshot = match row.get::<_, Option<SnapshotId>>(4)? {
-            Some(id) => Some(SnapshotRef {
-                id,
-                sha256: row.get(5)?,
-                fetched_at: Timestamp(row.get(6)?),
-            }),
-            None => None,
-        };
-        Ok(WatchState {
-            watch_id: row.get(0)?,
-            name: row.get(1)?,
-            url: row.get(2)?,
-            presence: parse_presence(&row.get::<_, String>(3)?)?,
-            last_snapshot,
-            etag: row.get(7)?,
-            last_modified: row.get(8)?,
-            last_check_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
-            filters_sha256: row.get(10)?,
-            failing_since: row.get::<_, Option<i64>>(11)?.map(Timestamp),
-            failing_reported: row.get(12)?,
-            announce: row.get(13)?,
-            region: row.get(14)?,
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&LOAD_STATE)?;
+    let mut states = collect(&mut stmt, [name], |row| rows::watch_state(row))?;
     Ok(states.pop())
 }
 
@@ -406,13 +383,8 @@ fn load_state(conn: &Connection, name: &str) -> Result<Option<WatchState>, Store
 /// docs/profile.md). The unary plus keeps the comparison and the index
 /// (`EXPLAIN QUERY PLAN`: `SEARCH w USING INDEX … (name=?)`) and lets the
 /// cached statement be reused.
-const LOAD_STATE: &str =
-    "SELECT w.id, w.name, w.url, w.presence, w.last_snapshot_id, s.text_sha256,
-        s.fetched_at, w.etag, w.last_modified, w.last_check_at, w.filters_sha256,
-        w.failing_since, w.failing_reported, coalesce(c.announce, 0), w.region
- FROM watches w LEFT JOIN snapshots s ON s.id = w.last_snapshot_id
-      LEFT JOIN children c ON c.watch_id = w.id
- WHERE w.name = +?1";
+static LOAD_STATE: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE w.name = +?1", rows::WATCH_STATE_SELECT));
 
 /// The snapshot of `watch_id` with text `text_sha256`, if there is one.
 fn find_snapshot(
@@ -727,30 +699,6 @@ fn insert_alerts(
     Ok(())
 }
 
-/// Columns of an [`AlertRow`], in the order [`decode_alert`] reads.
-const ALERT_COLUMNS: &str = "a.id, a.change_id, w.name, a.subscriber, a.channel, a.event, a.status,
-    a.attempts, a.created_at, a.next_attempt_at, a.last_attempt_at, a.delivered_at, a.last_error";
-
-fn decode_alert(row: &Row<'_>) -> Result<AlertRow, StoreError> {
-    let status: String = row.get(6)?;
-    Ok(AlertRow {
-        id: row.get(0)?,
-        change_id: row.get(1)?,
-        watch: row.get(2)?,
-        subscriber: row.get(3)?,
-        channel: row.get(4)?,
-        event: parse_kind(&row.get::<_, String>(5)?)?,
-        status: AlertStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown alert status {status:?}")))?,
-        attempts: u32::try_from(row.get::<_, i64>(7)?).unwrap_or(u32::MAX),
-        created_at: Timestamp(row.get(8)?),
-        next_attempt_at: Timestamp(row.get(9)?),
-        last_attempt_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
-        delivered_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
-        last_error: row.get(12)?,
-    })
-}
-
 /// Records an event in the changes table. Health events and `delisted`
 /// point at the watch's current snapshot (`from`); `published` at the
 /// check's new snapshot (`to`). `first_change` carries the detail (the last
@@ -913,47 +861,6 @@ fn insert_change(
     Ok(id)
 }
 
-/// Columns of a [`ChangeRow`] (from `changes c JOIN checks k`), in the
-/// order [`decode_change_row`] reads.
-const CHANGE_COLUMNS: &str =
-    "c.id, c.kind, c.from_snapshot, c.to_snapshot, c.detected_at, c.check_id,
-    k.http_status, c.lines_added, c.lines_removed, c.changed_ratio, c.first_change";
-
-fn decode_change_row(row: &Row<'_>) -> Result<ChangeRow, StoreError> {
-    Ok(ChangeRow {
-        id: row.get(0)?,
-        kind: parse_kind(&row.get::<_, String>(1)?)?,
-        from: row.get(2)?,
-        to: row.get(3)?,
-        detected_at: Timestamp(row.get(4)?),
-        check_id: row.get(5)?,
-        http_status: http_status(row.get(6)?)?,
-        summary: DiffSummary {
-            lines_added: row.get(7)?,
-            lines_removed: row.get(8)?,
-            changed_ratio: row.get(9)?,
-            first_change: row.get(10)?,
-        },
-    })
-}
-
-/// Columns of a [`SnapshotRow`], in the order [`decode_snapshot_row`] reads.
-const SNAPSHOT_COLUMNS: &str = "s.id, s.text_sha256, s.raw_sha256, s.fetched_at, t.size,
-    (SELECT k.content_type FROM checks k WHERE k.id = s.check_id),
-    (SELECT k.final_url FROM checks k WHERE k.id = s.check_id)";
-
-fn decode_snapshot_row(row: &Row<'_>) -> Result<SnapshotRow, StoreError> {
-    Ok(SnapshotRow {
-        id: row.get(0)?,
-        sha256: row.get(1)?,
-        raw_sha256: row.get(2)?,
-        fetched_at: Timestamp(row.get(3)?),
-        text_bytes: from_sql_int(row.get(4)?, "text size")?,
-        content_type: row.get(5)?,
-        final_url: row.get(6)?,
-    })
-}
-
 /// One write: its own `BEGIN IMMEDIATE` transaction (taking the write
 /// lock up front, so it cannot fail half-way with `SQLITE_BUSY` on
 /// upgrading a read lock), or inside a group commit's transaction
@@ -1056,59 +963,10 @@ impl Store for SqliteStore {
     }
 
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT w.name, w.url, w.presence, w.last_check_at, w.last_outcome,
-                    (SELECT max(c.detected_at) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')),
-                    (SELECT count(*) FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')),
-                    (SELECT count(*) FROM checks k WHERE k.watch_id = w.id),
-                    (SELECT count(*) FROM checks k
-                     WHERE k.watch_id = w.id AND k.outcome = 'error'
-                       AND k.id > coalesce((SELECT max(k2.id) FROM checks k2
-                                            WHERE k2.watch_id = w.id AND k2.outcome <> 'error'), 0)),
-                    w.failing_since, w.failing_reported,
-                    (SELECT k.error FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1),
-                    (SELECT p.name FROM children c JOIN watches p ON p.id = c.parent_id
-                     WHERE c.watch_id = w.id),
-                    (SELECT c.state FROM children c WHERE c.watch_id = w.id),
-                    (SELECT c.kind FROM changes c
-                     WHERE c.watch_id = w.id AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')
-                     ORDER BY c.id DESC LIMIT 1),
-                    (SELECT k.reason FROM checks k WHERE k.watch_id = w.id ORDER BY k.id DESC LIMIT 1)
-             FROM watches w ORDER BY w.name",
-        )?;
-        collect(&mut stmt, [], |row| {
-            Ok(WatchSummary {
-                name: row.get(0)?,
-                url: row.get(1)?,
-                presence: parse_presence(&row.get::<_, String>(2)?)?,
-                last_check_at: row.get::<_, Option<i64>>(3)?.map(Timestamp),
-                last_outcome: row
-                    .get::<_, Option<String>>(4)?
-                    .as_deref()
-                    .map(parse_outcome)
-                    .transpose()?,
-                last_change_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
-                n_changes: from_sql_int(row.get(6)?, "change count")?,
-                n_checks: from_sql_int(row.get(7)?, "check count")?,
-                failures: u32::try_from(row.get::<_, i64>(8)?).unwrap_or(u32::MAX),
-                failing_since: row.get::<_, Option<i64>>(9)?.map(Timestamp),
-                failing_reported: row.get(10)?,
-                last_error: row.get(11)?,
-                parent: row.get(12)?,
-                child_state: row
-                    .get::<_, Option<String>>(13)?
-                    .as_deref()
-                    .and_then(ChildState::parse),
-                last_change_kind: row
-                    .get::<_, Option<String>>(14)?
-                    .as_deref()
-                    .map(parse_kind)
-                    .transpose()?,
-                last_reason: row.get(15)?,
-            })
-        })
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{} ORDER BY w.name", rows::WATCH_SUMMARIES_SELECT))?;
+        collect(&mut stmt, [], |row| rows::watch_summary(row))
     }
 
     fn changes_before(
@@ -1119,29 +977,29 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ChangeRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {CHANGE_COLUMNS}
+            "SELECT {}
              FROM changes c JOIN checks k ON k.id = c.check_id
-             WHERE c.watch_id = ?1 AND (?2 IS NULL OR c.id < ?2) ORDER BY c.id DESC LIMIT ?3"
+             WHERE c.watch_id = ?1 AND (?2 IS NULL OR c.id < ?2) ORDER BY c.id DESC LIMIT ?3",
+            rows::CHANGE_COLUMNS
         ))?;
         collect(
             &mut stmt,
             params![watch_id, before, sql_limit(limit)],
-            decode_change_row,
+            |row| rows::change_row(row),
         )
     }
 
     fn snapshots(&self, watch: &str, limit: Option<usize>) -> Result<Vec<SnapshotRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {SNAPSHOT_COLUMNS}
+            "SELECT {}
              FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
-             WHERE s.watch_id = ?1 ORDER BY s.id DESC LIMIT ?2"
+             WHERE s.watch_id = ?1 ORDER BY s.id DESC LIMIT ?2",
+            rows::SNAPSHOT_COLUMNS
         ))?;
-        collect(
-            &mut stmt,
-            params![watch_id, sql_limit(limit)],
-            decode_snapshot_row,
-        )
+        collect(&mut stmt, params![watch_id, sql_limit(limit)], |row| {
+            rows::snapshot_row(row)
+        })
     }
 
     fn checks_before(
@@ -1151,31 +1009,15 @@ impl Store for SqliteStore {
         limit: Option<usize>,
     ) -> Result<Vec<CheckRow>, StoreError> {
         let watch_id = self.watch_id(watch)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, started_at, duration_ms, outcome, http_status, final_url, error, bytes,
-                    raw_sha256, text_sha256, snapshot_id, reason
-             FROM checks WHERE watch_id = ?1 AND (?2 IS NULL OR id < ?2)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM checks WHERE watch_id = ?1 AND (?2 IS NULL OR id < ?2)
              ORDER BY id DESC LIMIT ?3",
-        )?;
+            rows::CHECK_COLUMNS
+        ))?;
         collect(
             &mut stmt,
             params![watch_id, before, sql_limit(limit)],
-            |row| {
-                Ok(CheckRow {
-                    id: row.get(0)?,
-                    started_at: Timestamp(row.get(1)?),
-                    duration_ms: from_sql_int(row.get(2)?, "check duration")?,
-                    outcome: parse_outcome(&row.get::<_, String>(3)?)?,
-                    http_status: http_status(row.get(4)?)?,
-                    final_url: row.get(5)?,
-                    error: row.get(6)?,
-                    bytes: from_sql_int(row.get(7)?, "body size")?,
-                    raw_sha256: row.get(8)?,
-                    text_sha256: row.get(9)?,
-                    snapshot_id: row.get(10)?,
-                    reason: row.get(11)?,
-                })
-            },
+            |row| rows::check_row(row),
         )
     }
 
@@ -1188,15 +1030,16 @@ impl Store for SqliteStore {
         // The latest is the watch's current text (after a restore, an old
         // row), falling back to the newest row if the pointer is unset.
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {SNAPSHOT_COLUMNS}, t.data
+            "SELECT {}, t.data
              FROM snapshots s JOIN texts t ON t.sha256 = s.text_sha256
              WHERE s.watch_id = ?1 AND s.id = COALESCE(
                  ?2,
                  (SELECT last_snapshot_id FROM watches WHERE id = ?1),
-                 (SELECT max(id) FROM snapshots WHERE watch_id = ?1))"
+                 (SELECT max(id) FROM snapshots WHERE watch_id = ?1))",
+            rows::SNAPSHOT_COLUMNS
         ))?;
         let mut found = collect(&mut stmt, params![watch_id, id], |row| {
-            let meta = decode_snapshot_row(row)?;
+            let meta = rows::snapshot_row(row)?;
             let data = row.get_ref(7)?.as_blob().map_err(|err| {
                 StoreError::Corrupt(format!("text {}: data is not a blob: {err}", meta.sha256))
             })?;
@@ -1211,23 +1054,12 @@ impl Store for SqliteStore {
     }
 
     fn children(&self, parent: &str) -> Result<Vec<ChildRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT w.name, c.url, c.state, c.ord, c.title
-             FROM children c JOIN watches w ON w.id = c.watch_id
-             WHERE c.parent_id = (SELECT id FROM watches WHERE name = ?1)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{} WHERE c.parent_id = (SELECT id FROM watches WHERE name = ?1)
              ORDER BY c.ord DESC",
-        )?;
-        collect(&mut stmt, [parent], |row| {
-            let state: String = row.get(2)?;
-            Ok(ChildRow {
-                name: row.get(0)?,
-                url: row.get(1)?,
-                state: ChildState::parse(&state)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown child state {state:?}")))?,
-                order: row.get(3)?,
-                title: row.get(4)?,
-            })
-        })
+            rows::CHILD_SELECT
+        ))?;
+        collect(&mut stmt, [parent], |row| rows::child_row(row))
     }
 
     fn watch_by_url(&self, url: &str) -> Result<Option<String>, StoreError> {
@@ -1386,10 +1218,11 @@ impl Store for SqliteStore {
             .optional()?;
         let Some(id) = id else { return Ok(None) };
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN watches w ON w.id = a.watch_id
-             WHERE a.id = ?1"
+            "SELECT {} FROM alerts a JOIN watches w ON w.id = a.watch_id
+             WHERE a.id = ?1",
+            rows::ALERT_COLUMNS
         ))?;
-        Ok(collect(&mut stmt, [&id], decode_alert)?.pop())
+        Ok(collect(&mut stmt, [&id], |row| rows::alert_row(row))?.pop())
     }
 
     fn live_claims(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
@@ -1412,14 +1245,15 @@ impl Store for SqliteStore {
         limit: Option<usize>,
     ) -> Result<Vec<AlertRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN watches w ON w.id = a.watch_id
+            "SELECT {} FROM alerts a JOIN watches w ON w.id = a.watch_id
              WHERE ?1 IS NULL OR a.status = ?1
-             ORDER BY a.created_at DESC, a.id DESC LIMIT ?2"
+             ORDER BY a.created_at DESC, a.id DESC LIMIT ?2",
+            rows::ALERT_COLUMNS
         ))?;
         collect(
             &mut stmt,
             params![status.map(AlertStatus::as_str), sql_limit(limit)],
-            decode_alert,
+            |row| rows::alert_row(row),
         )
     }
 
@@ -1438,19 +1272,7 @@ impl Store for SqliteStore {
         at: Timestamp,
         attempt: &Attempt,
     ) -> Result<bool, StoreError> {
-        let (status, next, error, delivered) = match attempt {
-            Attempt::Delivered => ("delivered", None, None, Some(at.0)),
-            Attempt::Retry {
-                error,
-                next_attempt_at,
-            } => (
-                "pending",
-                Some(next_attempt_at.0),
-                Some(error.as_str()),
-                None,
-            ),
-            Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
-        };
+        let (status, next, error, delivered) = attempt_columns(attempt, at);
         // Only the claim that made the attempt may record it, and only
         // while the alert is still pending.
         let updated = self
@@ -1477,18 +1299,10 @@ impl Store for SqliteStore {
     }
 
     fn change_detail(&self, id: ChangeId) -> Result<Option<ChangeDetail>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {CHANGE_COLUMNS}, w.name, w.url
-             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
-             WHERE c.id = ?1"
-        ))?;
-        let mut found = collect(&mut stmt, [id], |row| {
-            Ok(ChangeDetail {
-                change: decode_change_row(row)?,
-                watch: row.get(11)?,
-                url: row.get(12)?,
-            })
-        })?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{} WHERE c.id = ?1", rows::CHANGE_DETAIL_SELECT))?;
+        let mut found = collect(&mut stmt, [id], |row| rows::change_detail(row))?;
         Ok(found.pop())
     }
 
@@ -1499,22 +1313,15 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ChangeDetail>, StoreError> {
         let watch_id = watch.map(|w| self.watch_id(w)).transpose()?;
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {CHANGE_COLUMNS}, w.name, w.url
-             FROM changes c JOIN checks k ON k.id = c.check_id JOIN watches w ON w.id = c.watch_id
-             WHERE (?1 IS NULL OR c.watch_id = ?1)
-               AND c.kind NOT IN ('first-seen', 'rebaselined', 'failing', 'recovered')
-             ORDER BY c.id DESC LIMIT ?2"
+            "{} WHERE (?1 IS NULL OR c.watch_id = ?1) AND {}
+             ORDER BY c.id DESC LIMIT ?2",
+            rows::CHANGE_DETAIL_SELECT,
+            rows::STATEMENT_CHANGES_FILTER
         ))?;
         collect(
             &mut stmt,
             params![watch_id, sql_limit(Some(limit))],
-            |row| {
-                Ok(ChangeDetail {
-                    change: decode_change_row(row)?,
-                    watch: row.get(11)?,
-                    url: row.get(12)?,
-                })
-            },
+            |row| rows::change_detail(row),
         )
     }
 
@@ -1524,40 +1331,14 @@ impl Store for SqliteStore {
         since: Option<Timestamp>,
     ) -> Result<Vec<StoredResponse>, StoreError> {
         let watch_id = self.watch_id(watch)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.id, c.started_at, c.http_status, c.final_url, c.content_type,
-                    c.raw_sha256, c.text_sha256, c.snapshot_id,
-                    EXISTS (SELECT 1 FROM bodies b WHERE b.sha256 = c.raw_sha256),
-                    h.requested_at, h.remote_ip, h.request_head, h.response_head,
-                    h.rendered_by
-             FROM checks c LEFT JOIN check_heads h ON h.check_id = c.id
-             WHERE c.watch_id = ?1 AND c.http_status IS NOT NULL AND c.started_at >= ?2
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{} WHERE c.watch_id = ?1 AND c.http_status IS NOT NULL AND c.started_at >= ?2
              ORDER BY c.id",
-        )?;
+            rows::RESPONSE_SELECT
+        ))?;
         let since = since.map_or(i64::MIN, |t| t.0);
         collect(&mut stmt, params![watch_id, since], |row| {
-            let heads = match row.get::<_, Option<i64>>(9)? {
-                Some(requested_at) => Some(NewHeads {
-                    requested_at: Timestamp(requested_at),
-                    remote_ip: row.get(10)?,
-                    request_head: row.get(11)?,
-                    response_head: row.get(12)?,
-                    rendered_by: row.get(13)?,
-                }),
-                None => None,
-            };
-            Ok(StoredResponse {
-                check_id: row.get(0)?,
-                started_at: Timestamp(row.get(1)?),
-                http_status: http_status(row.get(2)?)?.unwrap_or_default(),
-                final_url: row.get(3)?,
-                content_type: row.get(4)?,
-                raw_sha256: row.get(5)?,
-                text_sha256: row.get(6)?,
-                snapshot_id: row.get(7)?,
-                body_stored: row.get(8)?,
-                heads,
-            })
+            rows::response(row)
         })
     }
 }
@@ -1565,7 +1346,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract::{Page, seen};
+    use crate::store::contract::{Page, TABLES, seen};
 
     fn count(store: &SqliteStore, table: &str) -> i64 {
         store
@@ -1575,15 +1356,6 @@ mod tests {
             })
             .unwrap()
     }
-
-    const TABLES: [&str; 6] = [
-        "watches",
-        "checks",
-        "snapshots",
-        "texts",
-        "bodies",
-        "changes",
-    ];
 
     fn open_temp() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -1720,7 +1492,7 @@ mod tests {
         }
         let before = store
             .conn
-            .prepare_cached(LOAD_STATE)
+            .prepare_cached(&LOAD_STATE)
             .unwrap()
             .get_status(rusqlite::StatementStatus::RePrepare);
         for round in 0..4 {
@@ -1729,7 +1501,7 @@ mod tests {
         }
         let after = store
             .conn
-            .prepare_cached(LOAD_STATE)
+            .prepare_cached(&LOAD_STATE)
             .unwrap()
             .get_status(rusqlite::StatementStatus::RePrepare);
         assert_eq!(after, before, "the state read was prepared again");

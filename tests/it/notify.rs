@@ -25,11 +25,7 @@ fn config(server: &Server, extra_daemon: &str, subscriber_extra: &str) -> (Strin
 const ENV: &[(&str, &str)] = &[("CHANCERY_TEST_WEBHOOK_SECRET", SECRET)];
 
 fn posts(server: &Server) -> Vec<Seen> {
-    server
-        .requests("/hook")
-        .into_iter()
-        .filter(|s| s.method == "POST")
-        .collect()
+    server.posts("/hook")
 }
 
 fn edit(server: &Server) {

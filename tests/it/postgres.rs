@@ -175,11 +175,7 @@ fn a_statement_history_lives_in_postgres_and_reads_back_through_the_cli() {
 }
 
 fn posts(server: &Server) -> Vec<Seen> {
-    server
-        .requests("/hook")
-        .into_iter()
-        .filter(|s| s.method == "POST")
-        .collect()
+    server.posts("/hook")
 }
 
 /// The daemon on PostgreSQL: an edit is recorded and its alert delivered

@@ -217,6 +217,14 @@ impl Server {
             .cloned()
             .collect()
     }
+
+    /// The POSTs to `path` so far (webhook deliveries), in arrival order.
+    pub fn posts(&self, path: &str) -> Vec<Seen> {
+        self.requests(path)
+            .into_iter()
+            .filter(|s| s.method == "POST")
+            .collect()
+    }
 }
 
 impl Drop for Server {
