@@ -23,6 +23,7 @@ mod run;
 mod serve;
 mod show;
 mod status;
+mod store;
 mod watch;
 
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub enum Command {
     Backup(backup::Args),
     /// Delete check rows older than [retention] checks (evidence is kept)
     Gc(gc::Args),
+    /// Move a whole history between SQLite and PostgreSQL: `store copy --from A --to B`
+    #[command(subcommand)]
+    Store(store::Command),
     /// Validate the config
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -145,6 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Export(args) => export::run(config, args),
         Command::Backup(args) => backup::run(config, args),
         Command::Gc(args) => gc::run(config, args),
+        Command::Store(command) => store::run(config, command),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(config, args),
         Command::Extract(args) => extract::run(config, args),
         Command::Outbox(args) => outbox::run(config, args),

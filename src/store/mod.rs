@@ -15,6 +15,7 @@
 mod codec;
 #[cfg(test)]
 mod contract;
+pub mod copy;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod rows;
@@ -67,6 +68,33 @@ impl Location {
     /// Opens the history, creating it (and its directory) if needed, with
     /// its schema brought up to date.
     pub fn open(&self) -> Result<Box<dyn Store + Send>, StoreError> {
+        Ok(self.open_tables()?)
+    }
+}
+
+impl Location {
+    /// Where a `store copy` argument points: a `postgres://` URL (its
+    /// password from `password`), else a SQLite file, or the state dir
+    /// holding `chancery.db`.
+    pub fn parse(arg: &str, password: Option<crate::config::Secret>) -> Location {
+        if arg.starts_with("postgres://") || arg.starts_with("postgresql://") {
+            Location::Postgres {
+                url: arg.to_owned(),
+                password,
+            }
+        } else {
+            let path = PathBuf::from(arg);
+            if path.is_dir() {
+                Location::in_state_dir(&path)
+            } else {
+                Location::Sqlite(path)
+            }
+        }
+    }
+
+    /// Opens the history with its tables for `store copy`, creating it if
+    /// needed, as [`Location::open`] does.
+    pub fn open_tables(&self) -> Result<Box<dyn copy::Tables + Send>, StoreError> {
         match self {
             Location::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -89,9 +117,7 @@ impl Location {
             )),
         }
     }
-}
 
-impl Location {
     /// Opens the history for reading only, beside writers (the web view):
     /// the database itself refuses every write. The schema must be
     /// current: `chancery check` or `run` brings it up to date.

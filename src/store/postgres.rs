@@ -35,6 +35,7 @@ use super::codec::{
     BlobTable, Zstd, attempt_columns, decode_blob, decode_text, encode_blob, parse_presence,
     to_sql_int, validate,
 };
+use super::copy;
 use super::rows;
 use super::{
     AlertRow, AlertStatus, Attempt, Basis, ChangeDetail, ChangeRow, CheckRow, ChildRow,
@@ -1482,6 +1483,203 @@ impl Store for PgStore {
             .await
         })
     }
+}
+
+impl copy::Tables for PgStore {
+    fn instance(&self) -> Result<String, StoreError> {
+        self.read(async |db| {
+            Ok(
+                query_one(db, "SELECT value FROM meta WHERE key = 'instance'", &[])
+                    .await?
+                    .try_get(0)?,
+            )
+        })
+    }
+
+    fn set_instance(&mut self, instance: &str) -> Result<(), StoreError> {
+        self.write(async |db, _| {
+            execute(
+                db,
+                "UPDATE meta SET value = $1 WHERE key = 'instance'",
+                &[&instance],
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    fn count_rows(&self, table: &copy::Table) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM {}", table.name);
+        self.read(async |db| {
+            let n: i64 = query_one(db, &sql, &[]).await?.try_get(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn count_rows_through(
+        &self,
+        table: &copy::Table,
+        key: &copy::Value,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} <= $1",
+            table.name,
+            key_order(table)
+        );
+        let key = bind(key, table.columns[0].1)?;
+        self.read(async |db| {
+            let n: i64 = query_one(db, &sql, &[&*key]).await?.try_get(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn max_key(&self, table: &copy::Table) -> Result<Option<copy::Value>, StoreError> {
+        let sql = format!("SELECT max({}) FROM {}", key_order(table), table.name);
+        self.read(async |db| {
+            let row = query_one(db, &sql, &[]).await?;
+            Ok(Some(dumped(&row, 0, table.columns[0].1)?).filter(|k| *k != copy::Value::Null))
+        })
+    }
+
+    fn dump_rows(
+        &self,
+        table: &copy::Table,
+        after: Option<&copy::Value>,
+        limit: usize,
+    ) -> Result<Vec<Vec<copy::Value>>, StoreError> {
+        let cast = if table.text_key() {
+            "::TEXT"
+        } else {
+            "::BIGINT"
+        };
+        let sql = copy::dump_sql(
+            table,
+            |i| {
+                if i == 1 {
+                    format!("$1{cast}")
+                } else {
+                    format!("${i}")
+                }
+            },
+            &key_order(table),
+        );
+        let after = bind(after.unwrap_or(&copy::Value::Null), table.columns[0].1)?;
+        let limit = pg_limit(Some(limit));
+        let rows = self.read(async |db| {
+            collect(db, &sql, &[&*after, &limit], |row| {
+                table
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, kind))| dumped(row, i, *kind))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await
+        })?;
+        if table.blob {
+            for row in &rows {
+                copy::verify_blob(table, row)?;
+            }
+        }
+        Ok(rows)
+    }
+
+    fn load_rows(
+        &mut self,
+        table: &copy::Table,
+        rows: &[Vec<copy::Value>],
+    ) -> Result<(), StoreError> {
+        let sql = copy::load_sql(table, |i| format!("${i}"));
+        let bound = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(table.columns)
+                    .map(|(value, (_, kind))| bind(value, *kind))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(async |db, _| {
+            let statement = db.prepare_cached(&sql).await?;
+            for row in &bound {
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    row.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+                db.execute(&statement, &params).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn finish_load(&mut self) -> Result<(), StoreError> {
+        // Rows came with their ids: move each identity past the greatest,
+        // or the next insert would collide with a copied row.
+        self.write(async |db, _| {
+            for table in ["watches", "snapshots", "checks", "changes"] {
+                db.batch_execute(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                   coalesce((SELECT max(id) FROM {table}), 1),
+                                   (SELECT max(id) FROM {table}) IS NOT NULL)"
+                ))
+                .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The key as the copy orders it: text byte by byte, as SQLite does.
+fn key_order(table: &copy::Table) -> String {
+    if table.text_key() {
+        format!("{} COLLATE \"C\"", table.key())
+    } else {
+        table.key().to_owned()
+    }
+}
+
+/// A copied value as a parameter of the column's type; a value of
+/// another type is refused, not coerced.
+fn bind(value: &copy::Value, kind: copy::Kind) -> Result<Box<dyn ToSql + Sync + Send>, StoreError> {
+    use copy::{Kind, Value};
+    Ok(match (kind, value) {
+        (Kind::Int, Value::Int(n)) => Box::new(*n),
+        (Kind::Bool, Value::Int(n)) => Box::new(*n != 0),
+        (Kind::Real, Value::Real(x)) => Box::new(*x),
+        (Kind::Text, Value::Text(t)) => Box::new(t.clone()),
+        (Kind::Bytes, Value::Bytes(b)) => Box::new(b.clone()),
+        (Kind::Int, Value::Null) => Box::new(None::<i64>),
+        (Kind::Bool, Value::Null) => Box::new(None::<bool>),
+        (Kind::Real, Value::Null) => Box::new(None::<f64>),
+        (Kind::Text, Value::Null) => Box::new(None::<String>),
+        (Kind::Bytes, Value::Null) => Box::new(None::<Vec<u8>>),
+        (kind, value) => {
+            return Err(StoreError::Corrupt(format!(
+                "a {kind:?} column holds {value:?}"
+            )));
+        }
+    })
+}
+
+/// Column `i` of a dumped row, read as its type; booleans become 0 or 1,
+/// as SQLite stores them.
+fn dumped(row: &Row, i: usize, kind: copy::Kind) -> Result<copy::Value, StoreError> {
+    use copy::{Kind, Value};
+    Ok(match kind {
+        Kind::Int => row
+            .try_get::<_, Option<i64>>(i)?
+            .map_or(Value::Null, Value::Int),
+        Kind::Bool => row
+            .try_get::<_, Option<bool>>(i)?
+            .map_or(Value::Null, |b| Value::Int(i64::from(b))),
+        Kind::Real => row
+            .try_get::<_, Option<f64>>(i)?
+            .map_or(Value::Null, Value::Real),
+        Kind::Text => row
+            .try_get::<_, Option<String>>(i)?
+            .map_or(Value::Null, Value::Text),
+        Kind::Bytes => row
+            .try_get::<_, Option<Vec<u8>>>(i)?
+            .map_or(Value::Null, Value::Bytes),
+    })
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use super::codec::{
     BlobTable, Zstd, attempt_columns, decode_blob, decode_text, encode_blob, parse_presence,
     to_sql_int, validate,
 };
+use super::copy;
 use super::rows;
 use super::{
     AlertRow, AlertStatus, Attempt, Basis, ChangeDetail, ChangeRow, CheckRow, ChildRow,
@@ -1340,6 +1341,126 @@ impl Store for SqliteStore {
         collect(&mut stmt, params![watch_id, since], |row| {
             rows::response(row)
         })
+    }
+}
+
+impl super::copy::Tables for SqliteStore {
+    fn instance(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |row| {
+                row.get(0)
+            })?)
+    }
+
+    fn set_instance(&mut self, instance: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'instance'",
+            [instance],
+        )?;
+        Ok(())
+    }
+
+    fn count_rows(&self, table: &copy::Table) -> Result<u64, StoreError> {
+        let n: i64 =
+            self.conn
+                .query_row(&format!("SELECT count(*) FROM {}", table.name), [], |row| {
+                    row.get(0)
+                })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn count_rows_through(
+        &self,
+        table: &copy::Table,
+        key: &copy::Value,
+    ) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM {} WHERE {} <= ?1",
+                table.name,
+                table.key()
+            ),
+            [to_sqlite(key)],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn max_key(&self, table: &copy::Table) -> Result<Option<copy::Value>, StoreError> {
+        let key: rusqlite::types::Value = self.conn.query_row(
+            &format!("SELECT max({}) FROM {}", table.key(), table.name),
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(Some(from_sqlite(key)).filter(|k| *k != copy::Value::Null))
+    }
+
+    fn dump_rows(
+        &self,
+        table: &copy::Table,
+        after: Option<&copy::Value>,
+        limit: usize,
+    ) -> Result<Vec<Vec<copy::Value>>, StoreError> {
+        let sql = copy::dump_sql(table, |i| format!("?{i}"), table.key());
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let after = after.map_or(rusqlite::types::Value::Null, to_sqlite);
+        let rows = collect(&mut stmt, params![after, sql_limit(Some(limit))], |row| {
+            (0..table.columns.len())
+                .map(|i| Ok(from_sqlite(row.get(i)?)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        if table.blob {
+            for row in &rows {
+                copy::verify_blob(table, row)?;
+            }
+        }
+        Ok(rows)
+    }
+
+    fn load_rows(
+        &mut self,
+        table: &copy::Table,
+        rows: &[Vec<copy::Value>],
+    ) -> Result<(), StoreError> {
+        let sql = copy::load_sql(table, |i| format!("?{i}"));
+        let tx = WriteTx::begin(&mut self.conn)?;
+        {
+            let mut stmt = tx.prepare_cached(&sql)?;
+            for row in rows {
+                stmt.execute(rusqlite::params_from_iter(row.iter().map(to_sqlite)))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn finish_load(&mut self) -> Result<(), StoreError> {
+        // AUTOINCREMENT keeps its counters in sqlite_sequence, which
+        // explicit ids already moved on.
+        Ok(())
+    }
+}
+
+fn to_sqlite(value: &copy::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match value {
+        copy::Value::Null => V::Null,
+        copy::Value::Int(n) => V::Integer(*n),
+        copy::Value::Real(x) => V::Real(*x),
+        copy::Value::Text(t) => V::Text(t.clone()),
+        copy::Value::Bytes(b) => V::Blob(b.clone()),
+    }
+}
+
+fn from_sqlite(value: rusqlite::types::Value) -> copy::Value {
+    use rusqlite::types::Value as V;
+    match value {
+        V::Null => copy::Value::Null,
+        V::Integer(n) => copy::Value::Int(n),
+        V::Real(x) => copy::Value::Real(x),
+        V::Text(t) => copy::Value::Text(t),
+        V::Blob(b) => copy::Value::Bytes(b),
     }
 }
 

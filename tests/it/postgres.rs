@@ -281,3 +281,90 @@ fn store_passwords_stay_out_of_the_config_and_of_every_message() {
         "{unset:?}"
     );
 }
+
+/// A history moved from the state dir's SQLite file into PostgreSQL and
+/// back with `store copy`: the CLI reads the same history from each, and
+/// the daemon's next check goes on from it.
+#[test]
+fn store_copy_moves_a_history_to_postgres_and_back() {
+    let Some(db) = Database::create("copy") else {
+        return;
+    };
+    let server = Server::start();
+    server.set("/statement", statement(&SHORT[..3], 1));
+    let watch = format!(
+        "[[watch]]\nname = \"embassy\"\nurl = \"{}\"\n",
+        server.url("/statement")
+    );
+    let env = Env::new("per_host_delay = \"0s\"", &watch);
+    env.run(&["check"]).ok();
+    let edited = SHORT[2].replace("no foreign country", "no country");
+    server.set(
+        "/statement",
+        statement(&[SHORT[0], SHORT[1], edited.as_str()], 2),
+    );
+    env.run(&["check"]).ok();
+    let before = env
+        .run(&["history", "embassy", "--json", "--checks", "10"])
+        .ok();
+
+    let vars = [("PGPASSWORD", db.password.as_str())];
+    let url = db.url();
+    let copied = env
+        .run_with_env(
+            &["store", "copy", "--from", "state", "--to", &url, "--json"],
+            &vars,
+        )
+        .ok()
+        .json();
+    assert_eq!(copied["rows_already_there"], 0, "{copied:#}");
+    assert_eq!(copied["blobs_verified"], 4, "{copied:#}");
+    let again = env
+        .run_with_env(&["store", "copy", "--from", "state", "--to", &url], &vars)
+        .ok();
+    assert!(again.stdout.contains("0 rows written"), "{again:?}");
+
+    // The same config with [store]: the same history, read from PostgreSQL.
+    let pg = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!("{watch}\n{}", db.store_toml()),
+    );
+    let store_vars = db.vars();
+    let after = pg
+        .run_with_env(
+            &["history", "embassy", "--json", "--checks", "10"],
+            &store_vars,
+        )
+        .ok();
+    assert_eq!(after.stdout, before.stdout);
+    let check = pg.run_with_env(&["check"], &store_vars).ok();
+    assert!(check.line_for("embassy").contains("unchanged"), "{check:?}");
+    assert_eq!(db.psql("SELECT count(*) FROM checks"), "3");
+
+    // And back into a new SQLite file, which reads the same again.
+    let back = env.dir.path().join("back.db");
+    env.run_with_env(
+        &[
+            "store",
+            "copy",
+            "--from",
+            &url,
+            "--to",
+            back.to_str().unwrap(),
+        ],
+        &vars,
+    )
+    .ok();
+    assert_eq!(crate::support::count(&back, "checks"), 3);
+
+    let refused = env.run(&[
+        "store",
+        "copy",
+        "--from",
+        "state",
+        "--to",
+        "postgres://u:pw@127.0.0.1:1/x",
+    ]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("PGPASSWORD"), "{refused:?}");
+}
