@@ -1576,11 +1576,6 @@ impl copy::Tables for PgStore {
             })
             .await
         })?;
-        if table.blob {
-            for row in &rows {
-                copy::verify_blob(table, row)?;
-            }
-        }
         Ok(rows)
     }
 

@@ -1405,17 +1405,11 @@ impl super::copy::Tables for SqliteStore {
         let sql = copy::dump_sql(table, |i| format!("?{i}"), table.key());
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let after = after.map_or(rusqlite::types::Value::Null, to_sqlite);
-        let rows = collect(&mut stmt, params![after, sql_limit(Some(limit))], |row| {
+        collect(&mut stmt, params![after, sql_limit(Some(limit))], |row| {
             (0..table.columns.len())
                 .map(|i| Ok(from_sqlite(row.get(i)?)))
                 .collect::<Result<Vec<_>, StoreError>>()
-        })?;
-        if table.blob {
-            for row in &rows {
-                copy::verify_blob(table, row)?;
-            }
-        }
-        Ok(rows)
+        })
     }
 
     fn load_rows(
