@@ -168,6 +168,19 @@ fn a_statement_history_lives_in_postgres_and_reads_back_through_the_cli() {
     );
     assert!(!env.db_path().exists(), "no SQLite history was made");
 
+    // The web view reads it too, through read-only transactions.
+    let (_view, base) = crate::web::serve(&env, &vars);
+    let page = crate::web::get(&base, "/w/embassy/snapshots/2", None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("refrain from interfering"),
+        "{}",
+        page.body
+    );
+    let feed = crate::web::get(&base, "/feed.atom", None);
+    assert_eq!(feed.status, 200);
+    assert!(feed.body.contains("<entry>"), "{}", feed.body);
+
     // `backup` copies SQLite files; here it says what to use instead.
     let backup = env.run_with_env(&["backup", "copy.db"], &vars);
     assert_ne!(backup.code, 0, "{backup:?}");
