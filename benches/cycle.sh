@@ -10,6 +10,12 @@
 #
 # Usage: benches/cycle.sh [N] [CONCURRENCY]      (defaults: 10000 16)
 # Needs: a release build (cargo build --release), python3, GNU time.
+#
+# With CHANCERY_STORE_URL=postgres://user@host:port/db (an empty database;
+# password in PGPASSWORD) the history goes there instead of SQLite, and
+# each pass also reports the CPU PostgreSQL's server processes spent
+# (POSTMASTER_PID: the postmaster's pid, whose children's times include
+# every finished backend's). The daemon step is skipped then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
@@ -37,6 +43,9 @@ config=$work/chancery.toml
     echo "per_host_concurrency = $concurrency"
     echo "per_host_delay = \"0s\""
     echo "default_interval = \"1h\""
+    if [ -n "${CHANCERY_STORE_URL:-}" ]; then
+        printf '[store]\nurl = "%s"\npassword_env = "PGPASSWORD"\n' "$CHANCERY_STORE_URL"
+    fi
     for i in $(seq 0 $((n - 1))); do
         printf '[[watch]]\nname = "page-%d"\nurl = "http://127.0.0.1:%d/page/%d.html"\nignore = ['"'"'Page generated: [^\\n]*'"'"', '"'"'visits: \\d+'"'"']\n' "$i" "$port" "$i"
     done
@@ -51,9 +60,19 @@ print(urllib.request.urlopen(req).read().decode())
 PY
 }
 
+# CPU seconds the PostgreSQL server has spent (itself and finished backends).
+server_cpu() {
+    [ -n "${POSTMASTER_PID:-}" ] || { echo 0; return; }
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / hz}' "/proc/$POSTMASTER_PID/stat"
+}
+
 measure() {
     local label=$1
+    local before
+    before=$(server_cpu)
     /usr/bin/time -v "$bin" --config "$config" check >"$work/$label.out" 2>"$work/$label.time" || true
+    local server
+    server=$(echo "$(server_cpu) - $before" | bc)
     local wall cpu_u cpu_s rss
     wall=$(grep 'Elapsed (wall clock)' "$work/$label.time" | awk '{print $NF}')
     cpu_u=$(grep 'User time' "$work/$label.time" | awk '{print $NF}')
@@ -63,6 +82,9 @@ measure() {
     outcomes=$(awk '{print $2}' "$work/$label.out" | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
     printf '%-10s wall %8s  cpu %6.2f s  peak RSS %6.1f MB  %s\n' "$label" "$wall" \
         "$(echo "$cpu_u + $cpu_s" | bc)" "$(echo "$rss / 1024" | bc -l)" "$outcomes"
+    if [ -n "${CHANCERY_STORE_URL:-}" ]; then
+        printf '%-10s PostgreSQL server cpu %6.2f s\n' "" "$server"
+    fi
 }
 
 echo "chancery $("$bin" --version | awk '{print $2}'), N=$n, concurrency=$concurrency, $(nproc) cores, $(date -u +%F)"
@@ -70,6 +92,10 @@ measure cold
 measure warm-304
 admin '{"conditional": false}' >/dev/null
 measure warm-full
+
+if [ -n "${CHANCERY_STORE_URL:-}" ]; then
+    exit 0
+fi
 
 # The daemon: an empty history and a 60 s interval, so the first cycle
 # spreads all N first checks over 60 s; sample its peak RSS over 75 s.

@@ -154,6 +154,19 @@ struct Signals {
     int: Signal,
 }
 
+/// This daemon's name among the nodes sharing a store: its host, its pid
+/// and a random part (a restarted node is a new node; its old leases
+/// expire).
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..6])
+}
+
 /// Runs the daemon until SIGTERM/SIGINT. `config` was loaded from
 /// `config_path`, which SIGHUP re-reads.
 pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
@@ -164,7 +177,21 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         .open()
         .with_context(|| format!("cannot open history {location}"))?;
     let store = SharedStore::new(store);
-    let pipeline = Pipeline::new(&config, store.clone())?;
+    let mut pipeline = Pipeline::new(&config, store.clone())?;
+    // Nodes sharing a store claim each check first, so one checks it.
+    if let Some(shared) = &config.store {
+        let claims = crate::check::Claims {
+            node: node_id(),
+            lease: shared.lease_for(&config.daemon),
+        };
+        tracing::info!(
+            node = %claims.node,
+            lease = %humantime::format_duration(claims.lease),
+            store = %location,
+            "checks are claimed in the shared store"
+        );
+        pipeline = pipeline.with_claims(claims);
+    }
     let notifier = Notifier::new(&config, store.clone())?;
     let (notifier_tx, notifier_rx) = tokio::sync::watch::channel(notifier);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -416,6 +443,9 @@ impl Daemon {
                 tracing::error!(watch = %finished.watch, error = %e, "check could not be recorded");
             }
             Err(e @ CheckError::Skipped { .. }) => tracing::warn!(watch = %finished.watch, "{e}"),
+            Err(e @ CheckError::Elsewhere { .. }) => {
+                tracing::debug!(watch = %finished.watch, "{e}")
+            }
         }
         self.status();
     }

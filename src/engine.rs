@@ -38,14 +38,26 @@ fn completion(result: &Result<CheckReport, CheckError>) -> Completion {
         Ok(report) => Completion {
             failed: report.outcome == crate::model::Outcome::Error,
             retry_after: report.retry_after,
+            next_in: None,
         },
         Err(CheckError::Store { .. }) => Completion {
             failed: false,
             retry_after: None,
+            next_in: None,
         },
         Err(CheckError::Skipped { .. }) => Completion {
             failed: true,
             retry_after: None,
+            next_in: None,
+        },
+        // Another node has it: ask again when it is next due there.
+        Err(CheckError::Elsewhere { next_due, .. }) => Completion {
+            failed: false,
+            retry_after: None,
+            next_in: Some(Duration::from_millis(
+                u64::try_from(next_due.0.saturating_sub(crate::model::Timestamp::now().0))
+                    .unwrap_or(0),
+            )),
         },
     }
 }
@@ -320,7 +332,8 @@ mod tests {
             completion(&full),
             Completion {
                 failed: false,
-                retry_after: None
+                retry_after: None,
+                next_in: None,
             }
         );
         let skipped = Err(CheckError::skipped(

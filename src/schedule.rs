@@ -54,6 +54,9 @@ pub struct Completion {
     /// The server asked to wait this long (429/503 `Retry-After`): pause the
     /// whole host, and do not check this watch sooner.
     pub retry_after: Option<Duration>,
+    /// Not checked here (another node sharing the store has it): due again
+    /// after exactly this long, its failures unchanged.
+    pub next_in: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,6 +428,12 @@ impl Schedule {
         // The check of a watch removed while it ran was the host's last use.
         self.forget_if_unused(host);
         let entry = self.entries.get_mut(name)?;
+        if let Some(next_in) = completion.next_in {
+            let due = now + next_in;
+            let token = self.bump_token_of(name);
+            self.push_timer(name, due, token);
+            return Some(due);
+        }
         entry.failures = if completion.failed {
             entry.failures.saturating_add(1)
         } else {
@@ -551,6 +560,26 @@ mod tests {
         assert_eq!(s.host_of(&fourth), Some("a.example"));
     }
 
+    /// A check another node has is due again exactly when the store says,
+    /// and neither backs off nor resets the watch's failures.
+    #[test]
+    fn a_check_held_elsewhere_is_due_when_the_store_says() {
+        let mut s = Schedule::new(polite(4, 2, 0), no_jitter());
+        let now = Instant::now();
+        s.upsert("a", "h", 10 * MIN, now, 3);
+        assert_eq!(s.pop_ready(now).as_deref(), Some("a"));
+        let elsewhere = Completion {
+            failed: false,
+            retry_after: None,
+            next_in: Some(Duration::from_secs(7)),
+        };
+        let due = now + Duration::from_secs(7);
+        assert_eq!(s.complete("a", "h", elsewhere, now), Some(due));
+        assert_eq!(s.failures("a"), 3);
+        assert_eq!(s.pop_ready(due - Duration::from_millis(1)), None);
+        assert_eq!(s.pop_ready(due).as_deref(), Some("a"));
+    }
+
     #[test]
     fn success_reschedules_after_the_interval_and_failures_back_off() {
         let mut s = Schedule::new(polite(4, 2, 0), no_jitter());
@@ -560,6 +589,7 @@ mod tests {
         let failed = Completion {
             failed: true,
             retry_after: None,
+            next_in: None,
         };
         assert_eq!(s.complete("a", "h", failed, now), Some(now + 10 * MIN));
         let t = now + 10 * MIN;
@@ -594,6 +624,7 @@ mod tests {
         let pause = Completion {
             failed: true,
             retry_after: Some(Duration::from_secs(120)),
+            next_in: None,
         };
         let due = s.complete(&first, &host, pause, now).expect("rescheduled");
         assert!(due >= now + Duration::from_secs(120));

@@ -38,7 +38,7 @@ use crate::fetch::robots::RobotsCache;
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
 use crate::model::{Outcome, Presence, Timestamp};
 use crate::runtime::CpuPool;
-use crate::store::{SharedStore, Store, StoreError, WatchState};
+use crate::store::{Claim, SharedStore, Store, StoreError, WatchState};
 
 use self::evaluate::{Evaluated, evaluate};
 use self::probe::NotFoundPages;
@@ -96,6 +96,16 @@ pub struct Pipeline {
     confirm: bool,
     /// Where confirmation waits are shown, if anywhere.
     waiting: Option<Arc<confirm::Waiting>>,
+    /// Nodes sharing one store: claim each check first (the daemon on
+    /// PostgreSQL). `None`: check whatever is asked.
+    claims: Option<Arc<Claims>>,
+}
+
+/// Who this node is and how long its claim on a check lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub node: String,
+    pub lease: Duration,
 }
 
 /// The fetch result kept for the record of a check whose normalizing was
@@ -138,6 +148,7 @@ impl Pipeline {
             not_found: Arc::new(NotFoundPages::default()),
             confirm: true,
             waiting: None,
+            claims: None,
         })
     }
 
@@ -180,6 +191,7 @@ impl Pipeline {
             cpu,
             confirm: self.confirm,
             waiting: self.waiting.clone(),
+            claims: self.claims.clone(),
         })
     }
 
@@ -187,6 +199,14 @@ impl Pipeline {
     /// second fetch (`check --no-confirm`).
     pub fn without_confirmation(mut self) -> Pipeline {
         self.confirm = false;
+        self
+    }
+
+    /// Claims each check in the store before fetching, as `claims.node`:
+    /// a watch another node is checking, or checked less than half an
+    /// interval ago, is not fetched ([`CheckError::Elsewhere`]).
+    pub fn with_claims(mut self, claims: Claims) -> Pipeline {
+        self.claims = Some(Arc::new(claims));
         self
     }
 
@@ -226,13 +246,38 @@ impl Pipeline {
             watch: watch.name.clone(),
             source,
         };
-        // The watch's state before this check (registered if new).
+        // The watch's state before this check (registered if new), and,
+        // with nodes sharing the store, this node's claim on the check.
         let (name, url) = (watch.name.clone(), watch.url.to_string());
-        let state = self
+        let (claims, interval) = (self.claims.clone(), watch.interval);
+        let (state, claim) = self
             .store
-            .run(move |s| s.ensure_watch(&name, &url))
+            .run(move |s| {
+                let state = s.ensure_watch(&name, &url)?;
+                let claim = match claims {
+                    Some(claims) => {
+                        let now = Timestamp::now();
+                        let lease = i64::try_from(claims.lease.as_millis()).unwrap_or(i64::MAX);
+                        s.claim_check(
+                            state.watch_id,
+                            &claims.node,
+                            now,
+                            interval,
+                            Timestamp(now.0.saturating_add(lease)),
+                        )?
+                    }
+                    None => Claim::Granted,
+                };
+                Ok((state, claim))
+            })
             .await
             .map_err(wrap)?;
+        if let Claim::Elsewhere { next_due } = claim {
+            return Err(CheckError::Elsewhere {
+                watch: watch.name.clone(),
+                next_due,
+            });
+        }
         // Changed filters: the stored baseline is normalized again first.
         let (state, filters_changed) = self.rebaseline(watch, state).await.map_err(wrap)?;
         let state = Arc::new(state);

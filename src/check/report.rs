@@ -122,6 +122,13 @@ pub enum CheckError {
         host: String,
         pause: Duration,
     },
+    /// Not fetched: another node sharing the store is checking this watch
+    /// or checked it recently; this node asks again at `next_due`.
+    #[error("watch {watch:?} is checked by another node; next due {next_due}")]
+    Elsewhere {
+        watch: String,
+        next_due: crate::model::Timestamp,
+    },
 }
 
 impl CheckError {
@@ -137,7 +144,9 @@ impl CheckError {
     /// The watch the error is about.
     pub fn watch(&self) -> &str {
         match self {
-            CheckError::Store { watch, .. } | CheckError::Skipped { watch, .. } => watch,
+            CheckError::Store { watch, .. }
+            | CheckError::Skipped { watch, .. }
+            | CheckError::Elsewhere { watch, .. } => watch,
         }
     }
 }

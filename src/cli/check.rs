@@ -117,8 +117,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
                 }
                 reports.push(report);
             }
-            Err(e @ CheckError::Skipped { .. }) => {
-                failed = true;
+            // Elsewhere only with claims, which the daemon alone makes.
+            Err(e @ (CheckError::Skipped { .. } | CheckError::Elsewhere { .. })) => {
+                failed |= matches!(e, CheckError::Skipped { .. });
                 tracing::warn!(watch = e.watch(), "{e}");
                 if !json && closed.is_none() {
                     closed =

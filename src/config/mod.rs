@@ -70,6 +70,24 @@ pub struct StoreSettings {
     /// `postgres://user@host[:port]/database[?sslmode=…]`, no password.
     pub url: String,
     pub password: Option<Secret>,
+    /// How long a node's claim on a watch's check lasts (`[store] lease`):
+    /// a node that dies mid-check holds the watch this long at most.
+    /// `None`: long enough for any check ([`StoreSettings::lease_for`]).
+    pub lease: Option<Duration>,
+}
+
+impl StoreSettings {
+    /// The lease a node takes on each check: the configured one, else
+    /// enough for two fetches, the confirmation wait between them and
+    /// normalizing, plus a minute.
+    pub fn lease_for(&self, daemon: &Daemon) -> Duration {
+        self.lease.unwrap_or_else(|| {
+            daemon.timeout * 2
+                + daemon.confirm_delay
+                + daemon.normalize_timeout
+                + Duration::from_secs(60)
+        })
+    }
 }
 
 impl Config {

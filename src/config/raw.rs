@@ -474,6 +474,8 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     pub(super) url: Spanned<String>,
+    #[serde(default, deserialize_with = "de_span")]
+    pub(super) lease: Option<Duration>,
     pub(super) password_env: Option<Spanned<String>>,
     pub(super) password_file: Option<Spanned<String>>,
 }

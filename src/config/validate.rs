@@ -443,6 +443,7 @@ fn validate_store(
     Some(super::StoreSettings {
         url: url.clone(),
         password,
+        lease: raw.lease,
     })
 }
 

@@ -17,6 +17,7 @@ const RESTART_ONLY: &[(&str, &str)] = &[
     ("store", "url"),
     ("store", "password_env"),
     ("store", "password_file"),
+    ("store", "lease"),
 ];
 
 /// The config every case starts from: one of each table.
@@ -123,6 +124,7 @@ fn changes() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>
             "store",
             vec!["password_file = \"secret.txt\""],
         ),
+        ("store", "lease", "store", vec!["lease = \"5m\""]),
         (
             "daemon",
             "state_dir",

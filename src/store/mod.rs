@@ -399,6 +399,51 @@ pub struct StoredResponse {
     pub heads: Option<NewHeads>,
 }
 
+/// The answer to a node asking to check a watch ([`Store::claim_check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Check it: the watch is this node's until the lease ends or the
+    /// check is recorded.
+    Granted,
+    /// Another node is checking it, or checked it recently: ask again at
+    /// `next_due`.
+    Elsewhere { next_due: Timestamp },
+}
+
+impl Claim {
+    /// Decides a claim by `node` at `now` on a watch last checked at
+    /// `last_check_at`, with the lease `lease` (holder, until) on it, for a
+    /// watch checked every `interval`. Granted unless another node holds a
+    /// live lease, or the watch was checked less than half an interval ago
+    /// (so a node whose schedule runs a little ahead of another's never
+    /// checks what the other just checked, and a node's own next check,
+    /// an interval after its last, always passes).
+    pub fn decide(
+        node: &str,
+        now: Timestamp,
+        interval: Duration,
+        last_check_at: Option<Timestamp>,
+        lease: Option<(&str, Timestamp)>,
+    ) -> Claim {
+        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        let next = last_check_at.map(|t| Timestamp(t.0.saturating_add(interval_ms)));
+        if let Some((holder, until)) = lease
+            && holder != node
+            && until > now
+        {
+            return Claim::Elsewhere {
+                next_due: next.map_or(until, |n| n.max(until)),
+            };
+        }
+        match (last_check_at, next) {
+            (Some(last), Some(next)) if now.0.saturating_sub(last.0) < interval_ms / 2 => {
+                Claim::Elsewhere { next_due: next }
+            }
+            _ => Claim::Granted,
+        }
+    }
+}
+
 /// An alert to queue: one per (change, subscriber).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlert {
@@ -753,6 +798,21 @@ pub trait Store {
         n: usize,
         job: &mut dyn FnMut(usize, &mut dyn Store) -> bool,
     ) -> Result<(), StoreError>;
+    /// Claims the next check of watch `watch_id` for `node` until `until`
+    /// (see [`Claim::decide`]), atomically across nodes. A history one
+    /// process checks (SQLite: the daemon holds the state dir's lock)
+    /// grants every claim without recording it.
+    fn claim_check(
+        &mut self,
+        watch_id: WatchId,
+        node: &str,
+        now: Timestamp,
+        interval: Duration,
+        until: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let _ = (watch_id, node, now, interval, until);
+        Ok(Claim::Granted)
+    }
     /// All watches with their latest activity, by name.
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError>;
     /// Changes of a watch, newest first.
@@ -852,4 +912,51 @@ pub trait Store {
         watch: &str,
         since: Option<Timestamp>,
     ) -> Result<Vec<StoredResponse>, StoreError>;
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn at(minutes: i64) -> Timestamp {
+        Timestamp(minutes * 60_000)
+    }
+
+    #[test]
+    fn a_claim_is_granted_unless_another_node_holds_it_or_it_was_just_checked() {
+        let decide = |last, lease| Claim::decide("a", at(100), 10 * MIN, last, lease);
+        assert_eq!(decide(None, None), Claim::Granted, "never checked");
+        assert_eq!(
+            decide(Some(at(90)), None),
+            Claim::Granted,
+            "an interval ago"
+        );
+        assert_eq!(
+            decide(Some(at(95)), None),
+            Claim::Granted,
+            "half of one ago"
+        );
+        assert_eq!(
+            decide(Some(at(96)), None),
+            Claim::Elsewhere { next_due: at(106) },
+            "checked four minutes ago: due an interval after that"
+        );
+        assert_eq!(
+            decide(Some(at(90)), Some(("b", at(102)))),
+            Claim::Elsewhere { next_due: at(102) },
+            "b is checking it: ask again when its lease ends"
+        );
+        assert_eq!(
+            decide(Some(at(80)), Some(("b", at(99)))),
+            Claim::Granted,
+            "b's lease ran out (b died mid-check)"
+        );
+        assert_eq!(
+            decide(Some(at(90)), Some(("a", at(102)))),
+            Claim::Granted,
+            "its own lease (a check retried after a stale record)"
+        );
+    }
 }

@@ -49,7 +49,10 @@ use crate::model::{
 /// The schema migrations, in order; migration `i` (0-based) brings the
 /// database to version `i + 1` (`meta` key `schema`). Never edit one that
 /// has shipped: add a new file.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_initial.sql"),
+    include_str!("migrations/postgres/0002_check_leases.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -739,7 +742,9 @@ async fn write_check(
              filters_sha256 = COALESCE($8, filters_sha256),
              failing_since = $9,
              failing_reported = $10,
-             region = CASE WHEN $11 THEN $12 ELSE region END
+             region = CASE WHEN $11 THEN $12 ELSE region END,
+             lease_node = NULL,
+             lease_until = NULL
          WHERE id = $13",
         &[
             &check.started_at.0,
@@ -1072,6 +1077,41 @@ impl Store for PgStore {
             // group is left half done on it.
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn claim_check(
+        &mut self,
+        watch_id: WatchId,
+        node: &str,
+        now: Timestamp,
+        interval: Duration,
+        until: Timestamp,
+    ) -> Result<super::Claim, StoreError> {
+        self.write(async |db, _| {
+            // The row lock makes the read and the claim one step: two
+            // nodes asking at once are answered one after the other.
+            let row = query_one(
+                db,
+                "SELECT last_check_at, lease_node, lease_until FROM watches
+                 WHERE id = $1 FOR UPDATE",
+                &[&watch_id],
+            )
+            .await?;
+            let last: Option<i64> = row.try_get(0)?;
+            let holder: Option<String> = row.try_get(1)?;
+            let lease_until: Option<i64> = row.try_get(2)?;
+            let lease = holder.as_deref().zip(lease_until.map(Timestamp));
+            let claim = super::Claim::decide(node, now, interval, last.map(Timestamp), lease);
+            if claim == super::Claim::Granted {
+                execute(
+                    db,
+                    "UPDATE watches SET lease_node = $2, lease_until = $3 WHERE id = $1",
+                    &[&watch_id, &node, &until.0],
+                )
+                .await?;
+            }
+            Ok(claim)
+        })
     }
 
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError> {
@@ -1777,6 +1817,59 @@ mod tests {
         assert!(ok, "the store did not reconnect");
         store.ensure_watch("b", "https://example.org/b").unwrap();
         assert_eq!(db.count_watches(), 2);
+    }
+
+    /// Two nodes asking for one watch's check: the first gets it, the
+    /// second is told when to ask again; recording ends the lease, and a
+    /// lease that ran out (its node died) passes to the next asker.
+    #[test]
+    fn one_node_at_a_time_gets_a_watchs_check() {
+        let Some(db) = Database::create() else { return };
+        let (mut a, mut b) = (db.open(), db.open());
+        let w = a.ensure_watch("w", "https://example.org/w").unwrap();
+        let minute = std::time::Duration::from_secs(60);
+        let claim = |s: &mut PgStore, node: &str, now: i64, until: i64| {
+            s.claim_check(w.watch_id, node, Timestamp(now), minute, Timestamp(until))
+                .unwrap()
+        };
+        assert_eq!(
+            claim(&mut a, "a", 1_000, 61_000),
+            super::super::Claim::Granted
+        );
+        assert_eq!(
+            claim(&mut b, "b", 2_000, 62_000),
+            super::super::Claim::Elsewhere {
+                next_due: Timestamp(61_000)
+            }
+        );
+        a.record_check(&seen(
+            w.watch_id,
+            1_000,
+            Outcome::FirstSeen,
+            &Page::new("W."),
+            None,
+        ))
+        .unwrap();
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM watches WHERE lease_node IS NOT NULL"),
+            0
+        );
+        assert_eq!(
+            claim(&mut b, "b", 3_000, 63_000),
+            super::super::Claim::Elsewhere {
+                next_due: Timestamp(61_000)
+            },
+            "checked two seconds ago"
+        );
+        assert_eq!(
+            claim(&mut b, "b", 61_000, 121_000),
+            super::super::Claim::Granted
+        );
+        // b dies holding it; a asks after b's lease ran out.
+        assert_eq!(
+            claim(&mut a, "a", 121_000, 181_000),
+            super::super::Claim::Granted
+        );
     }
 
     /// A store dropped inside an async task (the daemon's last handle)

@@ -67,6 +67,28 @@ impl Database {
         self.psql_on(&self.url(), sql)
     }
 
+    /// Like [`Database::psql`], `None` when the query fails (the tables
+    /// not made yet).
+    fn try_psql(&self, sql: &str) -> Option<String> {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                &self.url(),
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
     fn psql_on(&self, url: &str, sql: &str) -> String {
         let out = Command::new("psql")
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
@@ -380,4 +402,181 @@ fn store_copy_moves_a_history_to_postgres_and_back() {
     ]);
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("PGPASSWORD"), "{refused:?}");
+}
+
+/// The check rows of every watch: (watch, started_at ms), oldest first.
+fn check_times(db: &Database) -> Vec<(String, i64)> {
+    db.psql(
+        "SELECT w.name || ' ' || k.started_at FROM checks k JOIN watches w ON w.id = k.watch_id
+         ORDER BY w.name, k.started_at",
+    )
+    .lines()
+    .filter_map(|l| {
+        let (name, at) = l.split_once(' ')?;
+        Some((name.to_owned(), at.parse().ok()?))
+    })
+    .collect()
+}
+
+/// Three daemons on one database share the checking: each watch is
+/// checked about once per interval, not once per node; a node killed with
+/// SIGKILL has its watches taken over within the interval plus the lease;
+/// a node started later joins; every edit is recorded once and every
+/// alert delivered once, with one delivery id.
+#[test]
+fn nodes_on_one_database_share_the_checks_and_take_over_a_dead_one() {
+    let Some(db) = Database::create("nodes") else {
+        return;
+    };
+    const WATCHES: usize = 60;
+    let server = Server::start();
+    server.set("/hook", Route::status(204, ""));
+    let mut pages: Vec<Vec<String>> = (0..WATCHES)
+        .map(|i| {
+            vec![
+                format!("Statement {i}: {}", SHORT[i % 4]),
+                SHORT[(i + 1) % 4].to_owned(),
+            ]
+        })
+        .collect();
+    let publish = |i: usize, paragraphs: &[String], counter: u32| {
+        let refs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+        server.set(&format!("/s/{i}"), statement(&refs, counter));
+    };
+    for (i, paragraphs) in pages.iter().enumerate() {
+        publish(i, paragraphs, 1);
+    }
+    let mut config = String::new();
+    for i in 0..WATCHES {
+        config += &format!(
+            "[[watch]]\nname = \"s{i:02}\"\nurl = \"{}\"\ninterval = \"2s\"\nnotify = [\"hook\"]\n\n",
+            server.url(&format!("/s/{i}"))
+        );
+    }
+    config += &format!(
+        "[[subscriber]]\nname = \"hook\"\nwebhook = \"{}\"\n\n{}lease = \"3s\"\n",
+        server.url("/hook"),
+        db.store_toml()
+    );
+    let daemon = "per_host_delay = \"0s\"\nper_host_concurrency = 8\nalert_retry = \"1s\"";
+    let nodes: Vec<Env> = (0..4).map(|_| Env::new(daemon, &config)).collect();
+    let vars = db.vars();
+    let mut running: Vec<_> = nodes[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, env)| env.daemon_with_env(&format!("node{i}"), &vars))
+        .collect();
+    let first_seen = || {
+        db.try_psql("SELECT count(*) FROM changes WHERE kind = 'first-seen'")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || first_seen() == WATCHES),
+        "every watch seen: {}",
+        running[0].log()
+    );
+    let start = db
+        .psql("SELECT max(started_at) FROM checks")
+        .parse::<i64>()
+        .unwrap();
+
+    // Edits while all three run, after one is killed, and after a fourth
+    // joins; each edit made once, on a page nobody edits again soon.
+    let mut edits = 0;
+    let mut edit = |range: std::ops::Range<usize>, pages: &mut Vec<Vec<String>>| {
+        for i in range {
+            pages[i][1] = format!("{} (revised {})", pages[i][1], edits);
+            publish(i, &pages[i], 2 + edits);
+            edits += 1;
+        }
+    };
+    edit(0..10, &mut pages);
+    std::thread::sleep(Duration::from_secs(4));
+    running[0].signal("KILL");
+    running[0]
+        .wait_exit(Duration::from_secs(10))
+        .expect("killed");
+    let killed_at = chrono_now_ms();
+    edit(10..20, &mut pages);
+    std::thread::sleep(Duration::from_secs(4));
+    running.push(nodes[3].daemon_with_env("node3", &vars));
+    edit(20..25, &mut pages);
+    let edited = || {
+        db.psql("SELECT count(*) FROM changes WHERE kind = 'edited'")
+            .parse::<u32>()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || edited() >= 25
+            && posts(&server).len() >= 25),
+        "edits recorded and delivered: {} edits, {} posts\n{}",
+        edited(),
+        posts(&server).len(),
+        running[1].log()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let end = db
+        .psql("SELECT max(started_at) FROM checks")
+        .parse::<i64>()
+        .unwrap();
+
+    // Every edit once, every alert once, one id each.
+    assert_eq!(edited(), 25, "each edit recorded once");
+    let got = posts(&server);
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|p| p.headers["x-chancery-delivery"].as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (25, 25), "one delivery per alert");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM alerts WHERE status = 'delivered' AND attempts = 1"),
+        "25"
+    );
+
+    // Shared, not tripled: over the window each watch was checked about
+    // once per 2 s interval (jitter ±10%), whichever node did it.
+    let times = check_times(&db);
+    let window = (end - start) as f64 / 1000.0;
+    let in_window = times
+        .iter()
+        .filter(|(_, t)| *t >= start && *t <= end)
+        .count() as f64;
+    let per_watch = in_window / WATCHES as f64;
+    assert!(
+        per_watch <= window / 2.0 * 1.5 + 1.0,
+        "{per_watch:.1} checks per watch in {window:.0} s: more than one node checks each"
+    );
+    assert!(
+        per_watch >= window / 2.0 * 0.6,
+        "{per_watch:.1} checks per watch in {window:.0} s"
+    );
+    // No watch waits longer than its interval (2.2 s with jitter) plus the
+    // lease (3 s), plus two seconds of scheduling on a busy test machine,
+    // also across the kill.
+    let mut worst = (String::new(), 0);
+    for pair in times.windows(2) {
+        let ((a, t0), (b, t1)) = (&pair[0], &pair[1]);
+        if a == b && *t0 >= start && t1 - t0 > worst.1 {
+            worst = (a.clone(), t1 - t0);
+        }
+    }
+    assert!(
+        worst.1 <= 7_200,
+        "{} went {} ms unchecked (killed at {killed_at})",
+        worst.0,
+        worst.1
+    );
+    eprintln!(
+        "nodes: {per_watch:.1} checks per watch in {window:.0} s; longest wait {} ms ({})",
+        worst.1, worst.0
+    );
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
