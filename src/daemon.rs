@@ -158,11 +158,7 @@ struct Signals {
 /// and a random part (a restarted node is a new node; its old leases
 /// expire).
 fn node_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".to_owned());
+    let host = crate::runtime::host_name();
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}-{}-{}", std::process::id(), &random[..6])
 }

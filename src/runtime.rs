@@ -108,6 +108,16 @@ pub struct OverBudget {
     pub budget: u64,
 }
 
+/// This machine's name (the kernel's hostname), for naming the nodes and
+/// delivery workers that share a store; `localhost` if it cannot be read.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -19,9 +19,27 @@ use crate::store::{AlertRow, Attempt, SharedStore, Store, StoreError};
 
 /// Alerts handled per pass; the next pass takes the rest.
 const BATCH: usize = 100;
-/// Whether the process named by a claim (`pid:uuid`) still runs. A claim
-/// in another form, or a process we may not signal, counts as alive.
+/// A claim's name: this worker's pid, a random part and this machine
+/// (`pid:uuid@host`), so a worker on another machine sharing the store is
+/// never taken for a dead process here.
+fn claim_name() -> String {
+    format!(
+        "{}:{}@{}",
+        std::process::id(),
+        uuid::Uuid::new_v4(),
+        crate::runtime::host_name()
+    )
+}
+
+/// Whether the process named by a claim (`pid:uuid@host`) still runs. A
+/// claim of another machine, in another form, or of a process we may not
+/// signal counts as alive: it waits out its lease.
 fn claim_holder_alive(claim: &str) -> bool {
+    if let Some((_, host)) = claim.rsplit_once('@')
+        && host != crate::runtime::host_name()
+    {
+        return true;
+    }
     let Some(pid) = claim
         .split_once(':')
         .and_then(|(pid, _)| pid.parse::<i32>().ok())
@@ -198,7 +216,7 @@ impl Notifier {
     /// delivering beside it never attempt one alert twice.
     pub async fn deliver_due(&self) -> Result<Pass, StoreError> {
         self.release_dead_claims().await?;
-        let claim = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        let claim = claim_name();
         let lease = i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX);
         let mut pass = Pass::default();
         for _ in 0..BATCH {
@@ -450,10 +468,11 @@ fn delisting(store: &mut dyn Store, child: &str) -> Result<Delisting, StoreError
 
 #[cfg(test)]
 mod claim_tests {
-    use super::claim_holder_alive;
+    use super::{claim_holder_alive, claim_name};
 
     #[test]
     fn a_claim_of_a_process_that_ended_is_dead() {
+        assert!(claim_holder_alive(&claim_name()));
         assert!(claim_holder_alive(&format!("{}:x", std::process::id())));
         let mut child = std::process::Command::new("true")
             .spawn()
@@ -461,6 +480,11 @@ mod claim_tests {
         let pid = child.id();
         child.wait().expect("wait");
         assert!(!claim_holder_alive(&format!("{pid}:x")));
+        let here = crate::runtime::host_name();
+        assert!(!claim_holder_alive(&format!("{pid}:x@{here}")));
+        // The same pid on another machine sharing the store: not ours to
+        // judge, whatever runs here under that number.
+        assert!(claim_holder_alive(&format!("{pid}:x@elsewhere.example")));
         assert!(
             claim_holder_alive("not-a-pid"),
             "unknown forms wait out the lease"
