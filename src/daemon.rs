@@ -174,10 +174,11 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open history {location}"))?;
     let store = SharedStore::new(store);
     let mut pipeline = Pipeline::new(&config, store.clone())?;
+    let node = node_id();
     // Nodes sharing a store claim each check first, so one checks it.
     if let Some(shared) = &config.store {
         let claims = crate::check::Claims {
-            node: node_id(),
+            node: node.clone(),
             lease: shared.lease_for(&config.daemon),
         };
         tracing::info!(
@@ -195,7 +196,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let delivery = tokio::spawn(outbox::run(
         notifier_rx,
         wake_delivery.clone(),
-        shutdown_rx,
+        shutdown_rx.clone(),
         DELIVERY_IDLE,
     ));
     let mut engine = Engine::new(pipeline, config.daemon.politeness(), Timing::default());
@@ -241,6 +242,16 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         watches = config.watches.len(),
         "chancery started"
     );
+    // Nodes sharing a store say who they are and what they run.
+    let (config_now, heartbeat) = match &config.store {
+        Some(_) => {
+            let (tx, rx) =
+                tokio::sync::watch::channel((config.fingerprint(), config.watches.len()));
+            let task = tokio::spawn(heartbeats(store.clone(), node, rx, shutdown_rx.clone()));
+            (Some(tx), Some(task))
+        }
+        None => (None, None),
+    };
     let mut daemon = Daemon {
         config_path,
         config,
@@ -250,6 +261,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         wake_delivery,
         last: None,
         n_checks: 0,
+        config_now,
     };
     notify(&[sd_notify::NotifyState::Ready]);
     daemon.status();
@@ -291,6 +303,10 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                     );
                 }
                 daemon.engine.pipeline().shutdown().await;
+                if let Some(task) = heartbeat {
+                    // Its last word: stopped cleanly.
+                    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+                }
                 tracing::info!("stopped");
                 return Ok(());
             }
@@ -405,6 +421,9 @@ struct Daemon {
     /// The latest finished check, for the status line.
     last: Option<(String, String, Timestamp)>,
     n_checks: u64,
+    /// With a shared store: the fingerprint and size of the config in
+    /// effect, for the heartbeat.
+    config_now: Option<tokio::sync::watch::Sender<(String, usize)>>,
 }
 
 impl Daemon {
@@ -557,8 +576,55 @@ impl Daemon {
             watches = new.watches.len(),
             "config reloaded"
         );
+        if let Some(config_now) = &self.config_now {
+            let _ = config_now.send((new.fingerprint(), new.watches.len()));
+        }
         self.config = new;
         self.status();
+    }
+}
+
+/// How often a node sharing a store writes its heartbeat.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Writes this node's heartbeat every [`HEARTBEAT`] until shutdown, then
+/// once more saying it stopped. A failed write is logged and retried at
+/// the next beat: the node keeps checking meanwhile.
+async fn heartbeats(
+    store: SharedStore,
+    id: String,
+    config: tokio::sync::watch::Receiver<(String, usize)>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let started_at = Timestamp::now();
+    let beat = |stopped: bool| {
+        let (config_sha256, watches) = config.borrow().clone();
+        let now = Timestamp::now();
+        crate::store::NodeRow {
+            id: id.clone(),
+            host: crate::runtime::host_name(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            config_sha256,
+            watches: watches as u64,
+            started_at,
+            heartbeat_at: now,
+            stopped_at: stopped.then_some(now),
+        }
+    };
+    let mut every = tokio::time::interval(HEARTBEAT);
+    loop {
+        let stopping = tokio::select! {
+            _ = every.tick() => false,
+            _ = shutdown.changed() => true,
+        };
+        let node = beat(stopping);
+        if let Err(e) = store.run(move |s| s.heartbeat(&node)).await {
+            tracing::warn!(error = %e, "cannot write this node's heartbeat");
+        }
+        if stopping {
+            return;
+        }
     }
 }
 

@@ -45,7 +45,26 @@ struct Status {
     /// For a SQLite history; `null` for PostgreSQL, whose disk is the
     /// database server's to watch.
     disk: Option<Disk>,
+    /// The daemons sharing a PostgreSQL store, newest heartbeat first
+    /// (empty for SQLite).
+    nodes: Vec<Node>,
+    /// Whether every live node runs this build's version and the config
+    /// fingerprint of the first live one (`true` with none).
+    nodes_agree: bool,
 }
+
+/// A node as `status` shows it.
+#[derive(Serialize)]
+struct Node {
+    #[serde(flatten)]
+    row: crate::store::NodeRow,
+    /// `live` (a heartbeat in the last 15 s), `stopped` (said so) or
+    /// `silent` (no heartbeat for longer: dead, or cut off).
+    state: &'static str,
+}
+
+/// A node with no heartbeat for this long is no longer counted live.
+const SILENT_AFTER_MS: i64 = 15_000;
 
 /// Space left where the history is written.
 #[derive(Serialize)]
@@ -88,14 +107,34 @@ struct Outbox {
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config_readonly(config_path)?;
-    let (summaries, pending, failed) = match open_store_if_exists(&config)? {
+    let (summaries, pending, failed, node_rows) = match open_store_if_exists(&config)? {
         Some(store) => (
             store.watches()?,
             store.alerts(Some(AlertStatus::Pending), None)?,
             store.alerts(Some(AlertStatus::Failed), None)?.len(),
+            store.nodes()?,
         ),
-        None => (Vec::new(), Vec::new(), 0),
+        None => (Vec::new(), Vec::new(), 0, Vec::new()),
     };
+    let now = Timestamp::now();
+    let nodes: Vec<Node> = node_rows
+        .into_iter()
+        .map(|row| {
+            let state = if row.stopped_at.is_some() {
+                "stopped"
+            } else if now.0 - row.heartbeat_at.0 <= SILENT_AFTER_MS {
+                "live"
+            } else {
+                "silent"
+            };
+            Node { row, state }
+        })
+        .collect();
+    let live: Vec<&Node> = nodes.iter().filter(|n| n.state == "live").collect();
+    let nodes_agree = live.iter().all(|n| {
+        n.row.version == env!("CARGO_PKG_VERSION")
+            && n.row.config_sha256 == live[0].row.config_sha256
+    });
     // The config's watches and the children of its follow watches; not
     // what is only left in the history, nor retired children.
     let watched: Vec<&WatchSummary> = summaries
@@ -150,6 +189,8 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             }
             crate::store::Location::Postgres { .. } => None,
         },
+        nodes,
+        nodes_agree,
     };
     if args.json {
         print_json(&status)?;
@@ -157,7 +198,10 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
         print(&status)?;
     }
     Ok(
-        if status.failing.is_empty() && !status.disk.as_ref().is_some_and(|d| d.low) {
+        if status.failing.is_empty()
+            && !status.disk.as_ref().is_some_and(|d| d.low)
+            && status.nodes_agree
+        {
             Exit::Success
         } else {
             Exit::SomeFailed
@@ -222,7 +266,8 @@ fn print(status: &Status) -> std::io::Result<()> {
         None => outln!()?,
     }
     let Some(d) = &status.disk else {
-        return outln!("history: {} (PostgreSQL)", status.history);
+        outln!("history: {} (PostgreSQL)", status.history)?;
+        return print_nodes(status, &ago);
     };
     let dir = d.state_dir.display();
     match d.free_bytes {
@@ -233,4 +278,46 @@ fn print(status: &Status) -> std::io::Result<()> {
         Some(free) => outln!("disk: {} free for {dir}", bytesize::ByteSize::b(free)),
         None => outln!("disk: free space of {dir} unknown"),
     }
+}
+
+/// The nodes sharing the store, and whether they agree.
+fn print_nodes(status: &Status, ago: &dyn Fn(Timestamp) -> String) -> std::io::Result<()> {
+    if status.nodes.is_empty() {
+        return outln!("nodes: none has reported yet");
+    }
+    let count = |state: &str| status.nodes.iter().filter(|n| n.state == state).count();
+    outln!(
+        "nodes: {} live, {} silent, {} stopped",
+        count("live"),
+        count("silent"),
+        count("stopped")
+    )?;
+    let table: Vec<Vec<String>> = status
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                format!("  {}", n.row.id),
+                n.state.to_owned(),
+                format!("v{}", n.row.version),
+                format!(
+                    "config {}",
+                    &n.row.config_sha256[..12.min(n.row.config_sha256.len())]
+                ),
+                format!("{} watches", n.row.watches),
+                format!("heartbeat {} ago", ago(n.row.heartbeat_at)),
+            ]
+        })
+        .collect();
+    for line in aligned(&table) {
+        outln!("{line}")?;
+    }
+    if !status.nodes_agree {
+        outln!(
+            "WARNING: the live nodes disagree (config fingerprint or version, this is v{}): \
+             reload or upgrade them so they run the same config",
+            env!("CARGO_PKG_VERSION")
+        )?;
+    }
+    Ok(())
 }

@@ -635,6 +635,29 @@ impl Watch {
 }
 
 impl Config {
+    /// A fingerprint of what the config asks to watch and whom to tell:
+    /// each watch's name, URL, interval, filters and subscribers, and the
+    /// subscribers' names, in file order. Nodes sharing a store compare
+    /// theirs (`chancery status`); comments and layout do not count.
+    pub fn fingerprint(&self) -> String {
+        let mut canonical = String::new();
+        for w in &self.watches {
+            canonical.push_str(&format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1e}",
+                w.name,
+                w.url,
+                w.interval.as_millis(),
+                w.filters_sha256(),
+                w.notify.join(",")
+            ));
+        }
+        for s in &self.subscribers {
+            canonical.push_str(&s.name);
+            canonical.push('\u{1e}');
+        }
+        crate::hash::sha256_hex(canonical.as_bytes())
+    }
+
     /// The watch named `name`.
     pub fn watch(&self, name: &str) -> Option<&Arc<Watch>> {
         self.watches.iter().find(|w| w.name == name)

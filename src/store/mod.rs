@@ -444,6 +444,22 @@ impl Claim {
     }
 }
 
+/// A daemon sharing the store, as it reports itself ([`Store::heartbeat`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRow {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub version: String,
+    /// [`crate::config::Config::fingerprint`] of the config it runs.
+    pub config_sha256: String,
+    pub watches: u64,
+    pub started_at: Timestamp,
+    pub heartbeat_at: Timestamp,
+    /// When it stopped cleanly; `None` while it runs (or if it died).
+    pub stopped_at: Option<Timestamp>,
+}
+
 /// An alert to queue: one per (change, subscriber).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlert {
@@ -812,6 +828,18 @@ pub trait Store {
     ) -> Result<Claim, StoreError> {
         let _ = (watch_id, node, now, interval, until);
         Ok(Claim::Granted)
+    }
+    /// Records that `node` is alive at `node.heartbeat_at` (or, with
+    /// `stopped_at`, that it stopped). A store one process uses keeps no
+    /// node list.
+    fn heartbeat(&mut self, node: &NodeRow) -> Result<(), StoreError> {
+        let _ = node;
+        Ok(())
+    }
+    /// The nodes that reported, newest heartbeat first; none for a store
+    /// one process uses.
+    fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        Ok(Vec::new())
     }
     /// All watches with their latest activity, by name.
     fn watches(&self) -> Result<Vec<WatchSummary>, StoreError>;

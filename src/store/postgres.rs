@@ -52,6 +52,7 @@ use crate::model::{
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_check_leases.sql"),
+    include_str!("migrations/postgres/0003_nodes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1111,6 +1112,62 @@ impl Store for PgStore {
                 .await?;
             }
             Ok(claim)
+        })
+    }
+
+    fn heartbeat(&mut self, node: &super::NodeRow) -> Result<(), StoreError> {
+        let pid = i64::from(node.pid);
+        let watches = to_sql_int(node.watches);
+        let stopped = node.stopped_at.map(|t| t.0);
+        self.write(async |db, _| {
+            execute(
+                db,
+                "INSERT INTO nodes (id, host, pid, version, config_sha256, watches, started_at,
+                                    heartbeat_at, stopped_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+                     config_sha256 = excluded.config_sha256, watches = excluded.watches,
+                     heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at",
+                &[
+                    &node.id,
+                    &node.host,
+                    &pid,
+                    &node.version,
+                    &node.config_sha256,
+                    &watches,
+                    &node.started_at.0,
+                    &node.heartbeat_at.0,
+                    &stopped,
+                ],
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    fn nodes(&self) -> Result<Vec<super::NodeRow>, StoreError> {
+        self.read(async |db| {
+            collect(
+                db,
+                "SELECT id, host, pid, version, config_sha256, watches, started_at, heartbeat_at,
+                        stopped_at
+                 FROM nodes ORDER BY heartbeat_at DESC, id",
+                &[],
+                |row| {
+                    Ok(super::NodeRow {
+                        id: row.try_get(0)?,
+                        host: row.try_get(1)?,
+                        pid: u32::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
+                        version: row.try_get(3)?,
+                        config_sha256: row.try_get(4)?,
+                        watches: u64::try_from(row.try_get::<_, i64>(5)?).unwrap_or(0),
+                        started_at: Timestamp(row.try_get(6)?),
+                        heartbeat_at: Timestamp(row.try_get(7)?),
+                        stopped_at: row.try_get::<_, Option<i64>>(8)?.map(Timestamp),
+                    })
+                },
+            )
+            .await
         })
     }
 

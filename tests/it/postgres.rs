@@ -580,3 +580,70 @@ fn chrono_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// `status` lists the nodes sharing the database, and says (exit 1) when
+/// the live ones run different configs.
+#[test]
+fn status_lists_the_nodes_and_warns_when_they_disagree() {
+    let Some(db) = Database::create("status") else {
+        return;
+    };
+    let server = Server::start();
+    server.set("/a", statement(&SHORT[..2], 1));
+    server.set("/b", statement(&SHORT[1..3], 1));
+    let watch = |name: &str, path: &str| {
+        format!(
+            "[[watch]]\nname = \"{name}\"\nurl = \"{}\"\ninterval = \"1m\"\n\n",
+            server.url(path)
+        )
+    };
+    let config = format!("{}{}", watch("a", "/a"), db.store_toml());
+    let daemon = "per_host_delay = \"0s\"";
+    let (one, two) = (Env::new(daemon, &config), Env::new(daemon, &config));
+    let vars = db.vars();
+    let first = one.daemon_with_env("one", &vars);
+    let second = two.daemon_with_env("two", &vars);
+    let nodes = |env: &Env| env.run_with_env(&["status", "--json"], &vars).json();
+    let live = |status: &serde_json::Value| {
+        status["nodes"]
+            .as_array()
+            .map_or(0, |n| n.iter().filter(|n| n["state"] == "live").count())
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || live(&nodes(&one)) == 2),
+        "two live nodes: {}",
+        nodes(&one)
+    );
+    let status = one.run_with_env(&["status"], &vars).ok();
+    assert!(status.stdout.contains("nodes: 2 live"), "{status:?}");
+    assert_eq!(nodes(&one)["nodes_agree"], true);
+
+    // The second node is given another watch list and reloads.
+    two.write_config(daemon, &format!("{}{config}", watch("b", "/b")));
+    second.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(20), || nodes(&one)["nodes_agree"]
+            == false),
+        "{}",
+        nodes(&one)
+    );
+    let warned = one.run_with_env(&["status"], &vars);
+    assert_eq!(warned.code, 1, "{warned:?}");
+    assert!(
+        warned.stdout.contains("WARNING: the live nodes disagree"),
+        "{warned:?}"
+    );
+
+    // A node that stops says so.
+    first.signal("TERM");
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            nodes(&two)["nodes"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n["state"] == "stopped"))
+        }),
+        "{}",
+        nodes(&two)
+    );
+    drop(second);
+}
