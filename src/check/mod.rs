@@ -38,7 +38,7 @@ use crate::fetch::robots::RobotsCache;
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Response, Validators};
 use crate::model::{Outcome, Presence, Timestamp};
 use crate::runtime::CpuPool;
-use crate::store::{Claim, SharedStore, Store, StoreError, WatchState};
+use crate::store::{Claim, HostTurn, SharedStore, Store, StoreError, WatchState};
 
 use self::evaluate::{Evaluated, evaluate};
 use self::probe::NotFoundPages;
@@ -62,6 +62,9 @@ pub struct Settings {
     pub memory_budget: u64,
     /// Who gets alerts; a change queues theirs in its own transaction.
     pub subscribers: Vec<Subscriber>,
+    /// `per_host_concurrency`: with nodes sharing a store, the limit for
+    /// all of them together.
+    pub per_host_concurrency: usize,
 }
 
 impl Settings {
@@ -74,6 +77,7 @@ impl Settings {
             normalize_timeout: config.daemon.normalize_timeout,
             memory_budget: config.daemon.memory_budget,
             subscribers: config.subscribers.clone(),
+            per_host_concurrency: config.daemon.per_host_concurrency,
         }
     }
 }
@@ -449,6 +453,93 @@ impl Pipeline {
         {
             return Err(FetchError::DisallowedByRobots);
         }
+        // Nodes sharing a store take turns at a host, so its limits hold
+        // for all of them together.
+        let turn = self.take_turn(&watch.url).await;
+        let fetched = self.fetch_now(watch, validators).await;
+        let not_before = fetched
+            .as_ref()
+            .ok()
+            .and_then(|r| evaluate::retry_after(r, std::time::SystemTime::now()));
+        self.hand_back(turn, &watch.url, not_before).await;
+        fetched
+    }
+
+    /// This node's turn at `url`'s host, when nodes share the store.
+    async fn take_turn(&self, url: &url::Url) -> Option<(String, u32)> {
+        match &self.claims {
+            Some(claims) => self.host_turn(claims, url).await,
+            None => None,
+        }
+    }
+
+    /// Hands a turn back; after a `Retry-After` of `pause`, the host's
+    /// next request from any node waits that long.
+    async fn hand_back(
+        &self,
+        turn: Option<(String, u32)>,
+        url: &url::Url,
+        pause: Option<Duration>,
+    ) {
+        let (Some((host, slot)), Some(claims)) = (turn, &self.claims) else {
+            return;
+        };
+        let not_before = pause.map(|pause| {
+            let pause = i64::try_from(pause.as_millis()).unwrap_or(i64::MAX);
+            Timestamp(Timestamp::now().0.saturating_add(pause))
+        });
+        let node = claims.node.clone();
+        let released = self
+            .store
+            .run(move |s| s.release_host(&host, slot, &node, not_before))
+            .await;
+        if let Err(e) = released {
+            // Its lease frees the slot in time.
+            tracing::warn!(url = %url, error = %e, "cannot hand the host's turn back");
+        }
+    }
+
+    /// Waits for this node's turn at the watch's host among the nodes
+    /// sharing the store: its host and slot. A store that cannot be asked
+    /// is logged and the fetch goes ahead under this node's own limits.
+    async fn host_turn(&self, claims: &Claims, url: &url::Url) -> Option<(String, u32)> {
+        let host = crate::fetch::gate::host_key(url);
+        let slots = u32::try_from(self.settings.per_host_concurrency).unwrap_or(u32::MAX);
+        let delay = self.settings.fetch.per_host_delay;
+        loop {
+            let (h, node, lease) = (host.clone(), claims.node.clone(), claims.lease);
+            let asked = self
+                .store
+                .run(move |s| {
+                    let now = Timestamp::now();
+                    let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+                    let until = Timestamp(now.0.saturating_add(lease));
+                    s.claim_host(&h, &node, now, slots, delay, until)
+                })
+                .await;
+            match asked {
+                Ok(HostTurn::Go { slot }) => return Some((host, slot)),
+                Ok(HostTurn::Wait { until }) => {
+                    // Asked again when the turn may come, at least every
+                    // second (a slot handed back early frees sooner).
+                    let wait = u64::try_from(until.0.saturating_sub(Timestamp::now().0))
+                        .unwrap_or(0)
+                        .clamp(10, 1_000);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(host = %host, error = %e, "cannot take a turn at the host in the shared store; fetching under this node's limits");
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn fetch_now(
+        &self,
+        watch: &Watch,
+        validators: &Validators,
+    ) -> Result<Response, FetchError> {
         match &watch.render {
             Render::Http => self.fetcher.fetch(&watch.url, validators).await,
             Render::Browser(wait) => {

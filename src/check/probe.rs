@@ -42,12 +42,10 @@ impl NotFoundPages {
     /// probed within [`NOT_FOUND_TTL`]. `None` when the host answers a
     /// missing path properly (or the probe failed: tried again next time).
     pub async fn get(&self, fetcher: &Fetcher, page: &Url) -> Option<Arc<ProbeBody>> {
-        let origin = page.origin().ascii_serialization();
-        if let Some((at, cached)) = self.lock().get(&origin)
-            && at.elapsed() < NOT_FOUND_TTL
-        {
-            return cached.clone();
+        if let Some(cached) = self.cached(page) {
+            return cached;
         }
+        let origin = page.origin().ascii_serialization();
         let token = sha256_hex(format!("{origin} {:?}", SystemTime::now()).as_bytes());
         let probe_url = Url::parse(&format!(
             "{origin}/chancery-not-found-probe-{}",
@@ -69,6 +67,16 @@ impl NotFoundPages {
         probed
     }
 
+    /// The probe result of `page`'s origin, if it is fresh (`Some(None)`:
+    /// the host answers a missing path properly).
+    pub fn cached(&self, page: &Url) -> Option<Option<Arc<ProbeBody>>> {
+        let origin = page.origin().ascii_serialization();
+        match self.lock().get(&origin) {
+            Some((at, cached)) if at.elapsed() < NOT_FOUND_TTL => Some(cached.clone()),
+            _ => None,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Probed>> {
         self.hosts
             .lock()
@@ -84,10 +92,17 @@ impl super::Pipeline {
         watch: &crate::config::Watch,
         response: &crate::fetch::Response,
     ) -> Option<(String, String)> {
-        let probe = self
-            .not_found
-            .get(&self.fetcher, &response.final_url)
-            .await?;
+        let probe = match self.not_found.cached(&response.final_url) {
+            Some(cached) => cached,
+            // A probe is a request to the host like any other: with nodes
+            // sharing a store, it waits for a turn at the host too.
+            None => {
+                let turn = self.take_turn(&response.final_url).await;
+                let probed = self.not_found.get(&self.fetcher, &response.final_url).await;
+                self.hand_back(turn, &response.final_url, None).await;
+                probed
+            }
+        }?;
         let filters = watch.filters.clone();
         let cost = crate::normalize::memory_estimate(&probe.body, probe.content_type.as_deref());
         self.cpu

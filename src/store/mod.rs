@@ -444,6 +444,40 @@ impl Claim {
     }
 }
 
+/// The answer to a node asking for a turn at a host ([`Store::claim_host`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostTurn {
+    /// Fetch now, in this slot; hand it back with [`Store::release_host`].
+    Go { slot: u32 },
+    /// Every slot is taken, or the host's gap has not passed: ask again
+    /// at `until`.
+    Wait { until: Timestamp },
+}
+
+impl HostTurn {
+    /// Decides a turn at `now` at a host whose next request may start at
+    /// `not_before`, with `taken` (slot, lease end) among `slots`: the
+    /// lowest slot that is free or whose lease ran out (a node died
+    /// holding it), else wait for the first lease to end.
+    pub fn decide(
+        now: Timestamp,
+        not_before: Timestamp,
+        taken: &[(u32, Timestamp)],
+        slots: u32,
+    ) -> HostTurn {
+        if not_before > now {
+            return HostTurn::Wait { until: not_before };
+        }
+        let busy = |slot: u32| taken.iter().any(|(s, until)| *s == slot && *until > now);
+        match (0..slots.max(1)).find(|slot| !busy(*slot)) {
+            Some(slot) => HostTurn::Go { slot },
+            None => HostTurn::Wait {
+                until: taken.iter().map(|(_, until)| *until).min().unwrap_or(now),
+            },
+        }
+    }
+}
+
 /// A daemon sharing the store, as it reports itself ([`Store::heartbeat`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeRow {
@@ -829,6 +863,35 @@ pub trait Store {
         let _ = (watch_id, node, now, interval, until);
         Ok(Claim::Granted)
     }
+    /// Asks for a turn at `host` for `node` (see [`HostTurn::decide`]):
+    /// at most `slots` nodes' requests at once, starts spaced by `delay`,
+    /// a slot held until `until` at most. A store one process uses grants
+    /// every turn: that process's own schedule and host gate are the
+    /// limits.
+    fn claim_host(
+        &mut self,
+        host: &str,
+        node: &str,
+        now: Timestamp,
+        slots: u32,
+        delay: Duration,
+        until: Timestamp,
+    ) -> Result<HostTurn, StoreError> {
+        let _ = (host, node, now, slots, delay, until);
+        Ok(HostTurn::Go { slot: 0 })
+    }
+    /// Hands a turn back; with `not_before`, the host's next request
+    /// waits until then (a `Retry-After`).
+    fn release_host(
+        &mut self,
+        host: &str,
+        slot: u32,
+        node: &str,
+        not_before: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let _ = (host, slot, node, not_before);
+        Ok(())
+    }
     /// Records that `node` is alive at `node.heartbeat_at` (or, with
     /// `stopped_at`, that it stopped). A store one process uses keeps no
     /// node list.
@@ -945,6 +1008,40 @@ pub trait Store {
 #[cfg(test)]
 mod claim_tests {
     use super::*;
+
+    #[test]
+    fn a_host_turn_goes_to_a_free_or_abandoned_slot_after_the_gap() {
+        let (t, free) = (Timestamp(10_000), Timestamp(0));
+        assert_eq!(HostTurn::decide(t, free, &[], 2), HostTurn::Go { slot: 0 });
+        assert_eq!(
+            HostTurn::decide(t, free, &[(0, Timestamp(20_000))], 2),
+            HostTurn::Go { slot: 1 }
+        );
+        assert_eq!(
+            HostTurn::decide(
+                t,
+                free,
+                &[(0, Timestamp(20_000)), (1, Timestamp(15_000))],
+                2
+            ),
+            HostTurn::Wait {
+                until: Timestamp(15_000)
+            },
+            "both busy: wait for the first to end"
+        );
+        assert_eq!(
+            HostTurn::decide(t, free, &[(0, Timestamp(20_000)), (1, Timestamp(9_000))], 2),
+            HostTurn::Go { slot: 1 },
+            "slot 1's node died: its lease ran out"
+        );
+        assert_eq!(
+            HostTurn::decide(t, Timestamp(12_000), &[], 2),
+            HostTurn::Wait {
+                until: Timestamp(12_000)
+            },
+            "the gap after the last start (or a Retry-After)"
+        );
+    }
 
     const MIN: Duration = Duration::from_secs(60);
 

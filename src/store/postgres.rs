@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_check_leases.sql"),
     include_str!("migrations/postgres/0003_nodes.sql"),
+    include_str!("migrations/postgres/0004_host_turns.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1112,6 +1113,89 @@ impl Store for PgStore {
                 .await?;
             }
             Ok(claim)
+        })
+    }
+
+    fn claim_host(
+        &mut self,
+        host: &str,
+        node: &str,
+        now: Timestamp,
+        slots: u32,
+        delay: Duration,
+        until: Timestamp,
+    ) -> Result<super::HostTurn, StoreError> {
+        let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        self.write(async |db, _| {
+            // The host's row, locked: nodes asking for one host are
+            // answered one at a time.
+            execute(
+                db,
+                "INSERT INTO hosts (host, not_before) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+                &[&host],
+            )
+            .await?;
+            let not_before: i64 = query_one(
+                db,
+                "SELECT not_before FROM hosts WHERE host = $1 FOR UPDATE",
+                &[&host],
+            )
+            .await?
+            .try_get(0)?;
+            let taken = collect(
+                db,
+                "SELECT slot, until FROM host_slots WHERE host = $1",
+                &[&host],
+                |row| {
+                    let slot = u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX);
+                    Ok((slot, Timestamp(row.try_get(1)?)))
+                },
+            )
+            .await?;
+            let turn = super::HostTurn::decide(now, Timestamp(not_before), &taken, slots);
+            if let super::HostTurn::Go { slot } = turn {
+                execute(
+                    db,
+                    "INSERT INTO host_slots (host, slot, node, until) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (host, slot) DO UPDATE SET node = excluded.node,
+                                                            until = excluded.until",
+                    &[&host, &i64::from(slot), &node, &until.0],
+                )
+                .await?;
+                execute(
+                    db,
+                    "UPDATE hosts SET not_before = $2 WHERE host = $1",
+                    &[&host, &now.0.saturating_add(delay)],
+                )
+                .await?;
+            }
+            Ok(turn)
+        })
+    }
+
+    fn release_host(
+        &mut self,
+        host: &str,
+        slot: u32,
+        node: &str,
+        not_before: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.write(async |db, _| {
+            execute(
+                db,
+                "DELETE FROM host_slots WHERE host = $1 AND slot = $2 AND node = $3",
+                &[&host, &i64::from(slot), &node],
+            )
+            .await?;
+            if let Some(not_before) = not_before {
+                execute(
+                    db,
+                    "UPDATE hosts SET not_before = GREATEST(not_before, $2) WHERE host = $1",
+                    &[&host, &not_before.0],
+                )
+                .await?;
+            }
+            Ok(())
         })
     }
 

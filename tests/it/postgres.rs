@@ -647,3 +647,51 @@ fn status_lists_the_nodes_and_warns_when_they_disagree() {
     );
     drop(second);
 }
+
+/// Per-host politeness holds for the nodes together: three daemons, each
+/// allowed two requests at a time to the one test host, never have more
+/// than two in flight there between them.
+#[test]
+fn nodes_on_one_database_share_each_hosts_limits() {
+    let Some(db) = Database::create("politeness") else {
+        return;
+    };
+    let server = Server::start();
+    let mut config = String::new();
+    for i in 0..12 {
+        let path = format!("/slow/{i}");
+        // Each answer takes about 300 ms: overlaps are seen.
+        server.set(
+            &path,
+            Route::html(String::new()).with_behavior(crate::support::Behavior::Slow {
+                gap: Duration::from_millis(20),
+                bytes: 15,
+            }),
+        );
+        config += &format!(
+            "[[watch]]\nname = \"slow{i}\"\nurl = \"{}\"\ninterval = \"1s\"\n\n",
+            server.url(&path)
+        );
+    }
+    config += &db.store_toml();
+    let daemon = "per_host_delay = \"0s\"\nper_host_concurrency = 2\nconcurrency = 8";
+    let vars = db.vars();
+    let nodes: Vec<Env> = (0..3).map(|_| Env::new(daemon, &config)).collect();
+    let _running: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, env)| env.daemon_with_env(&format!("node{i}"), &vars))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(40), || server.all_requests().len()
+            >= 40),
+        "checked: {} requests",
+        server.all_requests().len()
+    );
+    assert!(
+        server.max_concurrent() <= 2,
+        "{} requests at once to one host from three nodes allowed two",
+        server.max_concurrent()
+    );
+    assert_eq!(server.max_concurrent(), 2, "the two slots are used");
+}

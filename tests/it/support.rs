@@ -354,11 +354,16 @@ fn respond(stream: &mut TcpStream, route: &Route, path: &str, status: u16, count
         Behavior::Slow { gap, bytes } => {
             out.push_str(&format!("Content-Length: {bytes}\r\n\r\n"));
             let _ = stream.write_all(out.as_bytes());
-            for _ in 0..bytes {
+            for sent in 1..=bytes {
                 if stream.write_all(b"a").is_err() {
                     break;
                 }
-                thread::sleep(gap);
+                // Not after the last byte: the answer is complete then,
+                // and counting it as still being answered would overstate
+                // how many overlap.
+                if sent < bytes {
+                    thread::sleep(gap);
+                }
             }
         }
         Behavior::Endless { bytes } => {
