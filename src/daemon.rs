@@ -154,15 +154,6 @@ struct Signals {
     int: Signal,
 }
 
-/// This daemon's name among the nodes sharing a store: its host, its pid
-/// and a random part (a restarted node is a new node; its old leases
-/// expire).
-fn node_id() -> String {
-    let host = crate::runtime::host_name();
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), &random[..6])
-}
-
 /// Runs the daemon until SIGTERM/SIGINT. `config` was loaded from
 /// `config_path`, which SIGHUP re-reads.
 pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
@@ -174,12 +165,13 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open history {location}"))?;
     let store = SharedStore::new(store);
     let mut pipeline = Pipeline::new(&config, store.clone())?;
-    let node = node_id();
+    let node = crate::runtime::node_id();
     // Nodes sharing a store claim each check first, so one checks it.
     if let Some(shared) = &config.store {
         let claims = crate::check::Claims {
             node: node.clone(),
             lease: shared.lease_for(&config.daemon),
+            checks: true,
         };
         tracing::info!(
             node = %claims.node,

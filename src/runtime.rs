@@ -118,6 +118,13 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// This process's name among those sharing a store: its host, its pid and
+/// a random part (a restarted daemon is a new node; its old leases expire).
+pub fn node_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}-{}", host_name(), std::process::id(), &random[..6])
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

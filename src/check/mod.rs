@@ -105,11 +105,15 @@ pub struct Pipeline {
     claims: Option<Arc<Claims>>,
 }
 
-/// Who this node is and how long its claim on a check lasts.
+/// Who this node is and how long its claims last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
     pub node: String,
     pub lease: Duration,
+    /// Claim each watch's check (the daemon: one node checks it per
+    /// interval). `false`: check what is asked (`chancery check`), but
+    /// still take turns at hosts with the nodes.
+    pub checks: bool,
 }
 
 /// The fetch result kept for the record of a check whose normalizing was
@@ -258,7 +262,7 @@ impl Pipeline {
             .store
             .run(move |s| {
                 let state = s.ensure_watch(&name, &url)?;
-                let claim = match claims {
+                let claim = match claims.filter(|c| c.checks) {
                     Some(claims) => {
                         let now = Timestamp::now();
                         let lease = i64::try_from(claims.lease.as_millis()).unwrap_or(i64::MAX);

@@ -82,6 +82,15 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     }
     let store = SharedStore::new(store);
     let mut pipeline = Pipeline::new(&config, store.clone())?;
+    // Beside daemons sharing the store: their hosts' limits hold for this
+    // run too (it checks what it is asked, claimed or not).
+    if let Some(shared) = &config.store {
+        pipeline = pipeline.with_claims(crate::check::Claims {
+            node: crate::runtime::node_id(),
+            lease: shared.lease_for(&config.daemon),
+            checks: false,
+        });
+    }
     if args.no_confirm {
         pipeline = pipeline.without_confirmation();
     }
