@@ -47,7 +47,7 @@ for _ in $(seq 1 6000); do [ -s "$work/ready.json" ] && break; sleep 0.1; done
 [ -s "$work/ready.json" ] || { echo "page server did not start" >&2; exit 1; }
 
 config() {
-    local interval=$1
+    local interval=$1 i
     echo "[daemon]"
     echo "state_dir = \"state\""
     echo "user_agent = \"chancery-bench\""
@@ -72,7 +72,8 @@ PY
 
 checks() { psql -X -A -t "$url" -c 'SELECT count(*) FROM checks'; }
 # User+system seconds of processes: the given pids, or every process of a user.
-cpu_of_pids() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk -v hz="$(getconf CLK_TCK)" '{s += $14 + $15} END {printf "%.2f", s / hz}'; }
+# With the children they reaped (PostgreSQL's ended backends).
+cpu_of_pids() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk -v hz="$(getconf CLK_TCK)" '{s += $14 + $15 + $16 + $17} END {printf "%.2f", s / hz}'; }
 cpu_of_user() { cpu_of_pids $(pgrep -u "$pg_user" || true); }
 
 echo "chancery $("$bin" --version | awk '{print $2}'), N=$n, $(nproc) cores, window ${window} s, $(date -u +%F)"
