@@ -258,6 +258,7 @@ impl Pipeline {
         // with nodes sharing the store, this node's claim on the check.
         let (name, url) = (watch.name.clone(), watch.url.to_string());
         let (claims, interval) = (self.claims.clone(), watch.interval);
+        let host = crate::fetch::gate::host_key(&watch.url);
         let (state, claim) = self
             .store
             .run(move |s| {
@@ -268,6 +269,7 @@ impl Pipeline {
                         let lease = i64::try_from(claims.lease.as_millis()).unwrap_or(i64::MAX);
                         s.claim_check(
                             state.watch_id,
+                            &host,
                             &claims.node,
                             now,
                             interval,
@@ -523,6 +525,19 @@ impl Pipeline {
                 .await;
             match asked {
                 Ok(HostTurn::Go { slot }) => return Some((host, slot)),
+                Ok(HostTurn::Wait { until })
+                    if until.0
+                        > Timestamp::now().0.saturating_add(
+                            i64::try_from(claims.lease.as_millis()).unwrap_or(i64::MAX),
+                        ) =>
+                {
+                    // Longer than any check may take (a Retry-After another
+                    // node was given after this check was claimed): the
+                    // daemon's next claims are refused until then; this
+                    // fetch goes ahead under this node's own limits.
+                    tracing::warn!(host = %host, until = %until, "the host's next turn is too far off to wait for; fetching under this node's limits");
+                    return None;
+                }
                 Ok(HostTurn::Wait { until }) => {
                     // Asked again when the turn may come, at least every
                     // second (a slot handed back early frees sooner).

@@ -399,6 +399,10 @@ pub struct StoredResponse {
     pub heads: Option<NewHeads>,
 }
 
+/// A host whose next request must wait longer than this (a `Retry-After`)
+/// has its watches' checks refused until then rather than waited for.
+pub const HOST_PAUSE_SKIP: Duration = Duration::from_secs(30);
+
 /// The answer to a node asking to check a watch ([`Store::claim_check`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -848,19 +852,23 @@ pub trait Store {
         n: usize,
         job: &mut dyn FnMut(usize, &mut dyn Store) -> bool,
     ) -> Result<(), StoreError>;
-    /// Claims the next check of watch `watch_id` for `node` until `until`
-    /// (see [`Claim::decide`]), atomically across nodes. A history one
-    /// process checks (SQLite: the daemon holds the state dir's lock)
-    /// grants every claim without recording it.
+    /// Claims the next check of watch `watch_id` (on `host`) for `node`
+    /// until `until` (see [`Claim::decide`]), atomically across nodes. A
+    /// host paused for longer than [`HOST_PAUSE_SKIP`] (a `Retry-After`
+    /// another node was given) refuses it too, until the pause ends, so no
+    /// check sits waiting for its turn that long. A history one process
+    /// checks (SQLite: the daemon holds the state dir's lock) grants every
+    /// claim without recording it.
     fn claim_check(
         &mut self,
         watch_id: WatchId,
+        host: &str,
         node: &str,
         now: Timestamp,
         interval: Duration,
         until: Timestamp,
     ) -> Result<Claim, StoreError> {
-        let _ = (watch_id, node, now, interval, until);
+        let _ = (watch_id, host, node, now, interval, until);
         Ok(Claim::Granted)
     }
     /// Asks for a turn at `host` for `node` (see [`HostTurn::decide`]):

@@ -1084,6 +1084,7 @@ impl Store for PgStore {
     fn claim_check(
         &mut self,
         watch_id: WatchId,
+        host: &str,
         node: &str,
         now: Timestamp,
         interval: Duration,
@@ -1108,7 +1109,19 @@ impl Store for PgStore {
             let holder: Option<String> = row.try_get(1)?;
             let lease_until: Option<i64> = row.try_get(2)?;
             let lease = holder.as_deref().zip(lease_until.map(Timestamp));
-            let claim = super::Claim::decide(node, now, interval, last.map(Timestamp), lease);
+            let mut claim = super::Claim::decide(node, now, interval, last.map(Timestamp), lease);
+            let skip = i64::try_from(super::HOST_PAUSE_SKIP.as_millis()).unwrap_or(i64::MAX);
+            if claim == super::Claim::Granted
+                && let Some(row) =
+                    query_opt(db, "SELECT not_before FROM hosts WHERE host = $1", &[&host]).await?
+            {
+                let not_before: i64 = row.try_get(0)?;
+                if not_before > now.0.saturating_add(skip) {
+                    claim = super::Claim::Elsewhere {
+                        next_due: Timestamp(not_before),
+                    };
+                }
+            }
             if claim == super::Claim::Granted {
                 execute(
                     db,
@@ -1831,7 +1844,9 @@ impl copy::Tables for PgStore {
 /// written this way, nor is anything inside a group commit (the setting
 /// would hold for the whole group's transaction).
 async fn lose_on_crash(db: &ClientWrapper) -> Result<(), StoreError> {
-    let statement = db.prepare_cached("SET LOCAL synchronous_commit TO off").await?;
+    let statement = db
+        .prepare_cached("SET LOCAL synchronous_commit TO off")
+        .await?;
     db.execute(&statement, &[]).await?;
     Ok(())
 }
@@ -2003,8 +2018,15 @@ mod tests {
         let w = a.ensure_watch("w", "https://example.org/w").unwrap();
         let minute = std::time::Duration::from_secs(60);
         let claim = |s: &mut PgStore, node: &str, now: i64, until: i64| {
-            s.claim_check(w.watch_id, node, Timestamp(now), minute, Timestamp(until))
-                .unwrap()
+            s.claim_check(
+                w.watch_id,
+                "example.org",
+                node,
+                Timestamp(now),
+                minute,
+                Timestamp(until),
+            )
+            .unwrap()
         };
         assert_eq!(
             claim(&mut a, "a", 1_000, 61_000),
@@ -2042,6 +2064,34 @@ mod tests {
         // b dies holding it; a asks after b's lease ran out.
         assert_eq!(
             claim(&mut a, "a", 121_000, 181_000),
+            super::super::Claim::Granted
+        );
+
+        // The host was told to wait (a Retry-After) far beyond the next
+        // check: claims are refused until then, not left waiting.
+        let turn = a
+            .claim_host(
+                "example.org",
+                "a",
+                Timestamp(200_000),
+                2,
+                Duration::ZERO,
+                Timestamp(260_000),
+            )
+            .unwrap();
+        let super::super::HostTurn::Go { slot } = turn else {
+            panic!("{turn:?}")
+        };
+        a.release_host("example.org", slot, "a", Some(Timestamp(3_600_000)))
+            .unwrap();
+        assert_eq!(
+            claim(&mut b, "b", 200_000, 260_000),
+            super::super::Claim::Elsewhere {
+                next_due: Timestamp(3_600_000)
+            }
+        );
+        assert_eq!(
+            claim(&mut b, "b", 3_600_000, 3_660_000),
             super::super::Claim::Granted
         );
     }
