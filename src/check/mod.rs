@@ -525,16 +525,18 @@ impl Pipeline {
                 .await;
             match asked {
                 Ok(HostTurn::Go { slot }) => return Some((host, slot)),
+                // Beyond twice any slot's lease, so only a pause (a
+                // Retry-After another node was given after this check was
+                // claimed), never a busy slot, whatever the nodes' clocks.
                 Ok(HostTurn::Wait { until })
                     if until.0
                         > Timestamp::now().0.saturating_add(
-                            i64::try_from(claims.lease.as_millis()).unwrap_or(i64::MAX),
+                            i64::try_from(claims.lease.as_millis() * 2).unwrap_or(i64::MAX),
                         ) =>
                 {
-                    // Longer than any check may take (a Retry-After another
-                    // node was given after this check was claimed): the
-                    // daemon's next claims are refused until then; this
-                    // fetch goes ahead under this node's own limits.
+                    // The daemon's next claims of this host are refused
+                    // until then; this one fetch goes ahead under this
+                    // node's own limits rather than hold its slot so long.
                     tracing::warn!(host = %host, until = %until, "the host's next turn is too far off to wait for; fetching under this node's limits");
                     return None;
                 }
