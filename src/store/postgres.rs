@@ -5,9 +5,11 @@
 //!
 //! The [`Store`] trait is synchronous, as SQLite is: callers run it on
 //! tokio's blocking pool ([`super::SharedStore`]) or on a plain thread.
-//! Each [`PgStore`] owns a small runtime that drives its connections
-//! (`tokio-postgres`, pooled by `deadpool-postgres`, which replaces a
-//! connection the server dropped), and each call blocks on it. Calling it
+//! Each [`PgStore`] owns a current-thread runtime that drives its
+//! connections (`tokio-postgres`, pooled by `deadpool-postgres`) while a
+//! call blocks on it, on the caller's thread. A connection the server
+//! dropped meanwhile is noticed when next used: that call fails, and the
+//! pool gives the next one a new connection. Calling it
 //! from inside an async task would panic, as any blocking call there
 //! should; [`PgStore::open`] and drop are safe anywhere.
 //!
@@ -203,9 +205,11 @@ impl PgStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("chancery-postgres")
+        // On the calling thread: every use blocks on it one at a time
+        // (the store is behind a mutex), and a runtime thread of its own
+        // cost a pair of thread switches per statement, half of a 304
+        // check's CPU (perf, docs/bench-nodes.md).
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| connect_error(e.into()))?;
@@ -1997,8 +2001,8 @@ mod tests {
             db.name()
         ));
         assert!(killed >= 1, "the store's connection was there to drop");
-        // The client notices the closed socket as soon as the server
-        // closes it; give it that moment, then use the store again.
+        // The connection is driven only during calls: the first call
+        // after the drop may fail on it; the next gets a new one.
         let ok = (0..50).any(|_| {
             std::thread::sleep(std::time::Duration::from_millis(20));
             store.watch_state("a").is_ok_and(|s| s.is_some())
