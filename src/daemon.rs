@@ -588,13 +588,13 @@ async fn heartbeats(
     config: tokio::sync::watch::Receiver<(String, usize)>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let started_at = Timestamp::now();
+    let (started_at, host) = (Timestamp::now(), crate::runtime::host_name());
     let beat = |stopped: bool| {
         let (config_sha256, watches) = config.borrow().clone();
         let now = Timestamp::now();
         crate::store::NodeRow {
             id: id.clone(),
-            host: crate::runtime::host_name(),
+            host: host.clone(),
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             config_sha256,

@@ -54,10 +54,7 @@ fn completion(result: &Result<CheckReport, CheckError>) -> Completion {
         Err(CheckError::Elsewhere { next_due, .. }) => Completion {
             failed: false,
             retry_after: None,
-            next_in: Some(Duration::from_millis(
-                u64::try_from(next_due.0.saturating_sub(crate::model::Timestamp::now().0))
-                    .unwrap_or(0),
-            )),
+            next_in: Some(crate::model::Timestamp::now().until(*next_due)),
         },
     }
 }

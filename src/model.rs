@@ -28,6 +28,19 @@ impl Timestamp {
         self.0
     }
 
+    /// This time plus `span` (saturating: an endless span is the end of time).
+    pub fn plus(self, span: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_add(i64::try_from(span.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+
+    /// How long from this time until `later`; zero if `later` is not later.
+    pub fn until(self, later: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(later.0.saturating_sub(self.0)).unwrap_or(0))
+    }
+
     /// RFC 3339 with second precision, e.g. `2026-11-28T12:00:00Z`.
     pub fn rfc3339(self) -> String {
         let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(self.0).unwrap_or(0));
@@ -327,5 +340,19 @@ impl ChangeKind {
 impl fmt::Display for ChangeKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_add_and_measure_without_overflowing() {
+        let t = Timestamp(1_000);
+        assert_eq!(t.plus(Duration::from_millis(1_500)), Timestamp(2_500));
+        assert_eq!(t.plus(Duration::MAX), Timestamp(i64::MAX));
+        assert_eq!(t.until(Timestamp(2_500)), Duration::from_millis(1_500));
+        assert_eq!(t.until(Timestamp(500)), Duration::ZERO, "not later: zero");
     }
 }

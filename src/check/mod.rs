@@ -266,14 +266,13 @@ impl Pipeline {
                 let claim = match claims.filter(|c| c.checks) {
                     Some(claims) => {
                         let now = Timestamp::now();
-                        let lease = i64::try_from(claims.lease.as_millis()).unwrap_or(i64::MAX);
                         s.claim_check(
                             state.watch_id,
                             &host,
                             &claims.node,
                             now,
                             interval,
-                            Timestamp(now.0.saturating_add(lease)),
+                            now.plus(claims.lease),
                         )?
                     }
                     None => Claim::Granted,
@@ -490,10 +489,7 @@ impl Pipeline {
         let (Some((host, slot)), Some(claims)) = (turn, &self.claims) else {
             return;
         };
-        let not_before = pause.map(|pause| {
-            let pause = i64::try_from(pause.as_millis()).unwrap_or(i64::MAX);
-            Timestamp(Timestamp::now().0.saturating_add(pause))
-        });
+        let not_before = pause.map(|pause| Timestamp::now().plus(pause));
         let node = claims.node.clone();
         let released = self
             .store
@@ -518,9 +514,7 @@ impl Pipeline {
                 .store
                 .run(move |s| {
                     let now = Timestamp::now();
-                    let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-                    let until = Timestamp(now.0.saturating_add(lease));
-                    s.claim_host(&h, &node, now, slots, delay, until)
+                    s.claim_host(&h, &node, now, slots, delay, now.plus(lease))
                 })
                 .await;
             match asked {
@@ -529,10 +523,7 @@ impl Pipeline {
                 // Retry-After another node was given after this check was
                 // claimed), never a busy slot, whatever the nodes' clocks.
                 Ok(HostTurn::Wait { until })
-                    if until.0
-                        > Timestamp::now().0.saturating_add(
-                            i64::try_from(claims.lease.as_millis() * 2).unwrap_or(i64::MAX),
-                        ) =>
+                    if until > Timestamp::now().plus(claims.lease.saturating_mul(2)) =>
                 {
                     // The daemon's next claims of this host are refused
                     // until then; this one fetch goes ahead under this
@@ -543,10 +534,10 @@ impl Pipeline {
                 Ok(HostTurn::Wait { until }) => {
                     // Asked again when the turn may come, at least every
                     // second (a slot handed back early frees sooner).
-                    let wait = u64::try_from(until.0.saturating_sub(Timestamp::now().0))
-                        .unwrap_or(0)
-                        .clamp(10, 1_000);
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    let wait = Timestamp::now()
+                        .until(until)
+                        .clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    tokio::time::sleep(wait).await;
                 }
                 Err(e) => {
                     tracing::warn!(host = %host, error = %e, "cannot take a turn at the host in the shared store; fetching under this node's limits");

@@ -428,10 +428,7 @@ fn validate_store(
              set store.password_env or store.password_file instead"
                 .to_owned(),
         ),
-        Ok(_) if !cfg!(feature = "postgres") => Some(
-            "this chancery was built without PostgreSQL support (cargo feature `postgres`)"
-                .to_owned(),
-        ),
+        Ok(_) if !cfg!(feature = "postgres") => Some(crate::store::NO_POSTGRES.to_owned()),
         Ok(_) => None,
     };
     if let Some(problem) = problem {

@@ -217,11 +217,11 @@ impl Notifier {
     pub async fn deliver_due(&self) -> Result<Pass, StoreError> {
         self.release_dead_claims().await?;
         let claim = claim_name();
-        let lease = i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX);
+        let lease = self.lease();
         let mut pass = Pass::default();
         for _ in 0..BATCH {
             let now = Timestamp::now();
-            let until = Timestamp(now.as_millis().saturating_add(lease));
+            let until = now.plus(lease);
             let token = claim.clone();
             let Some(alert) = self
                 .store
@@ -359,10 +359,9 @@ impl Notifier {
                     }
                 } else {
                     let delay = self.retry_delay(alert.attempts + 1);
-                    let millis = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
                     Attempt::Retry {
                         error: e.message,
-                        next_attempt_at: Timestamp(now.as_millis().saturating_add(millis)),
+                        next_attempt_at: now.plus(delay),
                     }
                 }
             }

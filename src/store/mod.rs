@@ -70,9 +70,7 @@ impl Location {
     pub fn open(&self) -> Result<Box<dyn Store + Send>, StoreError> {
         Ok(self.open_tables()?)
     }
-}
 
-impl Location {
     /// Where a `store copy` argument points: a `postgres://` URL (its
     /// password from `password`), else a SQLite file, or the state dir
     /// holding `chancery.db`.
@@ -111,10 +109,7 @@ impl Location {
                 password.as_ref().map(|p| p.expose()),
             )?)),
             #[cfg(not(feature = "postgres"))]
-            Location::Postgres { .. } => Err(StoreError::Unsupported(
-                "this chancery was built without PostgreSQL support (cargo feature `postgres`)"
-                    .to_owned(),
-            )),
+            Location::Postgres { .. } => Err(StoreError::Unsupported(NO_POSTGRES.to_owned())),
         }
     }
 
@@ -142,6 +137,10 @@ impl fmt::Display for Location {
         }
     }
 }
+
+/// What a build without the `postgres` feature says of a `[store] url`.
+pub const NO_POSTGRES: &str =
+    "this chancery was built without PostgreSQL support (cargo feature `postgres`)";
 
 /// A database URL as messages may show it: any password in it replaced.
 pub fn redact_url(url: &str) -> String {
@@ -429,8 +428,7 @@ impl Claim {
         last_check_at: Option<Timestamp>,
         lease: Option<(&str, Timestamp)>,
     ) -> Claim {
-        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
-        let next = last_check_at.map(|t| Timestamp(t.0.saturating_add(interval_ms)));
+        let next = last_check_at.map(|t| t.plus(interval));
         if let Some((holder, until)) = lease
             && holder != node
             && until > now
@@ -440,7 +438,7 @@ impl Claim {
             };
         }
         match (last_check_at, next) {
-            (Some(last), Some(next)) if now.0.saturating_sub(last.0) < interval_ms / 2 => {
+            (Some(last), Some(next)) if last.until(now) < interval / 2 => {
                 Claim::Elsewhere { next_due: next }
             }
             _ => Claim::Granted,

@@ -1114,13 +1114,12 @@ impl Store for PgStore {
             let lease_until: Option<i64> = row.try_get(2)?;
             let lease = holder.as_deref().zip(lease_until.map(Timestamp));
             let mut claim = super::Claim::decide(node, now, interval, last.map(Timestamp), lease);
-            let skip = i64::try_from(super::HOST_PAUSE_SKIP.as_millis()).unwrap_or(i64::MAX);
             if claim == super::Claim::Granted
                 && let Some(row) =
                     query_opt(db, "SELECT not_before FROM hosts WHERE host = $1", &[&host]).await?
             {
                 let not_before: i64 = row.try_get(0)?;
-                if not_before > now.0.saturating_add(skip) {
+                if Timestamp(not_before) > now.plus(super::HOST_PAUSE_SKIP) {
                     claim = super::Claim::Elsewhere {
                         next_due: Timestamp(not_before),
                     };
@@ -1147,7 +1146,6 @@ impl Store for PgStore {
         delay: Duration,
         until: Timestamp,
     ) -> Result<super::HostTurn, StoreError> {
-        let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
         // Inside a group commit, the group's own durability holds.
         let alone = self.held.is_none();
         self.write(async |db, _| {
@@ -1192,7 +1190,7 @@ impl Store for PgStore {
                 execute(
                     db,
                     "UPDATE hosts SET not_before = $2 WHERE host = $1",
-                    &[&host, &now.0.saturating_add(delay)],
+                    &[&host, &now.plus(delay).0],
                 )
                 .await?;
             }
@@ -1848,11 +1846,9 @@ impl copy::Tables for PgStore {
 /// written this way, nor is anything inside a group commit (the setting
 /// would hold for the whole group's transaction).
 async fn lose_on_crash(db: &ClientWrapper) -> Result<(), StoreError> {
-    let statement = db
-        .prepare_cached("SET LOCAL synchronous_commit TO off")
-        .await?;
-    db.execute(&statement, &[]).await?;
-    Ok(())
+    execute(db, "SET LOCAL synchronous_commit TO off", &[])
+        .await
+        .map(drop)
 }
 
 /// The key as the copy orders it: text byte by byte, as SQLite does.

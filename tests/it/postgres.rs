@@ -497,7 +497,7 @@ fn nodes_on_one_database_share_the_checks_and_take_over_a_dead_one() {
     running[0]
         .wait_exit(Duration::from_secs(10))
         .expect("killed");
-    let killed_at = chrono_now_ms();
+    let killed_at = chancery::model::Timestamp::now();
     edit(10..20, &mut pages);
     std::thread::sleep(Duration::from_secs(4));
     running.push(nodes[3].daemon_with_env("node3", &vars));
@@ -573,12 +573,6 @@ fn nodes_on_one_database_share_the_checks_and_take_over_a_dead_one() {
         "nodes: {per_watch:.1} checks per watch in {window:.0} s; longest wait {} ms ({})",
         worst.1, worst.0
     );
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `status` lists the nodes sharing the database, and says (exit 1) when
