@@ -392,14 +392,20 @@ impl Schedule {
     }
 
     /// When something may next become startable: the earliest timer, or the
-    /// earliest host pause ending for a host with queued watches. `None`
-    /// when nothing is waiting at all.
+    /// earliest host pause ending for a host with queued watches and a free
+    /// slot. `None` when nothing is waiting, or nothing can start before a
+    /// running check finishes (every slot busy), which wakes the caller
+    /// anyway: a queue longer than the slots must not wake it in a loop.
     pub fn next_wakeup(&self) -> Option<Instant> {
+        if self.in_flight >= self.politeness.concurrency.max(1) {
+            return None;
+        }
+        let per_host = self.politeness.per_host_concurrency.max(1);
         let timer = self.timers.peek().map(|Reverse((due, _, _))| *due);
         let host = self
             .hosts
             .values()
-            .filter(|h| !h.ready.is_empty())
+            .filter(|h| !h.ready.is_empty() && h.in_flight < per_host)
             .filter_map(|h| h.not_before)
             .min();
         match (timer, host) {
@@ -640,6 +646,40 @@ mod tests {
         assert_eq!(paused_started, 0, "{started:?}");
         assert_eq!(s.next_wakeup(), Some(now + Duration::from_secs(120)));
         assert!(s.pop_ready(now + Duration::from_secs(121)).is_some());
+    }
+
+    #[test]
+    fn a_queue_longer_than_the_slots_waits_for_a_check_to_finish() {
+        // Every watch overdue, more than the slots allow: nothing to wake
+        // for until a check finishes (the daemon's join wakes it), however
+        // long ago the host's delay ended.
+        let mut s = Schedule::new(polite(2, 1, 10), no_jitter());
+        let now = Instant::now();
+        for name in ["a", "b", "c"] {
+            s.upsert(name, "h", MIN, now, 0);
+        }
+        s.upsert("d", "other", MIN, now, 0);
+        let first = s.pop_ready(now).expect("starts");
+        let second = s.pop_ready(now).expect("starts");
+        assert_eq!(s.pop_ready(now), None, "both slots busy");
+        assert_eq!(s.next_wakeup(), None, "every slot is busy");
+        // One slot free, but only for the busy host's queue: still nothing.
+        let other = [&first, &second]
+            .into_iter()
+            .find(|n| s.host_of(n) == Some("other"))
+            .expect("each host got a slot")
+            .clone();
+        s.complete(&other, "other", Completion::default(), now);
+        assert_eq!(s.pop_ready(now), None, "the host's one slot is busy");
+        assert_eq!(
+            s.next_wakeup(),
+            Some(now + MIN),
+            "only the finished watch's next check"
+        );
+        // The host's slot frees: its delay is what is waited for.
+        let busy = if other == first { second } else { first };
+        s.complete(&busy, "h", Completion::default(), now);
+        assert_eq!(s.next_wakeup(), Some(now + Duration::from_millis(10)));
     }
 
     #[test]
