@@ -40,7 +40,7 @@ stop_nodes() {
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     pids=()
 }
-trap 'stop_nodes; kill $srv_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'stop_nodes; kill $srv_pid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; echo "work: $work" >&2' EXIT
 python3 "$pagesrv" serve --port "$port" --n "$n" --ready-file "$work/ready.json" --max-lifetime 7200 >"$work/srv.log" 2>&1 &
 srv_pid=$!
 for _ in $(seq 1 6000); do [ -s "$work/ready.json" ] && break; sleep 0.1; done

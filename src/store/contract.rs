@@ -516,6 +516,32 @@ fn checks_in_one_group_commit_land_each_whole_or_not_at_all(db: &TestDb) {
         .record_check(&unchanged(a.watch_id, 3_000, &page_a))
         .unwrap();
     assert_eq!(reader.checks("a", None).unwrap().len(), 3);
+    // Inside a job that is kept, a write that fails leaves nothing and
+    // takes nothing with it: neither the job's first write nor a later one.
+    let stale = |at| NewCheck {
+        basis: Some(Basis::of(&a)),
+        ..unchanged(a.watch_id, at, &page_a)
+    };
+    let mut results = Vec::new();
+    store
+        .in_one_transaction(1, &mut |_, s| {
+            results.push(s.record_check(&stale(4_000)).is_ok());
+            results.push(
+                s.record_check(&unchanged(b.watch_id, 4_001, &page_b))
+                    .is_ok(),
+            );
+            results.push(s.record_check(&stale(4_002)).is_ok());
+            results.push(
+                s.record_check(&unchanged(a.watch_id, 4_003, &page_a))
+                    .is_ok(),
+            );
+            true
+        })
+        .unwrap();
+    assert_eq!(results, [false, true, false, true]);
+    let latest = |name| reader.checks(name, Some(1)).unwrap()[0].started_at.0;
+    assert_eq!((latest("a"), latest("b")), (4_003, 4_001));
+    assert_eq!(reader.checks("a", None).unwrap().len(), 4);
 }
 
 fn ensure_watch_registers_once_and_follows_url(db: &TestDb) {

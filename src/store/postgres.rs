@@ -13,6 +13,15 @@
 //! from inside an async task would panic, as any blocking call there
 //! should; [`PgStore::open`] and drop are safe anywhere.
 //!
+//! Round trips are what a check costs here (each one system calls and
+//! wake-ups on both sides), so statements that need no answer in between
+//! go together: tokio-postgres pipelines requests polled together, and
+//! the server runs them in order. A transaction's `BEGIN` goes with its
+//! first statements, a short write's `COMMIT` with its last ([`Quick`]),
+//! and a group commit's savepoints with the statements after them. A 304
+//! check takes about ten round trips (the state, the claim, the host's
+//! turn and its release, the record).
+//!
 //! Guarantees, beside SQLite's:
 //! - [`PgStore::record_check`] is one transaction (a savepoint inside a
 //!   group commit). A check judged against a state (`basis`) locks its
@@ -25,6 +34,7 @@
 //!   dropped part-way (a panic) is taken out of the pool, and the server
 //!   rolls its transaction back when it closes.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -80,6 +90,13 @@ pub struct PgStore {
     /// The connection of an open group commit
     /// ([`Store::in_one_transaction`]): every call uses it meanwhile.
     held: Option<Held>,
+    /// Simple statements the open group owes the server (its `BEGIN`,
+    /// a job's savepoint, a write's release), sent ahead of its next
+    /// statement in the same round trip instead of one trip each.
+    owed: std::sync::Mutex<String>,
+    /// No write has landed yet in the group's current job, so the job's
+    /// own savepoint can undo its first write without one of its own.
+    fresh: bool,
     zstd: Zstd,
     /// The URL without its password, for messages.
     target: String,
@@ -227,6 +244,8 @@ impl PgStore {
             runtime: Some(runtime),
             pool,
             held: None,
+            owed: std::sync::Mutex::default(),
+            fresh: false,
             zstd: Zstd::default(),
             target,
         })
@@ -256,15 +275,18 @@ impl PgStore {
             .block_on(future)
     }
 
-    /// Runs `f` on the connection of the open group commit, or on one from
-    /// the pool.
+    /// Runs `f` on the connection of the open group commit (behind what
+    /// the group owes), or on one from the pool.
     fn read<T>(
         &self,
         f: impl AsyncFnOnce(&ClientWrapper) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.block_on(async {
             match &self.held {
-                Some(held) => f(held.db()).await,
+                Some(held) => {
+                    let owed = take_owed(&self.owed);
+                    ahead(held.db(), &owed, f(held.db())).await
+                }
                 None => {
                     let conn = checkout(&self.pool).await?;
                     f(&conn).await
@@ -275,6 +297,11 @@ impl PgStore {
 
     /// Runs `f` in a transaction of its own, or in a savepoint of the open
     /// group commit: all of its writes land, or none.
+    ///
+    /// The opening (`BEGIN`, `SAVEPOINT`) goes with `f`'s first statement
+    /// and a savepoint's release with the group's next one, so a write
+    /// costs no round trip of its own beyond its statements (and, alone,
+    /// its `COMMIT`).
     fn write<T>(
         &mut self,
         f: impl AsyncFnOnce(&ClientWrapper, &mut Zstd) -> Result<T, StoreError>,
@@ -283,6 +310,8 @@ impl PgStore {
             runtime,
             pool,
             held,
+            owed,
+            fresh,
             zstd,
             target: _,
         } = self;
@@ -291,21 +320,36 @@ impl PgStore {
             match held {
                 Some(held) => {
                     let db = held.db();
-                    db.batch_execute("SAVEPOINT write").await?;
-                    match f(db, zstd).await {
+                    let mut lead = take_owed(owed);
+                    // A job's first write is undone by the job's own
+                    // savepoint, which nothing else in the job needs yet.
+                    let own = !*fresh;
+                    if own {
+                        lead.push_str("SAVEPOINT write;");
+                    }
+                    match ahead(db, &lead, f(db, zstd)).await {
                         Ok(value) => {
-                            db.batch_execute("RELEASE write").await?;
+                            if own {
+                                owed_mut(owed).push_str("RELEASE write;");
+                            }
+                            *fresh = false;
                             Ok(value)
                         }
                         Err(e) => {
-                            db.batch_execute("ROLLBACK TO write; RELEASE write").await?;
+                            db.batch_execute(if own {
+                                "ROLLBACK TO write; RELEASE write"
+                            } else {
+                                // The job's savepoint stays, as it began.
+                                "ROLLBACK TO job"
+                            })
+                            .await?;
                             Err(e)
                         }
                     }
                 }
                 None => {
-                    let held = begin(pool).await?;
-                    match f(held.db(), zstd).await {
+                    let held = Held(Some(checkout(pool).await?));
+                    match ahead(held.db(), "BEGIN", f(held.db(), zstd)).await {
                         Ok(value) => {
                             held.db().batch_execute("COMMIT").await?;
                             held.finish();
@@ -318,6 +362,66 @@ impl PgStore {
                             Err(e)
                         }
                     }
+                }
+            }
+        })
+    }
+
+    /// Runs `f`, a short write of a few dependent steps, in as few round
+    /// trips as they allow: through [`Quick`], its opening goes with its
+    /// first statements and its end with its last. Alone it is a
+    /// transaction that commits without waiting for the WAL flush (see
+    /// [`Quick`]); inside a group, a savepoint of the group's.
+    fn quick<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&mut Quick<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let PgStore {
+            runtime,
+            pool,
+            held,
+            owed,
+            fresh,
+            ..
+        } = self;
+        let runtime = runtime.as_ref().expect("the runtime lives until drop");
+        runtime.block_on(async {
+            match held {
+                Some(held) => {
+                    let mut open = take_owed(owed);
+                    open.push_str("SAVEPOINT quick;");
+                    let mut quick = Quick {
+                        db: held.db(),
+                        open,
+                        close: "RELEASE quick",
+                    };
+                    match f(&mut quick).await {
+                        Ok(value) => {
+                            quick.end().await?;
+                            *fresh = false;
+                            Ok(value)
+                        }
+                        Err(e) => {
+                            held.db()
+                                .batch_execute("ROLLBACK TO quick; RELEASE quick")
+                                .await?;
+                            Err(e)
+                        }
+                    }
+                }
+                None => {
+                    let conn = Held(Some(checkout(pool).await?));
+                    let mut quick = Quick {
+                        db: conn.db(),
+                        open: "BEGIN; SET LOCAL synchronous_commit TO off;".to_owned(),
+                        close: "COMMIT",
+                    };
+                    // On an error the connection is dropped, not pooled:
+                    // its transaction dies with it.
+                    let value = f(&mut quick).await?;
+                    quick.end().await?;
+                    conn.finish();
+                    Ok(value)
                 }
             }
         })
@@ -341,6 +445,106 @@ async fn checkout(pool: &Pool) -> Result<Object, StoreError> {
             other => other.to_string(),
         })
     })
+}
+
+/// Runs `f` on `db` with `lead` (simple statements, possibly none) sent
+/// ahead of `f`'s first request, in the same round trip: tokio-postgres
+/// sends requests in the order they are first polled, and the server runs
+/// them in that order.
+async fn ahead<T, E>(
+    db: &ClientWrapper,
+    lead: &str,
+    f: impl Future<Output = Result<T, E>>,
+) -> Result<T, StoreError>
+where
+    StoreError: From<E>,
+{
+    let f = async { f.await.map_err(StoreError::from) };
+    if lead.is_empty() {
+        return f.await;
+    }
+    let lead = async { db.batch_execute(lead).await.map_err(db_error) };
+    let ((), value) = futures_util::future::try_join(lead, f).await?;
+    Ok(value)
+}
+
+/// What the group owes, taken to be sent.
+fn take_owed(owed: &std::sync::Mutex<String>) -> String {
+    std::mem::take(&mut *owed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
+fn owed_mut(owed: &mut std::sync::Mutex<String>) -> &mut String {
+    owed.get_mut()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A driver's error as the store's (a plain function, where a generic
+/// `From` bound would make `StoreError::from` ambiguous).
+fn db_error(e: tokio_postgres::Error) -> StoreError {
+    e.into()
+}
+
+/// A short write in flight ([`PgStore::quick`]): what opens it, sent with
+/// its first statements, and what ends it, sent with its last.
+///
+/// Alone, it commits without waiting for the WAL flush. It is used for
+/// leases, host turns and heartbeats, which a server crash may lose
+/// harmlessly (a lost lease or turn is taken again, a lost heartbeat is
+/// written again), but which every check takes, so waiting for the disk
+/// on each would bound a node by fsyncs. Checks and alerts are never
+/// written this way; inside a group commit it is a savepoint, and the
+/// group's own durability holds.
+struct Quick<'a> {
+    db: &'a ClientWrapper,
+    /// Not sent yet.
+    open: String,
+    /// Not sent yet when not empty.
+    close: &'static str,
+}
+
+impl<'a> Quick<'a> {
+    /// The connection, to prepare statements on.
+    fn db(&self) -> &'a ClientWrapper {
+        self.db
+    }
+
+    /// Runs `f` (requests on [`Quick::db`]) behind the opening, if it is
+    /// still to be sent.
+    async fn first<T, E>(&mut self, f: impl Future<Output = Result<T, E>>) -> Result<T, StoreError>
+    where
+        StoreError: From<E>,
+    {
+        let open = std::mem::take(&mut self.open);
+        ahead(self.db, &open, f).await
+    }
+
+    /// Runs `f` with the end sent right behind it: the last statements
+    /// and the commit in one round trip.
+    async fn last<T, E>(&mut self, f: impl Future<Output = Result<T, E>>) -> Result<T, StoreError>
+    where
+        StoreError: From<E>,
+    {
+        let close = std::mem::take(&mut self.close);
+        let db = self.db;
+        let f = async { f.await.map_err(StoreError::from) };
+        let end = async { db.batch_execute(close).await.map_err(db_error) };
+        let (value, ()) = self
+            .first::<_, StoreError>(futures_util::future::try_join(f, end))
+            .await?;
+        Ok(value)
+    }
+
+    /// Sends whatever is still owed: the end (and the opening, if no
+    /// statement went).
+    async fn end(&mut self) -> Result<(), StoreError> {
+        let close = std::mem::take(&mut self.close);
+        let mut rest = std::mem::take(&mut self.open);
+        rest.push_str(close);
+        if !rest.is_empty() {
+            self.db.batch_execute(&rest).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A PostgreSQL error in one line: the server's own words (severity,
@@ -1039,36 +1243,36 @@ impl Store for PgStore {
         n: usize,
         job: &mut dyn FnMut(usize, &mut dyn Store) -> bool,
     ) -> Result<(), StoreError> {
-        let held = self.block_on(begin(&self.pool))?;
-        self.held = Some(held);
+        // `BEGIN`, each job's savepoint and its release are owed, and go
+        // with the next statement: a job that writes costs no round trip
+        // beyond its statements.
+        let conn = self.block_on(checkout(&self.pool))?;
+        self.held = Some(Held(Some(conn)));
+        *owed_mut(&mut self.owed) = "BEGIN;".to_owned();
         let mut outcome = Ok(());
         for i in 0..n {
-            outcome = self.block_on(async {
-                let db = self.held.as_ref().expect("held for the group").db();
-                db.batch_execute("SAVEPOINT job").await
-            });
-            if outcome.is_err() {
-                break;
-            }
+            owed_mut(&mut self.owed).push_str("SAVEPOINT job;");
+            self.fresh = true;
             // `job` catches its own panics (SharedStore::write); a failed
             // one leaves nothing of its writes.
             let kept = job(i, self);
-            outcome = self.block_on(async {
+            if kept {
+                owed_mut(&mut self.owed).push_str("RELEASE job;");
+            } else {
+                let mut undo = take_owed(&self.owed);
+                undo.push_str("ROLLBACK TO job; RELEASE job");
                 let db = self.held.as_ref().expect("held for the group").db();
-                db.batch_execute(if kept {
-                    "RELEASE job"
-                } else {
-                    "ROLLBACK TO job; RELEASE job"
-                })
-                .await
-            });
-            if outcome.is_err() {
-                break;
+                outcome = self.block_on(db.batch_execute(&undo));
+                if outcome.is_err() {
+                    break;
+                }
             }
         }
+        self.fresh = false;
+        let owed = take_owed(&self.owed);
         let held = self.held.take().expect("held for the group");
         let end = match outcome {
-            Ok(()) => self.block_on(held.db().batch_execute("COMMIT")),
+            Ok(()) => self.block_on(held.db().batch_execute(&format!("{owed}COMMIT"))),
             Err(e) => {
                 let _ = self.block_on(held.db().batch_execute("ROLLBACK"));
                 Err(e)
@@ -1094,44 +1298,42 @@ impl Store for PgStore {
         interval: Duration,
         until: Timestamp,
     ) -> Result<super::Claim, StoreError> {
-        // Inside a group commit, the group's own durability holds.
-        let alone = self.held.is_none();
-        self.write(async |db, _| {
-            if alone {
-                lose_on_crash(db).await?;
-            }
+        // Two round trips: the locked read (with the opening), then the
+        // lease and the commit.
+        self.quick(async |q| {
+            let db = q.db();
             // The row lock makes the read and the claim one step: two
             // nodes asking at once are answered one after the other.
-            let row = query_one(
-                db,
-                "SELECT last_check_at, lease_node, lease_until FROM watches
-                 WHERE id = $1 FOR UPDATE",
-                &[&watch_id],
-            )
-            .await?;
+            let read = db
+                .prepare_cached(
+                    "SELECT w.last_check_at, w.lease_node, w.lease_until, h.not_before
+                     FROM watches w LEFT JOIN hosts h ON h.host = $2
+                     WHERE w.id = $1 FOR UPDATE OF w",
+                )
+                .await?;
+            let lease = db
+                .prepare_cached(
+                    "UPDATE watches SET lease_node = $2, lease_until = $3 WHERE id = $1",
+                )
+                .await?;
+            let row = q.first(db.query_one(&read, &[&watch_id, &host])).await?;
             let last: Option<i64> = row.try_get(0)?;
             let holder: Option<String> = row.try_get(1)?;
             let lease_until: Option<i64> = row.try_get(2)?;
-            let lease = holder.as_deref().zip(lease_until.map(Timestamp));
-            let mut claim = super::Claim::decide(node, now, interval, last.map(Timestamp), lease);
+            let paused_until: Option<i64> = row.try_get(3)?;
+            let held_by = holder.as_deref().zip(lease_until.map(Timestamp));
+            let mut claim = super::Claim::decide(node, now, interval, last.map(Timestamp), held_by);
             if claim == super::Claim::Granted
-                && let Some(row) =
-                    query_opt(db, "SELECT not_before FROM hosts WHERE host = $1", &[&host]).await?
+                && let Some(not_before) = paused_until.map(Timestamp)
+                && not_before > now.plus(super::HOST_PAUSE_SKIP)
             {
-                let not_before: i64 = row.try_get(0)?;
-                if Timestamp(not_before) > now.plus(super::HOST_PAUSE_SKIP) {
-                    claim = super::Claim::Elsewhere {
-                        next_due: Timestamp(not_before),
-                    };
-                }
+                claim = super::Claim::Elsewhere {
+                    next_due: not_before,
+                };
             }
             if claim == super::Claim::Granted {
-                execute(
-                    db,
-                    "UPDATE watches SET lease_node = $2, lease_until = $3 WHERE id = $1",
-                    &[&watch_id, &node, &until.0],
-                )
-                .await?;
+                q.last(db.execute(&lease, &[&watch_id, &node, &until.0]))
+                    .await?;
             }
             Ok(claim)
         })
@@ -1146,52 +1348,57 @@ impl Store for PgStore {
         delay: Duration,
         until: Timestamp,
     ) -> Result<super::HostTurn, StoreError> {
-        // Inside a group commit, the group's own durability holds.
-        let alone = self.held.is_none();
-        self.write(async |db, _| {
-            if alone {
-                lose_on_crash(db).await?;
-            }
-            // The host's row, locked: nodes asking for one host are
-            // answered one at a time.
-            execute(
-                db,
-                "INSERT INTO hosts (host, not_before) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-                &[&host],
-            )
-            .await?;
-            let not_before: i64 = query_one(
-                db,
-                "SELECT not_before FROM hosts WHERE host = $1 FOR UPDATE",
-                &[&host],
-            )
-            .await?
-            .try_get(0)?;
-            let taken = collect(
-                db,
-                "SELECT slot, until FROM host_slots WHERE host = $1",
-                &[&host],
-                |row| {
-                    let slot = u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX);
-                    Ok((slot, Timestamp(row.try_get(1)?)))
-                },
-            )
-            .await?;
-            let turn = super::HostTurn::decide(now, Timestamp(not_before), &taken, slots);
-            if let super::HostTurn::Go { slot } = turn {
-                execute(
-                    db,
+        // Two round trips: the host's row made, locked and read with its
+        // slots (with the opening), then the turn and the commit.
+        self.quick(async |q| {
+            let db = q.db();
+            let make = db
+                .prepare_cached(
+                    "INSERT INTO hosts (host, not_before) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            let lock = db
+                .prepare_cached("SELECT not_before FROM hosts WHERE host = $1 FOR UPDATE")
+                .await?;
+            let read = db
+                .prepare_cached("SELECT slot, until FROM host_slots WHERE host = $1")
+                .await?;
+            let take = db
+                .prepare_cached(
                     "INSERT INTO host_slots (host, slot, node, until) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (host, slot) DO UPDATE SET node = excluded.node,
                                                             until = excluded.until",
-                    &[&host, &i64::from(slot), &node, &until.0],
                 )
                 .await?;
-                execute(
-                    db,
-                    "UPDATE hosts SET not_before = $2 WHERE host = $1",
-                    &[&host, &now.plus(delay).0],
-                )
+            let space = db
+                .prepare_cached("UPDATE hosts SET not_before = $2 WHERE host = $1")
+                .await?;
+            // The host's row, locked: nodes asking for one host are
+            // answered one at a time. The server runs these in order, so
+            // the slots are read once the lock is held.
+            let (_, locked, rows) = q
+                .first(futures_util::future::try_join3(
+                    db.execute(&make, &[&host]),
+                    db.query_one(&lock, &[&host]),
+                    db.query(&read, &[&host]),
+                ))
+                .await?;
+            let not_before: i64 = locked.try_get(0)?;
+            let taken = rows
+                .iter()
+                .map(|row| {
+                    let slot = u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX);
+                    Ok((slot, Timestamp(row.try_get(1)?)))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let turn = super::HostTurn::decide(now, Timestamp(not_before), &taken, slots);
+            if let super::HostTurn::Go { slot } = turn {
+                let slot = i64::from(slot);
+                let next = now.plus(delay).0;
+                q.last(futures_util::future::try_join(
+                    db.execute(&take, &[&host, &slot, &node, &until.0]),
+                    db.execute(&space, &[&host, &next]),
+                ))
                 .await?;
             }
             Ok(turn)
@@ -1205,27 +1412,32 @@ impl Store for PgStore {
         node: &str,
         not_before: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        // Inside a group commit, the group's own durability holds.
-        let alone = self.held.is_none();
-        self.write(async |db, _| {
-            if alone {
-                lose_on_crash(db).await?;
-            }
-            execute(
-                db,
-                "DELETE FROM host_slots WHERE host = $1 AND slot = $2 AND node = $3",
-                &[&host, &i64::from(slot), &node],
-            )
-            .await?;
-            if let Some(not_before) = not_before {
-                execute(
-                    db,
-                    "UPDATE hosts SET not_before = GREATEST(not_before, $2) WHERE host = $1",
-                    &[&host, &not_before.0],
+        // One round trip.
+        self.quick(async |q| {
+            let db = q.db();
+            let free = db
+                .prepare_cached(
+                    "DELETE FROM host_slots WHERE host = $1 AND slot = $2 AND node = $3",
                 )
                 .await?;
-            }
-            Ok(())
+            let pause = db
+                .prepare_cached(
+                    "UPDATE hosts SET not_before = GREATEST(not_before, $2) WHERE host = $1",
+                )
+                .await?;
+            let slot = i64::from(slot);
+            let not_before = not_before.map(|t| t.0);
+            q.last(futures_util::future::try_join(
+                db.execute(&free, &[&host, &slot, &node]),
+                async {
+                    match &not_before {
+                        Some(t) => db.execute(&pause, &[&host, t]).await.map(drop),
+                        None => Ok(()),
+                    }
+                },
+            ))
+            .await
+            .map(drop)
         })
     }
 
@@ -1233,20 +1445,21 @@ impl Store for PgStore {
         let pid = i64::from(node.pid);
         let watches = to_sql_int(node.watches);
         let stopped = node.stopped_at.map(|t| t.0);
-        // Inside a group commit, the group's own durability holds.
-        let alone = self.held.is_none();
-        self.write(async |db, _| {
-            if alone {
-                lose_on_crash(db).await?;
-            }
-            execute(
-                db,
-                "INSERT INTO nodes (id, host, pid, version, config_sha256, watches, started_at,
-                                    heartbeat_at, stopped_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (id) DO UPDATE SET version = excluded.version,
-                     config_sha256 = excluded.config_sha256, watches = excluded.watches,
-                     heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at",
+        // One round trip.
+        self.quick(async |q| {
+            let db = q.db();
+            let beat = db
+                .prepare_cached(
+                    "INSERT INTO nodes (id, host, pid, version, config_sha256, watches, started_at,
+                                        heartbeat_at, stopped_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+                         config_sha256 = excluded.config_sha256, watches = excluded.watches,
+                         heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at",
+                )
+                .await?;
+            q.last(db.execute(
+                &beat,
                 &[
                     &node.id,
                     &node.host,
@@ -1258,7 +1471,7 @@ impl Store for PgStore {
                     &node.heartbeat_at.0,
                     &stopped,
                 ],
-            )
+            ))
             .await
             .map(drop)
         })
@@ -1836,19 +2049,6 @@ impl copy::Tables for PgStore {
             Ok(())
         })
     }
-}
-
-/// Commits the current transaction without waiting for its WAL flush:
-/// for leases, host turns and heartbeats, which a server crash may lose
-/// harmlessly (a lost lease or turn is taken again, a lost heartbeat is
-/// written again), but which every check takes, so waiting for the disk
-/// on each would bound a node by fsyncs. Checks and alerts are never
-/// written this way, nor is anything inside a group commit (the setting
-/// would hold for the whole group's transaction).
-async fn lose_on_crash(db: &ClientWrapper) -> Result<(), StoreError> {
-    execute(db, "SET LOCAL synchronous_commit TO off", &[])
-        .await
-        .map(drop)
 }
 
 /// The key as the copy orders it: text byte by byte, as SQLite does.
