@@ -41,9 +41,25 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             jitter: 0.1,
-            max_backoff: Duration::from_secs(6 * 3600),
+            max_backoff: MAX_BACKOFF,
         }
     }
+}
+
+/// The longest wait after repeated failures, by default.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+/// The wait after `failures` failed checks in a row of a watch checked
+/// every `base`: `base` after one, doubling with each further one, up to
+/// `cap` (never below `base`). Nodes sharing a store apply it to the
+/// store's count too ([`crate::store::Claim::decide`]).
+pub fn backoff(base: Duration, failures: u32, cap: Duration) -> Duration {
+    if failures <= 1 {
+        return base;
+    }
+    let factor = 2u32.saturating_pow(failures - 1);
+    let cap = cap.max(base);
+    base.checked_mul(factor).map_or(cap, |d| d.min(cap))
 }
 
 /// How a check went, as far as scheduling cares.
@@ -216,13 +232,11 @@ impl Schedule {
     /// The wait after a check: the jittered interval, doubled for each
     /// failure after the first, capped at `max(max_backoff, interval)`.
     fn wait_after(&self, name: &str, interval: Duration, failures: u32) -> Duration {
-        let base = self.jittered(name, interval);
-        if failures <= 1 {
-            return base;
-        }
-        let factor = 2u32.saturating_pow(failures - 1);
-        let cap = self.timing.max_backoff.max(base);
-        base.checked_mul(factor).map_or(cap, |d| d.min(cap))
+        backoff(
+            self.jittered(name, interval),
+            failures,
+            self.timing.max_backoff,
+        )
     }
 
     /// Adds a watch, or updates its host and interval. A new watch becomes

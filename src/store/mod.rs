@@ -415,20 +415,27 @@ pub enum Claim {
 
 impl Claim {
     /// Decides a claim by `node` at `now` on a watch last checked at
-    /// `last_check_at`, with the lease `lease` (holder, until) on it, for a
-    /// watch checked every `interval`. Granted unless another node holds a
-    /// live lease, or the watch was checked less than half an interval ago
-    /// (so a node whose schedule runs a little ahead of another's never
-    /// checks what the other just checked, and a node's own next check,
-    /// an interval after its last, always passes).
+    /// `last_check_at`, whose latest `failures` checks failed, with the
+    /// lease `lease` (holder, until) on it, for a watch checked every
+    /// `interval`. Granted unless another node holds a live lease, or the
+    /// watch was checked too recently: less than half an interval ago (so
+    /// a node whose schedule runs a little ahead of another's never checks
+    /// what the other just checked, and a node's own next check, an
+    /// interval after its last, always passes), or, after two failures or
+    /// more, within four fifths of the [`crate::schedule::backoff`] the
+    /// store's count calls for (a node's own backoff, jittered by a tenth
+    /// at most, passes; another node's plain interval does not, so a
+    /// failing site is asked as seldom whichever node asks).
     pub fn decide(
         node: &str,
         now: Timestamp,
         interval: Duration,
         last_check_at: Option<Timestamp>,
+        failures: u32,
         lease: Option<(&str, Timestamp)>,
     ) -> Claim {
-        let next = last_check_at.map(|t| t.plus(interval));
+        let wait = crate::schedule::backoff(interval, failures, crate::schedule::MAX_BACKOFF);
+        let next = last_check_at.map(|t| t.plus(wait));
         if let Some((holder, until)) = lease
             && holder != node
             && until > now
@@ -437,8 +444,13 @@ impl Claim {
                 next_due: next.map_or(until, |n| n.max(until)),
             };
         }
+        let too_soon = if failures <= 1 {
+            interval / 2
+        } else {
+            wait - wait / 5
+        };
         match (last_check_at, next) {
-            (Some(last), Some(next)) if last.until(now) < interval / 2 => {
+            (Some(last), Some(next)) if last.until(now) < too_soon => {
                 Claim::Elsewhere { next_due: next }
             }
             _ => Claim::Granted,
@@ -1057,7 +1069,7 @@ mod claim_tests {
 
     #[test]
     fn a_claim_is_granted_unless_another_node_holds_it_or_it_was_just_checked() {
-        let decide = |last, lease| Claim::decide("a", at(100), 10 * MIN, last, lease);
+        let decide = |last, lease| Claim::decide("a", at(100), 10 * MIN, last, 0, lease);
         assert_eq!(decide(None, None), Claim::Granted, "never checked");
         assert_eq!(
             decide(Some(at(90)), None),
@@ -1088,6 +1100,35 @@ mod claim_tests {
             decide(Some(at(90)), Some(("a", at(102)))),
             Claim::Granted,
             "its own lease (a check retried after a stale record)"
+        );
+    }
+
+    #[test]
+    fn a_failing_watch_is_claimed_no_sooner_than_its_backoff_on_any_node() {
+        // Every 10 minutes; the store counts three failures in a row: the
+        // next check is 40 minutes after the last, from whichever node.
+        let decide = |last, failures| Claim::decide("b", at(100), 10 * MIN, last, failures, None);
+        assert_eq!(
+            decide(Some(at(90)), 3),
+            Claim::Elsewhere { next_due: at(130) },
+            "another node at the plain interval"
+        );
+        assert_eq!(decide(Some(at(90)), 1), Claim::Granted, "one failure");
+        assert_eq!(
+            decide(Some(at(68)), 3),
+            Claim::Granted,
+            "32 minutes ago: a jittered 40-minute backoff"
+        );
+        assert_eq!(
+            decide(Some(at(69)), 3),
+            Claim::Elsewhere { next_due: at(109) }
+        );
+        // Capped, like the schedule's.
+        assert_eq!(
+            decide(Some(at(90)), 60),
+            Claim::Elsewhere {
+                next_due: at(90).plus(crate::schedule::MAX_BACKOFF)
+            }
         );
     }
 }

@@ -1306,7 +1306,14 @@ impl Store for PgStore {
             // nodes asking at once are answered one after the other.
             let read = db
                 .prepare_cached(
-                    "SELECT w.last_check_at, w.lease_node, w.lease_until, h.not_before
+                    "SELECT w.last_check_at, w.lease_node, w.lease_until, h.not_before,
+                            CASE WHEN w.last_outcome = 'error' THEN
+                                (SELECT count(*) FROM checks k
+                                 WHERE k.watch_id = w.id AND k.outcome = 'error'
+                                   AND k.id > coalesce((SELECT max(k2.id) FROM checks k2
+                                                        WHERE k2.watch_id = w.id
+                                                          AND k2.outcome <> 'error'), 0))
+                            ELSE 0 END
                      FROM watches w LEFT JOIN hosts h ON h.host = $2
                      WHERE w.id = $1 FOR UPDATE OF w",
                 )
@@ -1321,8 +1328,10 @@ impl Store for PgStore {
             let holder: Option<String> = row.try_get(1)?;
             let lease_until: Option<i64> = row.try_get(2)?;
             let paused_until: Option<i64> = row.try_get(3)?;
+            let failures = u32::try_from(row.try_get::<_, i64>(4)?).unwrap_or(u32::MAX);
             let held_by = holder.as_deref().zip(lease_until.map(Timestamp));
-            let mut claim = super::Claim::decide(node, now, interval, last.map(Timestamp), held_by);
+            let last = last.map(Timestamp);
+            let mut claim = super::Claim::decide(node, now, interval, last, failures, held_by);
             if claim == super::Claim::Granted
                 && let Some(not_before) = paused_until.map(Timestamp)
                 && not_before > now.plus(super::HOST_PAUSE_SKIP)
@@ -2110,7 +2119,7 @@ fn dumped(row: &Row, i: usize, kind: copy::Kind) -> Result<copy::Value, StoreErr
 mod tests {
     use super::*;
     use crate::store::contract::pg::Database;
-    use crate::store::contract::{Page, seen};
+    use crate::store::contract::{Page, bare, seen, unchanged};
 
     /// Nodes started together on an empty database: each migrates or
     /// waits for the one migrating, none fails, the schema is made once.
@@ -2294,6 +2303,48 @@ mod tests {
             claim(&mut b, "b", 3_600_000, 3_660_000),
             super::super::Claim::Granted
         );
+    }
+
+    /// A watch whose last checks failed is claimed after the backoff the
+    /// store's count calls for, whichever node failed them.
+    #[test]
+    fn a_failing_watch_waits_out_its_backoff_on_every_node() {
+        let Some(db) = Database::create() else { return };
+        let (mut a, mut b) = (db.open(), db.open());
+        let w = a.ensure_watch("w", "https://example.org/w").unwrap();
+        let minute = std::time::Duration::from_secs(60);
+        let claim = |s: &mut PgStore, node: &str, now: i64| {
+            s.claim_check(
+                w.watch_id,
+                "example.org",
+                node,
+                Timestamp(now),
+                minute,
+                Timestamp(now + 60_000),
+            )
+            .unwrap()
+        };
+        let page = Page::new("W.");
+        a.record_check(&seen(w.watch_id, 0, Outcome::FirstSeen, &page, None))
+            .unwrap();
+        // a's three failed checks, a minute apart (its own backoff aside).
+        for at in [60_000, 120_000, 180_000] {
+            a.record_check(&bare(w.watch_id, at, Outcome::Error))
+                .unwrap();
+        }
+        // b, which saw none of them, asks a minute after the last: the
+        // third failure in a row means four minutes.
+        assert_eq!(
+            claim(&mut b, "b", 240_000),
+            super::super::Claim::Elsewhere {
+                next_due: Timestamp(420_000)
+            }
+        );
+        assert_eq!(claim(&mut b, "b", 420_000), super::super::Claim::Granted);
+        // A success resets the count.
+        b.record_check(&unchanged(w.watch_id, 420_000, &page))
+            .unwrap();
+        assert_eq!(claim(&mut a, "a", 480_000), super::super::Claim::Granted);
     }
 
     /// A store dropped inside an async task (the daemon's last handle)
