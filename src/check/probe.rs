@@ -6,6 +6,9 @@
 //! A host is probed at most once per [`NOT_FOUND_TTL`], and only when a
 //! check sees a new text. The probe is an ordinary request through the
 //! fetch stage, so the host gate spaces it from the check's own request.
+//! Nodes sharing a store probe a host once per TTL between them: the
+//! store leases the probe to one node and keeps its answer for the others
+//! ([`crate::store::Store::claim_probe`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,33 +41,41 @@ pub struct ProbeBody {
 }
 
 impl NotFoundPages {
-    /// The not-found page of `page`'s origin, probing it if it was not
-    /// probed within [`NOT_FOUND_TTL`]. `None` when the host answers a
-    /// missing path properly (or the probe failed: tried again next time).
-    pub async fn get(&self, fetcher: &Fetcher, page: &Url) -> Option<Arc<ProbeBody>> {
-        if let Some(cached) = self.cached(page) {
-            return cached;
-        }
+    /// Probes the not-found page of `page`'s origin and remembers the
+    /// answer. `Err` when the probe failed (it says nothing: tried again
+    /// next time); `Ok(None)` when the host answers a missing path
+    /// properly.
+    pub async fn probe(
+        &self,
+        fetcher: &Fetcher,
+        page: &Url,
+    ) -> Result<Option<Arc<ProbeBody>>, crate::fetch::FetchError> {
         let origin = page.origin().ascii_serialization();
         let token = sha256_hex(format!("{origin} {:?}", SystemTime::now()).as_bytes());
         let probe_url = Url::parse(&format!(
             "{origin}/chancery-not-found-probe-{}",
             &token[..16]
         ))
-        .ok()?;
-        let probed = match fetcher.fetch(&probe_url, &Validators::default()).await {
-            Ok(r) if (200..300).contains(&r.status) => Some(Arc::new(ProbeBody {
-                body: r.body,
-                content_type: r.content_type,
-                url: r.final_url,
-            })),
-            Ok(_) => None,
-            // A failed probe says nothing: try again next time.
-            Err(_) => return None,
-        };
+        .map_err(|e| crate::fetch::FetchError::Request(format!("probe URL: {e}")))?;
+        let response = fetcher.fetch(&probe_url, &Validators::default()).await?;
+        let probed = (200..300).contains(&response.status).then(|| {
+            Arc::new(ProbeBody {
+                body: response.body,
+                content_type: response.content_type,
+                url: response.final_url,
+            })
+        });
         tracing::debug!(host = %origin, soft_404 = probed.is_some(), "probed the not-found page");
-        self.lock().insert(origin, (Instant::now(), probed.clone()));
-        probed
+        self.remember(page, Duration::ZERO, probed.clone());
+        Ok(probed)
+    }
+
+    /// Remembers `answer` for `page`'s origin, as it was `age` ago (a probe
+    /// another node made).
+    pub fn remember(&self, page: &Url, age: Duration, answer: Option<Arc<ProbeBody>>) {
+        let origin = page.origin().ascii_serialization();
+        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        self.lock().insert(origin, (at, answer));
     }
 
     /// The probe result of `page`'s origin, if it is fresh (`Some(None)`:
@@ -85,6 +96,89 @@ impl NotFoundPages {
 }
 
 impl super::Pipeline {
+    /// The not-found page of `page`'s origin with nodes sharing the store:
+    /// one node probes an origin per [`NOT_FOUND_TTL`] and stores the
+    /// answer, which the others read instead of probing; a node that finds
+    /// another probing waits for its answer. The probe is a request to the
+    /// host like any other: it waits for a turn at the host too. A store
+    /// that cannot be asked is logged and the node probes on its own.
+    async fn probe_shared(&self, claims: &super::Claims, page: &Url) -> Option<Arc<ProbeBody>> {
+        use crate::model::Timestamp;
+        use crate::store::{ProbeAnswer, ProbeClaim};
+        let origin = page.origin().ascii_serialization();
+        loop {
+            let (o, node, lease) = (origin.clone(), claims.node.clone(), claims.lease);
+            let asked = self
+                .store
+                .run(move |s| {
+                    let now = Timestamp::now();
+                    s.claim_probe(&o, &node, now, NOT_FOUND_TTL, now.plus(lease))
+                })
+                .await;
+            match asked {
+                Ok(ProbeClaim::Known { probed_at, answer }) => {
+                    let answer = answer.and_then(|a| {
+                        Some(Arc::new(ProbeBody {
+                            body: a.body,
+                            content_type: a.content_type,
+                            url: Url::parse(&a.url).ok()?,
+                        }))
+                    });
+                    let age = probed_at.until(Timestamp::now());
+                    self.not_found.remember(page, age, answer.clone());
+                    return answer;
+                }
+                Ok(ProbeClaim::Wait { until }) => {
+                    let wait = Timestamp::now()
+                        .until(until)
+                        .clamp(Duration::from_millis(50), Duration::from_millis(500));
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(ProbeClaim::Probe) => {
+                    let probed = self.probe_in_turn(page).await;
+                    let found = probed.as_ref().ok().map(|answer| {
+                        answer.as_ref().map(|a| ProbeAnswer {
+                            body: a.body.clone(),
+                            content_type: a.content_type.clone(),
+                            url: a.url.to_string(),
+                        })
+                    });
+                    let (o, node) = (origin.clone(), claims.node.clone());
+                    let recorded = self
+                        .store
+                        .run(move |s| {
+                            s.record_probe(
+                                &o,
+                                &node,
+                                Timestamp::now(),
+                                found.as_ref().map(Option::as_ref),
+                            )
+                        })
+                        .await;
+                    if let Err(e) = recorded {
+                        tracing::warn!(host = %origin, error = %e, "cannot share the not-found probe's answer");
+                    }
+                    return probed.ok().flatten();
+                }
+                Err(e) => {
+                    tracing::warn!(host = %origin, error = %e, "cannot ask the shared store about the not-found probe; probing on this node");
+                    return self.probe_in_turn(page).await.ok().flatten();
+                }
+            }
+        }
+    }
+
+    /// Probes `page`'s origin in a turn at its host.
+    async fn probe_in_turn(
+        &self,
+        page: &Url,
+    ) -> Result<Option<Arc<ProbeBody>>, crate::fetch::FetchError> {
+        let turn = self.take_turn(page).await;
+        let probed = self.not_found.probe(&self.fetcher, page).await;
+        self.hand_back(turn, page, None).await;
+        probed
+    }
+
     /// The host's not-found page as text under `watch`'s filters, with the
     /// host's name, when the host answers a missing path with 2xx.
     pub(super) async fn not_found_page(
@@ -94,14 +188,15 @@ impl super::Pipeline {
     ) -> Option<(String, String)> {
         let probe = match self.not_found.cached(&response.final_url) {
             Some(cached) => cached,
-            // A probe is a request to the host like any other: with nodes
-            // sharing a store, it waits for a turn at the host too.
-            None => {
-                let turn = self.take_turn(&response.final_url).await;
-                let probed = self.not_found.get(&self.fetcher, &response.final_url).await;
-                self.hand_back(turn, &response.final_url, None).await;
-                probed
-            }
+            None => match &self.claims {
+                Some(claims) => self.probe_shared(claims, &response.final_url).await,
+                None => self
+                    .not_found
+                    .probe(&self.fetcher, &response.final_url)
+                    .await
+                    .ok()
+                    .flatten(),
+            },
         }?;
         let filters = watch.filters.clone();
         let cost = crate::normalize::memory_estimate(&probe.body, probe.content_type.as_deref());

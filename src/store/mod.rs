@@ -492,6 +492,61 @@ impl HostTurn {
     }
 }
 
+/// A host's answer to a path that cannot exist, as the not-found probe
+/// fetched it ([`Store::record_probe`]): its body, when the host answered
+/// with 2xx (a "soft 404"); `None` when it answered properly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub url: String,
+}
+
+/// The answer to a node about to probe a host's not-found page
+/// ([`Store::claim_probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeClaim {
+    /// A node probed it at `probed_at`, within the time a probe is
+    /// trusted: its answer.
+    Known {
+        probed_at: Timestamp,
+        answer: Option<ProbeAnswer>,
+    },
+    /// Probe it now, then [`Store::record_probe`].
+    Probe,
+    /// Another node is probing it: ask again at `until` at the latest.
+    Wait { until: Timestamp },
+}
+
+impl ProbeClaim {
+    /// Decides a probe claim by `node` at `now` on an origin last probed at
+    /// `probed_at` (with its `answer`), a probe trusted for `ttl`, with the
+    /// lease `lease` (holder, until) on it: the stored answer while fresh,
+    /// else a wait while another node's lease lives, else this node's turn.
+    pub fn decide(
+        node: &str,
+        now: Timestamp,
+        ttl: Duration,
+        probed_at: Option<Timestamp>,
+        answer: Option<ProbeAnswer>,
+        lease: Option<(&str, Timestamp)>,
+    ) -> ProbeClaim {
+        match probed_at {
+            Some(at) if at <= now && at.until(now) < ttl => {
+                return ProbeClaim::Known {
+                    probed_at: at,
+                    answer,
+                };
+            }
+            _ => {}
+        }
+        match lease {
+            Some((holder, until)) if holder != node && until > now => ProbeClaim::Wait { until },
+            _ => ProbeClaim::Probe,
+        }
+    }
+}
+
 /// A daemon sharing the store, as it reports itself ([`Store::heartbeat`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeRow {
@@ -910,6 +965,35 @@ pub trait Store {
         let _ = (host, slot, node, not_before);
         Ok(())
     }
+    /// Asks whether `node` should probe the not-found page of `origin`
+    /// (see [`ProbeClaim::decide`]), leasing the probe until `until` if
+    /// so, atomically across nodes: one probe per origin per `ttl` for
+    /// the nodes together. A store one process uses says probe every
+    /// time: that process caches the answer itself.
+    fn claim_probe(
+        &mut self,
+        origin: &str,
+        node: &str,
+        now: Timestamp,
+        ttl: Duration,
+        until: Timestamp,
+    ) -> Result<ProbeClaim, StoreError> {
+        let _ = (origin, node, now, ttl, until);
+        Ok(ProbeClaim::Probe)
+    }
+    /// Records what `node`'s probe of `origin` found at `probed_at` and
+    /// ends its lease. `found`: `None` when the probe failed (nothing is
+    /// stored; another node may probe at once), `Some(answer)` otherwise.
+    fn record_probe(
+        &mut self,
+        origin: &str,
+        node: &str,
+        probed_at: Timestamp,
+        found: Option<Option<&ProbeAnswer>>,
+    ) -> Result<(), StoreError> {
+        let _ = (origin, node, probed_at, found);
+        Ok(())
+    }
     /// Records that `node` is alive at `node.heartbeat_at` (or, with
     /// `stopped_at`, that it stopped). A store one process uses keeps no
     /// node list.
@@ -1100,6 +1184,50 @@ mod claim_tests {
             decide(Some(at(90)), Some(("a", at(102)))),
             Claim::Granted,
             "its own lease (a check retried after a stale record)"
+        );
+    }
+
+    #[test]
+    fn one_node_probes_a_host_and_the_others_read_its_answer() {
+        let day = Duration::from_secs(24 * 3600);
+        let answer = Some(ProbeAnswer {
+            body: b"Not found".to_vec(),
+            content_type: Some("text/html".to_owned()),
+            url: "https://example.org/x".to_owned(),
+        });
+        let decide = |probed_at, lease| {
+            ProbeClaim::decide("b", at(100), day, probed_at, answer.clone(), lease)
+        };
+        assert_eq!(decide(None, None), ProbeClaim::Probe, "never probed");
+        assert_eq!(
+            decide(Some(at(90)), None),
+            ProbeClaim::Known {
+                probed_at: at(90),
+                answer: answer.clone()
+            }
+        );
+        assert_eq!(
+            decide(Some(at(100 - 24 * 60)), None),
+            ProbeClaim::Probe,
+            "a day old"
+        );
+        assert_eq!(
+            decide(None, Some(("a", at(101)))),
+            ProbeClaim::Wait { until: at(101) },
+            "a is probing it"
+        );
+        assert_eq!(
+            decide(None, Some(("a", at(99)))),
+            ProbeClaim::Probe,
+            "a died probing it"
+        );
+        assert_eq!(
+            decide(Some(at(90)), Some(("a", at(101)))),
+            ProbeClaim::Known {
+                probed_at: at(90),
+                answer: answer.clone()
+            },
+            "a fresh answer is read even while another node probes"
         );
     }
 

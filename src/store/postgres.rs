@@ -66,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_check_leases.sql"),
     include_str!("migrations/postgres/0003_nodes.sql"),
     include_str!("migrations/postgres/0004_host_turns.sql"),
+    include_str!("migrations/postgres/0005_probes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1450,6 +1451,117 @@ impl Store for PgStore {
         })
     }
 
+    fn claim_probe(
+        &mut self,
+        origin: &str,
+        node: &str,
+        now: Timestamp,
+        ttl: Duration,
+        until: Timestamp,
+    ) -> Result<super::ProbeClaim, StoreError> {
+        // Two round trips: the origin's row made, locked and read (with
+        // the opening), then the lease and the commit.
+        self.quick(async |q| {
+            let db = q.db();
+            let make = db
+                .prepare_cached("INSERT INTO probes (origin) VALUES ($1) ON CONFLICT DO NOTHING")
+                .await?;
+            let read = db
+                .prepare_cached(
+                    "SELECT probed_at, soft_404, body, content_type, url, lease_node, lease_until
+                     FROM probes WHERE origin = $1 FOR UPDATE",
+                )
+                .await?;
+            let lease = db
+                .prepare_cached(
+                    "UPDATE probes SET lease_node = $2, lease_until = $3 WHERE origin = $1",
+                )
+                .await?;
+            let (_, row) = q
+                .first(futures_util::future::try_join(
+                    db.execute(&make, &[&origin]),
+                    db.query_one(&read, &[&origin]),
+                ))
+                .await?;
+            let probed_at: Option<i64> = row.try_get(0)?;
+            let soft_404: bool = row.try_get(1)?;
+            let answer = match (soft_404, row.try_get::<_, Option<Vec<u8>>>(2)?) {
+                (true, Some(body)) => Some(super::ProbeAnswer {
+                    body,
+                    content_type: row.try_get(3)?,
+                    url: row.try_get::<_, Option<String>>(4)?.unwrap_or_default(),
+                }),
+                _ => None,
+            };
+            let holder: Option<String> = row.try_get(5)?;
+            let lease_until: Option<i64> = row.try_get(6)?;
+            let held_by = holder.as_deref().zip(lease_until.map(Timestamp));
+            let claim = super::ProbeClaim::decide(
+                node,
+                now,
+                ttl,
+                probed_at.map(Timestamp),
+                answer,
+                held_by,
+            );
+            if claim == super::ProbeClaim::Probe {
+                q.last(db.execute(&lease, &[&origin, &node, &until.0]))
+                    .await?;
+            }
+            Ok(claim)
+        })
+    }
+
+    fn record_probe(
+        &mut self,
+        origin: &str,
+        node: &str,
+        probed_at: Timestamp,
+        found: Option<Option<&super::ProbeAnswer>>,
+    ) -> Result<(), StoreError> {
+        // One round trip; only this node's own lease is ended.
+        self.quick(async |q| {
+            let db = q.db();
+            match found {
+                Some(answer) => {
+                    let store = db
+                        .prepare_cached(
+                            "UPDATE probes SET probed_at = $3, soft_404 = $4, body = $5,
+                                 content_type = $6, url = $7, lease_node = NULL, lease_until = NULL
+                             WHERE origin = $1 AND (lease_node = $2 OR lease_node IS NULL)",
+                        )
+                        .await?;
+                    let body = answer.map(|a| a.body.as_slice());
+                    let content_type = answer.and_then(|a| a.content_type.as_deref());
+                    let url = answer.map(|a| a.url.as_str());
+                    q.last(db.execute(
+                        &store,
+                        &[
+                            &origin,
+                            &node,
+                            &probed_at.0,
+                            &answer.is_some(),
+                            &body,
+                            &content_type,
+                            &url,
+                        ],
+                    ))
+                    .await
+                    .map(drop)
+                }
+                None => {
+                    let free = db
+                        .prepare_cached(
+                            "UPDATE probes SET lease_node = NULL, lease_until = NULL
+                             WHERE origin = $1 AND lease_node = $2",
+                        )
+                        .await?;
+                    q.last(db.execute(&free, &[&origin, &node])).await.map(drop)
+                }
+            }
+        })
+    }
+
     fn heartbeat(&mut self, node: &super::NodeRow) -> Result<(), StoreError> {
         let pid = i64::from(node.pid);
         let watches = to_sql_int(node.watches);
@@ -2345,6 +2457,57 @@ mod tests {
         b.record_check(&unchanged(w.watch_id, 420_000, &page))
             .unwrap();
         assert_eq!(claim(&mut a, "a", 480_000), super::super::Claim::Granted);
+    }
+
+    /// Nodes probe a host's not-found page once between them: the
+    /// first is leased the probe, the others wait for it and then read
+    /// its answer; a failed probe frees the lease at once.
+    #[test]
+    fn nodes_share_the_not_found_probe() {
+        use super::super::{ProbeAnswer, ProbeClaim};
+        let Some(db) = Database::create() else { return };
+        let (mut a, mut b) = (db.open(), db.open());
+        let day = Duration::from_secs(24 * 3600);
+        let origin = "https://example.org";
+        let claim = |s: &mut PgStore, node: &str, now: i64| {
+            s.claim_probe(origin, node, Timestamp(now), day, Timestamp(now + 60_000))
+                .unwrap()
+        };
+        assert_eq!(claim(&mut a, "a", 1_000), ProbeClaim::Probe);
+        assert_eq!(
+            claim(&mut b, "b", 2_000),
+            ProbeClaim::Wait {
+                until: Timestamp(61_000)
+            }
+        );
+        // a's probe failed: b may probe at once.
+        a.record_probe(origin, "a", Timestamp(3_000), None).unwrap();
+        assert_eq!(claim(&mut b, "b", 4_000), ProbeClaim::Probe);
+        let answer = ProbeAnswer {
+            body: b"<h1>Page not found</h1>".to_vec(),
+            content_type: Some("text/html".to_owned()),
+            url: "https://example.org/chancery-not-found-probe-1".to_owned(),
+        };
+        b.record_probe(origin, "b", Timestamp(5_000), Some(Some(&answer)))
+            .unwrap();
+        assert_eq!(
+            claim(&mut a, "a", 6_000),
+            ProbeClaim::Known {
+                probed_at: Timestamp(5_000),
+                answer: Some(answer)
+            }
+        );
+        // A host that answers properly is remembered as such, a day long.
+        b.record_probe(origin, "b", Timestamp(7_000), Some(None))
+            .unwrap();
+        assert_eq!(
+            claim(&mut a, "a", 8_000),
+            ProbeClaim::Known {
+                probed_at: Timestamp(7_000),
+                answer: None
+            }
+        );
+        assert_eq!(claim(&mut a, "a", 7_000 + 86_400_000), ProbeClaim::Probe);
     }
 
     /// A store dropped inside an async task (the daemon's last handle)
