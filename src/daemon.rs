@@ -265,7 +265,11 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         daemon.engine.start_ready();
         let event = next_event(&mut daemon.engine, &mut signals, watchdog.as_mut()).await;
         match event {
-            Event::Finished(finished) => daemon.finished(*finished),
+            Event::Finished(finished) => {
+                if let Some(parent) = daemon.finished(*finished) {
+                    daemon.adopt_children(&parent).await;
+                }
+            }
             Event::Wake => {}
             Event::Reload => daemon.reload().await,
             Event::Watchdog => notify(&[sd_notify::NotifyState::Watchdog]),
@@ -419,7 +423,11 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn finished(&mut self, finished: Finished) {
+    /// Logs and counts a finished check and schedules the children its
+    /// listing named. Returns a follow watch whose check another node had
+    /// (its children are to be read from the store).
+    fn finished(&mut self, finished: Finished) -> Option<String> {
+        let mut adopt = None;
         match finished.result {
             Ok(report) => {
                 report.log();
@@ -451,10 +459,38 @@ impl Daemon {
             }
             Err(e @ CheckError::Skipped { .. }) => tracing::warn!(watch = %finished.watch, "{e}"),
             Err(e @ CheckError::Elsewhere { .. }) => {
-                tracing::debug!(watch = %finished.watch, "{e}")
+                tracing::debug!(watch = %finished.watch, "{e}");
+                let parent = self.engine.watches().get(&finished.watch);
+                if parent.is_some_and(|w| w.follow.is_some()) {
+                    adopt = Some(finished.watch);
+                }
             }
         }
         self.status();
+        adopt
+    }
+
+    /// Another node checks `parent`'s listing: the children it found are
+    /// read from the store and checked here too (each check claimed like
+    /// any other), so the nodes share them rather than leave them to the
+    /// node that found them.
+    async fn adopt_children(&mut self, parent: &str) {
+        let name = parent.to_owned();
+        match self.store.run(move |s| s.children(&name)).await {
+            Ok(children) => {
+                let active: Vec<(String, url::Url)> =
+                    children.iter().filter_map(|c| c.active()).collect();
+                let added = self
+                    .engine
+                    .set_children(parent, &active, |_| (Instant::now(), 0));
+                if added > 0 {
+                    tracing::info!(watch = %parent, children = added, "took up the children another node found on the listing");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(watch = %parent, error = %e, "cannot read the children another node found on the listing");
+            }
+        }
     }
 
     fn status(&self) {

@@ -119,16 +119,15 @@ impl Engine {
 
     /// Makes a follow watch's children exactly `active`: new ones are
     /// scheduled (first due at `due(child)`), children no longer active
-    /// (retired) stop being checked. Children outside `active` that are
-    /// in `keep` are left alone (already checked in a one-shot run).
+    /// (retired) stop being checked. Returns how many it added.
     pub fn set_children(
         &mut self,
         parent: &str,
         active: &[(String, url::Url)],
         mut due: impl FnMut(&Watch) -> (Instant, u32),
-    ) {
+    ) -> usize {
         let Some(parent_watch) = self.watches.get(parent).cloned() else {
-            return;
+            return 0;
         };
         let stale: Vec<String> = self
             .watches
@@ -141,13 +140,16 @@ impl Engine {
         for name in stale {
             self.remove(&name);
         }
+        let mut added = 0;
         for (name, url) in active {
             if !self.watches.contains_key(name) {
                 let child = parent_watch.child(name.clone(), url.clone());
                 let (at, failures) = due(&child);
                 self.upsert(child, at, failures);
+                added += 1;
             }
         }
+        added
     }
 
     /// Stops scheduling a watch; a running check of it still finishes.

@@ -755,3 +755,78 @@ fn nodes_on_one_database_share_each_hosts_limits() {
     );
     assert_eq!(server.max_concurrent(), 2, "the two slots are used");
 }
+
+/// A follow watch's listing is checked by one node; the other, refused,
+/// reads the children it found from the database and shares their checks
+/// instead of leaving them to the node that found them.
+#[test]
+fn nodes_share_the_children_a_listing_names() {
+    let Some(db) = Database::create("children") else {
+        return;
+    };
+    let server = Server::start();
+    let page = |n: u32| {
+        Route::html(format!(
+            "<html><head><title>Statement {n}</title></head><body><h1>Statement {n}</h1>\
+             <p>Paragraph one of statement number {n}, on the policy of the day.</p></body></html>"
+        ))
+    };
+    for n in 1..=3 {
+        server.set(&format!("/press/s{n}.html"), page(n));
+    }
+    server.set(
+        "/press/",
+        Route::html(
+            "<html><body><ul class=\"list\"><li><a href=\"/press/s3.html\">Three</a></li>\
+             <li><a href=\"/press/s2.html\">Two</a></li><li><a href=\"/press/s1.html\">One</a></li>\
+             </ul></body></html>",
+        ),
+    );
+    // After a listing check, only the node that made it knows the
+    // children, for an interval at least, unless the other reads them.
+    let config = format!(
+        "[[watch]]\nname = \"press\"\nurl = \"{}\"\ninterval = \"8s\"\nfollow = {{ links = \"ul.list a\" }}\n\n{}lease = \"3s\"\n",
+        server.url("/press/"),
+        db.store_toml()
+    );
+    let vars = db.vars();
+    let nodes: Vec<Env> = (0..2)
+        .map(|_| Env::new("per_host_delay = \"0s\"", &config))
+        .collect();
+    let running: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, env)| env.daemon_with_env(&format!("node{i}"), &vars))
+        .collect();
+    let adopted = || {
+        running
+            .iter()
+            .any(|d| d.log().contains("took up the children another node found"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), adopted),
+        "neither node took up the other's children:\n{}\n{}",
+        running[0].log(),
+        running[1].log()
+    );
+    // Every child checked; the listing and each child by one node per
+    // interval: no two checks of one watch within half an interval.
+    assert_eq!(db.psql("SELECT count(*) FROM children"), "3");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            db.psql(
+                "SELECT count(DISTINCT k.watch_id) FROM checks k JOIN children c ON c.watch_id = k.watch_id",
+            ) == "3"
+        }),
+        "every child checked"
+    );
+    let times = check_times(&db);
+    for pair in times.windows(2) {
+        let ((a, t0), (b, t1)) = (&pair[0], &pair[1]);
+        assert!(
+            a != b || t1 - t0 >= 4_000,
+            "{a} checked twice within {} ms: {times:?}",
+            t1 - t0
+        );
+    }
+}
