@@ -103,6 +103,23 @@ pub struct Pipeline {
     /// Nodes sharing one store: claim each check first (the daemon on
     /// PostgreSQL). `None`: check whatever is asked.
     claims: Option<Arc<Claims>>,
+    /// Watch states read in one go before a one-shot run, each used by
+    /// its watch's first check instead of a read of its own.
+    known: Option<Arc<KnownStates>>,
+}
+
+/// Watch states read ahead ([`Pipeline::with_known_states`]), each taken
+/// once: a check retried after a stale record reads the store again.
+#[derive(Default)]
+struct KnownStates(std::sync::Mutex<std::collections::HashMap<String, WatchState>>);
+
+impl KnownStates {
+    /// The state read ahead for the watch `name` at `url`, if any (a
+    /// watch moved to another URL is registered again by the store).
+    fn take(&self, name: &str, url: &str) -> Option<WatchState> {
+        let mut states = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        states.remove(name).filter(|state| state.url == url)
+    }
 }
 
 /// Who this node is and how long its claims last.
@@ -157,6 +174,7 @@ impl Pipeline {
             confirm: true,
             waiting: None,
             claims: None,
+            known: None,
         })
     }
 
@@ -200,6 +218,7 @@ impl Pipeline {
             confirm: self.confirm,
             waiting: self.waiting.clone(),
             claims: self.claims.clone(),
+            known: self.known.clone(),
         })
     }
 
@@ -215,6 +234,19 @@ impl Pipeline {
     /// interval ago, is not fetched ([`CheckError::Elsewhere`]).
     pub fn with_claims(mut self, claims: Claims) -> Pipeline {
         self.claims = Some(Arc::new(claims));
+        self
+    }
+
+    /// Starts each watch's first check from `states` (read in one go by
+    /// [`crate::store::Store::watch_states`]) rather than from a read of its
+    /// own: `chancery check` over many watches saves a trip to the store
+    /// per watch. Not with claims on checks, which read the state anyway.
+    /// A state that moved on meanwhile (another process recorded the
+    /// watch) is refused by the store when the check is recorded, and the
+    /// check is made again from the store's state.
+    pub fn with_known_states(mut self, states: Vec<WatchState>) -> Pipeline {
+        let states = states.into_iter().map(|s| (s.name.clone(), s)).collect();
+        self.known = Some(Arc::new(KnownStates(std::sync::Mutex::new(states))));
         self
     }
 
@@ -254,33 +286,42 @@ impl Pipeline {
             watch: watch.name.clone(),
             source,
         };
-        // The watch's state before this check (registered if new), and,
-        // with nodes sharing the store, this node's claim on the check.
+        // The watch's state before this check (read ahead in a one-shot
+        // run, else read now and registered if new), and, with nodes
+        // sharing the store, this node's claim on the check.
         let (name, url) = (watch.name.clone(), watch.url.to_string());
         let (claims, interval) = (self.claims.clone(), watch.interval);
         let host = crate::fetch::gate::host_key(&watch.url);
-        let (state, claim) = self
-            .store
-            .run(move |s| {
-                let state = s.ensure_watch(&name, &url)?;
-                let claim = match claims.filter(|c| c.checks) {
-                    Some(claims) => {
-                        let now = Timestamp::now();
-                        s.claim_check(
-                            state.watch_id,
-                            &host,
-                            &claims.node,
-                            now,
-                            interval,
-                            now.plus(claims.lease),
-                        )?
-                    }
-                    None => Claim::Granted,
-                };
-                Ok((state, claim))
-            })
-            .await
-            .map_err(wrap)?;
+        let known = self
+            .known
+            .as_ref()
+            .filter(|_| claims.as_ref().is_none_or(|c| !c.checks))
+            .and_then(|known| known.take(&name, &url));
+        let (state, claim) = match known {
+            Some(state) => (state, Claim::Granted),
+            None => self
+                .store
+                .run(move |s| {
+                    let state = s.ensure_watch(&name, &url)?;
+                    let claim = match claims.filter(|c| c.checks) {
+                        Some(claims) => {
+                            let now = Timestamp::now();
+                            s.claim_check(
+                                state.watch_id,
+                                &host,
+                                &claims.node,
+                                now,
+                                interval,
+                                now.plus(claims.lease),
+                            )?
+                        }
+                        None => Claim::Granted,
+                    };
+                    Ok((state, claim))
+                })
+                .await
+                .map_err(wrap)?,
+        };
         if let Claim::Elsewhere { next_due } = claim {
             return Err(CheckError::Elsewhere {
                 watch: watch.name.clone(),

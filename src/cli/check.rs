@@ -80,8 +80,15 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             selected.push(Arc::new(parent.child(name, url)));
         }
     }
+    // The selected watches' states in one read, not one per check.
+    let names: std::collections::HashSet<&str> = selected.iter().map(|w| w.name.as_str()).collect();
+    let known: Vec<_> = store
+        .watch_states()?
+        .into_iter()
+        .filter(|state| names.contains(state.name.as_str()))
+        .collect();
     let store = SharedStore::new(store);
-    let mut pipeline = Pipeline::new(&config, store.clone())?;
+    let mut pipeline = Pipeline::new(&config, store.clone())?.with_known_states(known);
     // Beside daemons sharing the store: their hosts' limits hold for this
     // run too (it checks what it is asked, claimed or not).
     if let Some(shared) = &config.store {

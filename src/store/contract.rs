@@ -557,6 +557,26 @@ fn ensure_watch_registers_once_and_follows_url(db: &TestDb) {
     assert_eq!(moved.url, "https://example.org/b");
     assert_eq!(db.count("watches"), 1);
     assert_eq!(store.watch_state("nope").unwrap(), None);
+    // All states in one read are each watch's own, whatever it holds.
+    let page = Page::new("Text.");
+    store
+        .record_check(&seen(
+            moved.watch_id,
+            1_000,
+            Outcome::FirstSeen,
+            &page,
+            None,
+        ))
+        .unwrap();
+    store.ensure_watch("new", "https://example.org/n").unwrap();
+    let mut all = store.watch_states().unwrap();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let one_by_one: Vec<WatchState> = ["mfa", "new"]
+        .iter()
+        .map(|name| store.watch_state(name).unwrap().unwrap())
+        .collect();
+    assert_eq!(all, one_by_one);
+    assert!(all[0].last_snapshot.is_some());
 }
 
 /// gc keeps the evidence (every check a change or snapshot refers to,

@@ -905,6 +905,9 @@ pub trait Store {
     fn ensure_watch(&mut self, name: &str, url: &str) -> Result<WatchState, StoreError>;
     /// The state of a watch, if it was ever registered.
     fn watch_state(&self, name: &str) -> Result<Option<WatchState>, StoreError>;
+    /// The state of every registered watch, in one read: what a one-shot
+    /// run checking many watches would otherwise read one at a time.
+    fn watch_states(&self) -> Result<Vec<WatchState>, StoreError>;
     /// Records one check with its blobs, snapshot, change and the watch's new
     /// state, atomically.
     fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError>;

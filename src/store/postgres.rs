@@ -1234,6 +1234,10 @@ impl Store for PgStore {
         self.read(async |db| load_state(db, name).await)
     }
 
+    fn watch_states(&self) -> Result<Vec<WatchState>, StoreError> {
+        self.read(async |db| collect(db, rows::WATCH_STATE_SELECT, &[], rows::watch_state).await)
+    }
+
     fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
         validate(check)?;
         self.write(async |db, zstd| write_check(db, zstd, check).await)

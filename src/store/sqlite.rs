@@ -925,6 +925,11 @@ impl Store for SqliteStore {
         load_state(&self.conn, name)
     }
 
+    fn watch_states(&self) -> Result<Vec<WatchState>, StoreError> {
+        let mut stmt = self.conn.prepare(rows::WATCH_STATE_SELECT)?;
+        collect(&mut stmt, [], |row| rows::watch_state(row))
+    }
+
     fn record_check(&mut self, check: &NewCheck<'_>) -> Result<RecordedCheck, StoreError> {
         validate(check)?;
         let tx = WriteTx::begin(&mut self.conn)?;

@@ -622,3 +622,46 @@ fn a_page_over_the_memory_budget_fails_too_complex_unread() {
         "{run:?}"
     );
 }
+
+/// `chancery check` reads the states of all its watches before the first
+/// fetch. When another run records one of them meanwhile (the same edit,
+/// seen first), the stale state's record is refused and the watch is
+/// judged again from the store: one edit stays one change.
+#[test]
+fn a_state_read_ahead_that_another_run_moved_on_is_read_again() {
+    use crate::seed::{SHORT, TITLE, page_en};
+    let server = Server::start();
+    server.set("/s", Route::html(page_en(TITLE, &SHORT[..2], 1)));
+    let env = Env::new(
+        "per_host_delay = \"0s\"",
+        &format!("[[watch]]\nname = \"s\"\nurl = \"{}\"\n", server.url("/s")),
+    );
+    env.run(&["check"]).ok();
+    // The edit, answered after 2 s to the first run, at once to the second.
+    let edited = page_en(TITLE, &SHORT[..3], 2);
+    server.set(
+        "/s",
+        Route::html(edited.clone()).with_behavior(Behavior::Hang(Duration::from_secs(2))),
+    );
+    let slow = env.spawn(&["check", "--json"]);
+    std::thread::sleep(Duration::from_millis(700));
+    server.set("/s", Route::html(edited));
+    let fast = env.run(&["check"]).ok();
+    assert!(fast.line_for("s").contains("edited"), "{fast:?}");
+    let status = slow.wait_with_output().expect("the first run ends").status;
+    let out = std::fs::read(env.dir.path().join("spawned.out")).expect("its output");
+    let err = std::fs::read_to_string(env.dir.path().join("spawned.err")).unwrap_or_default();
+    assert!(status.success(), "{status:?}\n{err}");
+    assert!(
+        err.contains("recorded by another process meanwhile"),
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+    assert_eq!(report[0]["outcome"], "unchanged", "{report:#}");
+    let history = env.run(&["history", "s", "--json"]).ok().json();
+    assert_eq!(
+        change_kinds(&history),
+        ["edited", "first-seen"],
+        "{history:#}"
+    );
+}
