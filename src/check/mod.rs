@@ -239,7 +239,7 @@ impl Pipeline {
 
     /// Starts each watch's first check from `states` (read in one go by
     /// [`crate::store::Store::watch_states`]) rather than from a read of its
-    /// own: `chancery check` over many watches saves a trip to the store
+    /// own: `chancery check` over every watch saves a trip to the store
     /// per watch. Not with claims on checks, which read the state anyway.
     /// A state that moved on meanwhile (another process recorded the
     /// watch) is refused by the store when the check is recorded, and the

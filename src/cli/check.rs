@@ -80,13 +80,14 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
             selected.push(Arc::new(parent.child(name, url)));
         }
     }
-    // The selected watches' states in one read, not one per check.
-    let names: std::collections::HashSet<&str> = selected.iter().map(|w| w.name.as_str()).collect();
-    let known: Vec<_> = store
-        .watch_states()?
-        .into_iter()
-        .filter(|state| names.contains(state.name.as_str()))
-        .collect();
+    // Checking everything (the run from cron): every state in one read,
+    // not one per check. A few named watches are read one by one, rather
+    // than the whole history's states for them.
+    let known = if args.watches.is_empty() {
+        store.watch_states()?
+    } else {
+        Vec::new()
+    };
     let store = SharedStore::new(store);
     let mut pipeline = Pipeline::new(&config, store.clone())?.with_known_states(known);
     // Beside daemons sharing the store: their hosts' limits hold for this
