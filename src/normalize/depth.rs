@@ -121,6 +121,30 @@ fn is_foreign_root(name: &[u8]) -> bool {
 }
 
 /// FNV-1a of the lower-cased name: element identity without allocating.
+/// Open elements counted by [`name_key`], which is a hash already: used
+/// as it is rather than hashed again (std's SipHash showed in profiles).
+type Counts = HashMap<u64, u32, std::hash::BuildHasherDefault<KeyHasher>>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; any other input still hashes.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
 fn name_key(name: &[u8]) -> u64 {
     name.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3)
@@ -134,22 +158,20 @@ fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 /// Position after the `>` closing the tag whose name ends at `from`
 /// (quoted attribute values may contain `>`), or the end of input.
 fn tag_end(bytes: &[u8], mut at: usize) -> usize {
-    while at < bytes.len() {
-        match bytes[at] {
-            b'>' => return at + 1,
-            b'=' => {
-                at += 1;
-                while at < bytes.len() && bytes[at].is_ascii_whitespace() {
-                    at += 1;
-                }
-                if let Some(&quote @ (b'"' | b'\'')) = bytes.get(at) {
-                    match bytes[at + 1..].iter().position(|&b| b == quote) {
-                        Some(close) => at += close + 2,
-                        None => return bytes.len(),
-                    }
-                }
+    while let Some(next) = memchr::memchr2(b'>', b'=', bytes.get(at..).unwrap_or_default()) {
+        at += next;
+        if bytes[at] == b'>' {
+            return at + 1;
+        }
+        at += 1;
+        while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        if let Some(&quote @ (b'"' | b'\'')) = bytes.get(at) {
+            match memchr::memchr(quote, &bytes[at + 1..]) {
+                Some(close) => at += close + 2,
+                None => return bytes.len(),
             }
-            _ => at += 1,
         }
     }
     bytes.len()
@@ -173,11 +195,11 @@ fn scan(source: &str, limit: usize) -> (usize, Vec<std::ops::Range<usize>>) {
     let bytes = source.as_bytes();
     let mut removed = Vec::new();
     let mut stack: Vec<u64> = Vec::new();
-    let mut open: HashMap<u64, u32> = HashMap::new();
+    let mut open = Counts::default();
     let mut foreign_depth = 0usize;
     let mut max_depth = 0;
     let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|&b| b == b'<') {
+    while let Some(offset) = memchr::memchr(b'<', &bytes[at..]) {
         let start = at + offset;
         let rest = &bytes[start..];
         if rest.starts_with(b"<!--") {
