@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::fetch::{Fetcher, Validators};
 use crate::hash::sha256_hex;
+use crate::store::ProbeAnswer;
 
 /// How long a host's probe result is trusted.
 pub const NOT_FOUND_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -29,16 +30,9 @@ pub struct NotFoundPages {
     hosts: Mutex<HashMap<String, Probed>>,
 }
 
-/// When a host was probed, and its not-found page if it answers with 2xx.
-type Probed = (Instant, Option<Arc<ProbeBody>>);
-
-/// A host's not-found page as fetched.
-#[derive(Debug)]
-pub struct ProbeBody {
-    pub body: Vec<u8>,
-    pub content_type: Option<String>,
-    pub url: Url,
-}
+/// When a host was probed, and its not-found page if it answers with 2xx
+/// (as fetched, and as nodes sharing a store keep it).
+type Probed = (Instant, Option<Arc<ProbeAnswer>>);
 
 impl NotFoundPages {
     /// Probes the not-found page of `page`'s origin and remembers the
@@ -49,7 +43,7 @@ impl NotFoundPages {
         &self,
         fetcher: &Fetcher,
         page: &Url,
-    ) -> Result<Option<Arc<ProbeBody>>, crate::fetch::FetchError> {
+    ) -> Result<Option<Arc<ProbeAnswer>>, crate::fetch::FetchError> {
         let origin = page.origin().ascii_serialization();
         let token = sha256_hex(format!("{origin} {:?}", SystemTime::now()).as_bytes());
         let probe_url = Url::parse(&format!(
@@ -59,10 +53,10 @@ impl NotFoundPages {
         .map_err(|e| crate::fetch::FetchError::Request(format!("probe URL: {e}")))?;
         let response = fetcher.fetch(&probe_url, &Validators::default()).await?;
         let probed = (200..300).contains(&response.status).then(|| {
-            Arc::new(ProbeBody {
+            Arc::new(ProbeAnswer {
                 body: response.body,
                 content_type: response.content_type,
-                url: response.final_url,
+                url: response.final_url.to_string(),
             })
         });
         tracing::debug!(host = %origin, soft_404 = probed.is_some(), "probed the not-found page");
@@ -72,7 +66,7 @@ impl NotFoundPages {
 
     /// Remembers `answer` for `page`'s origin, as it was `age` ago (a probe
     /// another node made).
-    pub fn remember(&self, page: &Url, age: Duration, answer: Option<Arc<ProbeBody>>) {
+    pub fn remember(&self, page: &Url, age: Duration, answer: Option<Arc<ProbeAnswer>>) {
         let origin = page.origin().ascii_serialization();
         let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
         self.lock().insert(origin, (at, answer));
@@ -80,7 +74,7 @@ impl NotFoundPages {
 
     /// The probe result of `page`'s origin, if it is fresh (`Some(None)`:
     /// the host answers a missing path properly).
-    pub fn cached(&self, page: &Url) -> Option<Option<Arc<ProbeBody>>> {
+    pub fn cached(&self, page: &Url) -> Option<Option<Arc<ProbeAnswer>>> {
         let origin = page.origin().ascii_serialization();
         match self.lock().get(&origin) {
             Some((at, cached)) if at.elapsed() < NOT_FOUND_TTL => Some(cached.clone()),
@@ -102,9 +96,9 @@ impl super::Pipeline {
     /// another probing waits for its answer. The probe is a request to the
     /// host like any other: it waits for a turn at the host too. A store
     /// that cannot be asked is logged and the node probes on its own.
-    async fn probe_shared(&self, claims: &super::Claims, page: &Url) -> Option<Arc<ProbeBody>> {
+    async fn probe_shared(&self, claims: &super::Claims, page: &Url) -> Option<Arc<ProbeAnswer>> {
         use crate::model::Timestamp;
-        use crate::store::{ProbeAnswer, ProbeClaim};
+        use crate::store::ProbeClaim;
         let origin = page.origin().ascii_serialization();
         loop {
             let (o, node, lease) = (origin.clone(), claims.node.clone(), claims.lease);
@@ -117,13 +111,7 @@ impl super::Pipeline {
                 .await;
             match asked {
                 Ok(ProbeClaim::Known { probed_at, answer }) => {
-                    let answer = answer.and_then(|a| {
-                        Some(Arc::new(ProbeBody {
-                            body: a.body,
-                            content_type: a.content_type,
-                            url: Url::parse(&a.url).ok()?,
-                        }))
-                    });
+                    let answer = answer.map(Arc::new);
                     let age = probed_at.until(Timestamp::now());
                     self.not_found.remember(page, age, answer.clone());
                     return answer;
@@ -136,13 +124,7 @@ impl super::Pipeline {
                 }
                 Ok(ProbeClaim::Probe) => {
                     let probed = self.probe_in_turn(page).await;
-                    let found = probed.as_ref().ok().map(|answer| {
-                        answer.as_ref().map(|a| ProbeAnswer {
-                            body: a.body.clone(),
-                            content_type: a.content_type.clone(),
-                            url: a.url.to_string(),
-                        })
-                    });
+                    let found = probed.as_ref().ok().cloned();
                     let (o, node) = (origin.clone(), claims.node.clone());
                     let recorded = self
                         .store
@@ -151,7 +133,7 @@ impl super::Pipeline {
                                 &o,
                                 &node,
                                 Timestamp::now(),
-                                found.as_ref().map(Option::as_ref),
+                                found.as_ref().map(Option::as_deref),
                             )
                         })
                         .await;
@@ -172,7 +154,7 @@ impl super::Pipeline {
     async fn probe_in_turn(
         &self,
         page: &Url,
-    ) -> Result<Option<Arc<ProbeBody>>, crate::fetch::FetchError> {
+    ) -> Result<Option<Arc<ProbeAnswer>>, crate::fetch::FetchError> {
         let turn = self.take_turn(page).await;
         let probed = self.not_found.probe(&self.fetcher, page).await;
         self.hand_back(turn, page, None).await;
@@ -198,6 +180,7 @@ impl super::Pipeline {
                     .flatten(),
             },
         }?;
+        let url = Url::parse(&probe.url).ok()?;
         let filters = watch.filters.clone();
         let cost = crate::normalize::memory_estimate(&probe.body, probe.content_type.as_deref());
         self.cpu
@@ -205,10 +188,10 @@ impl super::Pipeline {
                 let input = crate::normalize::Input {
                     body: &probe.body,
                     content_type: probe.content_type.as_deref(),
-                    url: Some(&probe.url),
+                    url: Some(&url),
                 };
                 let text = crate::normalize::normalize(&input, &filters).ok()?.text;
-                let host = probe.url.host_str().unwrap_or("the host").to_owned();
+                let host = url.host_str().unwrap_or("the host").to_owned();
                 Some((host, text))
             })
             .await
