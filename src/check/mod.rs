@@ -110,7 +110,6 @@ pub struct Pipeline {
 
 /// Watch states read ahead ([`Pipeline::with_known_states`]), each taken
 /// once: a check retried after a stale record reads the store again.
-#[derive(Default)]
 struct KnownStates(std::sync::Mutex<std::collections::HashMap<String, WatchState>>);
 
 impl KnownStates {
@@ -511,14 +510,6 @@ impl Pipeline {
         fetched
     }
 
-    /// This node's turn at `url`'s host, when nodes share the store.
-    async fn take_turn(&self, url: &url::Url) -> Option<(String, u32)> {
-        match &self.claims {
-            Some(claims) => self.host_turn(claims, url).await,
-            None => None,
-        }
-    }
-
     /// Hands a turn back; after a `Retry-After` of `pause`, the host's
     /// next request from any node waits that long.
     async fn hand_back(
@@ -542,10 +533,12 @@ impl Pipeline {
         }
     }
 
-    /// Waits for this node's turn at the watch's host among the nodes
-    /// sharing the store: its host and slot. A store that cannot be asked
-    /// is logged and the fetch goes ahead under this node's own limits.
-    async fn host_turn(&self, claims: &Claims, url: &url::Url) -> Option<(String, u32)> {
+    /// Waits for this node's turn at `url`'s host among the nodes sharing
+    /// the store: its host and slot (`None` without nodes). A store that
+    /// cannot be asked is logged and the fetch goes ahead under this
+    /// node's own limits.
+    async fn take_turn(&self, url: &url::Url) -> Option<(String, u32)> {
+        let claims = self.claims.as_ref()?;
         let host = crate::fetch::gate::host_key(url);
         let slots = u32::try_from(self.settings.per_host_concurrency).unwrap_or(u32::MAX);
         let delay = self.settings.fetch.per_host_delay;
