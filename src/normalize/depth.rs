@@ -120,7 +120,6 @@ fn is_foreign_root(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"svg") || name.eq_ignore_ascii_case(b"math")
 }
 
-/// FNV-1a of the lower-cased name: element identity without allocating.
 /// Open elements counted by [`name_key`], which is a hash already: used
 /// as it is rather than hashed again (std's SipHash showed in profiles).
 type Counts = HashMap<u64, u32, std::hash::BuildHasherDefault<KeyHasher>>;
@@ -145,6 +144,7 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
+/// FNV-1a of the lower-cased name: element identity without allocating.
 fn name_key(name: &[u8]) -> u64 {
     name.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3)
