@@ -389,11 +389,15 @@ impl PgStore {
         runtime.block_on(async {
             match held {
                 Some(held) => {
+                    // What the group owes and the savepoint, sent first:
+                    // `f` may fail before its first statement, and the
+                    // group must not lose its `BEGIN` or a job's savepoint.
                     let mut open = take_owed(owed);
-                    open.push_str("SAVEPOINT quick;");
+                    open.push_str("SAVEPOINT quick");
+                    held.db().batch_execute(&open).await?;
                     let mut quick = Quick {
                         db: held.db(),
-                        open,
+                        open: String::new(),
                         close: "RELEASE quick",
                     };
                     match f(&mut quick).await {
@@ -2418,6 +2422,54 @@ mod tests {
         assert_eq!(
             claim(&mut b, "b", 3_600_000, 3_660_000),
             super::super::Claim::Granted
+        );
+    }
+
+    /// Claims and turns work inside a group commit too, as savepoints of
+    /// it: the group's opening is not lost to them, and what they write
+    /// commits with the group.
+    #[test]
+    fn short_writes_inside_a_group_commit_with_it() {
+        let Some(db) = Database::create() else { return };
+        let mut a = db.open();
+        let w = a.ensure_watch("w", "https://example.org/w").unwrap();
+        let minute = std::time::Duration::from_secs(60);
+        let mut asked = Vec::new();
+        a.in_one_transaction(2, &mut |i, s| {
+            if i == 0 {
+                asked.push(format!(
+                    "{:?}",
+                    s.claim_host(
+                        "example.org",
+                        "a",
+                        Timestamp(1_000),
+                        2,
+                        Duration::ZERO,
+                        Timestamp(61_000)
+                    )
+                    .unwrap()
+                ));
+            }
+            asked.push(format!(
+                "{:?}",
+                s.claim_check(
+                    w.watch_id,
+                    "example.org",
+                    "a",
+                    Timestamp(1_000),
+                    minute,
+                    Timestamp(61_000)
+                )
+                .unwrap()
+            ));
+            true
+        })
+        .unwrap();
+        assert_eq!(asked, ["Go { slot: 0 }", "Granted", "Granted"]);
+        assert_eq!(db.scalar("SELECT count(*) FROM host_slots"), 1);
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM watches WHERE lease_node = 'a'"),
+            1
         );
     }
 
