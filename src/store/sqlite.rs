@@ -91,6 +91,73 @@ const _: () = {
 };
 
 impl SqliteStore {
+    /// `gc`'s work, under `temp_store = FILE`.
+    fn collect_garbage(
+        &mut self,
+        before: Timestamp,
+        dry_run: bool,
+        bytes_before: u64,
+        size: impl Fn(&Connection) -> Result<u64, StoreError>,
+    ) -> Result<GcSummary, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DROP TABLE IF EXISTS temp.gc_checks;
+             CREATE TEMP TABLE gc_checks (id INTEGER PRIMARY KEY);",
+        )?;
+        let checks = tx.execute(
+            "INSERT INTO temp.gc_checks (id)
+             SELECT k.id FROM checks k
+             WHERE k.started_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.check_id = k.id)
+               AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.check_id = k.id)
+               AND k.id <> (SELECT max(k2.id) FROM checks k2 WHERE k2.watch_id = k.watch_id)",
+            [before.0],
+        )?;
+        // Bodies only the doomed checks refer to.
+        let orphans = "SELECT b.sha256 FROM bodies b
+             WHERE NOT EXISTS (SELECT 1 FROM checks k
+                               WHERE k.raw_sha256 = b.sha256
+                                 AND k.id NOT IN (SELECT id FROM temp.gc_checks))
+               AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.raw_sha256 = b.sha256)";
+        let bodies: i64 = tx.query_row(&format!("SELECT count(*) FROM ({orphans})"), [], |r| {
+            r.get(0)
+        })?;
+        if dry_run {
+            tx.execute_batch("DROP TABLE temp.gc_checks;")?;
+            tx.rollback()?;
+            return Ok(GcSummary {
+                checks: checks as u64,
+                bodies: u64::try_from(bodies).unwrap_or(0),
+                bytes_before,
+                bytes_after: bytes_before,
+            });
+        }
+        tx.execute(
+            &format!("DELETE FROM bodies WHERE sha256 IN ({orphans})"),
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM check_heads WHERE check_id IN (SELECT id FROM temp.gc_checks)",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM checks WHERE id IN (SELECT id FROM temp.gc_checks)",
+            [],
+        )?;
+        tx.execute_batch("DROP TABLE temp.gc_checks;")?;
+        tx.commit()?;
+        // Give the freed pages back to the file system.
+        self.conn.execute_batch("VACUUM;")?;
+        Ok(GcSummary {
+            checks: checks as u64,
+            bodies: u64::try_from(bodies).unwrap_or(0),
+            bytes_before,
+            bytes_after: size(&self.conn)?,
+        })
+    }
+
     /// Opens (creating if needed) `chancery.db` in `state_dir`, creating the
     /// directory too, so a fresh install needs no setup step.
     pub fn open_in(state_dir: &Path) -> Result<SqliteStore, StoreError> {
@@ -218,6 +285,13 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // A check's record runs in a savepoint of its group commit (see
+    // `in_one_transaction`): the pages it changes are copied to a
+    // sub-journal first, which SQLite spills to a new temporary file past
+    // 64 KiB, a file created and removed for most records. In memory it is
+    // a copy of a few pages. `gc` moves its large temporary work back to
+    // disk.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
@@ -1087,63 +1161,12 @@ impl Store for SqliteStore {
             Ok(u64::try_from(pages * page).unwrap_or(0))
         };
         let bytes_before = size(&self.conn)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(
-            "DROP TABLE IF EXISTS temp.gc_checks;
-             CREATE TEMP TABLE gc_checks (id INTEGER PRIMARY KEY);",
-        )?;
-        let checks = tx.execute(
-            "INSERT INTO temp.gc_checks (id)
-             SELECT k.id FROM checks k
-             WHERE k.started_at < ?1
-               AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.check_id = k.id)
-               AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.check_id = k.id)
-               AND k.id <> (SELECT max(k2.id) FROM checks k2 WHERE k2.watch_id = k.watch_id)",
-            [before.0],
-        )?;
-        // Bodies only the doomed checks refer to.
-        let orphans = "SELECT b.sha256 FROM bodies b
-             WHERE NOT EXISTS (SELECT 1 FROM checks k
-                               WHERE k.raw_sha256 = b.sha256
-                                 AND k.id NOT IN (SELECT id FROM temp.gc_checks))
-               AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.raw_sha256 = b.sha256)";
-        let bodies: i64 = tx.query_row(&format!("SELECT count(*) FROM ({orphans})"), [], |r| {
-            r.get(0)
-        })?;
-        if dry_run {
-            tx.execute_batch("DROP TABLE temp.gc_checks;")?;
-            tx.rollback()?;
-            return Ok(GcSummary {
-                checks: checks as u64,
-                bodies: u64::try_from(bodies).unwrap_or(0),
-                bytes_before,
-                bytes_after: bytes_before,
-            });
-        }
-        tx.execute(
-            &format!("DELETE FROM bodies WHERE sha256 IN ({orphans})"),
-            [],
-        )?;
-        tx.execute(
-            "DELETE FROM check_heads WHERE check_id IN (SELECT id FROM temp.gc_checks)",
-            [],
-        )?;
-        tx.execute(
-            "DELETE FROM checks WHERE id IN (SELECT id FROM temp.gc_checks)",
-            [],
-        )?;
-        tx.execute_batch("DROP TABLE temp.gc_checks;")?;
-        tx.commit()?;
-        // Give the freed pages back to the file system.
-        self.conn.execute_batch("VACUUM;")?;
-        Ok(GcSummary {
-            checks: checks as u64,
-            bodies: u64::try_from(bodies).unwrap_or(0),
-            bytes_before,
-            bytes_after: size(&self.conn)?,
-        })
+        // The doomed check ids and VACUUM's copy of the whole database are
+        // temporary: on disk, not in this process's memory.
+        self.conn.pragma_update(None, "temp_store", "FILE")?;
+        let outcome = self.collect_garbage(before, dry_run, bytes_before, size);
+        self.conn.pragma_update(None, "temp_store", "MEMORY")?;
+        outcome
     }
 
     fn backup(&self, dest: &Path) -> Result<u64, StoreError> {
@@ -1509,6 +1532,27 @@ mod tests {
             .pragma_query_value(None, "synchronous", |row| row.get(0))
             .unwrap();
         assert_eq!(synchronous, 1, "NORMAL");
+        let temp_store: i64 = store
+            .conn
+            .pragma_query_value(None, "temp_store", |row| row.get(0))
+            .unwrap();
+        assert_eq!(temp_store, 2, "MEMORY");
+    }
+
+    #[test]
+    fn gc_works_on_disk_and_gives_the_connection_back_its_memory_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_in(dir.path()).unwrap();
+        store.ensure_watch("mfa", "https://example.org/a").unwrap();
+        let temp_store = |store: &SqliteStore| -> i64 {
+            store
+                .conn
+                .pragma_query_value(None, "temp_store", |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(temp_store(&store), 2);
+        store.gc(Timestamp(i64::MAX), false).unwrap();
+        assert_eq!(temp_store(&store), 2, "MEMORY again after gc");
     }
 
     #[test]
