@@ -67,18 +67,21 @@ fn count(line: &str) -> bool {
 
 /// Drops furniture lines from `text` (lines separated by `\n`).
 pub fn strip(text: String) -> String {
-    if !text.lines().any(is_furniture) {
+    // Each line is judged once; most pages have a furniture line or two.
+    let lines: Vec<(&str, bool)> = text.lines().map(|l| (l, is_furniture(l))).collect();
+    if !lines.iter().any(|&(_, furniture)| furniture) {
+        drop(lines);
         return text;
     }
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|line| {
-            let furniture = is_furniture(line);
+    let kept: Vec<&str> = lines
+        .into_iter()
+        .filter(|&(line, furniture)| {
             if furniture {
                 tracing::debug!(line, "auto: furniture line dropped");
             }
             !furniture
         })
+        .map(|(line, _)| line)
         .collect();
     kept.join("\n")
 }
@@ -264,22 +267,29 @@ fn tool_bar(lower: &str) -> bool {
 /// A bar whose words include multi-word entries: remove each entry, and
 /// what is left is only separators.
 fn multi_word_bar(lower: &str) -> bool {
-    let mut rest = lower.to_owned();
-    let mut multi: Vec<&&str> = TOOL_WORDS.iter().filter(|w| w.contains(' ')).collect();
     // Longest first, so "share this page" goes before "share".
-    multi.sort_by_key(|w| std::cmp::Reverse(w.len()));
-    let mut found = false;
-    for word in multi {
-        if rest.contains(*word) {
-            rest = rest.replace(*word, " ");
-            found = true;
+    static MULTI: LazyLock<Vec<&str>> = LazyLock::new(|| {
+        let mut multi: Vec<&str> = TOOL_WORDS
+            .iter()
+            .copied()
+            .filter(|w| w.contains(' '))
+            .collect();
+        multi.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        multi
+    });
+    // Most short lines hold none of them: nothing to copy then.
+    if !MULTI.iter().any(|word| lower.contains(word)) {
+        return false;
+    }
+    let mut rest = lower.to_owned();
+    for word in MULTI.iter() {
+        if rest.contains(word) {
+            rest = rest.replace(word, " ");
         }
     }
-    found
-        && rest
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .all(|w| TOOL_WORDS.contains(&w))
+    rest.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| TOOL_WORDS.contains(&w))
 }
 
 /// Labels of metadata fields (lower-cased, without the colon).
