@@ -12,10 +12,11 @@ use anyhow::Context;
 use crate::check::{CheckError, CheckReport, Pipeline, Waiting};
 use crate::cli::output::{diffstat, load_config, open_store, outln, plural, print_json};
 use crate::cli::{Exit, UsageError};
+use crate::config::Watch;
 use crate::engine::Engine;
 use crate::model::Outcome;
 use crate::notify::outbox::Notifier;
-use crate::store::{AlertStatus, SharedStore, Store};
+use crate::store::{AlertStatus, SharedStore, Store, WatchState};
 
 /// Longest host pause (`Retry-After`) a one-shot run waits out; beyond it
 /// the host's remaining watches are reported as not checked.
@@ -44,7 +45,7 @@ pub struct Args {
 
 pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     let config = load_config(config_path)?;
-    let store = open_store(&config)?;
+    let mut store = open_store(&config)?;
     let mut selected = Vec::new();
     for name in &args.watches {
         match config.watch(name) {
@@ -84,7 +85,9 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     // not one per check. A few named watches are read one by one, rather
     // than the whole history's states for them.
     let known = if args.watches.is_empty() {
-        store.watch_states()?
+        let mut known = store.watch_states()?;
+        known.extend(register_new(store.as_mut(), &selected, &known));
+        known
     } else {
         Vec::new()
     };
@@ -371,4 +374,107 @@ fn line(report: &CheckReport) -> String {
         }
     }
     out
+}
+
+/// Registers, in one transaction, the watches of `selected` that `known`
+/// does not hold at their URL (a first run over a new watch list), and
+/// returns their states: one commit instead of one per new watch. A watch
+/// the store refuses here is left to its check, which registers it again
+/// and reports what is wrong.
+fn register_new(
+    store: &mut dyn Store,
+    selected: &[Arc<Watch>],
+    known: &[WatchState],
+) -> Vec<WatchState> {
+    let at: std::collections::HashMap<&str, &str> = known
+        .iter()
+        .map(|s| (s.name.as_str(), s.url.as_str()))
+        .collect();
+    let new: Vec<(&str, String)> = selected
+        .iter()
+        .map(|w| (w.name.as_str(), w.url.to_string()))
+        .filter(|(name, url)| at.get(name) != Some(&url.as_str()))
+        .collect();
+    let mut states = Vec::with_capacity(new.len());
+    if new.is_empty() {
+        return states;
+    }
+    let outcome = store.in_one_transaction(new.len(), &mut |i, s| {
+        let (name, url) = &new[i];
+        match s.ensure_watch(name, url) {
+            Ok(state) => {
+                states.push(state);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(watch = %name, error = %e, "not registered ahead; its check will");
+                false
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => states,
+        Err(e) => {
+            tracing::debug!(error = %e, "new watches not registered ahead; each check will");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[test]
+    fn new_watches_are_registered_ahead_and_known_ones_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_in(dir.path()).unwrap();
+        let same = store.ensure_watch("same", "https://a.example/1").unwrap();
+        store
+            .ensure_watch("moved", "https://a.example/old")
+            .unwrap();
+        let config = crate::config::parse(
+            Path::new("t.toml"),
+            r#"
+[[watch]]
+name = "same"
+url = "https://a.example/1"
+[[watch]]
+name = "moved"
+url = "https://a.example/new"
+[[watch]]
+name = "new"
+url = "https://b.example/2"
+"#,
+            Some(dir.path()),
+        )
+        .unwrap();
+        let known = store.watch_states().unwrap();
+
+        let mut added = register_new(&mut store, &config.watches, &known);
+
+        added.sort_by(|a, b| a.name.cmp(&b.name));
+        let urls: Vec<(&str, &str)> = added
+            .iter()
+            .map(|s| (s.name.as_str(), s.url.as_str()))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("moved", "https://a.example/new"),
+                ("new", "https://b.example/2")
+            ]
+        );
+        // What each check would have read from the store by itself.
+        for state in &added {
+            assert_eq!(
+                Some(state),
+                store.watch_state(&state.name).unwrap().as_ref()
+            );
+        }
+        assert_eq!(Some(same), store.watch_state("same").unwrap());
+        let known = store.watch_states().unwrap();
+        assert!(register_new(&mut store, &config.watches, &known).is_empty());
+    }
 }
