@@ -97,7 +97,7 @@ fn parse(page: &Page<'_>) -> Html {
         .host_str()
         .and_then(|host| host.trim_end_matches('.').rsplit('.').next());
     let decoded = charset::decode(page.body, page.content_type, tld);
-    Html::parse_document(&depth::prepare(&decoded.text))
+    Html::parse_document(&depth::prepare(&decoded.text, depth::Attributes::All))
 }
 
 /// The document base URL: the first `<base>` with an `href`, resolved

@@ -12,18 +12,37 @@
 //! end tags of elements nested deeper than [`MAX_DEPTH`]; their text stays.
 //! Real pages never get near the cap: the 69 corpus pages peak at 27 by
 //! this count. Below the cap the source is passed through untouched.
+//!
+//! For the text ([`Attributes::Read`]) it also cuts the attributes nothing
+//! downstream reads (`href`, `src`, `data-*`, event handlers…): the
+//! tokenizer copies every attribute character by character, and they are
+//! a sixth of a statement page's bytes after the scripts, a third of the
+//! corpus's. Kept: what the text rules read ([`is_read`]) and what the
+//! tree builder reads, so the tree is the same with or without them.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// Deepest element nesting kept. A block tag then costs at most this many
 /// stack steps in the parser.
 pub(crate) const MAX_DEPTH: usize = 256;
 
+/// Which attributes reach the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attributes {
+    /// Every one: the page's links are read (follow mode), or a `select`
+    /// or `exclude` selector may name any attribute.
+    All,
+    /// Those the text rules and the tree builder read ([`is_read`]).
+    Read,
+}
+
 /// `source` without comments, scripts, styles and inline SVG, and with tags
-/// nested deeper than [`MAX_DEPTH`] removed; borrowed when nothing had to go.
-pub(crate) fn prepare(source: &str) -> Cow<'_, str> {
-    let (_, removed) = scan(source, MAX_DEPTH);
+/// nested deeper than [`MAX_DEPTH`] removed, and with [`Attributes::Read`]
+/// the attributes nothing reads; borrowed when nothing had to go.
+pub(crate) fn prepare(source: &str, attributes: Attributes) -> Cow<'_, str> {
+    let (_, removed) = scan(source, MAX_DEPTH, attributes);
     if removed.is_empty() {
         return Cow::Borrowed(source);
     }
@@ -177,6 +196,115 @@ fn tag_end(bytes: &[u8], mut at: usize) -> usize {
     bytes.len()
 }
 
+/// Attributes read after parsing: by the text rules (`class`, `id` and
+/// `role` for the statement's region, the hiding ones by
+/// `dom::is_hidden`), and by html5ever's tree builder (`type` of an
+/// `<input>` in a table, `color`/`face`/`size` of a `<font>` in MathML,
+/// `encoding` of `<annotation-xml>`, a `<meta>`'s charset, the
+/// declarative shadow root's `shadowroot*`). Names compare without case,
+/// as the tokenizer lower-cases them.
+fn is_read(name: &[u8]) -> bool {
+    const READ: &[&[u8]] = &[
+        b"class",
+        b"id",
+        b"role",
+        b"hidden",
+        b"aria-hidden",
+        b"style",
+        b"type",
+        b"open",
+        b"color",
+        b"face",
+        b"size",
+        b"encoding",
+        b"charset",
+        b"http-equiv",
+        b"content",
+    ];
+    READ.iter().any(|r| r.eq_ignore_ascii_case(name))
+        || name
+            .get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"shadowroot"))
+}
+
+/// HTML's whitespace in tags (a carriage return is a line feed to the
+/// tokenizer).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0C' | b'\r')
+}
+
+/// Pushes to `out` the byte range of each attribute of the start tag
+/// whose name ends at `from` and which ends (after its `>`) at `end` that
+/// [`is_read`] does not keep, following the tokenizer's attribute states.
+/// Where the tokenizer would end the tag elsewhere than `end` (a `>` in a
+/// name or an unquoted value, a quote left open) the tag is left whole.
+fn unread_attributes(bytes: &[u8], from: usize, end: usize, out: &mut Vec<Range<usize>>) {
+    if end == 0 || bytes.get(end - 1) != Some(&b'>') || from >= end {
+        return;
+    }
+    let tag = &bytes[..end - 1];
+    let mark = out.len();
+    // Up to whitespace or one of `stops`, from `at`; `None` at a `>`,
+    // which would have ended the tag there.
+    let run = |mut at: usize, stops: &[u8]| -> Option<usize> {
+        while at < tag.len() && !is_space(tag[at]) && !stops.contains(&tag[at]) {
+            if tag[at] == b'>' {
+                return None;
+            }
+            at += 1;
+        }
+        Some(at)
+    };
+    let skip_space = |mut at: usize| {
+        while at < tag.len() && is_space(tag[at]) {
+            at += 1;
+        }
+        at
+    };
+    let mut at = from;
+    loop {
+        // Before a name: whitespace, and a `/` that does not end the tag.
+        while at < tag.len() && (is_space(tag[at]) || tag[at] == b'/') {
+            at += 1;
+        }
+        if at == tag.len() {
+            return;
+        }
+        let start = at;
+        // A name's first character may be `=`; then up to whitespace, `/`, `=`.
+        let Some(name_end) = run(at + 1, b"/=").filter(|_| tag[start] != b'>') else {
+            out.truncate(mark);
+            return;
+        };
+        at = name_end;
+        let value = skip_space(name_end);
+        if tag.get(value) == Some(&b'=') {
+            let value = skip_space(value + 1);
+            at = match tag.get(value) {
+                Some(&quote @ (b'"' | b'\'')) => match memchr::memchr(quote, &tag[value + 1..]) {
+                    Some(close) => value + close + 2,
+                    None => {
+                        out.truncate(mark);
+                        return;
+                    }
+                },
+                Some(_) => match run(value, b"") {
+                    Some(value_end) => value_end,
+                    None => {
+                        out.truncate(mark);
+                        return;
+                    }
+                },
+                // `name=` right before the `>`: an empty value.
+                None => value,
+            };
+        }
+        if !is_read(&tag[start..name_end]) {
+            out.push(start..at);
+        }
+    }
+}
+
 /// Where the end tag `</name` starts (case-insensitive), or the end.
 fn raw_text_end(bytes: &[u8], mut from: usize, name: &[u8]) -> usize {
     while let Some(at) = find(bytes, from, b"</") {
@@ -191,7 +319,7 @@ fn raw_text_end(bytes: &[u8], mut from: usize, name: &[u8]) -> usize {
 
 /// The deepest approximate nesting seen, and the byte ranges of the tags
 /// nested deeper than `limit`.
-fn scan(source: &str, limit: usize) -> (usize, Vec<std::ops::Range<usize>>) {
+fn scan(source: &str, limit: usize, attributes: Attributes) -> (usize, Vec<Range<usize>>) {
     let bytes = source.as_bytes();
     let mut removed = Vec::new();
     let mut stack: Vec<u64> = Vec::new();
@@ -237,6 +365,11 @@ fn scan(source: &str, limit: usize) -> (usize, Vec<std::ops::Range<usize>>) {
             };
             removed.push(start..at);
             continue;
+        }
+        // Taken back if the whole tag goes (nested too deep).
+        let attributes_cut = removed.len();
+        if !is_end && attributes == Attributes::Read {
+            unread_attributes(bytes, name_end, end, &mut removed);
         }
         // Inside MathML (inline SVG is cut out above) elements nest like any
         // other and are counted like any other: an unclosed `<math>` must
@@ -286,6 +419,7 @@ fn scan(source: &str, limit: usize) -> (usize, Vec<std::ops::Range<usize>>) {
             *open.entry(key).or_insert(0) += 1;
             max_depth = max_depth.max(stack.len());
             if stack.len() > limit {
+                removed.truncate(attributes_cut);
                 removed.push(start..end);
             }
         }
@@ -300,33 +434,69 @@ mod tests {
     #[test]
     fn shallow_pages_pass_through() {
         let page = "<div><p>a<p>b<ul><li>c<li>d</ul><span>e</span></div>";
-        assert!(matches!(prepare(page), Cow::Borrowed(_)));
-        assert_eq!(scan(page, MAX_DEPTH).0, 2);
+        assert!(matches!(prepare(page, Attributes::All), Cow::Borrowed(_)));
+        assert_eq!(scan(page, MAX_DEPTH, Attributes::All).0, 2);
     }
 
     #[test]
     fn comments_scripts_styles_and_svg_are_cut_before_parsing() {
         let page = "<p>a<!-- <p>hidden --></p><SCRIPT type=x>'<div></p>'</script ><p>b</p>\
                     <style>p{}</style><svg viewBox=\"0 0 1 1\"><text>logo</text></SVG><p title=\"<script>\">c</p>";
-        assert_eq!(prepare(page), "<p>a</p><p>b</p><p title=\"<script>\">c</p>");
+        assert_eq!(
+            prepare(page, Attributes::All),
+            "<p>a</p><p>b</p><p title=\"<script>\">c</p>"
+        );
         // An unterminated script runs to the end, as in the parser.
-        assert_eq!(prepare("<p>a</p><script>x"), "<p>a</p>");
+        assert_eq!(prepare("<p>a</p><script>x", Attributes::All), "<p>a</p>");
         // Self-closing svg is just a tag.
-        assert_eq!(prepare("<svg/><p>a</p>"), "<svg/><p>a</p>");
+        assert_eq!(prepare("<svg/><p>a</p>", Attributes::All), "<svg/><p>a</p>");
+    }
+
+    #[test]
+    fn attributes_nothing_reads_are_cut() {
+        let read = |page| prepare(page, Attributes::Read);
+        assert_eq!(
+            read("<a href=\"/x\" class=\"c\" data-x='y' onclick=go()>t</a>"),
+            "<a  class=\"c\"  >t</a>"
+        );
+        // Kept: what the text rules and the tree builder read, in any case.
+        let kept = "<DIV CLASS=a ID=b Style=\"display:none\" HIDDEN aria-hidden=true role=main>\
+                    <input type=hidden><font color=red size=2 face=x><template shadowrootmode=open>";
+        assert_eq!(read(kept), kept);
+        // A `>` in a quoted value is the value's; `/` and `=` edge cases.
+        assert_eq!(read("<a title=\"a>b\" class=c>x"), "<a  class=c>x");
+        // `a/` is the value: the `<br>` was not self-closing either.
+        assert_eq!(read("<br data-x=a/><img src=x />"), "<br ><img  />");
+        assert_eq!(read("<p =x lang = 'en' id=p>y"), "<p   id=p>y");
+        assert_eq!(read("<a href=>z"), "<a >z");
+        // Where the tokenizer would end the tag elsewhere, it stays whole.
+        let odd = "<a href=x?y=\"z>w\" class=c>t";
+        assert_eq!(read(odd), odd);
+        // Text, end tags and raw text are not tags to cut in.
+        let text = "<title>a <b href=x> c</title><textarea><i lang=x></textarea></a href=x>";
+        assert_eq!(read(text), text);
+        // `All` keeps every one.
+        assert_eq!(
+            prepare("<a href=\"/x\">t</a>", Attributes::All),
+            "<a href=\"/x\">t</a>"
+        );
     }
 
     #[test]
     fn deep_tags_are_removed_text_kept() {
         let page = format!("{}x{}", "<div class=\"a>b\">".repeat(5), "</DIV>".repeat(5));
-        let (_, removed) = scan(&page, 3);
+        let (_, removed) = scan(&page, 3, Attributes::All);
         assert_eq!(removed.len(), 4);
-        assert_eq!(prepare(&page), Cow::Borrowed(page.as_str()));
+        assert_eq!(
+            prepare(&page, Attributes::All),
+            Cow::Borrowed(page.as_str())
+        );
         let deep = format!(
             "{}x{}",
             "<div>".repeat(MAX_DEPTH + 2),
             "</div>".repeat(MAX_DEPTH + 2)
         );
-        let capped = prepare(&deep);
+        let capped = prepare(&deep, Attributes::All);
         assert_eq!(capped.matches("<div>").count(), MAX_DEPTH);
         assert_eq!(capped.matches("</div>").count(), MAX_DEPTH);
         assert!(capped.contains(">x<"));
@@ -339,16 +509,19 @@ mod tests {
     fn math_and_ruby_tags_are_counted_too() {
         let n = 10_000;
         let after_math = format!("<math>{}x", "<div>".repeat(n));
-        let capped = prepare(&after_math);
+        let capped = prepare(&after_math, Attributes::All);
         assert!(capped.matches("<div>").count() < MAX_DEPTH, "math");
         let ruby = format!("{}{}", "<rb>".repeat(n), "</p>".repeat(n));
-        assert!(prepare(&ruby).matches("<rb>").count() <= MAX_DEPTH, "rb");
+        assert!(
+            prepare(&ruby, Attributes::All).matches("<rb>").count() <= MAX_DEPTH,
+            "rb"
+        );
         // Real ruby, closed by its container, stays shallow.
         let real = "<p><ruby>漢<rb>かん</rb><rt>kan</rt>字<rt>ji</rt></ruby></p>".repeat(500);
         assert!(
-            scan(&real, MAX_DEPTH).0 <= 4,
+            scan(&real, MAX_DEPTH, Attributes::All).0 <= 4,
             "depth {}",
-            scan(&real, MAX_DEPTH).0
+            scan(&real, MAX_DEPTH, Attributes::All).0
         );
     }
 
@@ -356,9 +529,9 @@ mod tests {
     fn unclosed_inline_tags_are_closed_by_their_container() {
         let page = "<table><tr><td><div><font>a</div></td></tr></table>".repeat(1000);
         assert!(
-            scan(&page, MAX_DEPTH).0 <= 3,
+            scan(&page, MAX_DEPTH, Attributes::All).0 <= 3,
             "depth {}",
-            scan(&page, MAX_DEPTH).0
+            scan(&page, MAX_DEPTH, Attributes::All).0
         );
     }
 
@@ -391,7 +564,7 @@ mod tests {
             ),
         ] {
             let text = super::super::charset::decode(body, None, None).text;
-            let depth = scan(&text, MAX_DEPTH).0;
+            let depth = scan(&text, MAX_DEPTH, Attributes::All).0;
             assert!(depth < MAX_DEPTH / 4, "{name}: depth {depth}");
         }
     }

@@ -42,6 +42,25 @@ pub(crate) fn extract(
     markup: Markup,
     sticky: Option<&str>,
 ) -> Extracted {
+    // A selector may name any attribute; otherwise only the ones read here
+    // and by the parser reach it (XML keeps all: it has no such rules).
+    let attributes =
+        if markup == Markup::Html && filters.select.is_empty() && filters.exclude.is_empty() {
+            depth::Attributes::Read
+        } else {
+            depth::Attributes::All
+        };
+    extract_as(source, filters, markup, sticky, attributes)
+}
+
+/// [`extract`], with the parser given `attributes`.
+fn extract_as(
+    source: &str,
+    filters: &Filters,
+    markup: Markup,
+    sticky: Option<&str>,
+    attributes: depth::Attributes,
+) -> Extracted {
     let unwrapped;
     let source = match markup {
         // CDATA is a bogus comment to the HTML parser; feeds keep their
@@ -52,7 +71,7 @@ pub(crate) fn extract(
         }
         Markup::Xml | Markup::Html => source,
     };
-    let document = Html::parse_document(&depth::prepare(source));
+    let document = Html::parse_document(&depth::prepare(source, attributes));
     let title = title(&document);
     let root = document.tree.root();
     // `select` overrides `content`; XML has no page chrome to find.
@@ -261,5 +280,61 @@ mod tests {
             .join()
             .expect("no stack overflow");
         assert_eq!(text, "deep");
+    }
+
+    /// Every HTML page under tests/fixtures (real pages: statements,
+    /// ministries' home pages, legacy charsets), both content modes: the
+    /// same text, title and region whether the parser gets every attribute
+    /// or only the read ones.
+    #[test]
+    fn unread_attributes_change_nothing_on_real_pages() {
+        fn pages(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("fixtures dir") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    pages(&path, out);
+                } else if path.extension().is_some_and(|e| e == "html" || e == "htm") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        pages(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+            &mut paths,
+        );
+        assert!(paths.len() >= 10, "{} pages", paths.len());
+        let mut cut = 0;
+        for path in &paths {
+            let body = std::fs::read(path).expect("fixture");
+            let source = super::super::charset::decode(&body, None, None).text;
+            let read = depth::prepare(&source, depth::Attributes::Read).len();
+            cut += depth::prepare(&source, depth::Attributes::All).len() - read;
+            for content in [Content::Auto, Content::Full] {
+                let filters = Filters {
+                    content,
+                    ..Filters::default()
+                };
+                let all = extract_as(
+                    &source,
+                    &filters,
+                    Markup::Html,
+                    None,
+                    depth::Attributes::All,
+                );
+                let some = extract_as(
+                    &source,
+                    &filters,
+                    Markup::Html,
+                    None,
+                    depth::Attributes::Read,
+                );
+                let name = path.display();
+                assert_eq!(all.text, some.text, "{name} {content:?}");
+                assert_eq!(all.title, some.title, "{name}");
+                assert_eq!(all.region, some.region, "{name}");
+            }
+        }
+        assert!(cut > 100_000, "the pages' attributes were cut: {cut} bytes");
     }
 }
