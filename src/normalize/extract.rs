@@ -158,19 +158,42 @@ impl Info<'_> {
 fn weighted_len(text: &str) -> (u32, u32) {
     let mut len = 0u32;
     let mut commas = 0u32;
-    let mut previous = ' ';
-    for c in text.chars() {
+    // Whether the last visible character was an ASCII digit.
+    let mut after_digit = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII (most of most pages) byte by byte: no char decoding, no
+        // Unicode tables.
+        if b.is_ascii() {
+            i += 1;
+            // `char::is_whitespace` on ASCII: tab to carriage return, space.
+            if matches!(b, b'\t'..=b'\r' | b' ') {
+                after_digit = false;
+                continue;
+            }
+            len += 1;
+            commas += u32::from(b == b',');
+            after_digit = b.is_ascii_digit();
+            continue;
+        }
+        let c = text[i..]
+            .chars()
+            .next()
+            .expect("i is on a char boundary: it follows whole chars");
+        i += c.len_utf8();
         if c.is_whitespace() {
-            previous = c;
+            after_digit = false;
             continue;
         }
         len += if is_cjk(c) { 3 } else { 1 };
         // "1、" numbers a list item; it is not a pause in a sentence.
-        let numbering = c == '、' && previous.is_ascii_digit();
-        if matches!(c, ',' | '，' | '、' | '،' | '﹐' | '﹑' | '､') && !numbering {
+        let numbering = c == '、' && after_digit;
+        if matches!(c, '，' | '、' | '،' | '﹐' | '﹑' | '､') && !numbering {
             commas += 1;
         }
-        previous = c;
+        after_digit = false;
     }
     (len, commas)
 }
@@ -1084,4 +1107,53 @@ fn heading_like(node: NodeRef<'_>) -> bool {
 fn ends_sentence(text: &str) -> bool {
     text.trim_end()
         .ends_with(['.', '。', '!', '！', '?', '？', ':', '：', ';', '；'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition `weighted_len` implements, a character at a time.
+    fn weighted_len_by_char(text: &str) -> (u32, u32) {
+        let (mut len, mut commas, mut previous) = (0, 0, ' ');
+        for c in text.chars() {
+            if !c.is_whitespace() {
+                len += if is_cjk(c) { 3 } else { 1 };
+                let numbering = c == '、' && previous.is_ascii_digit();
+                if matches!(c, ',' | '，' | '、' | '،' | '﹐' | '﹑' | '､') && !numbering {
+                    commas += 1;
+                }
+            }
+            previous = c;
+        }
+        (len, commas)
+    }
+
+    #[test]
+    fn weighted_len_counts_as_the_definition_does() {
+        let samples = [
+            "",
+            "  \t\n\u{b}\u{c}\r ",
+            "On 30 July 2020, Ambassador Liu held a press conference, online.",
+            "1、中国 2、英国, 3 、 4\u{3000}、外交部发言人，答记者问。",
+            "한국어 텍스트, 日本語のテキスト、ひらがな",
+            "\u{a0}nbsp\u{2003}em\u{85}next\u{2028}line 2、x 9\u{a0}、y",
+            "مرحبا، بالعالم﹐ ﹑ ､ 𠀀𪚥",
+        ];
+        for text in samples {
+            assert_eq!(weighted_len(text), weighted_len_by_char(text), "{text:?}");
+        }
+        // Every pairing of a few characters that sit on the rules' edges.
+        let edge = [
+            'a', '7', ',', ' ', '\t', '\u{b}', '、', '，', '中', '\u{a0}', '\u{3000}', 'é',
+        ];
+        for a in edge {
+            for b in edge {
+                for c in edge {
+                    let text: String = [a, b, c].iter().collect();
+                    assert_eq!(weighted_len(&text), weighted_len_by_char(&text), "{text:?}");
+                }
+            }
+        }
+    }
 }
