@@ -315,20 +315,10 @@ mod tests {
                     content,
                     ..Filters::default()
                 };
-                let all = extract_as(
-                    &source,
-                    &filters,
-                    Markup::Html,
-                    None,
-                    depth::Attributes::All,
-                );
-                let some = extract_as(
-                    &source,
-                    &filters,
-                    Markup::Html,
-                    None,
-                    depth::Attributes::Read,
-                );
+                let [all, some] =
+                    [depth::Attributes::All, depth::Attributes::Read].map(|attributes| {
+                        extract_as(&source, &filters, Markup::Html, None, attributes)
+                    });
                 let name = path.display();
                 assert_eq!(all.text, some.text, "{name} {content:?}");
                 assert_eq!(all.title, some.title, "{name}");
