@@ -86,6 +86,8 @@ pub fn run(config_path: Option<&Path>, args: Args) -> anyhow::Result<Exit> {
     // than the whole history's states for them.
     let known = if args.watches.is_empty() {
         let mut known = store.watch_states()?;
+        // After the states read: a moved watch's new state comes later and
+        // replaces its old one in `with_known_states`.
         known.extend(register_new(store.as_mut(), &selected, &known));
         known
     } else {
